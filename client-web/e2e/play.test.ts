@@ -1,0 +1,116 @@
+// Browser test: lobby → Play → video → keyboard and mouse move the player → End session.
+// Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Page } from "playwright-core";
+
+import type { GridplayStats } from "../src/stats.ts";
+import { launchBrowser, type Browser } from "./browser.ts";
+import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
+import { startServer, type Server } from "./server.ts";
+
+const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
+const FIRST_FRAMES = 120;
+const WAIT_MS = 30_000;
+const HOLD_MS = 600;
+/** A uniform (e.g. all-black) picture has a luma std-dev near 0; the scene is far above this. */
+const MIN_LUMA_STD_DEV = 4;
+
+let server: Server | undefined;
+let browser: Browser | undefined;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
+
+/** page.waitForFunction with the page's stats and messages in the error. */
+async function waitFor(page: Page, what: string, fn: (arg: number) => boolean, arg = 0): Promise<void> {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
+  } catch (err) {
+    const shown = await page.evaluate(() =>
+      ["error", "status", "lobby-status"].map((id) => `#${id}: ${document.getElementById(id)?.textContent ?? ""}`).join("; "),
+    );
+    throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(await stats(page))}; ${shown}`, { cause: err });
+  }
+}
+
+/** Waits until every input sent so far is acknowledged, then a few more frames, and measures the frame. */
+async function settledFrame(page: Page): Promise<FrameAnalysis> {
+  const { inputsSent } = await stats(page);
+  await waitFor(page, `acks for ${inputsSent} inputs`, (n) => window.__gridplay.inputsAcked >= n, inputsSent);
+  const { framesDecoded } = await stats(page);
+  await waitFor(page, "5 more frames", (n) => window.__gridplay.framesDecoded >= n, framesDecoded + 5);
+  return page.evaluate(analyseFrame);
+}
+
+function player(frame: FrameAnalysis): { x: number; y: number } {
+  assert.ok(frame.cx !== null && frame.cy !== null, `no yellow player in the frame: ${JSON.stringify(frame)}`);
+  return { x: frame.cx, y: frame.cy };
+}
+
+test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
+  assert.ok(server && browser);
+  const { page } = browser;
+  const pageErrors: string[] = [];
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
+  });
+
+  // Lobby.
+  await page.goto(server.url);
+  const card = page.locator(`[data-app-id="${APP}"]`);
+  await card.waitFor({ timeout: WAIT_MS });
+  await card.getByRole("button", { name: "Play" }).click();
+
+  // Video.
+  await waitFor(page, `${FIRST_FRAMES} frames`, (n) => window.__gridplay.framesDecoded >= n, FIRST_FRAMES);
+  const first = await page.evaluate(analyseFrame);
+  assert.ok(first.lumaStdDev > MIN_LUMA_STD_DEV, `picture is uniform: ${JSON.stringify(first)}`);
+  const start = player(first);
+  assert.ok(Math.abs(start.x - 0.5) < 0.05 && Math.abs(start.y - 0.5) < 0.05, `player does not start at the centre: ${JSON.stringify(start)}`);
+
+  // Keyboard: hold ArrowRight; the player moves right at 0.5 widths/s.
+  await waitFor(page, "the input channel to open", () => window.__gridplay.inputOpen);
+  await page.keyboard.down("ArrowRight");
+  await new Promise((r) => setTimeout(r, HOLD_MS)); // the hold itself is the one fixed wait
+  await page.keyboard.up("ArrowRight");
+  const moved = player(await settledFrame(page));
+  assert.ok(moved.x - start.x >= 0.1, `ArrowRight moved the player too little: ${JSON.stringify({ start, moved })}`);
+  assert.ok(Math.abs(moved.y - start.y) < 0.03, `ArrowRight moved the player vertically: ${JSON.stringify({ start, moved })}`);
+
+  // Mouse: a click puts the player where it lands.
+  const box = await page.evaluate(pictureBox);
+  await page.mouse.click(box.left + 0.2 * box.width, box.top + 0.25 * box.height);
+  const clicked = player(await settledFrame(page));
+  assert.ok(Math.abs(clicked.x - 0.2) < 0.05 && Math.abs(clicked.y - 0.25) < 0.05, `click did not move the player: ${JSON.stringify(clicked)}`);
+
+  const s = await stats(page);
+  assert.ok(s.clickToFirstFrameMs !== null && s.sessionId !== null);
+  console.log(`click_to_first_frame_ms=${Math.round(s.clickToFirstFrameMs)}`);
+  if (s.lastInputLatencyMs !== null) console.log(`input_ack_latency_ms=${Math.round(s.lastInputLatencyMs)}`);
+
+  // End session: both DELETEs succeed and the lobby is back.
+  const sessionPath = `/v1/sessions/${encodeURIComponent(s.sessionId)}`;
+  const brokerDelete = page.waitForResponse((r) => r.request().method() === "DELETE" && new URL(r.url()).pathname === sessionPath);
+  const whepDelete = page.waitForResponse((r) => r.request().method() === "DELETE" && new URL(r.url()).pathname !== sessionPath);
+  await page.getByRole("button", { name: "End session" }).click();
+  assert.equal((await brokerDelete).status(), 204, "DELETE /v1/sessions/{id}");
+  const whep = await whepDelete;
+  assert.ok(whep.ok(), `WHEP DELETE ${whep.url()} answered ${whep.status()}`);
+  await card.getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
+  assert.ok(await page.locator("#player").isHidden());
+  assert.equal((await stats(page)).sessionId, null);
+
+  assert.deepEqual(pageErrors, [], "uncaught errors in the page");
+});

@@ -1,0 +1,101 @@
+// The Gridplay server under test: GRIDPLAY_URL if set, else `$GRIDPLAY_BIN up` on free ports.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+// build/e2e/ → client-web/ → repository root.
+const clientDir = fileURLToPath(new URL("../../", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+const START_TIMEOUT_MS = 120_000;
+
+export interface Server {
+  /** Base URL ending in "/", e.g. http://127.0.0.1:8080/. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(): Promise<Server> {
+  const given = process.env["GRIDPLAY_URL"];
+  if (given) {
+    const url = new URL(given).href;
+    await waitForApi(url, null);
+    return { url, stop: async () => undefined };
+  }
+
+  const bin = gridplayBinary();
+  const [port, hostPort] = [await freePort(), await freePort()];
+  const args = ["up", "--port", String(port), "--host-port", String(hostPort)];
+  process.stderr.write(`[e2e] starting ${bin} ${args.join(" ")}\n`);
+  const child = spawn(bin, args, {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GRIDPLAY_WEB_DIR: `${clientDir}dist` },
+  });
+  forward(child);
+  const url = `http://127.0.0.1:${port}/`;
+  try {
+    await waitForApi(url, child);
+  } catch (err) {
+    await stop(child);
+    throw err;
+  }
+  return { url, stop: () => stop(child) };
+}
+
+function gridplayBinary(): string {
+  const given = process.env["GRIDPLAY_BIN"];
+  if (given) return given;
+  const built = [`${repoRoot}target/release/gridplay`, `${repoRoot}target/debug/gridplay`].find((p) => existsSync(p));
+  if (built) return built;
+  throw new Error("Set GRIDPLAY_URL (a running server) or GRIDPLAY_BIN (the gridplay binary), or build target/{release,debug}/gridplay");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+/** Polls GET /v1/apps until it answers 200; fails early if the child exits. */
+async function waitForApi(url: string, child: ChildProcess | null): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (child !== null && child.exitCode !== null) throw new Error(`gridplay exited with ${child.exitCode} before serving ${url}`);
+    try {
+      const res = await fetch(new URL("v1/apps", url), { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url}v1/apps did not answer within ${START_TIMEOUT_MS} ms (last: ${last})`);
+}
+
+function forward(child: ChildProcess): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
+      for (const line of chunk.split("\n")) if (line !== "") process.stderr.write(`[gridplay] ${line}\n`);
+    });
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

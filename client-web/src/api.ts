@@ -1,0 +1,63 @@
+// The broker's JSON API on the page's own origin.
+
+import type { AllocateRequest } from "./generated/AllocateRequest";
+import type { AllocateResponse } from "./generated/AllocateResponse";
+import type { ApiError } from "./generated/ApiError";
+import type { App } from "./generated/App";
+
+/** A failed HTTP exchange, with a message fit to show the player. */
+export class RequestFailure extends Error {
+  override name = "RequestFailure";
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function listApps(): Promise<App[]> {
+  const res = await send("/v1/apps", { headers: { Accept: "application/json" } });
+  return (await res.json()) as App[];
+}
+
+export async function createSession(request: AllocateRequest): Promise<AllocateResponse> {
+  const res = await send("/v1/sessions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(request),
+  });
+  return (await res.json()) as AllocateResponse;
+}
+
+/** Ends a session; `keepalive` lets the request outlive the page (pagehide). */
+export async function deleteSession(sessionId: string, keepalive = false): Promise<void> {
+  await send(`/v1/sessions/${encodeURIComponent(sessionId)}`, { method: "DELETE", keepalive });
+}
+
+/** fetch that turns network errors and non-2xx answers into RequestFailure. */
+export async function send(url: string | URL, init: RequestInit): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    throw new RequestFailure(`Cannot reach ${new URL(url, location.href).host}: ${String(err)}`, 0, "network");
+  }
+  if (res.ok) return res;
+  throw await failureOf(res);
+}
+
+/** Reads the `{ error, message }` body of an error answer, falling back to the status line. */
+async function failureOf(res: Response): Promise<RequestFailure> {
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as Partial<ApiError>;
+    if (typeof body.message === "string" && body.message !== "") {
+      return new RequestFailure(body.message, res.status, typeof body.error === "string" ? body.error : "unknown");
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new RequestFailure(`${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ""}`, res.status, "http");
+}

@@ -1,0 +1,94 @@
+// Turns keyboard (on window) and pointer/wheel (over the video) events into input events.
+
+import type { InputKind } from "../generated/InputKind";
+import { isEncodableKeyCode } from "./codec.ts";
+import { normalisePoint, pictureRect, toButton, toI16, wheelPixels } from "./mapping.ts";
+
+/** Keys whose browser default (scrolling, button activation) would fight the game. */
+const NO_DEFAULT = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Space", "PageUp", "PageDown", "Home", "End"]);
+
+/** Starts capturing; returns a function that stops it and releases any held keys. */
+export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) => void): () => void {
+  const held = new Set<string>();
+  // The cursor in client coordinates; under pointer lock it is moved by movementX/Y.
+  let cursor = { x: 0, y: 0 };
+
+  const picture = () => pictureRect(video.getBoundingClientRect(), video.videoWidth, video.videoHeight);
+  const locked = () => document.pointerLockElement === video;
+  const position = () => normalisePoint(picture(), cursor.x, cursor.y);
+
+  const onKeyDown = (e: KeyboardEvent): void => {
+    if (NO_DEFAULT.has(e.code)) e.preventDefault();
+    if (e.repeat || held.has(e.code) || !isEncodableKeyCode(e.code)) return;
+    held.add(e.code);
+    send({ KeyDown: { code: e.code } });
+  };
+  const onKeyUp = (e: KeyboardEvent): void => {
+    if (NO_DEFAULT.has(e.code)) e.preventDefault();
+    if (!held.delete(e.code)) return;
+    send({ KeyUp: { code: e.code } });
+  };
+  const releaseKeys = (): void => {
+    for (const code of held) send({ KeyUp: { code } });
+    held.clear();
+  };
+
+  const onPointerMove = (e: PointerEvent): void => {
+    if (locked()) {
+      const p = picture();
+      cursor = {
+        x: Math.min(p.left + p.width, Math.max(p.left, cursor.x + e.movementX)),
+        y: Math.min(p.top + p.height, Math.max(p.top, cursor.y + e.movementY)),
+      };
+    } else {
+      cursor = { x: e.clientX, y: e.clientY };
+    }
+    send({ PointerMove: { ...position(), dx: toI16(e.movementX), dy: toI16(e.movementY) } });
+  };
+  const onPointerDown = (e: PointerEvent): void => {
+    e.preventDefault();
+    if (!locked()) cursor = { x: e.clientX, y: e.clientY };
+    video.setPointerCapture(e.pointerId);
+    send({ PointerDown: { ...position(), button: toButton(e.button) } });
+  };
+  const onPointerUp = (e: PointerEvent): void => {
+    if (!locked()) cursor = { x: e.clientX, y: e.clientY };
+    send({ PointerUp: { ...position(), button: toButton(e.button) } });
+  };
+  const onWheel = (e: WheelEvent): void => {
+    e.preventDefault();
+    const page = picture();
+    send({
+      Wheel: { dx: toI16(wheelPixels(e.deltaX, e.deltaMode, page.width)), dy: toI16(wheelPixels(e.deltaY, e.deltaMode, page.height)) },
+    });
+  };
+  const onContextMenu = (e: Event): void => e.preventDefault();
+  const onDoubleClick = (): void => {
+    // Optional pointer lock; refusal (e.g. headless, no user gesture) is fine.
+    Promise.resolve(video.requestPointerLock()).catch(() => undefined);
+  };
+
+  window.addEventListener("keydown", onKeyDown);
+  window.addEventListener("keyup", onKeyUp);
+  window.addEventListener("blur", releaseKeys);
+  video.addEventListener("pointermove", onPointerMove);
+  video.addEventListener("pointerdown", onPointerDown);
+  video.addEventListener("pointerup", onPointerUp);
+  video.addEventListener("wheel", onWheel, { passive: false });
+  video.addEventListener("contextmenu", onContextMenu);
+  video.addEventListener("dblclick", onDoubleClick);
+
+  return () => {
+    window.removeEventListener("keydown", onKeyDown);
+    window.removeEventListener("keyup", onKeyUp);
+    window.removeEventListener("blur", releaseKeys);
+    video.removeEventListener("pointermove", onPointerMove);
+    video.removeEventListener("pointerdown", onPointerDown);
+    video.removeEventListener("pointerup", onPointerUp);
+    video.removeEventListener("wheel", onWheel);
+    video.removeEventListener("contextmenu", onContextMenu);
+    video.removeEventListener("dblclick", onDoubleClick);
+    releaseKeys();
+    if (locked()) document.exitPointerLock();
+  };
+}

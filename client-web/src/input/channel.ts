@@ -1,0 +1,43 @@
+// Sends input events on the "input" data channel with sequence numbers and measures their acks.
+
+import type { InputKind } from "../generated/InputKind";
+import { stats } from "../stats.ts";
+import { CodecError, decodeApplied, encodeInput } from "./codec.ts";
+import { LatencyTracker } from "./latency.ts";
+
+export class InputChannel {
+  private seq = 0;
+  private readonly latency = new LatencyTracker();
+
+  constructor(private readonly channel: RTCDataChannel) {
+    channel.binaryType = "arraybuffer";
+    channel.addEventListener("open", () => (stats.inputOpen = true));
+    channel.addEventListener("close", () => (stats.inputOpen = false));
+    channel.addEventListener("message", (e: MessageEvent<unknown>) => this.onMessage(e.data));
+  }
+
+  /** Sends one event if the channel is open (input made before it opens is dropped). */
+  send(kind: InputKind): void {
+    if (this.channel.readyState !== "open") return;
+    this.seq = this.seq >= 0xffffffff ? 1 : this.seq + 1;
+    const bytes = encodeInput({ seq: this.seq, kind });
+    this.channel.send(bytes);
+    this.latency.sent(this.seq, performance.now());
+    stats.inputsSent += 1;
+  }
+
+  private onMessage(data: unknown): void {
+    if (!(data instanceof ArrayBuffer)) return;
+    try {
+      const applied = decodeApplied(new Uint8Array(data));
+      const ms = this.latency.acked(applied.seq, performance.now());
+      if (ms === null) return;
+      stats.inputsAcked += 1;
+      stats.lastInputLatencyMs = ms;
+      stats.lastAckedFrameId = applied.frame_id;
+    } catch (err) {
+      if (!(err instanceof CodecError)) throw err;
+      console.warn("gridplay: bad message on the input channel:", err.message);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// Entry point: wires the lobby, the player view and the session together.
+
+import { listApps } from "./api.ts";
+import type { App } from "./generated/App";
+import { renderLobby, setPlayEnabled } from "./lobby.ts";
+import { startSession, type PlaySession } from "./session.ts";
+import { startOverlay } from "./stats.ts";
+
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`missing #${id}`);
+  return found;
+}
+
+const ui = {
+  lobby: element("lobby", HTMLElement),
+  apps: element("apps", HTMLUListElement),
+  lobbyStatus: element("lobby-status", HTMLParagraphElement),
+  error: element("error", HTMLParagraphElement),
+  player: element("player", HTMLElement),
+  video: element("stream", HTMLVideoElement),
+  status: element("status", HTMLParagraphElement),
+  overlay: element("overlay", HTMLSpanElement),
+  end: element("end", HTMLButtonElement),
+};
+
+let session: PlaySession | null = null;
+let stopOverlay = (): void => undefined;
+
+function showError(message: string): void {
+  ui.error.textContent = message;
+  ui.error.hidden = message === "";
+}
+
+function showLobby(): void {
+  stopOverlay();
+  ui.player.hidden = true;
+  ui.lobby.hidden = false;
+  setPlayEnabled(ui.apps, true);
+}
+
+function showPlayer(): void {
+  ui.lobby.hidden = true;
+  ui.player.hidden = false;
+  stopOverlay = startOverlay(ui.overlay);
+}
+
+function setStatus(text: string): void {
+  ui.status.textContent = text;
+  ui.status.hidden = text === "";
+}
+
+async function play(app: App, clickedAt: number): Promise<void> {
+  showError("");
+  setPlayEnabled(ui.apps, false);
+  showPlayer();
+  try {
+    session = await startSession(app, ui.video, clickedAt, {
+      status: setStatus,
+      failed: (err) => void endSession(err.message),
+    });
+  } catch (err) {
+    showLobby();
+    showError(`Could not start ${app.title}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function endSession(errorMessage = ""): Promise<void> {
+  const ending = session;
+  session = null;
+  setStatus("Ending…");
+  await ending?.end();
+  setStatus("");
+  showLobby();
+  showError(errorMessage);
+}
+
+async function loadLobby(): Promise<void> {
+  try {
+    const apps = await listApps();
+    renderLobby(ui.apps, apps, (app, clickedAt) => void play(app, clickedAt));
+    ui.lobbyStatus.textContent = apps.length === 0 ? "No games are available right now." : "";
+  } catch (err) {
+    ui.lobbyStatus.textContent = "";
+    showError(`Could not load the games: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+ui.end.addEventListener("click", () => void endSession());
+window.addEventListener("pagehide", () => session?.endOnPageHide());
+showLobby();
+void loadLobby();

@@ -1,0 +1,129 @@
+// One play session: allocate at the broker, connect to the host over WHEP, stream, end.
+
+import { createSession, deleteSession } from "./api.ts";
+import { onEachFrame } from "./frames.ts";
+import type { AllocateResponse } from "./generated/AllocateResponse";
+import type { App } from "./generated/App";
+import { captureInput } from "./input/capture.ts";
+import { InputChannel } from "./input/channel.ts";
+import { createPeer, gatheredOffer, type Peer } from "./peer.ts";
+import { resetStats, stats } from "./stats.ts";
+import { whepDelete, whepOffer } from "./whep.ts";
+
+const FRAME_SIZE = {
+  game: { width: 1280, height: 720 },
+  phone: { width: 720, height: 1280 },
+} as const;
+const FPS = 60;
+/** A connected session that shows no frame for this long has failed. */
+const FIRST_FRAME_TIMEOUT_MS = 20_000;
+
+export interface SessionHooks {
+  /** Progress for the player; "" once video shows. */
+  status(text: string): void;
+  /** The session broke after it started (connection lost, no video). */
+  failed(error: Error): void;
+}
+
+/** Allocates and connects; `clickedAt` (performance.now() time base) starts the click-to-first-frame clock. */
+export async function startSession(app: App, video: HTMLVideoElement, clickedAt: number, hooks: SessionHooks): Promise<PlaySession> {
+  resetStats();
+  hooks.status("Finding a host…");
+  const allocation = await createSession({ app: app.id, profile: app.profile, ...FRAME_SIZE[app.profile], fps: FPS });
+  stats.sessionId = allocation.session_id;
+  const session = new PlaySession(allocation, video, hooks);
+  try {
+    await session.connect(clickedAt);
+  } catch (err) {
+    await session.end();
+    throw err;
+  }
+  return session;
+}
+
+export class PlaySession {
+  private readonly peer: Peer;
+  private resourceUrl: string | null = null;
+  private stopInput = (): void => undefined;
+  private stopFrames = (): void => undefined;
+  private firstFrameTimer = 0;
+  private ended = false;
+
+  constructor(
+    private readonly allocation: AllocateResponse,
+    private readonly video: HTMLVideoElement,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.peer = createPeer();
+  }
+
+  get id(): string {
+    return this.allocation.session_id;
+  }
+
+  async connect(clickedAt: number): Promise<void> {
+    const { pc, input } = this.peer;
+    const channel = new InputChannel(input);
+    this.stopInput = captureInput(this.video, (kind) => channel.send(kind));
+    pc.addEventListener("track", (e) => {
+      this.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      this.video.play().catch(() => undefined); // autoplay+muted normally starts it anyway
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed") this.fail("The connection to the host was lost");
+    });
+    this.stopFrames = onEachFrame(this.video, (now) => {
+      stats.framesDecoded += 1;
+      if (stats.framesDecoded === 1) {
+        stats.clickToFirstFrameMs = now - clickedAt;
+        window.clearTimeout(this.firstFrameTimer);
+        this.hooks.status("");
+      }
+    });
+
+    this.hooks.status("Connecting to the host…");
+    const offer = await gatheredOffer(pc);
+    const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, offer);
+    this.resourceUrl = answer.resourceUrl;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.hooks.status("Waiting for video…");
+    this.firstFrameTimer = window.setTimeout(() => this.fail("The host sent no video"), FIRST_FRAME_TIMEOUT_MS);
+  }
+
+  /** Ends the session at the host (WHEP DELETE) and at the broker; never throws. */
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopLocal();
+    const results = await Promise.allSettled([
+      this.resourceUrl === null ? Promise.resolve() : whepDelete(this.resourceUrl, this.allocation.token),
+      deleteSession(this.allocation.session_id),
+    ]);
+    this.peer.pc.close();
+    for (const r of results) {
+      if (r.status === "rejected") console.warn("gridplay: ending the session:", r.reason);
+    }
+  }
+
+  /** Best-effort end while the page goes away: keepalive requests, nothing awaited. */
+  endOnPageHide(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopLocal();
+    if (this.resourceUrl !== null) whepDelete(this.resourceUrl, this.allocation.token, true).catch(() => undefined);
+    deleteSession(this.allocation.session_id, true).catch(() => undefined);
+    this.peer.pc.close();
+  }
+
+  private fail(message: string): void {
+    if (!this.ended) this.hooks.failed(new Error(message));
+  }
+
+  private stopLocal(): void {
+    window.clearTimeout(this.firstFrameTimer);
+    this.stopInput(); // releases held keys while the channel is still open
+    this.stopFrames();
+    this.video.srcObject = null;
+    stats.sessionId = null;
+  }
+}

@@ -1,0 +1,21 @@
+//! The Gridplay session host: finds the GPU, registers its slots with a
+//! broker, and for each player renders the built-in game with Vulkan,
+//! encodes it to H.264 and streams it over WebRTC (WHEP signalling).
+//!
+//! It does not place players (the broker does) nor settle payments.
+
+mod broker_link;
+mod error;
+pub mod game;
+pub mod gpu;
+pub mod pipeline;
+pub mod render;
+mod serve;
+mod session;
+mod whep;
+
+pub use broker_link::BrokerLink;
+pub use error::HostError;
+pub use serve::{HostConfig, run_host};
+pub use session::{EndReason, run_session};
+pub use whep::{HostState, whep_router};

@@ -1,0 +1,147 @@
+//! One session's frame loop on its own thread: apply input, advance the game,
+//! render (Vulkan), read back, convert to I420 and encode (openh264).
+//!
+//! The loop is paced by [`FramePacer`]; input acknowledgements name the first
+//! frame that reflects each input.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gridplay_protocol::input::{InputApplied, InputEvent};
+use gridplay_streaming::{ColourConverter, EncoderSettings, OpenH264Encoder, VideoEncoder};
+use tokio::sync::mpsc::Sender;
+
+use crate::HostError;
+use crate::game::GameState;
+use crate::render::Renderer;
+
+/// Size and rate of one session's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Target frame rate.
+    pub fps: u32,
+}
+
+impl StreamSpec {
+    /// How long one frame lasts.
+    pub fn frame_duration(&self) -> Duration {
+        // Rounded, not truncated: the RTP packetizer truncates again, and a
+        // short frame makes the 90 kHz clock run slow.
+        let fps = u64::from(self.fps.max(1));
+        Duration::from_nanos((1_000_000_000 + fps / 2) / fps)
+    }
+}
+
+/// One encoded frame ready to send, with the inputs it is the first to reflect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedOutput {
+    /// Frame id, counted from 1 per session.
+    pub frame_id: u32,
+    /// Annex-B access unit.
+    pub data: Bytes,
+    /// Acknowledgements to send for inputs applied in this frame.
+    pub acks: Vec<InputApplied>,
+}
+
+/// Frame deadlines on a fixed grid; a late frame skips the missed slots
+/// rather than bursting to catch up. Time is passed in.
+#[derive(Debug, Clone)]
+pub struct FramePacer {
+    period: Duration,
+    next: Instant,
+}
+
+impl FramePacer {
+    /// A pacer whose first frame is due at `start`.
+    pub fn new(period: Duration, start: Instant) -> Self {
+        Self { period, next: start }
+    }
+
+    /// Called when a frame starts at `now`; returns when the next one is due.
+    pub fn frame_started(&mut self, now: Instant) -> Instant {
+        self.next += self.period;
+        if self.next <= now {
+            let behind = now - self.next;
+            let skipped = behind.as_nanos() / self.period.as_nanos() + 1;
+            self.next += self.period * skipped as u32;
+        }
+        self.next
+    }
+}
+
+/// Runs the frame loop until `stop` is set or the output channel closes.
+/// Blocking: call it on its own thread.
+pub fn run_pipeline(
+    spec: StreamSpec,
+    inputs: Receiver<InputEvent>,
+    output: Sender<EncodedOutput>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), HostError> {
+    let mut renderer = Renderer::new(spec.width, spec.height)?;
+    let mut converter = ColourConverter::new(spec.width, spec.height);
+    let mut encoder =
+        OpenH264Encoder::new(EncoderSettings::for_stream(spec.width, spec.height, spec.fps))?;
+    let mut game = GameState::new(spec.width, spec.height);
+    let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
+    let mut last = Instant::now();
+    let mut frame_id = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let mut acks = Vec::new();
+        frame_id += 1;
+        loop {
+            match inputs.try_recv() {
+                Ok(event) => {
+                    game.apply(&event);
+                    acks.push(InputApplied { seq: event.seq, frame_id });
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        game.advance(started - last);
+        last = started;
+        renderer.render(&game.scene())?;
+        let frame = converter.convert(renderer.pixels())?;
+        let encoded = encoder.encode(frame, frame_id == 1)?;
+        let out = EncodedOutput { frame_id, data: Bytes::from(encoded.data), acks };
+        if output.blocking_send(out).is_err() {
+            return Ok(());
+        }
+        let due = pacer.frame_started(started);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_keeps_a_fixed_grid_and_skips_missed_slots() {
+        let t0 = Instant::now();
+        let period = Duration::from_millis(10);
+        let mut pacer = FramePacer::new(period, t0);
+        assert_eq!(pacer.frame_started(t0), t0 + period);
+        // A frame that starts 2 ms late still aims for the grid.
+        assert_eq!(pacer.frame_started(t0 + Duration::from_millis(12)), t0 + 2 * period);
+        // A frame that overran by 2.5 periods skips to the next slot ahead of now.
+        assert_eq!(pacer.frame_started(t0 + Duration::from_millis(45)), t0 + 5 * period);
+    }
+
+    #[test]
+    fn frame_duration_is_exact_nanoseconds() {
+        let spec = StreamSpec { width: 1280, height: 720, fps: 60 };
+        assert_eq!(spec.frame_duration(), Duration::from_nanos(16_666_667));
+    }
+}

@@ -1,0 +1,203 @@
+//! The WHEP endpoint (IETF WISH egress): the player POSTs an SDP offer with
+//! the broker's bearer token and gets the answer; DELETE on the returned
+//! resource ends the session.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use ed25519_dalek::VerifyingKey;
+use gridplay_protocol::{ApiError, ProtocolError, SessionClaims};
+use gridplay_streaming::StreamingError;
+use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
+use tokio::sync::oneshot;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::broker_link::BrokerLink;
+use crate::pipeline::StreamSpec;
+use crate::session::run_session;
+
+/// Everything the WHEP handlers share.
+pub struct HostState {
+    /// This host's id (its public key).
+    pub host_id: String,
+    /// The broker's key, for verifying session tokens offline.
+    pub broker_key: VerifyingKey,
+    /// Address the WebRTC sockets bind to.
+    pub media_ip: IpAddr,
+    /// Concurrent sessions allowed.
+    pub slots: u32,
+    /// Where to report session states, if anywhere.
+    pub broker: Option<Arc<BrokerLink>>,
+    sessions: Mutex<HashMap<String, oneshot::Sender<()>>>,
+}
+
+impl HostState {
+    /// Host state with no sessions.
+    pub fn new(
+        host_id: String,
+        broker_key: VerifyingKey,
+        media_ip: IpAddr,
+        slots: u32,
+        broker: Option<Arc<BrokerLink>>,
+    ) -> Self {
+        Self { host_id, broker_key, media_ip, slots, broker, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Number of sessions running now.
+    pub fn active_sessions(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").len()
+    }
+
+    /// Ends every session (host shutdown).
+    pub fn end_all(&self) {
+        self.sessions.lock().expect("sessions lock").drain().for_each(|(_, cancel)| {
+            let _ = cancel.send(());
+        });
+    }
+}
+
+/// The host's HTTP router: `POST /whep`, `DELETE /whep/sessions/{id}`.
+pub fn whep_router(state: Arc<HostState>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::LOCATION]);
+    Router::new()
+        .route("/whep", post(offer))
+        .route("/whep/sessions/{id}", delete(end))
+        .layer(DefaultBodyLimit::max(4 * MAX_SDP_LEN))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Why a WHEP request was refused.
+#[derive(Debug)]
+enum WhepError {
+    Unauthorized(String),
+    BadSdp(String),
+    UnsupportedMedia,
+    Busy,
+    Conflict,
+    NotFound,
+    Internal(String),
+}
+
+impl IntoResponse for WhepError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
+            Self::BadSdp(m) => (StatusCode::BAD_REQUEST, "bad_sdp", m),
+            Self::UnsupportedMedia => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Content-Type must be application/sdp".into(),
+            ),
+            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "no_capacity", "all slots busy".into()),
+            Self::Conflict => (StatusCode::CONFLICT, "session_active", "session already connected".into()),
+            Self::NotFound => (StatusCode::NOT_FOUND, "session_not_found", "no such session".into()),
+            Self::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        };
+        (status, Json(ApiError { error: code.into(), message })).into_response()
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+/// Checks the bearer token: signed by our broker, for this host, and (when
+/// `check_expiry`) not expired.
+fn authorize(state: &HostState, headers: &HeaderMap, check_expiry: bool) -> Result<SessionClaims, WhepError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| WhepError::Unauthorized("missing bearer token".into()))?;
+    let now = if check_expiry { unix_ms() } else { 0 };
+    let claims = SessionClaims::verify(token, &state.broker_key, now).map_err(|e| match e {
+        ProtocolError::TokenExpired => WhepError::Unauthorized("token expired".into()),
+        other => WhepError::Unauthorized(other.to_string()),
+    })?;
+    if claims.host_id != state.host_id {
+        return Err(WhepError::Unauthorized("token is for another host".into()));
+    }
+    Ok(claims)
+}
+
+async fn offer(
+    State(state): State<Arc<HostState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WhepError> {
+    let claims = authorize(&state, &headers, true)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/sdp") {
+        return Err(WhepError::UnsupportedMedia);
+    }
+    if body.len() > MAX_SDP_LEN {
+        return Err(WhepError::BadSdp(format!("offer longer than {MAX_SDP_LEN} bytes")));
+    }
+    let sdp = std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
+    let (cancel_tx, cancel_rx) = oneshot::channel();
+    {
+        let mut sessions = state.sessions.lock().expect("sessions lock");
+        if sessions.contains_key(&claims.session_id) {
+            return Err(WhepError::Conflict);
+        }
+        if sessions.len() >= state.slots as usize {
+            return Err(WhepError::Busy);
+        }
+        sessions.insert(claims.session_id.clone(), cancel_tx);
+    }
+    let (peer, answer, events) = match StreamPeer::answer(sdp, state.media_ip).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
+            return Err(match e {
+                StreamingError::BadSdp(m) => WhepError::BadSdp(m),
+                other => WhepError::Internal(other.to_string()),
+            });
+        }
+    };
+    let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
+    let session_id = claims.session_id.clone();
+    let task_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let broker = task_state.broker.clone();
+        run_session(session_id.clone(), spec, peer, events, cancel_rx, broker).await;
+        task_state.sessions.lock().expect("sessions lock").remove(&session_id);
+    });
+    let location = format!("/whep/sessions/{}", claims.session_id);
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|e| WhepError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+async fn end(
+    State(state): State<Arc<HostState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, WhepError> {
+    // The session outlives its short token, so only the signature is checked here.
+    let claims = authorize(&state, &headers, false)?;
+    if claims.session_id != id {
+        return Err(WhepError::Unauthorized("token is for another session".into()));
+    }
+    let cancel = state.sessions.lock().expect("sessions lock").remove(&id).ok_or(WhepError::NotFound)?;
+    let _ = cancel.send(());
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,35 @@
+//! The protocol crate's one error type.
+
+use thiserror::Error;
+
+/// Everything that can be wrong with bytes or tokens received from a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProtocolError {
+    /// A binary message ended before its fields did.
+    #[error("message truncated")]
+    Truncated,
+    /// A binary message carried bytes after its last field.
+    #[error("{0} unexpected trailing bytes")]
+    TrailingBytes(usize),
+    /// A binary message had an unknown type byte.
+    #[error("unknown input message type 0x{0:02x}")]
+    UnknownInputType(u8),
+    /// A key code was empty, longer than 32 bytes or not printable ASCII.
+    #[error("key code must be 1..=32 printable ASCII bytes")]
+    BadKeyCode,
+    /// A session token was not of the form `claims.signature` in base64url.
+    #[error("malformed session token")]
+    MalformedToken,
+    /// A session token's signature did not verify against the broker key.
+    #[error("session token signature is invalid")]
+    BadSignature,
+    /// A session token is past its expiry.
+    #[error("session token expired")]
+    TokenExpired,
+    /// A request carried values no host can serve.
+    #[error("{0}")]
+    Invalid(String),
+    /// A public key was not 32 bytes of valid base64url ed25519 key.
+    #[error("malformed public key")]
+    MalformedKey,
+}

@@ -1,0 +1,15 @@
+//! The wire contract every Gridplay party shares: API records, session
+//! tokens and the binary input codec.
+//!
+//! This crate does no I/O. TypeScript types for the web client are generated
+//! from it (`cargo test -p gridplay-protocol` writes them to
+//! `client-web/src/generated/`).
+
+mod api;
+mod error;
+pub mod input;
+pub mod token;
+
+pub use api::*;
+pub use error::ProtocolError;
+pub use token::SessionClaims;

@@ -1,0 +1,68 @@
+//! The broker's one error type, and its HTTP form.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gridplay_protocol::ApiError;
+use thiserror::Error;
+
+/// Why a broker request failed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BrokerError {
+    /// The request body or parameters were invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request body exceeded the limit.
+    #[error("request body too large")]
+    TooLarge,
+    /// The app is not in the catalogue.
+    #[error("unknown app `{0}`")]
+    UnknownApp(String),
+    /// No host has a free slot that fits.
+    #[error("no host has a free slot for this request; retry shortly")]
+    NoCapacity,
+    /// No such session.
+    #[error("no such session")]
+    SessionNotFound,
+    /// No such host (or it lost its lease).
+    #[error("no such host; register first")]
+    HostNotFound,
+    /// The session belongs to another host.
+    #[error("session belongs to another host")]
+    WrongHost,
+}
+
+impl BrokerError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::UnknownApp(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionNotFound | Self::HostNotFound => StatusCode::NOT_FOUND,
+            Self::WrongHost => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::UnknownApp(_) => "unknown_app",
+            Self::TooLarge => "too_large",
+            Self::NoCapacity => "no_capacity",
+            Self::SessionNotFound => "session_not_found",
+            Self::HostNotFound => "host_not_found",
+            Self::WrongHost => "wrong_host",
+        }
+    }
+}
+
+impl IntoResponse for BrokerError {
+    fn into_response(self) -> Response {
+        let body = ApiError { error: self.code().into(), message: self.to_string() };
+        let mut response = (self.status(), Json(body)).into_response();
+        if self == Self::NoCapacity {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,31 @@
+//! The streaming crate's one error type.
+
+use thiserror::Error;
+
+/// What can go wrong on the media path.
+#[derive(Debug, Error)]
+pub enum StreamingError {
+    /// A frame's buffer does not match its stated dimensions.
+    #[error("frame buffer is {actual} bytes, expected {expected}")]
+    FrameSize {
+        /// Bytes the dimensions require.
+        expected: usize,
+        /// Bytes supplied.
+        actual: usize,
+    },
+    /// Colour conversion failed.
+    #[error("colour conversion: {0}")]
+    Colour(String),
+    /// The H.264 encoder or decoder failed.
+    #[error("openh264: {0}")]
+    Codec(#[from] openh264::Error),
+    /// The WebRTC stack failed.
+    #[error("webrtc: {0}")]
+    WebRtc(#[from] ::webrtc::error::Error),
+    /// An SDP offer was refused before reaching the WebRTC stack.
+    #[error("bad SDP: {0}")]
+    BadSdp(String),
+    /// The peer connection is gone.
+    #[error("peer connection closed")]
+    Closed,
+}

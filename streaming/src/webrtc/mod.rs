@@ -1,0 +1,18 @@
+//! The WebRTC transport (webrtc-rs): the host's sending peer and a receiving
+//! viewer peer used by checkers and tests.
+//!
+//! Both sides negotiate one H.264 video track (constrained baseline,
+//! packetization-mode 1) and an unordered "input" data channel.
+
+mod peer;
+mod sender;
+mod viewer;
+
+pub use sender::{PeerEvent, StreamPeer};
+pub use viewer::{Viewer, ViewerEvent};
+
+/// Largest SDP accepted from a remote peer, in bytes.
+pub const MAX_SDP_LEN: usize = 32 * 1024;
+
+/// Label of the data channel that carries input events and their acknowledgements.
+pub const INPUT_CHANNEL: &str = "input";

@@ -1,0 +1,195 @@
+//! The host's side: answers a WHEP offer and sends H.264 access units; input
+//! arrives on the "input" data channel.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::PayloadType;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+
+use super::peer::{RawEvent, build_peer, h264_codec};
+use super::{INPUT_CHANNEL, MAX_SDP_LEN};
+use crate::StreamingError;
+
+/// What happens on a host's peer connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// ICE and DTLS are up: media flows.
+    Connected,
+    /// A message arrived on the input channel.
+    Input(Bytes),
+    /// The connection failed, timed out or was closed.
+    Closed,
+}
+
+/// A host's WebRTC peer for one session.
+pub struct StreamPeer {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: PayloadType,
+    input: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+}
+
+impl StreamPeer {
+    /// Answers an SDP offer; returns the peer, the SDP answer (with all host
+    /// candidates, no trickle) and the peer's events.
+    pub async fn answer(
+        offer_sdp: &str,
+        bind_ip: IpAddr,
+    ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
+        check_offer(offer_sdp)?;
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
+            .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
+        let built = build_peer(bind_ip).await?;
+        let pc = built.pc;
+        if let Err(e) = pc.set_remote_description(offer).await {
+            let _ = pc.close().await;
+            return Err(StreamingError::BadSdp(e.to_string()));
+        }
+        let ssrc = rand_ssrc();
+        let track = Arc::new(TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                "gridplay".to_owned(),
+                "video".to_owned(),
+                "gridplay-video".to_owned(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: h264_codec(),
+                    ..Default::default()
+                }],
+            ),
+        )?);
+        let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer).await?;
+        let _ = built.gathered.await;
+        let answer_sdp = pc.local_description().await.ok_or(StreamingError::Closed)?.sdp;
+        let payload_type = sender
+            .get_parameters()
+            .await?
+            .rtp_parameters
+            .codecs
+            .first()
+            .map(|c| c.payload_type)
+            .ok_or_else(|| StreamingError::BadSdp("offer has no H.264 video".into()))?;
+
+        let input = Arc::new(Mutex::new(None));
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        tokio::spawn(pump_events(built.events, events_tx, Arc::clone(&input)));
+        let peer = Self { pc, track, ssrc, payload_type, input };
+        Ok((peer, answer_sdp, events_rx))
+    }
+
+    /// Sends one access unit lasting `duration` on the video track.
+    pub async fn send_frame(&self, data: Bytes, duration: Duration) -> Result<(), StreamingError> {
+        let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
+        self.track.sample_writer(self.ssrc, self.payload_type).write_sample(&sample).await?;
+        Ok(())
+    }
+
+    /// Sends a message on the input channel (input acknowledgements); dropped
+    /// quietly before the channel opens.
+    pub async fn send_input_message(&self, message: &[u8]) -> Result<(), StreamingError> {
+        let channel = self.input.lock().expect("input lock").clone();
+        if let Some(channel) = channel {
+            channel.send(BytesMut::from(message)).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+fn check_offer(sdp: &str) -> Result<(), StreamingError> {
+    if sdp.len() > MAX_SDP_LEN {
+        return Err(StreamingError::BadSdp(format!("offer longer than {MAX_SDP_LEN} bytes")));
+    }
+    if !sdp.starts_with("v=0") {
+        return Err(StreamingError::BadSdp("offer must start with v=0".into()));
+    }
+    if !sdp.lines().any(|l| l.starts_with("m=video")) {
+        return Err(StreamingError::BadSdp("offer has no video section".into()));
+    }
+    Ok(())
+}
+
+fn rand_ssrc() -> u32 {
+    let mut bytes = [0u8; 4];
+    getrandom::getrandom(&mut bytes).expect("OS randomness");
+    u32::from_le_bytes(bytes)
+}
+
+async fn pump_events(
+    mut raw: mpsc::UnboundedReceiver<RawEvent>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    input: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+) {
+    while let Some(event) = raw.recv().await {
+        match event {
+            RawEvent::State(RTCPeerConnectionState::Connected) => {
+                let _ = events.send(PeerEvent::Connected);
+            }
+            RawEvent::State(
+                RTCPeerConnectionState::Failed
+                | RTCPeerConnectionState::Disconnected
+                | RTCPeerConnectionState::Closed,
+            ) => {
+                let _ = events.send(PeerEvent::Closed);
+                return;
+            }
+            RawEvent::State(_) | RawEvent::Track(_) => {}
+            RawEvent::DataChannel(channel) => {
+                if channel.label().await.ok().as_deref() != Some(INPUT_CHANNEL) {
+                    continue;
+                }
+                *input.lock().expect("input lock") = Some(Arc::clone(&channel));
+                let events = events.clone();
+                tokio::spawn(async move {
+                    while let Some(event) = channel.poll().await {
+                        match event {
+                            DataChannelEvent::OnMessage(msg) if !msg.is_string => {
+                                let _ = events.send(PeerEvent::Input(msg.data.freeze()));
+                            }
+                            DataChannelEvent::OnClose => break,
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_oversized_and_malformed_offers() {
+        assert!(check_offer(&format!("v=0\r\nm=video\r\n{}", "a".repeat(MAX_SDP_LEN))).is_err());
+        assert!(check_offer("hello").is_err());
+        assert!(check_offer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n").is_err());
+        assert!(check_offer("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n").is_ok());
+    }
+}
