@@ -53,13 +53,15 @@ void main() {
         float fi = float(i);
         float angle = scene.time * 0.7 + fi * TAU / float(scene.obstacles);
         float radius = 0.30 + 0.06 * sin(scene.time * 1.3 + fi);
-        // Work in frame-height units around the centre so shapes stay square.
+        // Work in units of the frame's shorter side around the centre, so
+        // shapes stay square and the orbit fits portrait frames too.
         vec2 centre = vec2(cos(angle), sin(angle)) * radius;
         float spin = scene.time * (1.5 + 0.25 * fi) + fi;
         mat2 rot = mat2(cos(spin), sin(spin), -sin(spin), cos(spin));
         vec2 local = (i % 2u == 0u) ? QUAD[vert] : TRI[vert];
         vec2 p = centre + rot * local * 0.045;
-        pos = vec2(0.5 + p.x / scene.aspect, 0.5 + p.y);
+        float short_side = min(1.0, scene.aspect);
+        pos = 0.5 + p * vec2(short_side / scene.aspect, short_side);
         v_color = vec4(PALETTE[i % 3u], 1.0);
         v_kind = 1u;
     } else {

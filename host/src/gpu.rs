@@ -147,8 +147,7 @@ pub(crate) fn enumerate(instance: &ash::Instance) -> Result<Vec<PhysicalGpu>, Ho
             // SAFETY: `handle` was just enumerated from this live instance.
             let props = unsafe { instance.get_physical_device_properties(handle) };
             // SAFETY: as above.
-            let families =
-                unsafe { instance.get_physical_device_queue_family_properties(handle) };
+            let families = unsafe { instance.get_physical_device_queue_family_properties(handle) };
             let graphics_family = families
                 .iter()
                 .position(|f| f.queue_flags.contains(vk::QueueFlags::GRAPHICS) && f.queue_count > 0)
@@ -217,8 +216,12 @@ mod tests {
 
     #[test]
     fn lists_the_vulkan_devices_here() {
-        let gpus = list_gpus().expect("Vulkan loader (apt-get install libvulkan1 mesa-vulkan-drivers)");
-        assert!(!gpus.is_empty(), "no Vulkan device; lavapipe comes with mesa-vulkan-drivers");
+        let gpus =
+            list_gpus().expect("Vulkan loader (apt-get install libvulkan1 mesa-vulkan-drivers)");
+        assert!(
+            !gpus.is_empty(),
+            "no Vulkan device; lavapipe comes with mesa-vulkan-drivers"
+        );
         for g in &gpus {
             assert!(!g.name.is_empty());
             assert!(g.api_version.split('.').count() == 3);

@@ -68,11 +68,24 @@ fn check_frame(renderer: &mut Renderer, game: &GameState) -> Vec<u8> {
         "{w}x{h}: {} yellow pixels, expected about {area:.0}",
         y.count
     );
-    let expected = (f64::from(scene.player_x) * f64::from(w), f64::from(scene.player_y) * f64::from(h));
+    let expected = (
+        f64::from(scene.player_x) * f64::from(w),
+        f64::from(scene.player_y) * f64::from(h),
+    );
     let err = ((y.centroid.0 - expected.0).powi(2) + (y.centroid.1 - expected.1).powi(2)).sqrt();
-    assert!(err < 2.0, "{w}x{h}: centroid {:?}, expected {expected:?}", y.centroid);
-    assert_eq!(y.off_colour, 0, "{w}x{h}: yellow-ish pixels not of the player colour");
-    assert_eq!(y.outside, 0, "{w}x{h}: yellow-ish pixels outside the player");
+    assert!(
+        err < 2.0,
+        "{w}x{h}: centroid {:?}, expected {expected:?}",
+        y.centroid
+    );
+    assert_eq!(
+        y.off_colour, 0,
+        "{w}x{h}: yellow-ish pixels not of the player colour"
+    );
+    assert_eq!(
+        y.outside, 0,
+        "{w}x{h}: yellow-ish pixels outside the player"
+    );
     pixels.to_vec()
 }
 
@@ -126,11 +139,19 @@ fn moving_the_player_moves_the_yellow_square() {
     assert!((game.player().0 - 0.7).abs() < 1e-9);
     let pixels = check_frame(&mut r, &game);
     let y = yellow(&pixels, 1280, 720, &game.scene());
-    assert!((y.centroid.0 - 896.0).abs() < 2.0 && (y.centroid.1 - 504.0).abs() < 2.0, "{:?}", y.centroid);
+    assert!(
+        (y.centroid.0 - 896.0).abs() < 2.0 && (y.centroid.1 - 504.0).abs() < 2.0,
+        "{:?}",
+        y.centroid
+    );
 
     game.apply(&InputEvent {
         seq: 2,
-        kind: InputKind::PointerDown { x: 16384, y: 16384, button: 0 },
+        kind: InputKind::PointerDown {
+            x: 16384,
+            y: 16384,
+            button: 0,
+        },
     });
     check_frame(&mut r, &game);
 }
@@ -149,7 +170,12 @@ fn nothing_but_the_player_is_yellow_over_time() {
         let scene = game.scene();
         r.render(&scene).unwrap();
         let y = yellow(r.pixels(), 1280, 720, &scene);
-        assert_eq!(y.outside + y.off_colour, 0, "step {step}: stray yellow at t={}", scene.time_s);
+        assert_eq!(
+            y.outside + y.off_colour,
+            0,
+            "step {step}: stray yellow at t={}",
+            scene.time_s
+        );
         assert!(y.count > 0, "step {step}: player not drawn");
     }
 }
@@ -162,7 +188,11 @@ fn renders_1080p_and_portrait() {
         check_frame(&mut r, &game);
         game.apply(&InputEvent {
             seq: 1,
-            kind: InputKind::PointerDown { x: 49152, y: 13107, button: 0 },
+            kind: InputKind::PointerDown {
+                x: 49152,
+                y: 13107,
+                button: 0,
+            },
         });
         game.advance(Duration::from_millis(1500));
         check_frame(&mut r, &game);

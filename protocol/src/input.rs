@@ -94,12 +94,13 @@ pub struct InputApplied {
 }
 
 impl InputEvent {
-    /// Encodes the event into its wire form.
-    pub fn encode(&self) -> Vec<u8> {
+    /// Encodes the event into its wire form; refuses key codes the decoder
+    /// would reject.
+    pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
         let mut out = Vec::with_capacity(16);
         let (ty, payload): (u8, Vec<u8>) = match &self.kind {
-            InputKind::KeyDown { code } => (KEY_DOWN, key_payload(code)),
-            InputKind::KeyUp { code } => (KEY_UP, key_payload(code)),
+            InputKind::KeyDown { code } => (KEY_DOWN, key_payload(code)?),
+            InputKind::KeyUp { code } => (KEY_UP, key_payload(code)?),
             InputKind::PointerMove { x, y, dx, dy } => (
                 POINTER_MOVE,
                 [x.to_le_bytes(), y.to_le_bytes(), dx.to_le_bytes(), dy.to_le_bytes()].concat(),
@@ -111,7 +112,7 @@ impl InputEvent {
         out.push(ty);
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&payload);
-        out
+        Ok(out)
     }
 
     /// Decodes one message; rejects unknown types, truncated or trailing bytes
@@ -176,13 +177,19 @@ impl InputApplied {
     }
 }
 
-fn key_payload(code: &str) -> Vec<u8> {
+fn valid_key_code(bytes: &[u8]) -> bool {
+    (1..=MAX_KEY_CODE_LEN).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn key_payload(code: &str) -> Result<Vec<u8>, ProtocolError> {
     let bytes = code.as_bytes();
-    let len = bytes.len().min(MAX_KEY_CODE_LEN);
-    let mut out = Vec::with_capacity(len + 1);
-    out.push(len as u8);
-    out.extend_from_slice(&bytes[..len]);
-    out
+    if !valid_key_code(bytes) {
+        return Err(ProtocolError::BadKeyCode);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 1);
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+    Ok(out)
 }
 
 fn button_payload(x: u16, y: u16, button: u8) -> Vec<u8> {
@@ -221,7 +228,7 @@ impl<'a> Reader<'a> {
             return Err(ProtocolError::BadKeyCode);
         }
         let bytes = self.take(len)?;
-        if !bytes.iter().all(|b| b.is_ascii_graphic()) {
+        if !valid_key_code(bytes) {
             return Err(ProtocolError::BadKeyCode);
         }
         Ok(String::from_utf8_lossy(bytes).into_owned())
@@ -251,7 +258,7 @@ mod tests {
         ];
         for (i, kind) in kinds.into_iter().enumerate() {
             let event = InputEvent { seq: i as u32 + 1, kind };
-            assert_eq!(InputEvent::decode(&event.encode()).unwrap(), event);
+            assert_eq!(InputEvent::decode(&event.encode().unwrap()).unwrap(), event);
         }
     }
 
@@ -270,5 +277,7 @@ mod tests {
         let mut long = vec![1, 1, 0, 0, 0, 33];
         long.extend(std::iter::repeat_n(b'a', 33));
         assert_eq!(InputEvent::decode(&long), Err(ProtocolError::BadKeyCode));
+        let too_long = InputEvent { seq: 1, kind: InputKind::KeyDown { code: "a".repeat(33) } };
+        assert_eq!(too_long.encode(), Err(ProtocolError::BadKeyCode));
     }
 }

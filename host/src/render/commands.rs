@@ -68,8 +68,8 @@ impl Commands {
         let device = &self.ctx.device;
         let cb = self.draw;
         let extent = target.extent;
-        let begin =
-            vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // The previous frame's copy read the image; its contents are discarded.
         let to_attachment = [vk::ImageMemoryBarrier2::default()
             .src_stage_mask(vk::PipelineStageFlags2::COPY)

@@ -152,7 +152,10 @@ mod tests {
     fn rejects_empty_frames() {
         assert!(matches!(
             Renderer::new(0, 720),
-            Err(HostError::FrameSize { width: 0, height: 720 })
+            Err(HostError::FrameSize {
+                width: 0,
+                height: 720
+            })
         ));
     }
 }

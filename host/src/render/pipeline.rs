@@ -18,8 +18,9 @@ const FRAG_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/game.frag.spv"
 /// Size of the push-constant block shared by both shaders.
 pub(crate) const PUSH_SIZE: usize = 24;
 /// Shader stages that read the push constants.
-pub(crate) const PUSH_STAGES: vk::ShaderStageFlags =
-    vk::ShaderStageFlags::from_raw(vk::ShaderStageFlags::VERTEX.as_raw() | vk::ShaderStageFlags::FRAGMENT.as_raw());
+pub(crate) const PUSH_STAGES: vk::ShaderStageFlags = vk::ShaderStageFlags::from_raw(
+    vk::ShaderStageFlags::VERTEX.as_raw() | vk::ShaderStageFlags::FRAGMENT.as_raw(),
+);
 /// Vertices per instance: every shape is drawn as two triangles.
 pub(crate) const VERTICES_PER_SHAPE: u32 = 6;
 
@@ -95,11 +96,13 @@ impl Pipeline {
         let blend_attachments = [vk::PipelineColorBlendAttachmentState::default()
             .blend_enable(false)
             .color_write_mask(vk::ColorComponentFlags::RGBA)];
-        let blend = vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend_attachments);
+        let blend =
+            vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend_attachments);
         let dynamic_states = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
         let dynamic = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic_states);
         let formats = [FORMAT];
-        let mut rendering = vk::PipelineRenderingCreateInfo::default().color_attachment_formats(&formats);
+        let mut rendering =
+            vk::PipelineRenderingCreateInfo::default().color_attachment_formats(&formats);
         let info = vk::GraphicsPipelineCreateInfo::default()
             .stages(&stages)
             .vertex_input_state(&vertex_input)
@@ -113,10 +116,9 @@ impl Pipeline {
             .push_next(&mut rendering);
         // SAFETY: every structure `info` points to lives until the call returns;
         // dynamic rendering is enabled on the device; `Drop` destroys the pipeline.
-        let pipelines = unsafe {
-            device.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None)
-        }
-        .map_err(|(_, e)| e)?;
+        let pipelines =
+            unsafe { device.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None) }
+                .map_err(|(_, e)| e)?;
         p.pipeline = pipelines[0];
         Ok(p)
     }

@@ -91,7 +91,10 @@ impl Target {
             .ctx
             .memory_type(
                 req.memory_type_bits,
-                &[vk::MemoryPropertyFlags::DEVICE_LOCAL, vk::MemoryPropertyFlags::empty()],
+                &[
+                    vk::MemoryPropertyFlags::DEVICE_LOCAL,
+                    vk::MemoryPropertyFlags::empty(),
+                ],
             )
             .ok_or(HostError::NoMemoryType("colour image"))?;
         let alloc = vk::MemoryAllocateInfo::default()
@@ -147,9 +150,15 @@ impl Target {
         // SAFETY: host-visible memory, not mapped yet; it stays mapped until
         // `Drop` frees it (freeing unmaps implicitly).
         let ptr = unsafe {
-            device.map_memory(self.buffer_memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+            device.map_memory(
+                self.buffer_memory,
+                0,
+                vk::WHOLE_SIZE,
+                vk::MemoryMapFlags::empty(),
+            )
         }?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(HostError::NoMemoryType("readback buffer"))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or(HostError::NoMemoryType("readback buffer"))?;
         // SAFETY: the mapping covers at least `len` bytes (`req.size >= len`) and
         // nothing else accesses it yet. Zeroing means `pixels` never exposes
         // uninitialised memory before the first frame.

@@ -1,0 +1,227 @@
+//! End to end on loopback: a broker, a host, and a webrtc-rs viewer that does
+//! WHEP with the broker's token, decodes the H.264 it receives (openh264) and
+//! steers the game over the input channel.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use gridplay_host::{HostConfig, run_host};
+use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
+use gridplay_protocol::{AllocateResponse, Profile, SessionClaims, SessionRecord, SessionState};
+use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_streaming::webrtc::{Viewer, ViewerEvent};
+use gridplay_streaming::{DecodedFrame, H264Decoder};
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::timeout;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(30);
+const BROKER_SEED: [u8; 32] = [42; 32];
+
+struct Network {
+    broker: String,
+    http: reqwest::Client,
+}
+
+impl Network {
+    async fn start() -> Self {
+        let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+        let broker = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(BrokerState::new(SigningKey::from_bytes(&BROKER_SEED), BrokerConfig::default()));
+        tokio::spawn(serve(listener, state, std::future::pending()));
+        let config = HostConfig {
+            broker_url: broker.clone(),
+            listen: SocketAddr::new(LOOPBACK, 0),
+            public_whep_url: None,
+            media_ip: LOOPBACK,
+            slots: 2,
+        };
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(run_host(config, move |addr| ready_tx.send(addr).unwrap(), std::future::pending()));
+        timeout(WAIT, ready_rx).await.unwrap().unwrap();
+        Self { broker, http: reqwest::Client::new() }
+    }
+
+    async fn allocate(&self) -> AllocateResponse {
+        let body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
+        let response = self.http.post(format!("{}/v1/sessions", self.broker)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    async fn whep(&self, url: &str, token: Option<&str>, sdp: String) -> reqwest::Response {
+        let mut request = self.http.post(url).header("content-type", "application/sdp").body(sdp);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Polls the broker until the session reaches `state`.
+    async fn wait_for_state(&self, session_id: &str, state: SessionState) {
+        let url = format!("{}/v1/sessions/{session_id}", self.broker);
+        timeout(WAIT, async {
+            loop {
+                let record: SessionRecord = self.http.get(&url).send().await.unwrap().json().await.unwrap();
+                if record.state == state {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("session never reached {state:?}"));
+    }
+}
+
+/// The viewer's event stream, remembering what arrives while waiting for something else.
+struct Watch {
+    events: UnboundedReceiver<ViewerEvent>,
+    decoder: H264Decoder,
+    input_open: bool,
+    acks: Vec<InputApplied>,
+}
+
+impl Watch {
+    fn new(events: UnboundedReceiver<ViewerEvent>) -> Self {
+        Self { events, decoder: H264Decoder::new().unwrap(), input_open: false, acks: Vec::new() }
+    }
+
+    /// Handles events until `done` holds; returns the last decoded picture, if any.
+    async fn until(&mut self, what: &str, mut done: impl FnMut(&Self, Option<&DecodedFrame>) -> bool) -> Option<DecodedFrame> {
+        timeout(WAIT, async {
+            loop {
+                let picture = match self.events.recv().await.expect("viewer events ended") {
+                    ViewerEvent::AccessUnit { data, .. } => self.decoder.decode(&data).expect("decodable H.264"),
+                    ViewerEvent::InputOpen => {
+                        self.input_open = true;
+                        None
+                    }
+                    ViewerEvent::InputMessage(bytes) => {
+                        self.acks.push(InputApplied::decode(&bytes).expect("an input ack"));
+                        None
+                    }
+                    ViewerEvent::Connected | ViewerEvent::Closed => None,
+                };
+                if done(self, picture.as_ref()) {
+                    return picture;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    async fn picture(&mut self) -> DecodedFrame {
+        self.until("a picture", |_, p| p.is_some()).await.expect("a picture")
+    }
+}
+
+/// Normalised centroid of the game's yellow player square.
+fn player_centroid(frame: &DecodedFrame) -> (f64, f64) {
+    let (mut sx, mut sy, mut n) = (0f64, 0f64, 0f64);
+    for (i, px) in frame.rgba.chunks_exact(4).enumerate() {
+        if px[0] > 180 && px[1] > 140 && px[2] < 90 {
+            sx += (i as u32 % frame.width) as f64;
+            sy += (i as u32 / frame.width) as f64;
+            n += 1.0;
+        }
+    }
+    assert!(n > 50.0, "player not visible");
+    (sx / n / frame.width as f64, sy / n / frame.height as f64)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_streams_decodes_steers_and_ends_the_session() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (viewer, offer, events) = Viewer::offer(LOOPBACK).await.unwrap();
+    let mut watch = Watch::new(events);
+    let response = net.whep(&session.whep_url, Some(&session.token), offer).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["content-type"], "application/sdp");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    viewer.accept_answer(&response.text().await.unwrap()).await.unwrap();
+    net.wait_for_state(&session.session_id, SessionState::Running).await;
+
+    let mut pictures = Vec::new();
+    for _ in 0..30 {
+        pictures.push(watch.picture().await);
+    }
+    assert!(pictures.iter().all(|p| (p.width, p.height) == (640, 360)));
+    assert_ne!(pictures[0].rgba, pictures[29].rgba, "the game is animated");
+    let (x0, y0) = player_centroid(&pictures[29]);
+    assert!((x0 - 0.5).abs() < 0.03 && (y0 - 0.5).abs() < 0.03, "player starts centred: {x0},{y0}");
+
+    // Hold ArrowRight: the ack names the frame that first reflects it.
+    watch.until("the input channel", |w, _| w.input_open).await;
+    let down = InputEvent { seq: 1, kind: InputKind::KeyDown { code: "ArrowRight".into() } };
+    viewer.send_input(&down.encode().unwrap()).await.unwrap();
+    watch.until("the input ack", |w, _| !w.acks.is_empty()).await;
+    assert_eq!(watch.acks[0].seq, 1);
+    assert!(watch.acks[0].frame_id > 30);
+    for _ in 0..20 {
+        watch.picture().await;
+    }
+    let up = InputEvent { seq: 2, kind: InputKind::KeyUp { code: "ArrowRight".into() } };
+    viewer.send_input(&up.encode().unwrap()).await.unwrap();
+    let (x1, y1) = player_centroid(&watch.picture().await);
+    assert!(x1 > x0 + 0.1, "player moved right: {x0} -> {x1}");
+    assert!((y1 - y0).abs() < 0.02);
+
+    // DELETE on the WHEP resource ends the session and frees the slot.
+    let resource = reqwest::Url::parse(&session.whep_url).unwrap().join(&location).unwrap();
+    let deleted = net.http.delete(resource).bearer_auth(&session.token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_and_bad_sdp_are_refused_and_start_nothing() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (viewer, offer, events) = Viewer::offer(LOOPBACK).await.unwrap();
+    let mut watch = Watch::new(events);
+    let claims = SessionClaims::verify(
+        &session.token,
+        &SigningKey::from_bytes(&BROKER_SEED).verifying_key(),
+        unix_ms(),
+    )
+    .unwrap();
+    let forged = claims.sign(&SigningKey::from_bytes(&[7; 32]));
+    let expired = SessionClaims { expires_at_ms: unix_ms() - 1, ..claims.clone() }
+        .sign(&SigningKey::from_bytes(&BROKER_SEED));
+    assert_eq!(claims.profile, Profile::Game);
+    for token in [None, Some("garbage"), Some(forged.as_str()), Some(expired.as_str())] {
+        let response = net.whep(&session.whep_url, token, offer.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "token {token:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+    let oversized = format!("{offer}{}", "a=x\r\n".repeat(10_000));
+    for sdp in ["hello".to_owned(), "v=0\r\nm=audio 9 UDP 0\r\n".to_owned(), oversized] {
+        let response = net.whep(&session.whep_url, Some(&session.token), sdp).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    // Nothing was started: the real offer still connects and streams.
+    let response = net.whep(&session.whep_url, Some(&session.token), offer.clone()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    viewer.accept_answer(&response.text().await.unwrap()).await.unwrap();
+    watch.picture().await;
+    // A second offer for the same session is a conflict.
+    let again = net.whep(&session.whep_url, Some(&session.token), offer).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // A viewer that goes away without DELETE frees its slot too.
+    viewer.close().await;
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
