@@ -157,7 +157,8 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
 }
 
 async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     println!("broker listening on http://{}", listener.local_addr()?);
     serve(listener, broker_state(args.web_dir)?, wait(shutdown)).await?;
     Ok(())
@@ -171,6 +172,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         media_ip: args.media_ip,
         slots: args.slots,
     };
-    run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown)).await?;
+    run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
+        .await?;
     Ok(())
 }

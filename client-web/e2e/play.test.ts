@@ -1,4 +1,5 @@
-// Browser test: lobby → Play → video → keyboard and mouse move the player → End session.
+// Browser tests: lobby → Play → video → keyboard and mouse move the player → End session;
+// and closing the tab mid-session ends the session at the broker and frees the host's slot.
 // Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
 
 import assert from "node:assert/strict";
@@ -16,6 +17,11 @@ const WAIT_MS = 30_000;
 const HOLD_MS = 600;
 /** A uniform (e.g. all-black) picture has a luma std-dev near 0; the scene is far above this. */
 const MIN_LUMA_STD_DEV = 4;
+/** Frames to wait for in the tab-close test (enough to prove the stream runs, short to keep it quick). */
+const FEW_FRAMES = 30;
+/** How long the broker may take to see a closed tab's session end (ICE/DTLS loss on the host). */
+const END_DEADLINE_MS = 30_000;
+const POLL_MS = 100;
 
 let server: Server | undefined;
 let browser: Browser | undefined;
@@ -51,6 +57,32 @@ async function settledFrame(page: Page): Promise<FrameAnalysis> {
   const { framesDecoded } = await stats(page);
   await waitFor(page, "5 more frames", (n) => window.__gridplay.framesDecoded >= n, framesDecoded + 5);
   return page.evaluate(analyseFrame);
+}
+
+/** The broker's view of a session: GET /v1/sessions/{id}. */
+interface SessionRecord {
+  session_id: string;
+  host_id: string;
+  app: string;
+  state: "allocated" | "running" | "ended";
+}
+
+async function brokerSession(base: string, id: string): Promise<SessionRecord> {
+  const res = await fetch(new URL(`v1/sessions/${encodeURIComponent(id)}`, base), { signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 200, `GET /v1/sessions/${id}`);
+  return (await res.json()) as SessionRecord;
+}
+
+/** Opens the lobby in `page`, clicks Play on APP and waits for `frames` decoded frames; returns the session id. */
+async function play(page: Page, base: string, frames: number): Promise<string> {
+  await page.goto(base);
+  const card = page.locator(`[data-app-id="${APP}"]`);
+  await card.waitFor({ timeout: WAIT_MS });
+  await card.getByRole("button", { name: "Play" }).click();
+  await waitFor(page, `${frames} frames`, (n) => window.__gridplay.framesDecoded >= n, frames);
+  const { sessionId } = await stats(page);
+  assert.ok(sessionId !== null, "no session id after frames arrived");
+  return sessionId;
 }
 
 function player(frame: FrameAnalysis): { x: number; y: number } {
@@ -113,4 +145,39 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   assert.equal((await stats(page)).sessionId, null);
 
   assert.deepEqual(pageErrors, [], "uncaught errors in the page");
+});
+
+test(`closing the tab mid-session ends the session and frees the slot`, async () => {
+  assert.ok(server && browser);
+  const base = server.url;
+
+  // A session in a tab of its own, streaming.
+  const tab = await browser.context.newPage();
+  const sessionId = await play(tab, base, FEW_FRAMES);
+  const running = await brokerSession(base, sessionId);
+  assert.equal(running.state, "running", `broker state before closing: ${JSON.stringify(running)}`);
+
+  // Close the tab without End session: no DELETEs, no beforeunload. The host must notice the peer is gone.
+  const closedAt = Date.now();
+  await tab.close({ runBeforeUnload: false });
+  const deadline = closedAt + END_DEADLINE_MS;
+  let last = running;
+  while (last.state !== "ended") {
+    assert.ok(Date.now() < deadline, `session still ${JSON.stringify(last)} ${END_DEADLINE_MS} ms after the tab closed`);
+    await new Promise((r) => setTimeout(r, POLL_MS)); // poll interval, not a synchronisation wait
+    last = await brokerSession(base, sessionId);
+  }
+  console.log(`tab_close_to_ended_ms=${Date.now() - closedAt}`);
+
+  // The slot is free: a new tab plays and gets frames, then ends its session properly.
+  const next = await browser.context.newPage();
+  try {
+    const nextId = await play(next, base, FEW_FRAMES);
+    assert.notEqual(nextId, sessionId);
+    assert.equal((await brokerSession(base, nextId)).state, "running");
+    await next.getByRole("button", { name: "End session" }).click();
+    await next.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
+  } finally {
+    await next.close();
+  }
 });

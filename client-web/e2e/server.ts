@@ -13,6 +13,8 @@ const START_TIMEOUT_MS = 120_000;
 export interface Server {
   /** Base URL ending in "/", e.g. http://127.0.0.1:8080/. */
   url: string;
+  /** Process id of the spawned `gridplay up`; null when GRIDPLAY_URL names a server started elsewhere. */
+  pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -21,7 +23,7 @@ export async function startServer(): Promise<Server> {
   if (given) {
     const url = new URL(given).href;
     await waitForApi(url, null);
-    return { url, stop: async () => undefined };
+    return { url, pid: null, stop: async () => undefined };
   }
 
   const bin = gridplayBinary();
@@ -41,7 +43,7 @@ export async function startServer(): Promise<Server> {
     await stop(child);
     throw err;
   }
-  return { url, stop: () => stop(child) };
+  return { url, pid: child.pid ?? null, stop: () => stop(child) };
 }
 
 function gridplayBinary(): string {

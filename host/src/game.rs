@@ -161,9 +161,7 @@ impl GameState {
     }
 
     fn is_held(&self, dir: Dir) -> bool {
-        KEYS.iter()
-            .zip(self.held)
-            .any(|((_, d), held)| held && *d == dir)
+        KEYS.iter().zip(self.held).any(|((_, d), held)| held && *d == dir)
     }
 
     fn move_to(&mut self, x: u16, y: u16) {
@@ -276,37 +274,15 @@ mod tests {
     #[test]
     fn pointer_down_teleports_and_drag_follows() {
         let mut game = GameState::new(1280, 720);
-        game.apply(&ev(InputKind::PointerDown {
-            x: 65535,
-            y: 0,
-            button: 0,
-        }));
+        game.apply(&ev(InputKind::PointerDown { x: 65535, y: 0, button: 0 }));
         assert_eq!(game.player(), (1.0, 0.0));
-        game.apply(&ev(InputKind::PointerMove {
-            x: 16384,
-            y: 49152,
-            dx: 0,
-            dy: 0,
-        }));
+        game.apply(&ev(InputKind::PointerMove { x: 16384, y: 49152, dx: 0, dy: 0 }));
         let (x, y) = game.player();
         assert!((x - 0.25).abs() < 1e-4 && (y - 0.75).abs() < 1e-4);
-        game.apply(&ev(InputKind::PointerUp {
-            x: 16384,
-            y: 49152,
-            button: 0,
-        }));
-        game.apply(&ev(InputKind::PointerMove {
-            x: 0,
-            y: 0,
-            dx: 0,
-            dy: 0,
-        }));
+        game.apply(&ev(InputKind::PointerUp { x: 16384, y: 49152, button: 0 }));
+        game.apply(&ev(InputKind::PointerMove { x: 0, y: 0, dx: 0, dy: 0 }));
         assert_eq!(game.player(), (x, y), "moves without the button do nothing");
-        game.apply(&ev(InputKind::PointerDown {
-            x: 0,
-            y: 0,
-            button: 2,
-        }));
+        game.apply(&ev(InputKind::PointerDown { x: 0, y: 0, button: 2 }));
         assert_eq!(game.player(), (x, y), "other buttons do nothing");
     }
 

@@ -100,10 +100,7 @@ pub fn pick_best(gpus: &[GpuInfo]) -> Option<&GpuInfo> {
 
 /// Position of [`pick_best`]'s choice among `gpus`.
 pub(crate) fn best_index<'a>(gpus: impl IntoIterator<Item = &'a GpuInfo>) -> Option<usize> {
-    gpus.into_iter()
-        .enumerate()
-        .min_by_key(|(_, g)| Reverse(g.device_type.rank()))
-        .map(|(i, _)| i)
+    gpus.into_iter().enumerate().min_by_key(|(_, g)| Reverse(g.device_type.rank())).map(|(i, _)| i)
 }
 
 /// A physical device with the facts the renderer needs to choose it.
@@ -218,10 +215,7 @@ mod tests {
     fn lists_the_vulkan_devices_here() {
         let gpus =
             list_gpus().expect("Vulkan loader (apt-get install libvulkan1 mesa-vulkan-drivers)");
-        assert!(
-            !gpus.is_empty(),
-            "no Vulkan device; lavapipe comes with mesa-vulkan-drivers"
-        );
+        assert!(!gpus.is_empty(), "no Vulkan device; lavapipe comes with mesa-vulkan-drivers");
         for g in &gpus {
             assert!(!g.name.is_empty());
             assert!(g.api_version.split('.').count() == 3);

@@ -61,7 +61,8 @@ pub async fn run_host(
         let link = Arc::clone(&link);
         tokio::spawn(async move { link.heartbeat_forever(heartbeat).await })
     };
-    let state = Arc::new(HostState::new(host_id, broker_key, config.media_ip, config.slots, Some(link)));
+    let state =
+        Arc::new(HostState::new(host_id, broker_key, config.media_ip, config.slots, Some(link)));
     on_ready(addr);
     let served = axum::serve(listener, whep_router(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)

@@ -64,7 +64,9 @@ pub async fn run_session(
             },
             frame = frames.recv(), if pipeline.is_some() => match frame {
                 Some(frame) => {
-                    if let Err(e) = peer.send_frame(frame.data, duration).await {
+                    if !frame.data.is_empty()
+                        && let Err(e) = peer.send_frame(frame.data, duration).await
+                    {
                         tracing::debug!(session = %session_id, "send failed: {e}");
                     }
                     for ack in frame.acks {

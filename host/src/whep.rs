@@ -102,8 +102,12 @@ impl IntoResponse for WhepError {
                 "Content-Type must be application/sdp".into(),
             ),
             Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "no_capacity", "all slots busy".into()),
-            Self::Conflict => (StatusCode::CONFLICT, "session_active", "session already connected".into()),
-            Self::NotFound => (StatusCode::NOT_FOUND, "session_not_found", "no such session".into()),
+            Self::Conflict => {
+                (StatusCode::CONFLICT, "session_active", "session already connected".into())
+            }
+            Self::NotFound => {
+                (StatusCode::NOT_FOUND, "session_not_found", "no such session".into())
+            }
             Self::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         };
         (status, Json(ApiError { error: code.into(), message })).into_response()
@@ -116,7 +120,11 @@ fn unix_ms() -> u64 {
 
 /// Checks the bearer token: signed by our broker, for this host, and (when
 /// `check_expiry`) not expired.
-fn authorize(state: &HostState, headers: &HeaderMap, check_expiry: bool) -> Result<SessionClaims, WhepError> {
+fn authorize(
+    state: &HostState,
+    headers: &HeaderMap,
+    check_expiry: bool,
+) -> Result<SessionClaims, WhepError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -139,14 +147,16 @@ async fn offer(
     body: Bytes,
 ) -> Result<Response, WhepError> {
     let claims = authorize(&state, &headers, true)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/sdp") {
         return Err(WhepError::UnsupportedMedia);
     }
     if body.len() > MAX_SDP_LEN {
         return Err(WhepError::BadSdp(format!("offer longer than {MAX_SDP_LEN} bytes")));
     }
-    let sdp = std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
+    let sdp =
+        std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
     let (cancel_tx, cancel_rx) = oneshot::channel();
     {
         let mut sessions = state.sessions.lock().expect("sessions lock");
@@ -197,7 +207,8 @@ async fn end(
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
-    let cancel = state.sessions.lock().expect("sessions lock").remove(&id).ok_or(WhepError::NotFound)?;
+    let cancel =
+        state.sessions.lock().expect("sessions lock").remove(&id).ok_or(WhepError::NotFound)?;
     let _ = cancel.send(());
     Ok(StatusCode::OK)
 }

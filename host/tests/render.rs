@@ -44,12 +44,7 @@ fn yellow(pixels: &[u8], width: u32, height: u32, scene: &Scene) -> Yellow {
         }
     }
     let n = count.max(1) as f64;
-    Yellow {
-        count,
-        centroid: (sx / n, sy / n),
-        off_colour,
-        outside,
-    }
+    Yellow { count, centroid: (sx / n, sy / n), off_colour, outside }
 }
 
 /// Renders `game` and checks the player square is where and how big the
@@ -68,32 +63,17 @@ fn check_frame(renderer: &mut Renderer, game: &GameState) -> Vec<u8> {
         "{w}x{h}: {} yellow pixels, expected about {area:.0}",
         y.count
     );
-    let expected = (
-        f64::from(scene.player_x) * f64::from(w),
-        f64::from(scene.player_y) * f64::from(h),
-    );
+    let expected =
+        (f64::from(scene.player_x) * f64::from(w), f64::from(scene.player_y) * f64::from(h));
     let err = ((y.centroid.0 - expected.0).powi(2) + (y.centroid.1 - expected.1).powi(2)).sqrt();
-    assert!(
-        err < 2.0,
-        "{w}x{h}: centroid {:?}, expected {expected:?}",
-        y.centroid
-    );
-    assert_eq!(
-        y.off_colour, 0,
-        "{w}x{h}: yellow-ish pixels not of the player colour"
-    );
-    assert_eq!(
-        y.outside, 0,
-        "{w}x{h}: yellow-ish pixels outside the player"
-    );
+    assert!(err < 2.0, "{w}x{h}: centroid {:?}, expected {expected:?}", y.centroid);
+    assert_eq!(y.off_colour, 0, "{w}x{h}: yellow-ish pixels not of the player colour");
+    assert_eq!(y.outside, 0, "{w}x{h}: yellow-ish pixels outside the player");
     pixels.to_vec()
 }
 
 fn key(kind: fn(String) -> InputKind, code: &str) -> InputEvent {
-    InputEvent {
-        seq: 1,
-        kind: kind(code.to_owned()),
-    }
+    InputEvent { seq: 1, kind: kind(code.to_owned()) }
 }
 
 fn renderer(width: u32, height: u32) -> Renderer {
@@ -108,11 +88,8 @@ fn player_square_is_where_the_scene_says_at_720p() {
     let first = check_frame(&mut r, &game);
 
     // The frame is far from uniform.
-    let mut colours: Vec<[u8; 4]> = first
-        .chunks_exact(4)
-        .step_by(97)
-        .map(|p| [p[0], p[1], p[2], p[3]])
-        .collect();
+    let mut colours: Vec<[u8; 4]> =
+        first.chunks_exact(4).step_by(97).map(|p| [p[0], p[1], p[2], p[3]]).collect();
     colours.sort_unstable();
     colours.dedup();
     assert!(colours.len() > 50, "only {} colours", colours.len());
@@ -121,11 +98,7 @@ fn player_square_is_where_the_scene_says_at_720p() {
     // Time alone changes the picture.
     game.advance(Duration::from_millis(100));
     let second = check_frame(&mut r, &game);
-    let changed = first
-        .chunks_exact(4)
-        .zip(second.chunks_exact(4))
-        .filter(|(a, b)| a != b)
-        .count();
+    let changed = first.chunks_exact(4).zip(second.chunks_exact(4)).filter(|(a, b)| a != b).count();
     assert!(changed > 1280 * 720 / 20, "only {changed} pixels changed");
 }
 
@@ -147,11 +120,7 @@ fn moving_the_player_moves_the_yellow_square() {
 
     game.apply(&InputEvent {
         seq: 2,
-        kind: InputKind::PointerDown {
-            x: 16384,
-            y: 16384,
-            button: 0,
-        },
+        kind: InputKind::PointerDown { x: 16384, y: 16384, button: 0 },
     });
     check_frame(&mut r, &game);
 }
@@ -170,12 +139,7 @@ fn nothing_but_the_player_is_yellow_over_time() {
         let scene = game.scene();
         r.render(&scene).unwrap();
         let y = yellow(r.pixels(), 1280, 720, &scene);
-        assert_eq!(
-            y.outside + y.off_colour,
-            0,
-            "step {step}: stray yellow at t={}",
-            scene.time_s
-        );
+        assert_eq!(y.outside + y.off_colour, 0, "step {step}: stray yellow at t={}", scene.time_s);
         assert!(y.count > 0, "step {step}: player not drawn");
     }
 }
@@ -188,11 +152,7 @@ fn renders_1080p_and_portrait() {
         check_frame(&mut r, &game);
         game.apply(&InputEvent {
             seq: 1,
-            kind: InputKind::PointerDown {
-                x: 49152,
-                y: 13107,
-                button: 0,
-            },
+            kind: InputKind::PointerDown { x: 49152, y: 13107, button: 0 },
         });
         game.advance(Duration::from_millis(1500));
         check_frame(&mut r, &game);

@@ -11,7 +11,7 @@ use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
 use gridplay_protocol::{AllocateResponse, Profile, SessionClaims, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
-use gridplay_streaming::webrtc::{Viewer, ViewerEvent};
+use gridplay_streaming::webrtc::{Viewer, ViewerEvent, WhepSession};
 use gridplay_streaming::{DecodedFrame, H264Decoder};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -31,7 +31,10 @@ impl Network {
     async fn start() -> Self {
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let broker = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(BrokerState::new(SigningKey::from_bytes(&BROKER_SEED), BrokerConfig::default()));
+        let state = Arc::new(BrokerState::new(
+            SigningKey::from_bytes(&BROKER_SEED),
+            BrokerConfig::default(),
+        ));
         tokio::spawn(serve(listener, state, std::future::pending()));
         let config = HostConfig {
             broker_url: broker.clone(),
@@ -41,14 +44,24 @@ impl Network {
             slots: 2,
         };
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(run_host(config, move |addr| ready_tx.send(addr).unwrap(), std::future::pending()));
+        tokio::spawn(run_host(
+            config,
+            move |addr| ready_tx.send(addr).unwrap(),
+            std::future::pending(),
+        ));
         timeout(WAIT, ready_rx).await.unwrap().unwrap();
         Self { broker, http: reqwest::Client::new() }
     }
 
     async fn allocate(&self) -> AllocateResponse {
         let body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
-        let response = self.http.post(format!("{}/v1/sessions", self.broker)).json(&body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}/v1/sessions", self.broker))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.unwrap()
     }
@@ -66,7 +79,8 @@ impl Network {
         let url = format!("{}/v1/sessions/{session_id}", self.broker);
         timeout(WAIT, async {
             loop {
-                let record: SessionRecord = self.http.get(&url).send().await.unwrap().json().await.unwrap();
+                let record: SessionRecord =
+                    self.http.get(&url).send().await.unwrap().json().await.unwrap();
                 if record.state == state {
                     return;
                 }
@@ -92,11 +106,17 @@ impl Watch {
     }
 
     /// Handles events until `done` holds; returns the last decoded picture, if any.
-    async fn until(&mut self, what: &str, mut done: impl FnMut(&Self, Option<&DecodedFrame>) -> bool) -> Option<DecodedFrame> {
+    async fn until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&Self, Option<&DecodedFrame>) -> bool,
+    ) -> Option<DecodedFrame> {
         timeout(WAIT, async {
             loop {
                 let picture = match self.events.recv().await.expect("viewer events ended") {
-                    ViewerEvent::AccessUnit { data, .. } => self.decoder.decode(&data).expect("decodable H.264"),
+                    ViewerEvent::AccessUnit { data, .. } => {
+                        self.decoder.decode(&data).expect("decodable H.264")
+                    }
                     ViewerEvent::InputOpen => {
                         self.input_open = true;
                         None
@@ -143,13 +163,11 @@ fn unix_ms() -> u64 {
 async fn viewer_streams_decodes_steers_and_ends_the_session() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (viewer, offer, events) = Viewer::offer(LOOPBACK).await.unwrap();
+    let (whep, events) =
+        WhepSession::connect(&session.whep_url, &session.token, LOOPBACK).await.unwrap();
+    assert!(whep.resource().path().ends_with(&session.session_id));
+    let viewer = whep.viewer();
     let mut watch = Watch::new(events);
-    let response = net.whep(&session.whep_url, Some(&session.token), offer).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["content-type"], "application/sdp");
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    viewer.accept_answer(&response.text().await.unwrap()).await.unwrap();
     net.wait_for_state(&session.session_id, SessionState::Running).await;
 
     let mut pictures = Vec::new();
@@ -178,11 +196,8 @@ async fn viewer_streams_decodes_steers_and_ends_the_session() {
     assert!((y1 - y0).abs() < 0.02);
 
     // DELETE on the WHEP resource ends the session and frees the slot.
-    let resource = reqwest::Url::parse(&session.whep_url).unwrap().join(&location).unwrap();
-    let deleted = net.http.delete(resource).bearer_auth(&session.token).send().await.unwrap();
-    assert_eq!(deleted.status(), StatusCode::OK);
+    whep.end().await.unwrap();
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
-    viewer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

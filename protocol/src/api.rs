@@ -63,7 +63,7 @@ impl AllocateRequest {
                 "width and height must be within {MIN_DIMENSION}..={MAX_DIMENSION}"
             )));
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return Err(ProtocolError::Invalid("width and height must be even".into()));
         }
         if !(1..=MAX_FPS).contains(&self.fps) {
@@ -168,7 +168,13 @@ mod tests {
     use super::*;
 
     fn request() -> AllocateRequest {
-        AllocateRequest { app: "orbit".into(), profile: Profile::Game, width: 1280, height: 720, fps: 60 }
+        AllocateRequest {
+            app: "orbit".into(),
+            profile: Profile::Game,
+            width: 1280,
+            height: 720,
+            fps: 60,
+        }
     }
 
     #[test]

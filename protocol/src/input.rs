@@ -105,7 +105,9 @@ impl InputEvent {
                 POINTER_MOVE,
                 [x.to_le_bytes(), y.to_le_bytes(), dx.to_le_bytes(), dy.to_le_bytes()].concat(),
             ),
-            InputKind::PointerDown { x, y, button } => (POINTER_DOWN, button_payload(*x, *y, *button)),
+            InputKind::PointerDown { x, y, button } => {
+                (POINTER_DOWN, button_payload(*x, *y, *button))
+            }
             InputKind::PointerUp { x, y, button } => (POINTER_UP, button_payload(*x, *y, *button)),
             InputKind::Wheel { dx, dy } => (WHEEL, [dx.to_le_bytes(), dy.to_le_bytes()].concat()),
         };
@@ -124,26 +126,12 @@ impl InputEvent {
         let kind = match ty {
             KEY_DOWN => InputKind::KeyDown { code: r.key_code()? },
             KEY_UP => InputKind::KeyUp { code: r.key_code()? },
-            POINTER_MOVE => InputKind::PointerMove {
-                x: r.u16()?,
-                y: r.u16()?,
-                dx: r.i16()?,
-                dy: r.i16()?,
-            },
-            POINTER_DOWN => InputKind::PointerDown {
-                x: r.u16()?,
-                y: r.u16()?,
-                button: r.u8()?,
-            },
-            POINTER_UP => InputKind::PointerUp {
-                x: r.u16()?,
-                y: r.u16()?,
-                button: r.u8()?,
-            },
-            WHEEL => InputKind::Wheel {
-                dx: r.i16()?,
-                dy: r.i16()?,
-            },
+            POINTER_MOVE => {
+                InputKind::PointerMove { x: r.u16()?, y: r.u16()?, dx: r.i16()?, dy: r.i16()? }
+            }
+            POINTER_DOWN => InputKind::PointerDown { x: r.u16()?, y: r.u16()?, button: r.u8()? },
+            POINTER_UP => InputKind::PointerUp { x: r.u16()?, y: r.u16()?, button: r.u8()? },
+            WHEEL => InputKind::Wheel { dx: r.i16()?, dy: r.i16()? },
             other => return Err(ProtocolError::UnknownInputType(other)),
         };
         r.finish()?;
@@ -168,10 +156,7 @@ impl InputApplied {
             INPUT_APPLIED => {}
             other => return Err(ProtocolError::UnknownInputType(other)),
         }
-        let applied = Self {
-            seq: r.u32()?,
-            frame_id: r.u32()?,
-        };
+        let applied = Self { seq: r.u32()?, frame_id: r.u32()? };
         r.finish()?;
         Ok(applied)
     }
@@ -234,11 +219,7 @@ impl<'a> Reader<'a> {
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
     fn finish(self) -> Result<(), ProtocolError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ProtocolError::TrailingBytes(self.0.len()))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(ProtocolError::TrailingBytes(self.0.len())) }
     }
 }
 

@@ -73,11 +73,8 @@ pub fn encode_public_key(key: &VerifyingKey) -> String {
 
 /// Decodes a base64url public key.
 pub fn decode_public_key(text: &str) -> Result<VerifyingKey, ProtocolError> {
-    let bytes: [u8; 32] = B64
-        .decode(text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(ProtocolError::MalformedKey)?;
+    let bytes: [u8; 32] =
+        B64.decode(text).ok().and_then(|b| b.try_into().ok()).ok_or(ProtocolError::MalformedKey)?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| ProtocolError::MalformedKey)
 }
 

@@ -142,7 +142,10 @@ async fn allocate(
         .find(|a| a.id == request.app)
         .ok_or_else(|| BrokerError::UnknownApp(request.app.clone()))?;
     if app.profile != request.profile {
-        return Err(BrokerError::BadRequest(format!("app `{}` runs under another profile", app.id)));
+        return Err(BrokerError::BadRequest(format!(
+            "app `{}` runs under another profile",
+            app.id
+        )));
     }
     let session_id = uuid::Uuid::new_v4().to_string();
     let (record, host) = state.store.allocate(session_id, &request, Instant::now())?;
@@ -195,7 +198,9 @@ async fn register_host(
     if registration.slots == 0 || registration.slots > 1024 {
         return Err(BrokerError::BadRequest("slots must be within 1..=1024".into()));
     }
-    if !registration.whep_url.starts_with("http://") && !registration.whep_url.starts_with("https://") {
+    if !registration.whep_url.starts_with("http://")
+        && !registration.whep_url.starts_with("https://")
+    {
         return Err(BrokerError::BadRequest("whep_url must be an http(s) URL".into()));
     }
     tracing::info!(host = %registration.host_id, slots = registration.slots, "host registered");
@@ -207,7 +212,10 @@ async fn register_host(
     }))
 }
 
-async fn heartbeat(State(state): State<Shared>, Path(id): Path<String>) -> Result<StatusCode, BrokerError> {
+async fn heartbeat(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, BrokerError> {
     state.store.heartbeat(&id, Instant::now())?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -232,7 +240,8 @@ mod tests {
     use tower::ServiceExt;
 
     fn broker() -> (Shared, Router) {
-        let state = Arc::new(BrokerState::new(SigningKey::from_bytes(&[3; 32]), BrokerConfig::default()));
+        let state =
+            Arc::new(BrokerState::new(SigningKey::from_bytes(&[3; 32]), BrokerConfig::default()));
         (state.clone(), app(state))
     }
 
@@ -248,7 +257,8 @@ mod tests {
         (status, response.into_body().collect().await.unwrap().to_bytes().to_vec())
     }
 
-    const HOST: &str = r#"{"host_id":"h1","whep_url":"http://127.0.0.1:9/whep","slots":1,"gpu":"llvmpipe"}"#;
+    const HOST: &str =
+        r#"{"host_id":"h1","whep_url":"http://127.0.0.1:9/whep","slots":1,"gpu":"llvmpipe"}"#;
     const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
 
     #[tokio::test]
@@ -261,7 +271,8 @@ mod tests {
         assert_eq!(status, StatusCode::CREATED);
         let answer: AllocateResponse = serde_json::from_slice(&body).unwrap();
         assert_eq!(answer.whep_url, "http://127.0.0.1:9/whep");
-        let key = gridplay_protocol::token::decode_public_key(&registered.broker_public_key).unwrap();
+        let key =
+            gridplay_protocol::token::decode_public_key(&registered.broker_public_key).unwrap();
         let claims = SessionClaims::verify(&answer.token, &key, unix_ms()).unwrap();
         assert_eq!((claims.session_id.as_str(), claims.width), (answer.session_id.as_str(), 1280));
 
@@ -271,7 +282,10 @@ mod tests {
 
         let uri = format!("/v1/sessions/{}", answer.session_id);
         assert_eq!(call(&router, "DELETE", &uri, "").await.0, StatusCode::NO_CONTENT);
-        assert_eq!(state.store.session(&answer.session_id, Instant::now()).unwrap().state, SessionState::Ended);
+        assert_eq!(
+            state.store.session(&answer.session_id, Instant::now()).unwrap().state,
+            SessionState::Ended
+        );
         assert_eq!(call(&router, "POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
     }
 

@@ -32,7 +32,13 @@ mod tests {
     use gridplay_protocol::Profile;
 
     fn request() -> AllocateRequest {
-        AllocateRequest { app: "orbit".into(), profile: Profile::Game, width: 1280, height: 720, fps: 60 }
+        AllocateRequest {
+            app: "orbit".into(),
+            profile: Profile::Game,
+            width: 1280,
+            height: 720,
+            fps: 60,
+        }
     }
 
     fn host(id: &str, slots: u32, used: u32) -> Candidate {

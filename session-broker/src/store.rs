@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use gridplay_protocol::{AllocateRequest, HostRegistration, SessionRecord, SessionState};
 
-use crate::placement::{Candidate, place};
 use crate::BrokerError;
+use crate::placement::{Candidate, place};
 
 /// A registered host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,9 @@ impl MemoryStore {
             app: request.app.clone(),
             state: SessionState::Allocated,
         };
-        inner.sessions.insert(session_id, SessionEntry { record: record.clone(), allocated_at: now });
+        inner
+            .sessions
+            .insert(session_id, SessionEntry { record: record.clone(), allocated_at: now });
         Ok((record, host))
     }
 
@@ -185,11 +187,22 @@ mod tests {
     const CONFIRM: Duration = Duration::from_secs(30);
 
     fn host(id: &str, slots: u32) -> HostRegistration {
-        HostRegistration { host_id: id.into(), whep_url: format!("http://{id}/whep"), slots, gpu: "test".into() }
+        HostRegistration {
+            host_id: id.into(),
+            whep_url: format!("http://{id}/whep"),
+            slots,
+            gpu: "test".into(),
+        }
     }
 
     fn request() -> AllocateRequest {
-        AllocateRequest { app: "orbit".into(), profile: Profile::Game, width: 1280, height: 720, fps: 60 }
+        AllocateRequest {
+            app: "orbit".into(),
+            profile: Profile::Game,
+            width: 1280,
+            height: 720,
+            fps: 60,
+        }
     }
 
     #[test]
@@ -212,7 +225,10 @@ mod tests {
         store.allocate("s1".into(), &request(), t0).unwrap();
         store.host_update("h", "s1", SessionState::Running, t0).unwrap();
         store.heartbeat("h", t0 + Duration::from_secs(5)).unwrap();
-        assert_eq!(store.session("s1", t0 + Duration::from_secs(10)).unwrap().state, SessionState::Running);
+        assert_eq!(
+            store.session("s1", t0 + Duration::from_secs(10)).unwrap().state,
+            SessionState::Running
+        );
         let late = t0 + Duration::from_secs(12);
         assert_eq!(store.session("s1", late).unwrap().state, SessionState::Ended);
         assert_eq!(store.heartbeat("h", late), Err(BrokerError::HostNotFound));
@@ -239,7 +255,10 @@ mod tests {
         store.register_host(host("b", 1), t0);
         let (record, _) = store.allocate("s1".into(), &request(), t0).unwrap();
         let other = if record.host_id == "a" { "b" } else { "a" };
-        assert_eq!(store.host_update(other, "s1", SessionState::Ended, t0), Err(BrokerError::WrongHost));
+        assert_eq!(
+            store.host_update(other, "s1", SessionState::Ended, t0),
+            Err(BrokerError::WrongHost)
+        );
         store.host_update(&record.host_id, "s1", SessionState::Ended, t0).unwrap();
         let after = store.host_update(&record.host_id, "s1", SessionState::Running, t0).unwrap();
         assert_eq!(after.state, SessionState::Ended);

@@ -1,12 +1,12 @@
 //! H.264 encoders behind one trait: openh264 everywhere (NVENC joins behind
 //! the `nvenc` feature).
 
+use openh264::OpenH264API;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, UsageType,
 };
 use openh264::formats::YUVSlices;
-use openh264::OpenH264API;
 
 use crate::{I420Frame, StreamingError};
 
@@ -47,7 +47,11 @@ pub struct EncodedFrame {
 /// An H.264 encoder.
 pub trait VideoEncoder: Send {
     /// Encodes one frame; `force_keyframe` asks for an IDR.
-    fn encode(&mut self, frame: &I420Frame, force_keyframe: bool) -> Result<EncodedFrame, StreamingError>;
+    fn encode(
+        &mut self,
+        frame: &I420Frame,
+        force_keyframe: bool,
+    ) -> Result<EncodedFrame, StreamingError>;
     /// A short name for logs and metrics, e.g. `openh264`.
     fn name(&self) -> &'static str;
 }
@@ -81,7 +85,11 @@ impl OpenH264Encoder {
 }
 
 impl VideoEncoder for OpenH264Encoder {
-    fn encode(&mut self, frame: &I420Frame, force_keyframe: bool) -> Result<EncodedFrame, StreamingError> {
+    fn encode(
+        &mut self,
+        frame: &I420Frame,
+        force_keyframe: bool,
+    ) -> Result<EncodedFrame, StreamingError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
         if (frame.width, frame.height) != (self.settings.width, self.settings.height) {
             return Err(StreamingError::FrameSize {

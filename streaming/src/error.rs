@@ -25,6 +25,9 @@ pub enum StreamingError {
     /// An SDP offer was refused before reaching the WebRTC stack.
     #[error("bad SDP: {0}")]
     BadSdp(String),
+    /// A WHEP exchange failed.
+    #[error("WHEP: {0}")]
+    Whep(String),
     /// The peer connection is gone.
     #[error("peer connection closed")]
     Closed,

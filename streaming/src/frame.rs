@@ -94,6 +94,9 @@ mod tests {
     #[test]
     fn rejects_wrong_sized_buffers() {
         let mut conv = ColourConverter::new(4, 2);
-        assert!(matches!(conv.convert(&[0; 7]), Err(StreamingError::FrameSize { expected: 32, actual: 7 })));
+        assert!(matches!(
+            conv.convert(&[0; 7]),
+            Err(StreamingError::FrameSize { expected: 32, actual: 7 })
+        ));
     }
 }

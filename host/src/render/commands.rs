@@ -14,9 +14,6 @@ use crate::HostError;
 /// Longest wait for one submission before giving up with `TIMEOUT`.
 const FENCE_TIMEOUT_NS: u64 = 10_000_000_000;
 
-/// Colour the image is cleared to before the background is drawn over it.
-const CLEAR: [f32; 4] = [0.04, 0.02, 0.22, 1.0];
-
 /// The command pool, its two command buffers and the fence.
 pub(crate) struct Commands {
     ctx: Arc<Context>,
@@ -55,7 +52,7 @@ impl Commands {
         Ok(c)
     }
 
-    /// Records the frame: image to attachment layout, clear, one draw of
+    /// Records the frame: image to attachment layout, one draw of
     /// background + obstacles + player, end. `push` is the scene block and
     /// `instances` the number of shapes.
     pub(crate) fn record_draw(
@@ -83,15 +80,10 @@ impl Commands {
         let attachments = [vk::RenderingAttachmentInfo::default()
             .image_view(target.view)
             .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-            .load_op(vk::AttachmentLoadOp::CLEAR)
-            .store_op(vk::AttachmentStoreOp::STORE)
-            .clear_value(vk::ClearValue {
-                color: vk::ClearColorValue { float32: CLEAR },
-            })];
-        let area = vk::Rect2D {
-            offset: vk::Offset2D::default(),
-            extent,
-        };
+            // No clear: the background instance covers every pixel.
+            .load_op(vk::AttachmentLoadOp::DONT_CARE)
+            .store_op(vk::AttachmentStoreOp::STORE)];
+        let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
         let rendering = vk::RenderingInfo::default()
             .render_area(area)
             .layer_count(1)

@@ -105,9 +105,8 @@ fn open_device(
     let mut features13 = vk::PhysicalDeviceVulkan13Features::default()
         .dynamic_rendering(true)
         .synchronization2(true);
-    let info = vk::DeviceCreateInfo::default()
-        .queue_create_infos(&queues)
-        .push_next(&mut features13);
+    let info =
+        vk::DeviceCreateInfo::default().queue_create_infos(&queues).push_next(&mut features13);
     // SAFETY: `chosen.handle` belongs to `instance`; `info` and the structures
     // it points to live until the call returns. Both features are mandatory
     // in Vulkan 1.3, which the filter above requires.

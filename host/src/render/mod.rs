@@ -64,12 +64,7 @@ impl Renderer {
         let pipeline = Pipeline::new(Arc::clone(&ctx))?;
         let commands = Commands::new(Arc::clone(&ctx), ctx.queue_family)?;
         commands.record_copy(&target)?;
-        Ok(Self {
-            commands,
-            pipeline,
-            target,
-            ctx,
-        })
+        Ok(Self { commands, pipeline, target, ctx })
     }
 
     /// Draws `scene` (background, obstacles, then the player on top) and
@@ -80,20 +75,17 @@ impl Renderer {
         let push = pipeline::push_constants(scene);
         // Background + obstacles + player.
         let instances = scene.obstacles.saturating_add(2);
-        self.commands
-            .record_draw(&self.target, &self.pipeline, &push, instances)?;
+        self.commands.record_draw(&self.target, &self.pipeline, &push, instances)?;
         self.commands.submit_and_wait(self.commands.draw)?;
         let drawn = Instant::now();
         self.commands.submit_and_wait(self.commands.copy)?;
         self.target.invalidate()?;
         let done = Instant::now();
-        Ok(FrameTimings {
-            render: drawn - start,
-            readback: done - drawn,
-        })
+        Ok(FrameTimings { render: drawn - start, readback: done - drawn })
     }
 
-    /// The last rendered frame: tightly packed RGBA8 (sRGB values, alpha 255),
+    /// The last rendered frame: tightly packed RGBA8 (UNORM, the shaders'
+    /// values unconverted, alpha 255),
     /// `width * height * 4` bytes, top row first. All zero before the first
     /// [`render`](Self::render).
     pub fn pixels(&self) -> &[u8] {
@@ -152,10 +144,7 @@ mod tests {
     fn rejects_empty_frames() {
         assert!(matches!(
             Renderer::new(0, 720),
-            Err(HostError::FrameSize {
-                width: 0,
-                height: 720
-            })
+            Err(HostError::FrameSize { width: 0, height: 720 })
         ));
     }
 }

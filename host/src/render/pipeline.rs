@@ -59,11 +59,8 @@ impl Pipeline {
             pipeline: vk::Pipeline::null(),
         };
         let device = &ctx.device;
-        let ranges = [vk::PushConstantRange {
-            stage_flags: PUSH_STAGES,
-            offset: 0,
-            size: PUSH_SIZE as u32,
-        }];
+        let ranges =
+            [vk::PushConstantRange { stage_flags: PUSH_STAGES, offset: 0, size: PUSH_SIZE as u32 }];
         let layout_info = vk::PipelineLayoutCreateInfo::default().push_constant_ranges(&ranges);
         // SAFETY: `layout_info` is valid; `Drop` destroys the layout.
         p.layout = unsafe { device.create_pipeline_layout(&layout_info, None) }?;
@@ -83,9 +80,8 @@ impl Pipeline {
         let vertex_input = vk::PipelineVertexInputStateCreateInfo::default();
         let input_assembly = vk::PipelineInputAssemblyStateCreateInfo::default()
             .topology(vk::PrimitiveTopology::TRIANGLE_LIST);
-        let viewport = vk::PipelineViewportStateCreateInfo::default()
-            .viewport_count(1)
-            .scissor_count(1);
+        let viewport =
+            vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
         let raster = vk::PipelineRasterizationStateCreateInfo::default()
             .polygon_mode(vk::PolygonMode::FILL)
             .cull_mode(vk::CullModeFlags::NONE)
@@ -143,10 +139,8 @@ struct ShaderModule<'a> {
 
 impl<'a> ShaderModule<'a> {
     fn new(device: &'a ash::Device, name: &'static str, spv: &[u8]) -> Result<Self, HostError> {
-        let code = ash::util::read_spv(&mut Cursor::new(spv)).map_err(|e| HostError::Shader {
-            name,
-            reason: e.to_string(),
-        })?;
+        let code = ash::util::read_spv(&mut Cursor::new(spv))
+            .map_err(|e| HostError::Shader { name, reason: e.to_string() })?;
         let info = vk::ShaderModuleCreateInfo::default().code(&code);
         // SAFETY: `code` is SPIR-V produced by glslc at build time; `Drop`
         // destroys the module.

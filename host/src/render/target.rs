@@ -91,10 +91,7 @@ impl Target {
             .ctx
             .memory_type(
                 req.memory_type_bits,
-                &[
-                    vk::MemoryPropertyFlags::DEVICE_LOCAL,
-                    vk::MemoryPropertyFlags::empty(),
-                ],
+                &[vk::MemoryPropertyFlags::DEVICE_LOCAL, vk::MemoryPropertyFlags::empty()],
             )
             .ok_or(HostError::NoMemoryType("colour image"))?;
         let alloc = vk::MemoryAllocateInfo::default()
@@ -150,12 +147,7 @@ impl Target {
         // SAFETY: host-visible memory, not mapped yet; it stays mapped until
         // `Drop` frees it (freeing unmaps implicitly).
         let ptr = unsafe {
-            device.map_memory(
-                self.buffer_memory,
-                0,
-                vk::WHOLE_SIZE,
-                vk::MemoryMapFlags::empty(),
-            )
+            device.map_memory(self.buffer_memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
         }?;
         let ptr =
             NonNull::new(ptr.cast::<u8>()).ok_or(HostError::NoMemoryType("readback buffer"))?;
@@ -174,10 +166,7 @@ impl Target {
     }
 
     fn whole_range(&self) -> vk::MappedMemoryRange<'static> {
-        vk::MappedMemoryRange::default()
-            .memory(self.buffer_memory)
-            .offset(0)
-            .size(vk::WHOLE_SIZE)
+        vk::MappedMemoryRange::default().memory(self.buffer_memory).offset(0).size(vk::WHOLE_SIZE)
     }
 
     /// Makes the GPU's writes to the buffer visible to the CPU. Call after the

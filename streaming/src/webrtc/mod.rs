@@ -7,9 +7,11 @@
 mod peer;
 mod sender;
 mod viewer;
+mod whep_client;
 
 pub use sender::{PeerEvent, StreamPeer};
 pub use viewer::{Viewer, ViewerEvent};
+pub use whep_client::WhepSession;
 
 /// Largest SDP accepted from a remote peer, in bytes.
 pub const MAX_SDP_LEN: usize = 32 * 1024;

@@ -79,16 +79,14 @@ pub(crate) struct BuiltPeer {
 pub(crate) async fn build_peer(bind_ip: IpAddr) -> Result<BuiltPeer, StreamingError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
-        RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102, ..Default::default() },
+        RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102 },
         RtpCodecKind::Video,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (gathered_tx, gathered) = oneshot::channel();
-    let handler = Arc::new(Handler {
-        events: events_tx,
-        gathered: std::sync::Mutex::new(Some(gathered_tx)),
-    });
+    let handler =
+        Arc::new(Handler { events: events_tx, gathered: std::sync::Mutex::new(Some(gathered_tx)) });
     let runtime = default_runtime().ok_or(StreamingError::Closed)?;
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

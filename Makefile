@@ -1,0 +1,62 @@
+# Gridplay: `make up` runs the whole network on this machine, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+WEB := client-web
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: help deps web-deps web up test test-rust test-web e2e lint generated bench clean
+
+help:
+	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
+	@echo "make test   formatting, lints, type check, unit and end-to-end tests (real Vulkan, openh264, WebRTC, Chromium)"
+	@echo "make bench  measure the streaming pipeline and write bench/results/"
+
+# System packages: Vulkan (Mesa lavapipe on CPU-only machines), nasm for openh264, glslc for shaders, Chromium for browser tests.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+web-deps:
+	@if [ ! -d $(WEB)/node_modules ] || [ $(WEB)/package-lock.json -nt $(WEB)/node_modules/.package-lock.json ]; then \
+	  cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error; fi
+
+web: web-deps
+	cd $(WEB) && npm run --silent build
+
+up: deps web
+	$(CARGO) build --release --bin gridplay
+	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist $(ARGS)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+# TypeScript types are generated from the protocol crate by `cargo test`; the committed copies must match.
+generated: test-rust
+	git diff --exit-code -- $(WEB)/src/generated || (echo "client-web/src/generated is stale: commit the regenerated files" && false)
+
+test-web: web-deps
+	cd $(WEB) && npm test
+
+e2e: web
+	$(CARGO) build --bin gridplay
+	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
+
+test: deps lint test-web generated e2e
+
+bench: deps web
+	$(CARGO) run --release -p gridplay-bench -- --out bench/results
+
+clean:
+	$(CARGO) clean
+	rm -rf $(WEB)/dist $(WEB)/build

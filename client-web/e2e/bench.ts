@@ -1,0 +1,139 @@
+// Browser benchmark (not a test: `npm run bench`, never matched by `npm run e2e`'s *.test.js glob).
+// Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
+// Runs BENCH_RUNS (default 10) sessions, each in a fresh tab of one Chromium: Play → first frame → End session.
+// On the last run the session is held for HOLD_MS while the server's VmRSS and the page's decode rate are sampled.
+// Logs go to stderr; the last line on stdout is one JSON object:
+//   {"click_to_first_frame_ms":{"median":..,"p99":..,"runs":[...]},"host_rss_mb_one_session":..,"browser_fps_one_session":..}
+
+import { readFile } from "node:fs/promises";
+import type { Page } from "playwright-core";
+
+import type { GridplayStats } from "../src/stats.ts";
+import { launchBrowser, type Browser } from "./browser.ts";
+import { startServer, type Server } from "./server.ts";
+
+const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
+const RUNS = positiveInt(process.env["BENCH_RUNS"], 10);
+const WAIT_MS = 30_000;
+const HOLD_MS = 10_000;
+const RSS_SAMPLE_MS = 500;
+
+interface BenchResult {
+  click_to_first_frame_ms: { median: number; p99: number; runs: number[] };
+  /** Peak VmRSS of the `gridplay up` process (broker + host) while one session streams; null for GRIDPLAY_URL. */
+  host_rss_mb_one_session: number | null;
+  /** framesDecoded (requestVideoFrameCallback) per second over the hold. */
+  browser_fps_one_session: number;
+}
+
+function positiveInt(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_RUNS must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
+/** Nearest-rank percentile (p99 of fewer than 100 runs is the slowest run). */
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+/** VmRSS of `pid` in MiB, from /proc/<pid>/status. */
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (match?.[1] === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) / 1024;
+}
+
+/** page.waitForFunction with the page's stats and messages in the error. */
+async function waitFor(page: Page, what: string, fn: () => boolean): Promise<void> {
+  try {
+    await page.waitForFunction(fn, undefined, { timeout: WAIT_MS, polling: 50 });
+  } catch (err) {
+    const shown = await page.evaluate(() =>
+      ["error", "status", "lobby-status"].map((id) => `#${id}: ${document.getElementById(id)?.textContent ?? ""}`).join("; "),
+    );
+    throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(await stats(page))}; ${shown}`, { cause: err });
+  }
+}
+
+/** Holds the running session for HOLD_MS; returns the peak server RSS (MiB) and the decode rate (frames/s). */
+async function hold(page: Page, pid: number | null): Promise<{ rss: number | null; fps: number }> {
+  const frames = (): Promise<{ n: number; t: number }> =>
+    page.evaluate(() => ({ n: window.__gridplay.framesDecoded, t: performance.now() }));
+  const start = await frames();
+  const rss: number[] = [];
+  const end = Date.now() + HOLD_MS;
+  while (Date.now() < end) {
+    if (pid !== null) rss.push(await rssMb(pid));
+    await sleep(Math.min(RSS_SAMPLE_MS, Math.max(0, end - Date.now())));
+  }
+  const stop = await frames();
+  const fps = ((stop.n - start.n) * 1000) / (stop.t - start.t);
+  log(`hold: ${stop.n - start.n} frames in ${Math.round(stop.t - start.t)} ms; rss samples (MiB) ${rss.map(round1).join(" ")}`);
+  return { rss: rss.length > 0 ? Math.max(...rss) : null, fps };
+}
+
+async function run(server: Server, browser: Browser): Promise<BenchResult> {
+  const firstFrame: number[] = [];
+  let held: { rss: number | null; fps: number } | null = null;
+  for (let i = 0; i < RUNS; i++) {
+    const page = await browser.context.newPage();
+    try {
+      page.on("pageerror", (err) => log(`run ${i + 1}: page error: ${err.message}`));
+      await page.goto(server.url);
+      const play = page.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" });
+      await play.waitFor({ timeout: WAIT_MS });
+      await play.click();
+      await waitFor(page, "the first frame", () => window.__gridplay.clickToFirstFrameMs !== null);
+      const ms = (await stats(page)).clickToFirstFrameMs;
+      if (ms === null) throw new Error("clickToFirstFrameMs went back to null");
+      firstFrame.push(round1(ms));
+      log(`run ${i + 1}/${RUNS}: click to first frame ${round1(ms)} ms`);
+
+      if (i === RUNS - 1) held = await hold(page, server.pid);
+
+      await page.getByRole("button", { name: "End session" }).click();
+      await play.waitFor({ state: "visible", timeout: WAIT_MS });
+    } finally {
+      await page.close();
+    }
+  }
+  if (held === null) throw new Error("no run held a session");
+  return {
+    click_to_first_frame_ms: { median: round1(median(firstFrame)), p99: percentile(firstFrame, 99), runs: firstFrame },
+    host_rss_mb_one_session: held.rss === null ? null : round1(held.rss),
+    browser_fps_one_session: round1(held.fps),
+  };
+}
+
+async function main(): Promise<void> {
+  const server = await startServer();
+  let browser: Browser | undefined;
+  try {
+    browser = await launchBrowser();
+    const result = await run(server, browser);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await browser?.close();
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,76 @@
+//! The WHEP client side: POST a viewer's offer with a bearer token, apply
+//! the answer, and remember the session resource for DELETE.
+
+use std::net::IpAddr;
+
+use reqwest::{StatusCode, Url, header};
+use tokio::sync::mpsc;
+
+use super::{Viewer, ViewerEvent};
+use crate::StreamingError;
+
+/// A viewer connected through WHEP.
+pub struct WhepSession {
+    viewer: Viewer,
+    resource: Url,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl WhepSession {
+    /// Offers to `whep_url` with `token`; returns the session and the
+    /// viewer's events once the answer is applied.
+    pub async fn connect(
+        whep_url: &str,
+        token: &str,
+        bind_ip: IpAddr,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<ViewerEvent>), StreamingError> {
+        let http = reqwest::Client::new();
+        let endpoint = Url::parse(whep_url).map_err(|e| StreamingError::Whep(e.to_string()))?;
+        let (viewer, offer, events) = Viewer::offer(bind_ip).await?;
+        let response = http
+            .post(endpoint.clone())
+            .bearer_auth(token)
+            .header(header::CONTENT_TYPE, "application/sdp")
+            .body(offer)
+            .send()
+            .await
+            .map_err(|e| StreamingError::Whep(e.to_string()))?;
+        if response.status() != StatusCode::CREATED {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            viewer.close().await;
+            return Err(StreamingError::Whep(format!("{status}: {body}")));
+        }
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| StreamingError::Whep("answer has no Location".into()))?;
+        let resource = endpoint.join(location).map_err(|e| StreamingError::Whep(e.to_string()))?;
+        let answer = response.text().await.map_err(|e| StreamingError::Whep(e.to_string()))?;
+        viewer.accept_answer(&answer).await?;
+        Ok((Self { viewer, resource, token: token.to_owned(), http }, events))
+    }
+
+    /// The peer, e.g. for sending input.
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
+
+    /// The WHEP session resource (the target of DELETE).
+    pub fn resource(&self) -> &Url {
+        &self.resource
+    }
+
+    /// Ends the session with DELETE on its resource, then closes the peer.
+    pub async fn end(self) -> Result<(), StreamingError> {
+        let result = self.http.delete(self.resource.clone()).bearer_auth(&self.token).send().await;
+        self.viewer.close().await;
+        let response = result.map_err(|e| StreamingError::Whep(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(StreamingError::Whep(format!("DELETE answered {}", response.status())));
+        }
+        Ok(())
+    }
+}
