@@ -54,8 +54,14 @@ e2e: web
 
 test: deps lint test-web generated e2e
 
+# The browser run (Chromium, Play to first frame, host memory) feeds the Rust run, which measures
+# the pipeline by stage on one lavapipe thread and one live session, and writes bench/results/pipeline.json.
 bench: deps web
-	$(CARGO) run --release -p gridplay-bench -- --out bench/results
+	$(CARGO) build --release -p gridplay -p gridplay-bench
+	mkdir -p bench/results
+	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
+	  npm run --silent bench | tail -n 1 > $(abspath bench/results)/browser.json
+	LP_NUM_THREADS=1 $(TARGET_DIR)/release/gridplay-bench --out bench/results --browser bench/results/browser.json
 
 clean:
 	$(CARGO) clean

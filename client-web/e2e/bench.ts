@@ -13,7 +13,6 @@ import { launchBrowser, type Browser } from "./browser.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
-const RUNS = positiveInt(process.env["BENCH_RUNS"], 10);
 const WAIT_MS = 30_000;
 const HOLD_MS = 10_000;
 const RSS_SAMPLE_MS = 500;
@@ -87,10 +86,10 @@ async function hold(page: Page, pid: number | null): Promise<{ rss: number | nul
   return { rss: rss.length > 0 ? Math.max(...rss) : null, fps };
 }
 
-async function run(server: Server, browser: Browser): Promise<BenchResult> {
+async function run(server: Server, browser: Browser, runs: number): Promise<BenchResult> {
   const firstFrame: number[] = [];
   let held: { rss: number | null; fps: number } | null = null;
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     const page = await browser.context.newPage();
     try {
       page.on("pageerror", (err) => log(`run ${i + 1}: page error: ${err.message}`));
@@ -102,9 +101,9 @@ async function run(server: Server, browser: Browser): Promise<BenchResult> {
       const ms = (await stats(page)).clickToFirstFrameMs;
       if (ms === null) throw new Error("clickToFirstFrameMs went back to null");
       firstFrame.push(round1(ms));
-      log(`run ${i + 1}/${RUNS}: click to first frame ${round1(ms)} ms`);
+      log(`run ${i + 1}/${runs}: click to first frame ${round1(ms)} ms`);
 
-      if (i === RUNS - 1) held = await hold(page, server.pid);
+      if (i === runs - 1) held = await hold(page, server.pid);
 
       await page.getByRole("button", { name: "End session" }).click();
       await play.waitFor({ state: "visible", timeout: WAIT_MS });
@@ -121,11 +120,12 @@ async function run(server: Server, browser: Browser): Promise<BenchResult> {
 }
 
 async function main(): Promise<void> {
+  const runs = positiveInt(process.env["BENCH_RUNS"], 10);
   const server = await startServer();
   let browser: Browser | undefined;
   try {
     browser = await launchBrowser();
-    const result = await run(server, browser);
+    const result = await run(server, browser, runs);
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await browser?.close();

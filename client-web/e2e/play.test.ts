@@ -1,5 +1,7 @@
 // Browser tests: lobby → Play → video → keyboard and mouse move the player → End session;
-// and closing the tab mid-session ends the session at the broker and frees the host's slot.
+// closing the tab mid-session (the page's pagehide keepalive DELETEs) ends the session and frees the slot;
+// a crashed renderer (no pagehide at all) ends it too, through the host noticing the lost peer connection.
+// The server offers one slot, so "a new tab can play" proves the previous session's slot was given back.
 // Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
 
 import assert from "node:assert/strict";
@@ -27,7 +29,7 @@ let server: Server | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ slots: 1 });
   browser = await launchBrowser();
 });
 
@@ -71,6 +73,31 @@ async function brokerSession(base: string, id: string): Promise<SessionRecord> {
   const res = await fetch(new URL(`v1/sessions/${encodeURIComponent(id)}`, base), { signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200, `GET /v1/sessions/${id}`);
   return (await res.json()) as SessionRecord;
+}
+
+/** Polls the broker until the session is "ended"; returns the ms from `since`. Fails at since + END_DEADLINE_MS. */
+async function untilEnded(base: string, id: string, since: number): Promise<number> {
+  const deadline = since + END_DEADLINE_MS;
+  for (;;) {
+    const record = await brokerSession(base, id);
+    if (record.state === "ended") return Date.now() - since;
+    assert.ok(Date.now() < deadline, `session still ${JSON.stringify(record)} ${END_DEADLINE_MS} ms later`);
+    await new Promise((r) => setTimeout(r, POLL_MS)); // poll interval, not a synchronisation wait
+  }
+}
+
+/** Plays in a new tab (proving a slot is free), then ends that session with End session. */
+async function playAndEnd(context: Browser["context"], base: string): Promise<void> {
+  const page = await context.newPage();
+  try {
+    const id = await play(page, base, FEW_FRAMES);
+    assert.equal((await brokerSession(base, id)).state, "running");
+    await page.getByRole("button", { name: "End session" }).click();
+    await page.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
+    assert.equal((await brokerSession(base, id)).state, "ended");
+  } finally {
+    await page.close();
+  }
 }
 
 /** Opens the lobby in `page`, clicks Play on APP and waits for `frames` decoded frames; returns the session id. */
@@ -147,7 +174,7 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   assert.deepEqual(pageErrors, [], "uncaught errors in the page");
 });
 
-test(`closing the tab mid-session ends the session and frees the slot`, async () => {
+test("closing the tab mid-session ends the session and frees the slot", async () => {
   assert.ok(server && browser);
   const base = server.url;
 
@@ -157,27 +184,31 @@ test(`closing the tab mid-session ends the session and frees the slot`, async ()
   const running = await brokerSession(base, sessionId);
   assert.equal(running.state, "running", `broker state before closing: ${JSON.stringify(running)}`);
 
-  // Close the tab without End session: no DELETEs, no beforeunload. The host must notice the peer is gone.
+  // Close the tab without End session (and without beforeunload handlers).
   const closedAt = Date.now();
   await tab.close({ runBeforeUnload: false });
-  const deadline = closedAt + END_DEADLINE_MS;
-  let last = running;
-  while (last.state !== "ended") {
-    assert.ok(Date.now() < deadline, `session still ${JSON.stringify(last)} ${END_DEADLINE_MS} ms after the tab closed`);
-    await new Promise((r) => setTimeout(r, POLL_MS)); // poll interval, not a synchronisation wait
-    last = await brokerSession(base, sessionId);
-  }
-  console.log(`tab_close_to_ended_ms=${Date.now() - closedAt}`);
+  console.log(`tab_close_to_ended_ms=${await untilEnded(base, sessionId, closedAt)}`);
 
-  // The slot is free: a new tab plays and gets frames, then ends its session properly.
-  const next = await browser.context.newPage();
-  try {
-    const nextId = await play(next, base, FEW_FRAMES);
-    assert.notEqual(nextId, sessionId);
-    assert.equal((await brokerSession(base, nextId)).state, "running");
-    await next.getByRole("button", { name: "End session" }).click();
-    await next.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
-  } finally {
-    await next.close();
-  }
+  // The one slot is free again.
+  await playAndEnd(browser.context, base);
+});
+
+test("a crashed tab (no pagehide) ends the session through the host and frees the slot", async () => {
+  assert.ok(server && browser);
+  const base = server.url;
+
+  const tab = await browser.context.newPage();
+  const sessionId = await play(tab, base, FEW_FRAMES);
+  assert.equal((await brokerSession(base, sessionId)).state, "running");
+
+  // Kill the renderer: no pagehide, no DELETEs, no DTLS/SCTP goodbye; only the host can end the session.
+  const crashed = tab.waitForEvent("crash", { timeout: WAIT_MS });
+  const cdp = await browser.context.newCDPSession(tab);
+  const crashedAt = Date.now();
+  cdp.send("Page.crash").catch(() => undefined); // never answers: the target dies
+  await crashed;
+  console.log(`renderer_crash_to_ended_ms=${await untilEnded(base, sessionId, crashedAt)}`);
+  await tab.close();
+
+  await playAndEnd(browser.context, base);
 });

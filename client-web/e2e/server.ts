@@ -18,7 +18,12 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<Server> {
+export interface ServerOptions {
+  /** `--slots`: concurrent sessions the host offers (the binary's default when absent; ignored with GRIDPLAY_URL). */
+  slots?: number;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<Server> {
   const given = process.env["GRIDPLAY_URL"];
   if (given) {
     const url = new URL(given).href;
@@ -29,6 +34,7 @@ export async function startServer(): Promise<Server> {
   const bin = gridplayBinary();
   const [port, hostPort] = [await freePort(), await freePort()];
   const args = ["up", "--port", String(port), "--host-port", String(hostPort)];
+  if (options.slots !== undefined) args.push("--slots", String(options.slots));
   process.stderr.write(`[e2e] starting ${bin} ${args.join(" ")}\n`);
   const child = spawn(bin, args, {
     cwd: repoRoot,

@@ -141,6 +141,12 @@ mod tests {
     }
 
     #[test]
+    fn renderer_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Renderer>();
+    }
+
+    #[test]
     fn rejects_empty_frames() {
         assert!(matches!(
             Renderer::new(0, 720),

@@ -1,0 +1,109 @@
+//! `gridplay-bench`: measures the streaming pipeline and writes
+//! `bench/results/pipeline.json`, printing each figure next to its goal.
+
+mod pipeline;
+mod session;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// Goals the figures are compared with.
+const GOAL_PIPELINE_720P_MS: f64 = 8.0;
+const GOAL_CLICK_TO_FIRST_FRAME_MS: f64 = 500.0;
+const GOAL_HOST_RSS_MB: f64 = 250.0;
+
+#[derive(Parser)]
+#[command(about = "Gridplay pipeline benchmark")]
+struct Args {
+    /// Directory the JSON results go to.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Frames measured per resolution.
+    #[arg(long, default_value_t = 300)]
+    frames: usize,
+    /// Seconds the live session is measured.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// JSON line written by the browser benchmark (`npm run bench` in client-web).
+    #[arg(long)]
+    browser: Option<PathBuf>,
+}
+
+fn verdict(value: f64, goal: f64) -> &'static str {
+    if value <= goal { "meets goal" } else { "MISSES goal" }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let threads = std::env::var("LP_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    println!("pipeline stages (lavapipe threads: {threads}), median / p99 ms:");
+    let mut stages = Vec::new();
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        let r = pipeline::measure(w, h, args.frames)?;
+        println!(
+            "  {:>9}  render {:5.2}/{:5.2}  readback {:5.2}/{:5.2}  convert {:5.2}/{:5.2}  encode {:5.2}/{:5.2}  total {:5.2}/{:5.2}",
+            r.resolution,
+            r.render.median_ms,
+            r.render.p99_ms,
+            r.readback.median_ms,
+            r.readback.p99_ms,
+            r.convert.median_ms,
+            r.convert.p99_ms,
+            r.encode.median_ms,
+            r.encode.p99_ms,
+            r.total.median_ms,
+            r.total.p99_ms
+        );
+        stages.push(r);
+    }
+    let total_720 = stages[0].total.median_ms;
+    println!(
+        "  720p whole pipeline median {total_720:.2} ms vs goal {GOAL_PIPELINE_720P_MS} ms: {}",
+        verdict(total_720, GOAL_PIPELINE_720P_MS)
+    );
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let live = runtime.block_on(session::measure(args.seconds))?;
+    println!(
+        "one session {}: {:.1} fps received, {:.1} fps decoded, {:.2} Mbit/s, longest gap {:.1} ms",
+        live.stream, live.received_fps, live.decoded_fps, live.mbit_per_s, live.max_gap_ms
+    );
+
+    let browser: Value = match &args.browser {
+        Some(path) => serde_json::from_str(std::fs::read_to_string(path)?.trim())?,
+        None => Value::Null,
+    };
+    if let Some(ms) = browser["click_to_first_frame_ms"]["median"].as_f64() {
+        let p99 = browser["click_to_first_frame_ms"]["p99"].as_f64().unwrap_or(ms);
+        println!(
+            "click-to-first-frame (Chromium) median {ms:.0} ms, p99 {p99:.0} ms vs goal {GOAL_CLICK_TO_FIRST_FRAME_MS} ms: {}",
+            verdict(ms, GOAL_CLICK_TO_FIRST_FRAME_MS)
+        );
+    }
+    if let Some(mb) = browser["host_rss_mb_one_session"].as_f64() {
+        println!(
+            "host resident memory, one session: {mb:.0} MB vs goal {GOAL_HOST_RSS_MB} MB: {}",
+            verdict(mb, GOAL_HOST_RSS_MB)
+        );
+    }
+
+    let report = json!({
+        "lavapipe_threads": threads,
+        "stages": stages,
+        "session": live,
+        "browser": browser,
+        "goals": {
+            "pipeline_720p_ms": GOAL_PIPELINE_720P_MS,
+            "click_to_first_frame_ms": GOAL_CLICK_TO_FIRST_FRAME_MS,
+            "host_rss_mb": GOAL_HOST_RSS_MB,
+        },
+    });
+    std::fs::create_dir_all(&args.out)?;
+    let path = args.out.join("pipeline.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
