@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
+                .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=off".into()),
         )
         .init();
     let cli = Cli::parse();
