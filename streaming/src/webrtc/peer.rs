@@ -8,7 +8,9 @@ use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
 use tokio::sync::{mpsc, oneshot};
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -31,6 +33,10 @@ pub(crate) fn h264_codec() -> RTCRtpCodec {
         rtcp_feedback: vec![],
     }
 }
+
+/// The RTP header extension that asks the receiver for a playout delay.
+pub(crate) const PLAYOUT_DELAY_URI: &str =
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 
 /// What the handler reports to the peer's owner.
 pub(crate) enum RawEvent {
@@ -81,6 +87,12 @@ pub(crate) async fn build_peer(bind_ip: IpAddr) -> Result<BuiltPeer, StreamingEr
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102 },
         RtpCodecKind::Video,
+    )?;
+    // Playout delay 0/0 puts Chromium's receiver on its low-latency path.
+    media_engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability { uri: PLAYOUT_DELAY_URI.to_owned() },
+        RtpCodecKind::Video,
+        None,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();

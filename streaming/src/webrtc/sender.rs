@@ -9,6 +9,8 @@ use bytes::{Bytes, BytesMut};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp::extension::HeaderExtension;
+use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
 use rtc::rtp_transceiver::PayloadType;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -101,7 +103,12 @@ impl StreamPeer {
     /// Sends one access unit lasting `duration` on the video track.
     pub async fn send_frame(&self, data: Bytes, duration: Duration) -> Result<(), StreamingError> {
         let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
-        self.track.sample_writer(self.ssrc, self.payload_type).write_sample(&sample).await?;
+        let no_playout_delay = PlayoutDelayExtension { min_delay: 0, max_delay: 0 };
+        self.track
+            .sample_writer(self.ssrc, self.payload_type)
+            .with_extension(HeaderExtension::PlayoutDelay(no_playout_delay))
+            .write_sample(&sample)
+            .await?;
         Ok(())
     }
 
