@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium
+APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web

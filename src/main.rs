@@ -8,7 +8,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_host::{HostConfig, run_host};
-use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
+use gridplay_session_broker::{
+    BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -44,7 +47,7 @@ struct UpArgs {
     /// Directory of the built web client.
     #[arg(long, env = "GRIDPLAY_WEB_DIR", default_value = "client-web/dist")]
     web_dir: PathBuf,
-    /// Concurrent sessions the host offers.
+    /// Game sessions the host offers at once.
     #[arg(long, env = "GRIDPLAY_SLOTS", default_value_t = 4)]
     slots: u32,
 }
@@ -57,6 +60,17 @@ struct BrokerArgs {
     /// Directory of the built web client to serve at `/`.
     #[arg(long, env = "GRIDPLAY_WEB_DIR")]
     web_dir: Option<PathBuf>,
+    /// Keep state in Redis (e.g. redis://127.0.0.1:6379) so several brokers share it;
+    /// without it state lives in this process.
+    #[arg(long, env = "GRIDPLAY_REDIS_URL")]
+    redis_url: Option<String>,
+    /// File holding the broker's token-signing key (created if missing). Brokers
+    /// sharing one Redis must share this key.
+    #[arg(long, env = "GRIDPLAY_BROKER_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Milliseconds a reservation waits for the player to connect (and a token lives).
+    #[arg(long, env = "GRIDPLAY_TOKEN_TTL_MS", default_value_t = 30_000)]
+    token_ttl_ms: u64,
 }
 
 #[derive(Args)]
@@ -64,18 +78,36 @@ struct HostArgs {
     /// The broker's base URL.
     #[arg(long, env = "GRIDPLAY_BROKER_URL", default_value = "http://127.0.0.1:8080")]
     broker_url: String,
+    /// File holding the host's identity key (created if missing); its public half is the host id.
+    #[arg(long, env = "GRIDPLAY_HOST_KEY_FILE", default_value = "gridplay-host.key")]
+    key_file: PathBuf,
     /// Address of the WHEP HTTP endpoint.
     #[arg(long, env = "GRIDPLAY_HOST_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// WHEP URL to advertise, when players reach this host by another name.
-    #[arg(long, env = "GRIDPLAY_PUBLIC_WHEP_URL")]
-    public_whep_url: Option<String>,
+    /// Base URL players reach this host at (e.g. http://host.example:8081), when not the listen address.
+    #[arg(long, env = "GRIDPLAY_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Address the WebRTC media sockets bind to (the host's reachable address).
     #[arg(long, env = "GRIDPLAY_MEDIA_IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     media_ip: IpAddr,
-    /// Concurrent sessions offered.
-    #[arg(long, env = "GRIDPLAY_SLOTS", default_value_t = 4)]
-    slots: u32,
+    /// Game sessions (up to 1920x1080@60) offered at once.
+    #[arg(long, env = "GRIDPLAY_GAME_SLOTS", default_value_t = 4)]
+    game_slots: u32,
+    /// Phone sessions (up to 720x1280@60) offered at once; 0 offers none.
+    #[arg(long, env = "GRIDPLAY_PHONE_SLOTS", default_value_t = 0)]
+    phone_slots: u32,
+    /// Region label shown to operators.
+    #[arg(long, env = "GRIDPLAY_REGION", default_value = "local")]
+    region: String,
+    /// Latitude of this host.
+    #[arg(long, env = "GRIDPLAY_LAT", default_value_t = 0.0, allow_negative_numbers = true)]
+    lat: f64,
+    /// Longitude of this host.
+    #[arg(long, env = "GRIDPLAY_LON", default_value_t = 0.0, allow_negative_numbers = true)]
+    lon: f64,
+    /// Price per 15-minute block, in the settlement token's smallest unit.
+    #[arg(long, env = "GRIDPLAY_PRICE_PER_BLOCK", default_value_t = 0)]
+    price_per_block: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -117,11 +149,51 @@ async fn wait(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-fn broker_state(web_dir: Option<PathBuf>) -> anyhow::Result<Arc<BrokerState>> {
+fn random_key() -> anyhow::Result<SigningKey> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-    let config = BrokerConfig { web_dir, ..BrokerConfig::default() };
-    Ok(Arc::new(BrokerState::new(SigningKey::from_bytes(&seed), config)))
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Reads a 32-byte ed25519 seed from `path`, creating it (mode 0600) if missing.
+fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()))?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = random_key()?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(key.as_bytes())?;
+            tracing::info!("created key {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+async fn broker_state(
+    config: BrokerConfig,
+    key: SigningKey,
+    redis_url: Option<&str>,
+) -> anyhow::Result<Arc<BrokerState>> {
+    let store: Arc<dyn SessionStore> = match redis_url {
+        Some(url) => Arc::new(
+            RedisStore::connect(url, config.timing()).await.context("connecting to Redis")?,
+        ),
+        None => Arc::new(MemoryStore::new(config.timing())),
+    };
+    Ok(Arc::new(BrokerState::new(store, key, config)))
 }
 
 async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -135,15 +207,12 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
     let broker_addr = listener.local_addr()?;
-    let state = broker_state(Some(args.web_dir))?;
+    let config = BrokerConfig { web_dir: Some(args.web_dir), ..BrokerConfig::default() };
+    let state = broker_state(config, random_key()?, None).await?;
     let broker = tokio::spawn(serve(listener, state, wait(shutdown.clone())));
-    let host_config = HostConfig {
-        broker_url: format!("http://{broker_addr}"),
-        listen: SocketAddr::new(args.bind, args.host_port),
-        public_whep_url: None,
-        media_ip: args.bind,
-        slots: args.slots,
-    };
+    let broker_url = format!("http://{broker_addr}");
+    let host_config =
+        HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
     let url = format!("http://{broker_addr}");
     run_host(
         host_config,
@@ -159,18 +228,48 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
 async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let key = match &args.key_file {
+        Some(path) => load_or_create_key(path)?,
+        None => random_key()?,
+    };
+    let config = BrokerConfig {
+        web_dir: args.web_dir,
+        token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
+        ..BrokerConfig::default()
+    };
+    let state = broker_state(config, key, args.redis_url.as_deref()).await?;
     println!("broker listening on http://{}", listener.local_addr()?);
-    serve(listener, broker_state(args.web_dir)?, wait(shutdown)).await?;
+    serve(listener, state, wait(shutdown)).await?;
     Ok(())
 }
 
 async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut offers = vec![SlotOffer {
+        profile: Profile::Game,
+        slots: args.game_slots,
+        max_width: 1920,
+        max_height: 1080,
+        max_fps: 60,
+    }];
+    if args.phone_slots > 0 {
+        offers.push(SlotOffer {
+            profile: Profile::Phone,
+            slots: args.phone_slots,
+            max_width: 720,
+            max_height: 1280,
+            max_fps: 60,
+        });
+    }
     let config = HostConfig {
         broker_url: args.broker_url,
+        key: load_or_create_key(&args.key_file)?,
         listen: args.listen,
-        public_whep_url: args.public_whep_url,
+        public_url: args.public_url,
         media_ip: args.media_ip,
-        slots: args.slots,
+        offers,
+        region: args.region,
+        location: GeoPoint { lat: args.lat, lon: args.lon },
+        price_per_block: args.price_per_block,
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

@@ -1,7 +1,7 @@
 //! Sustained frame rate of one real session: broker and host in this
 //! process, a WHEP viewer on loopback decoding every frame.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,15 +38,9 @@ pub async fn measure(seconds: u64) -> anyhow::Result<SessionReport> {
     let listener = TcpListener::bind((LOOPBACK, 0)).await?;
     let broker = format!("http://{}", listener.local_addr()?);
     let state =
-        Arc::new(BrokerState::new(SigningKey::from_bytes(&[9; 32]), BrokerConfig::default()));
+        Arc::new(BrokerState::in_memory(SigningKey::from_bytes(&[9; 32]), BrokerConfig::default()));
     tokio::spawn(serve(listener, state, std::future::pending()));
-    let config = HostConfig {
-        broker_url: broker.clone(),
-        listen: SocketAddr::new(LOOPBACK, 0),
-        public_whep_url: None,
-        media_ip: LOOPBACK,
-        slots: 1,
-    };
+    let config = HostConfig::local(&broker, LOOPBACK, 0, 1, SigningKey::from_bytes(&[8; 32]));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(run_host(
         config,
@@ -58,8 +52,16 @@ pub async fn measure(seconds: u64) -> anyhow::Result<SessionReport> {
     ready_rx.await?;
 
     let (width, height, fps) = (1280, 720, 60);
-    let request =
-        AllocateRequest { app: "orbit".into(), profile: Profile::Game, width, height, fps };
+    let request = AllocateRequest {
+        app: "orbit".into(),
+        profile: Profile::Game,
+        width,
+        height,
+        fps,
+        location: None,
+        rtt_samples: None,
+        max_rtt_ms: None,
+    };
     let session: AllocateResponse = reqwest::Client::new()
         .post(format!("{broker}/v1/sessions"))
         .json(&request)

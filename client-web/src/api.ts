@@ -31,9 +31,13 @@ export async function createSession(request: AllocateRequest): Promise<AllocateR
   return (await res.json()) as AllocateResponse;
 }
 
-/** Ends a session; `keepalive` lets the request outlive the page (pagehide). */
-export async function deleteSession(sessionId: string, keepalive = false): Promise<void> {
-  await send(`/v1/sessions/${encodeURIComponent(sessionId)}`, { method: "DELETE", keepalive });
+/** Ends a session with its token; `keepalive` lets the request outlive the page (pagehide). */
+export async function deleteSession(allocation: AllocateResponse, keepalive = false): Promise<void> {
+  await send(`/v1/sessions/${encodeURIComponent(allocation.session_id)}`, {
+    method: "DELETE",
+    headers: { Authorization: `Bearer ${allocation.token}` },
+    keepalive,
+  });
 }
 
 /** fetch that turns network errors and non-2xx answers into RequestFailure. */

@@ -97,7 +97,7 @@ export class PlaySession {
     this.stopLocal();
     const results = await Promise.allSettled([
       this.resourceUrl === null ? Promise.resolve() : whepDelete(this.resourceUrl, this.allocation.token),
-      deleteSession(this.allocation.session_id),
+      deleteSession(this.allocation),
     ]);
     this.peer.pc.close();
     for (const r of results) {
@@ -111,7 +111,7 @@ export class PlaySession {
     this.ended = true;
     this.stopLocal();
     if (this.resourceUrl !== null) whepDelete(this.resourceUrl, this.allocation.token, true).catch(() => undefined);
-    deleteSession(this.allocation.session_id, true).catch(() => undefined);
+    deleteSession(this.allocation, true).catch(() => undefined);
     this.peer.pc.close();
   }
 

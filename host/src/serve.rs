@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use gridplay_protocol::HostRegistration;
 use gridplay_protocol::token::encode_public_key;
+use gridplay_protocol::{GeoPoint, HostRegistration, SlotOffer};
 use tokio::net::TcpListener;
 
 use crate::broker_link::BrokerLink;
@@ -18,14 +18,52 @@ use crate::{HostError, gpu};
 pub struct HostConfig {
     /// The broker's base URL.
     pub broker_url: String,
+    /// The host's identity key; its public half is the host id.
+    pub key: SigningKey,
     /// Address of the WHEP HTTP server.
     pub listen: SocketAddr,
-    /// WHEP URL to advertise, when it differs from `http://{listen}/whep`.
-    pub public_whep_url: Option<String>,
+    /// Base URL players reach this host at, when it differs from `http://{listen}`.
+    pub public_url: Option<String>,
     /// Address the WebRTC media sockets bind to.
     pub media_ip: IpAddr,
-    /// Concurrent sessions offered.
-    pub slots: u32,
+    /// Slots per profile.
+    pub offers: Vec<SlotOffer>,
+    /// Region label.
+    pub region: String,
+    /// Where the host is.
+    pub location: GeoPoint,
+    /// Price per 15-minute block.
+    pub price_per_block: u64,
+}
+
+impl HostConfig {
+    /// A host on one machine with its broker: loopback addresses (`port` 0
+    /// picks a free one), `game_slots` game slots, a fresh key.
+    pub fn local(
+        broker_url: &str,
+        ip: IpAddr,
+        port: u16,
+        game_slots: u32,
+        key: SigningKey,
+    ) -> Self {
+        Self {
+            broker_url: broker_url.to_owned(),
+            key,
+            listen: SocketAddr::new(ip, port),
+            public_url: None,
+            media_ip: ip,
+            offers: vec![SlotOffer {
+                profile: gridplay_protocol::Profile::Game,
+                slots: game_slots,
+                max_width: 1920,
+                max_height: 1080,
+                max_fps: 60,
+            }],
+            region: "local".into(),
+            location: GeoPoint { lat: 0.0, lon: 0.0 },
+            price_per_block: 0,
+        }
+    }
 }
 
 /// Describes the GPU sessions will render on, for the broker's records.
@@ -44,25 +82,42 @@ pub async fn run_host(
 ) -> Result<(), HostError> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|e| HostError::Broker(e.to_string()))?;
-    let host_id = encode_public_key(&SigningKey::from_bytes(&seed).verifying_key());
+    let host_id = encode_public_key(&config.key.verifying_key());
     let gpu = tokio::task::spawn_blocking(describe_gpu).await.unwrap_or_default();
-    tracing::info!(%gpu, "rendering device");
+    tracing::info!(%gpu, host = %host_id, "rendering device");
+    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let base = base.trim_end_matches('/');
     let registration = HostRegistration {
         host_id: host_id.clone(),
-        whep_url: config.public_whep_url.clone().unwrap_or_else(|| format!("http://{addr}/whep")),
-        slots: config.slots,
+        whep_url: format!("{base}/whep"),
+        ping_url: format!("{base}/ping"),
         gpu,
+        region: config.region.clone(),
+        location: config.location,
+        offers: config.offers.clone(),
+        price_per_block: config.price_per_block,
     };
-    let link = Arc::new(BrokerLink::new(&config.broker_url, registration));
+    let slots = config.offers.iter().map(|o| o.slots).sum();
+    let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
     let (broker_key, heartbeat) = link.register().await?;
+    let state = Arc::new(HostState::new(
+        host_id,
+        broker_key,
+        config.media_ip,
+        slots,
+        Some(Arc::clone(&link)),
+    ));
     let heartbeats = {
-        let link = Arc::clone(&link);
-        tokio::spawn(async move { link.heartbeat_forever(heartbeat).await })
+        let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));
+        tokio::spawn(async move {
+            link.heartbeat_forever(
+                heartbeat,
+                move || running.session_ids(),
+                move |ids| ending.end_sessions(ids),
+            )
+            .await
+        })
     };
-    let state =
-        Arc::new(HostState::new(host_id, broker_key, config.media_ip, config.slots, Some(link)));
     on_ready(addr);
     let served = axum::serve(listener, whep_router(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
 use gridplay_protocol::{ApiError, ProtocolError, SessionClaims};
@@ -56,6 +56,22 @@ impl HostState {
         self.sessions.lock().expect("sessions lock").len()
     }
 
+    /// Ids of the sessions running now.
+    pub fn session_ids(&self) -> Vec<String> {
+        self.sessions.lock().expect("sessions lock").keys().cloned().collect()
+    }
+
+    /// Ends the named sessions (the broker says they are over).
+    pub fn end_sessions(&self, ids: &[String]) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        for id in ids {
+            if let Some(cancel) = sessions.remove(id) {
+                tracing::info!(session = %id, "ended by the broker");
+                let _ = cancel.send(());
+            }
+        }
+    }
+
     /// Ends every session (host shutdown).
     pub fn end_all(&self) {
         self.sessions.lock().expect("sessions lock").drain().for_each(|(_, cancel)| {
@@ -64,14 +80,16 @@ impl HostState {
     }
 }
 
-/// The host's HTTP router: `POST /whep`, `DELETE /whep/sessions/{id}`.
+/// The host's HTTP router: `POST /whep`, `DELETE /whep/sessions/{id}`, and
+/// `GET /ping` for clients measuring RTT.
 pub fn whep_router(state: Arc<HostState>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::LOCATION]);
     Router::new()
+        .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whep", post(offer))
         .route("/whep/sessions/{id}", delete(end))
         .layer(DefaultBodyLimit::max(4 * MAX_SDP_LEN))

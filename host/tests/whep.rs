@@ -2,7 +2,7 @@
 //! WHEP with the broker's token, decodes the H.264 it receives (openh264) and
 //! steers the game over the input channel.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,18 +31,12 @@ impl Network {
     async fn start() -> Self {
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let broker = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(BrokerState::new(
+        let state = Arc::new(BrokerState::in_memory(
             SigningKey::from_bytes(&BROKER_SEED),
             BrokerConfig::default(),
         ));
         tokio::spawn(serve(listener, state, std::future::pending()));
-        let config = HostConfig {
-            broker_url: broker.clone(),
-            listen: SocketAddr::new(LOOPBACK, 0),
-            public_whep_url: None,
-            media_ip: LOOPBACK,
-            slots: 2,
-        };
+        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&[8; 32]));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(run_host(
             config,

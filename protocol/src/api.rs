@@ -13,7 +13,7 @@ pub const MIN_DIMENSION: u32 = 64;
 pub const MAX_FPS: u32 = 120;
 
 /// What kind of session an app needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 #[ts(export)]
 pub enum Profile {
@@ -38,7 +38,7 @@ pub struct App {
 }
 
 /// `POST /v1/sessions`: a player asks for a slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct AllocateRequest {
@@ -52,7 +52,56 @@ pub struct AllocateRequest {
     pub height: u32,
     /// Target frame rate.
     pub fps: u32,
+    /// Where the client is, for the distance model when it has no RTT samples.
+    #[serde(default)]
+    #[ts(optional)]
+    pub location: Option<GeoPoint>,
+    /// Round-trip times the client measured to candidate hosts.
+    #[serde(default)]
+    #[ts(optional)]
+    pub rtt_samples: Option<Vec<RttSample>>,
+    /// Hosts predicted slower than this are never chosen.
+    #[serde(default)]
+    #[ts(optional)]
+    pub max_rtt_ms: Option<u32>,
 }
+
+/// A point on Earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(export)]
+pub struct GeoPoint {
+    /// Latitude, -90..=90.
+    pub lat: f64,
+    /// Longitude, -180..=180.
+    pub lon: f64,
+}
+
+impl GeoPoint {
+    /// Checks the coordinates are on Earth.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
+            return Err(ProtocolError::Invalid(
+                "lat must be within ±90 and lon within ±180".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One round-trip time a client measured to a host's ping URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(export)]
+pub struct RttSample {
+    /// The host measured.
+    pub host_id: String,
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: f64,
+}
+
+/// Most RTT samples a request may carry.
+pub const MAX_RTT_SAMPLES: usize = 32;
 
 impl AllocateRequest {
     /// Checks that the numbers are ones a host can serve.
@@ -71,6 +120,16 @@ impl AllocateRequest {
         }
         if self.app.is_empty() || self.app.len() > 64 {
             return Err(ProtocolError::Invalid("app must be 1..=64 bytes".into()));
+        }
+        if let Some(location) = &self.location {
+            location.validate()?;
+        }
+        let samples = self.rtt_samples.as_deref().unwrap_or_default();
+        if samples.len() > MAX_RTT_SAMPLES {
+            return Err(ProtocolError::Invalid(format!("at most {MAX_RTT_SAMPLES} rtt_samples")));
+        }
+        if samples.iter().any(|s| !(0.0..=10_000.0).contains(&s.rtt_ms) || s.host_id.len() > 128) {
+            return Err(ProtocolError::Invalid("rtt_ms must be within 0..=10000".into()));
         }
         Ok(())
     }
@@ -103,18 +162,121 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// `POST /v1/hosts`: a host offers its slots.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/hosts`: a host offers its slots. The request is signed with the
+/// host's key (see [`crate::host_auth`]); the host id is that key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostRegistration {
-    /// The host's id.
+    /// The host's id: its ed25519 public key, base64url.
     pub host_id: String,
-    /// Base URL of the host's WHEP endpoint.
+    /// The host's WHEP endpoint.
     pub whep_url: String,
-    /// Concurrent sessions it can run.
-    pub slots: u32,
+    /// A URL answering quickly, for clients to measure RTT.
+    pub ping_url: String,
     /// Human-readable GPU description.
     pub gpu: String,
+    /// Region label, e.g. `eu-west`.
+    pub region: String,
+    /// Where the host is.
+    pub location: GeoPoint,
+    /// Slots per profile.
+    pub offers: Vec<SlotOffer>,
+    /// Price per 15-minute block, in the settlement token's smallest unit.
+    pub price_per_block: u64,
+}
+
+/// Most slot offers one registration may carry.
+pub const MAX_OFFERS: usize = 8;
+/// Most slots one offer may carry.
+pub const MAX_SLOTS: u32 = 1024;
+
+impl HostRegistration {
+    /// Checks the registration's values.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        crate::token::decode_public_key(&self.host_id)?;
+        for url in [&self.whep_url, &self.ping_url] {
+            let ok = url.starts_with("http://") || url.starts_with("https://");
+            if !ok || url.len() > 512 {
+                return Err(ProtocolError::Invalid(
+                    "URLs must be http(s), at most 512 bytes".into(),
+                ));
+            }
+        }
+        if self.gpu.len() > 256 || self.region.is_empty() || self.region.len() > 64 {
+            return Err(ProtocolError::Invalid("gpu ≤ 256 bytes, region 1..=64 bytes".into()));
+        }
+        self.location.validate()?;
+        if self.offers.is_empty() || self.offers.len() > MAX_OFFERS {
+            return Err(ProtocolError::Invalid(format!("1..={MAX_OFFERS} offers")));
+        }
+        for offer in &self.offers {
+            let dims = MIN_DIMENSION..=MAX_DIMENSION;
+            if !(1..=MAX_SLOTS).contains(&offer.slots)
+                || !dims.contains(&offer.max_width)
+                || !dims.contains(&offer.max_height)
+                || !(1..=MAX_FPS).contains(&offer.max_fps)
+            {
+                return Err(ProtocolError::Invalid("offer values out of range".into()));
+            }
+        }
+        let mut profiles: Vec<Profile> = self.offers.iter().map(|o| o.profile).collect();
+        profiles.sort();
+        profiles.dedup();
+        if profiles.len() != self.offers.len() {
+            return Err(ProtocolError::Invalid("one offer per profile".into()));
+        }
+        Ok(())
+    }
+
+    /// The offer for a profile, if any.
+    pub fn offer(&self, profile: Profile) -> Option<&SlotOffer> {
+        self.offers.iter().find(|o| o.profile == profile)
+    }
+}
+
+/// Slots a host offers under one profile, and the largest stream each serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotOffer {
+    /// The profile.
+    pub profile: Profile,
+    /// Concurrent sessions.
+    pub slots: u32,
+    /// Widest frame served.
+    pub max_width: u32,
+    /// Tallest frame served.
+    pub max_height: u32,
+    /// Highest frame rate served.
+    pub max_fps: u32,
+}
+
+impl SlotOffer {
+    /// Whether a request's stream fits this offer (either orientation).
+    pub fn fits(&self, request: &AllocateRequest) -> bool {
+        let (long, short) =
+            (self.max_width.max(self.max_height), self.max_width.min(self.max_height));
+        request.profile == self.profile
+            && request.width.max(request.height) <= long
+            && request.width.min(request.height) <= short
+            && request.fps <= self.max_fps
+    }
+}
+
+/// `POST /v1/hosts/{id}/heartbeat`: load and the sessions the host is running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Busy fraction of the host, 0..=1.
+    pub load: f32,
+    /// Sessions the host is streaming now.
+    pub sessions: Vec<String>,
+}
+
+/// The broker's answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAck {
+    /// Of the sessions the host reported, those the broker has ended: stop them.
+    pub ended_sessions: Vec<String>,
 }
 
 /// The broker's answer to a registration.
@@ -151,6 +313,11 @@ pub struct SessionRecord {
     pub host_id: String,
     /// The app it runs.
     pub app: String,
+    /// The profile whose slot it holds.
+    pub profile: Profile,
+    /// When the slot was reserved (Unix ms).
+    #[ts(type = "number")]
+    pub allocated_at_ms: u64,
     /// Current state.
     pub state: SessionState,
 }
@@ -174,6 +341,9 @@ mod tests {
             width: 1280,
             height: 720,
             fps: 60,
+            location: None,
+            rtt_samples: None,
+            max_rtt_ms: None,
         }
     }
 
@@ -187,6 +357,11 @@ mod tests {
             AllocateRequest { fps: 0, ..request() },
             AllocateRequest { fps: 1000, ..request() },
             AllocateRequest { app: String::new(), ..request() },
+            AllocateRequest { location: Some(GeoPoint { lat: 200.0, lon: 0.0 }), ..request() },
+            AllocateRequest {
+                rtt_samples: Some(vec![RttSample { host_id: "h".into(), rtt_ms: -1.0 }]),
+                ..request()
+            },
         ];
         for r in absurd {
             assert!(r.validate().is_err(), "{r:?}");

@@ -7,6 +7,7 @@
 
 mod api;
 mod error;
+pub mod host_auth;
 pub mod input;
 pub mod token;
 

@@ -27,6 +27,12 @@ pub enum BrokerError {
     /// No such host (or it lost its lease).
     #[error("no such host; register first")]
     HostNotFound,
+    /// A signature or token was missing, forged or stale.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The state store failed.
+    #[error("store unavailable: {0}")]
+    Store(String),
     /// The session belongs to another host.
     #[error("session belongs to another host")]
     WrongHost,
@@ -40,10 +46,13 @@ impl BrokerError {
             Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
             Self::SessionNotFound | Self::HostNotFound => StatusCode::NOT_FOUND,
             Self::WrongHost => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// A stable machine-readable code for the error body and metrics.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::UnknownApp(_) => "unknown_app",
@@ -52,15 +61,20 @@ impl BrokerError {
             Self::SessionNotFound => "session_not_found",
             Self::HostNotFound => "host_not_found",
             Self::WrongHost => "wrong_host",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Store(_) => "store_unavailable",
         }
     }
 }
 
 impl IntoResponse for BrokerError {
     fn into_response(self) -> Response {
+        if let Self::Store(e) = &self {
+            tracing::error!("store: {e}");
+        }
         let body = ApiError { error: self.code().into(), message: self.to_string() };
         let mut response = (self.status(), Json(body)).into_response();
-        if self == Self::NoCapacity {
+        if matches!(self, Self::NoCapacity | Self::Store(_)) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response

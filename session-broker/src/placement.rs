@@ -1,35 +1,91 @@
-//! Placement: a pure function from the candidate hosts and a request to the
-//! chosen host.
+//! Placement: a pure function from candidate hosts and a request to a
+//! ranked list of hosts to try.
+//!
+//! Hard constraints: the host offers the request's profile at that size and
+//! rate, has a free slot, and its predicted RTT is within `max_rtt_ms`.
+//! Among the rest, lower score wins:
+//! `predicted RTT + PACKING_MS × free fraction + PRICE_MS × relative price`,
+//! so RTT dominates, partly used hosts fill before empty ones (best fit),
+//! and price breaks near-ties.
+
+use std::cmp::Ordering;
 
 use gridplay_protocol::AllocateRequest;
 
-/// A host as placement sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// Host id.
-    pub host_id: String,
-    /// Slots it offers.
-    pub slots: u32,
-    /// Slots in use.
-    pub used: u32,
+use crate::store::HostView;
+
+/// RTT assumed on top of propagation when predicting from distance, ms.
+pub const BASE_RTT_MS: f64 = 5.0;
+/// Round trip per km of great-circle distance (light in fibre, with detours), ms.
+pub const RTT_MS_PER_KM: f64 = 0.015;
+/// Score added for an entirely free host versus a nearly full one, ms.
+pub const PACKING_MS: f64 = 4.0;
+/// Score added for the dearest candidate versus the cheapest, ms.
+pub const PRICE_MS: f64 = 2.0;
+
+/// A host that passed the hard constraints, with its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked<'a> {
+    /// The host.
+    pub host: &'a HostView,
+    /// Predicted round-trip time, ms.
+    pub predicted_rtt_ms: f64,
+    /// Lower is better.
+    pub score: f64,
 }
 
-/// Picks the host for a request, or `None` when no host has a free slot.
-///
-/// Best-fit packing: the fullest host that still has room wins, so that
-/// whole hosts stay free for large requests and idle hosts can be drained;
-/// ties go to the lowest host id so the choice is deterministic.
-pub fn place<'a>(candidates: &'a [Candidate], _request: &AllocateRequest) -> Option<&'a Candidate> {
-    candidates
+/// Predicts a client's RTT to a host: its own measurement when it sent one,
+/// else the distance model.
+pub fn predict_rtt_ms(host: &HostView, request: &AllocateRequest) -> f64 {
+    let measured = request
+        .rtt_samples
         .iter()
-        .filter(|c| c.used < c.slots)
-        .min_by(|a, b| (a.slots - a.used).cmp(&(b.slots - b.used)).then(a.host_id.cmp(&b.host_id)))
+        .flatten()
+        .filter(|s| s.host_id == host.registration.host_id)
+        .map(|s| s.rtt_ms)
+        .min_by(f64::total_cmp);
+    measured.unwrap_or(BASE_RTT_MS + RTT_MS_PER_KM * host.distance_km)
+}
+
+/// Ranks the hosts that can serve `request`, best first.
+pub fn rank<'a>(hosts: &'a [HostView], request: &AllocateRequest) -> Vec<Ranked<'a>> {
+    let prices = hosts.iter().map(|h| h.registration.price_per_block as f64);
+    let (cheapest, dearest) = prices.fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p), hi.max(p)));
+    let price_span = (dearest - cheapest).max(1.0);
+    let mut ranked: Vec<Ranked<'a>> = hosts
+        .iter()
+        .filter_map(|host| {
+            let offer = host.registration.offer(request.profile).filter(|o| o.fits(request))?;
+            let used = host.used.get(&request.profile).copied().unwrap_or(0);
+            if used >= offer.slots {
+                return None;
+            }
+            let predicted_rtt_ms = predict_rtt_ms(host, request);
+            if request.max_rtt_ms.is_some_and(|max| predicted_rtt_ms > f64::from(max)) {
+                return None;
+            }
+            let free_fraction = f64::from(offer.slots - used - 1) / f64::from(offer.slots);
+            let price = (host.registration.price_per_block as f64 - cheapest) / price_span;
+            let score = predicted_rtt_ms + PACKING_MS * free_fraction + PRICE_MS * price;
+            Some(Ranked { host, predicted_rtt_ms, score })
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.score
+            .partial_cmp(&b.score)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.host.registration.host_id.cmp(&b.host.registration.host_id))
+    });
+    ranked
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gridplay_protocol::Profile;
+    use crate::store::conformance::host;
+    use gridplay_protocol::{Profile, RttSample};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn request() -> AllocateRequest {
         AllocateRequest {
@@ -38,28 +94,90 @@ mod tests {
             width: 1280,
             height: 720,
             fps: 60,
+            location: None,
+            rtt_samples: None,
+            max_rtt_ms: None,
         }
     }
 
-    fn host(id: &str, slots: u32, used: u32) -> Candidate {
-        Candidate { host_id: id.into(), slots, used }
+    fn view(id: &str, slots: u32, used: u32, distance_km: f64) -> HostView {
+        HostView {
+            registration: host(id, slots, 0, 0.0, 0.0),
+            used: BTreeMap::from([(Profile::Game, used)]),
+            distance_km,
+        }
     }
 
     #[test]
-    fn never_picks_a_full_host() {
-        assert_eq!(place(&[host("a", 2, 2)], &request()), None);
-        assert_eq!(place(&[], &request()), None);
+    fn measured_rtt_beats_the_distance_model() {
+        let hosts = [view("near", 4, 0, 10.0), view("far", 4, 0, 3000.0)];
+        let mut req = request();
+        assert_eq!(rank(&hosts, &req)[0].host.registration.host_id, "near");
+        req.rtt_samples = Some(vec![
+            RttSample { host_id: "near".into(), rtt_ms: 80.0 },
+            RttSample { host_id: "far".into(), rtt_ms: 20.0 },
+        ]);
+        assert_eq!(rank(&hosts, &req)[0].host.registration.host_id, "far");
     }
 
     #[test]
-    fn partly_used_hosts_fill_before_empty_ones() {
-        let hosts = [host("empty", 4, 0), host("busy", 4, 3), host("half", 4, 2)];
-        assert_eq!(place(&hosts, &request()).unwrap().host_id, "busy");
+    fn max_rtt_and_size_are_hard_limits() {
+        let hosts = [view("far", 4, 0, 10_000.0)];
+        let req = AllocateRequest { max_rtt_ms: Some(50), ..request() };
+        assert!(rank(&hosts, &req).is_empty());
+        let req = AllocateRequest { width: 3840, height: 2160, ..request() };
+        assert!(rank(&hosts, &req).is_empty(), "offer tops out at 1920x1080");
     }
 
-    #[test]
-    fn ties_break_by_id() {
-        let hosts = [host("b", 1, 0), host("a", 1, 0)];
-        assert_eq!(place(&hosts, &request()).unwrap().host_id, "a");
+    fn arb_host() -> impl Strategy<Value = (u32, u32, f64, u64, Option<f64>)> {
+        (1u32..8, 0u32..8, 0.0f64..5000.0, 0u64..1000, proptest::option::of(1.0f64..300.0))
+            .prop_map(|(slots, used, km, price, rtt)| (slots, used.min(slots), km, price, rtt))
+    }
+
+    proptest! {
+        #[test]
+        fn never_violates_a_constraint(
+            hosts in proptest::collection::vec(arb_host(), 0..12),
+            max_rtt in proptest::option::of(5u32..200),
+        ) {
+            let views: Vec<HostView> = hosts.iter().enumerate().map(|(i, (slots, used, km, price, _))| {
+                let mut v = view(&format!("h{i}"), *slots, *used, *km);
+                v.registration.price_per_block = *price;
+                v
+            }).collect();
+            let samples = hosts.iter().enumerate()
+                .filter_map(|(i, h)| h.4.map(|rtt| RttSample { host_id: format!("h{i}"), rtt_ms: rtt }))
+                .collect();
+            let req = AllocateRequest { max_rtt_ms: max_rtt, rtt_samples: Some(samples), ..request() };
+            for r in rank(&views, &req) {
+                let used = r.host.used[&Profile::Game];
+                prop_assert!(used < r.host.registration.offer(Profile::Game).unwrap().slots);
+                if let Some(max) = max_rtt {
+                    prop_assert!(r.predicted_rtt_ms <= f64::from(max));
+                }
+            }
+        }
+
+        #[test]
+        fn lower_rtt_wins_when_all_else_is_equal(a in 1.0f64..300.0, b in 1.0f64..300.0) {
+            prop_assume!((a - b).abs() > 1e-6);
+            let hosts = [view("a", 4, 1, 0.0), view("b", 4, 1, 0.0)];
+            let req = AllocateRequest {
+                rtt_samples: Some(vec![
+                    RttSample { host_id: "a".into(), rtt_ms: a },
+                    RttSample { host_id: "b".into(), rtt_ms: b },
+                ]),
+                ..request()
+            };
+            let best = &rank(&hosts, &req)[0].host.registration.host_id;
+            prop_assert_eq!(best.as_str(), if a < b { "a" } else { "b" });
+        }
+
+        #[test]
+        fn partly_used_hosts_fill_before_empty_ones(slots in 2u32..16, used in 1u32..15, km in 0.0f64..5000.0) {
+            prop_assume!(used < slots);
+            let hosts = [view("empty", slots, 0, km), view("busy", slots, used, km)];
+            prop_assert_eq!(rank(&hosts, &request())[0].host.registration.host_id.as_str(), "busy");
+        }
     }
 }

@@ -1,0 +1,78 @@
+//! Extractors whose rejections answer in the API's JSON error format.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, verify_request};
+use serde::de::DeserializeOwned;
+
+use crate::BrokerError;
+
+/// A JSON body; malformed or oversized bodies become [`BrokerError`]s.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = BrokerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(BrokerError::TooLarge)
+            }
+            Err(rejection) => Err(BrokerError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// A host's request: the body, checked against the host's signature header.
+pub struct SignedBody<T> {
+    /// The parsed body.
+    pub body: T,
+    /// The raw body bytes.
+    raw: axum::body::Bytes,
+    method: String,
+    path: String,
+    auth: Option<String>,
+}
+
+impl<T: DeserializeOwned> SignedBody<T> {
+    /// Checks the request was signed by `host_id`'s key within the allowed skew.
+    pub fn verify(&self, host_id: &str, now_ms: u64) -> Result<(), BrokerError> {
+        let auth = self
+            .auth
+            .as_deref()
+            .ok_or(BrokerError::Unauthorized("missing host signature".into()))?;
+        verify_request(host_id, auth, &self.method, &self.path, &self.raw, now_ms)
+            .map_err(|e| BrokerError::Unauthorized(e.to_string()))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SignedBody<T> {
+    type Rejection = BrokerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().to_string();
+        let path = req.uri().path().to_owned();
+        let auth = header_text(req.headers(), HOST_AUTH_HEADER);
+        let raw = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                BrokerError::TooLarge
+            } else {
+                BrokerError::BadRequest(r.body_text())
+            }
+        })?;
+        let body = serde_json::from_slice(&raw)
+            .map_err(|e| BrokerError::BadRequest(format!("invalid JSON: {e}")))?;
+        Ok(Self { body, raw, method, path, auth })
+    }
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}

@@ -1,0 +1,55 @@
+//! Host-facing routes; every request is signed with the host's key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use gridplay_protocol::token::encode_public_key;
+use gridplay_protocol::{
+    Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionRecord, SessionUpdate,
+};
+
+use super::extract::SignedBody;
+use super::{Shared, unix_ms};
+use crate::BrokerError;
+
+pub(super) async fn register(
+    State(state): State<Shared>,
+    request: SignedBody<HostRegistration>,
+) -> Result<Json<HostRegistered>, BrokerError> {
+    let now = unix_ms();
+    let registration = &request.body;
+    registration.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    request.verify(&registration.host_id, now)?;
+    state.store.register_host(registration, now).await?;
+    tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
+    Ok(Json(HostRegistered {
+        broker_public_key: encode_public_key(&state.key.verifying_key()),
+        heartbeat_ms: state.config.heartbeat.as_millis() as u64,
+        lease_ms: state.config.lease.as_millis() as u64,
+    }))
+}
+
+pub(super) async fn heartbeat(
+    State(state): State<Shared>,
+    Path(host_id): Path<String>,
+    request: SignedBody<Heartbeat>,
+) -> Result<Json<HeartbeatAck>, BrokerError> {
+    let now = unix_ms();
+    request.verify(&host_id, now)?;
+    if request.body.sessions.len() > 4096 {
+        return Err(BrokerError::BadRequest("at most 4096 sessions per heartbeat".into()));
+    }
+    state.store.heartbeat(&host_id, &request.body, now).await.map(Json)
+}
+
+pub(super) async fn update_session(
+    State(state): State<Shared>,
+    Path((host_id, session_id)): Path<(String, String)>,
+    request: SignedBody<SessionUpdate>,
+) -> Result<Json<SessionRecord>, BrokerError> {
+    let now = unix_ms();
+    request.verify(&host_id, now)?;
+    let record =
+        state.store.update_session(&session_id, Some(&host_id), request.body.state, now).await?;
+    tracing::info!(session = %session_id, state = ?record.state, "host update");
+    Ok(Json(record))
+}

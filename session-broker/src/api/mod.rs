@@ -1,0 +1,156 @@
+//! The broker's HTTP API (axum): catalogue, candidates, sessions, hosts,
+//! metrics, and the web client's static files.
+
+mod extract;
+mod hosts;
+mod sessions;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use ed25519_dalek::SigningKey;
+use gridplay_protocol::{App, GeoPoint};
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::builtin_apps;
+use crate::metrics::Metrics;
+use crate::store::{SessionStore, StoreTiming};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Broker settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// A host silent this long loses its slots.
+    pub lease: Duration,
+    /// How often hosts should heartbeat.
+    pub heartbeat: Duration,
+    /// How long a session token is valid (and a reservation waits for the player).
+    pub token_ttl: Duration,
+    /// Where clients that send no location are assumed to be.
+    pub default_location: GeoPoint,
+    /// Directory of the built web client, served at `/`.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(6),
+            heartbeat: Duration::from_secs(2),
+            token_ttl: Duration::from_secs(30),
+            default_location: GeoPoint { lat: 0.0, lon: 0.0 },
+            web_dir: None,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The store timing these settings imply.
+    pub fn timing(&self) -> StoreTiming {
+        StoreTiming {
+            lease_ms: self.lease.as_millis() as u64,
+            confirm_ms: self.token_ttl.as_millis() as u64,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct BrokerState {
+    /// Hosts and sessions.
+    pub store: Arc<dyn SessionStore>,
+    /// Signs session tokens.
+    pub key: SigningKey,
+    /// Settings.
+    pub config: BrokerConfig,
+    /// The catalogue.
+    pub apps: Vec<App>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl BrokerState {
+    /// A broker over `store`.
+    pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
+        Self { store, key, config, apps: builtin_apps(), metrics: Metrics::default() }
+    }
+
+    /// A broker on the in-memory store.
+    pub fn in_memory(key: SigningKey, config: BrokerConfig) -> Self {
+        let store = Arc::new(crate::MemoryStore::new(config.timing()));
+        Self::new(store, key, config)
+    }
+}
+
+type Shared = Arc<BrokerState>;
+
+/// Unix time in milliseconds: the clock replicas share.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+/// The broker's router.
+pub fn app(state: Shared) -> Router {
+    let api = Router::new()
+        .route("/v1/apps", get(sessions::list_apps))
+        .route("/v1/candidates", get(sessions::candidates))
+        .route("/v1/sessions", post(sessions::allocate))
+        .route("/v1/sessions/{id}", get(sessions::get_session).delete(sessions::end_session))
+        .route("/v1/hosts", post(hosts::register))
+        .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
+        .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    let router = match &state.config.web_dir {
+        Some(dir) => api.fallback_service(
+            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
+        ),
+        None => api,
+    };
+    router.with_state(state)
+}
+
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    let free = state.store.free_slots(unix_ms()).await.unwrap_or_default();
+    state.metrics.set_free_slots(&free);
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+}
+
+/// Serves the broker on `listener` until `shutdown` resolves, sweeping
+/// lost hosts and lapsed reservations every second.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.store.sweep(unix_ms()).await {
+                    tracing::warn!("sweep failed: {e}");
+                }
+            }
+        })
+    };
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    served
+}

@@ -1,0 +1,160 @@
+//! Player-facing routes: catalogue, candidates, allocation, session state.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use gridplay_protocol::{
+    AllocateRequest, AllocateResponse, App, GeoPoint, Profile, SessionClaims, SessionRecord,
+    SessionState,
+};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{ApiJson, header_text};
+use super::{Shared, unix_ms};
+use crate::BrokerError;
+use crate::placement::rank;
+
+/// Hosts considered per allocation.
+const CANDIDATES: usize = 32;
+/// Claims tried per allocation before answering "no capacity".
+const CLAIM_ATTEMPTS: usize = 8;
+
+pub(super) async fn list_apps(State(state): State<Shared>) -> Json<Vec<App>> {
+    Json(state.apps.clone())
+}
+
+/// `GET /v1/candidates` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CandidatesQuery {
+    lat: f64,
+    lon: f64,
+    profile: Profile,
+}
+
+/// A host a client may measure before allocating.
+#[derive(Debug, Serialize)]
+pub(super) struct CandidateHost {
+    host_id: String,
+    region: String,
+    ping_url: String,
+    distance_km: f64,
+}
+
+pub(super) async fn candidates(
+    State(state): State<Shared>,
+    query: Result<Query<CandidatesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<CandidateHost>>, BrokerError> {
+    let Query(query) = query.map_err(|e| BrokerError::BadRequest(e.body_text()))?;
+    let near = GeoPoint { lat: query.lat, lon: query.lon };
+    near.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    let hosts = state.store.nearby_hosts(near, query.profile, 8, unix_ms()).await?;
+    Ok(Json(
+        hosts
+            .into_iter()
+            .map(|h| CandidateHost {
+                host_id: h.registration.host_id,
+                region: h.registration.region,
+                ping_url: h.registration.ping_url,
+                distance_km: h.distance_km,
+            })
+            .collect(),
+    ))
+}
+
+pub(super) async fn allocate(
+    State(state): State<Shared>,
+    request: Result<ApiJson<AllocateRequest>, BrokerError>,
+) -> Result<impl IntoResponse, BrokerError> {
+    let started = Instant::now();
+    let result = try_allocate(&state, request.map(|r| r.0)).await;
+    state.metrics.record_allocation(&result, started.elapsed());
+    let response = result?;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+async fn try_allocate(
+    state: &Shared,
+    request: Result<AllocateRequest, BrokerError>,
+) -> Result<AllocateResponse, BrokerError> {
+    let request = request?;
+    request.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    let app = state
+        .apps
+        .iter()
+        .find(|a| a.id == request.app)
+        .ok_or_else(|| BrokerError::UnknownApp(request.app.clone()))?;
+    if app.profile != request.profile {
+        return Err(BrokerError::BadRequest(format!(
+            "app `{}` runs under another profile",
+            app.id
+        )));
+    }
+    let now = unix_ms();
+    let near = request.location.unwrap_or(state.config.default_location);
+    let hosts = state.store.nearby_hosts(near, request.profile, CANDIDATES, now).await?;
+    for choice in rank(&hosts, &request).into_iter().take(CLAIM_ATTEMPTS) {
+        let host = &choice.host.registration;
+        let record = SessionRecord {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            host_id: host.host_id.clone(),
+            app: request.app.clone(),
+            profile: request.profile,
+            allocated_at_ms: now,
+            state: SessionState::Allocated,
+        };
+        if !state.store.claim(&record, now).await? {
+            continue;
+        }
+        let expires_at_ms = now + state.config.token_ttl.as_millis() as u64;
+        let claims = SessionClaims {
+            session_id: record.session_id.clone(),
+            host_id: host.host_id.clone(),
+            app: request.app.clone(),
+            profile: request.profile,
+            width: request.width,
+            height: request.height,
+            fps: request.fps,
+            expires_at_ms,
+        };
+        tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
+        return Ok(AllocateResponse {
+            session_id: record.session_id,
+            host_id: host.host_id.clone(),
+            whep_url: host.whep_url.clone(),
+            token: claims.sign(&state.key),
+            expires_at_ms,
+        });
+    }
+    Err(BrokerError::NoCapacity)
+}
+
+pub(super) async fn get_session(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionRecord>, BrokerError> {
+    state.store.session(&id, unix_ms()).await.map(Json)
+}
+
+/// `DELETE /v1/sessions/{id}` with the session's bearer token (its
+/// signature is checked, not its expiry: sessions outlive their tokens).
+pub(super) async fn end_session(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, BrokerError> {
+    let token = header_text(&headers, header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+        .ok_or(BrokerError::Unauthorized("missing bearer token".into()))?;
+    let claims = SessionClaims::verify(&token, &state.key.verifying_key(), 0)
+        .map_err(|e| BrokerError::Unauthorized(e.to_string()))?;
+    if claims.session_id != id {
+        return Err(BrokerError::Unauthorized("token is for another session".into()));
+    }
+    state.store.update_session(&id, None, SessionState::Ended, unix_ms()).await?;
+    tracing::info!(session = %id, "ended by client");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,192 @@
+//! One behaviour suite that every [`SessionStore`] must pass.
+
+use gridplay_protocol::{
+    GeoPoint, Heartbeat, HostRegistration, Profile, SessionRecord, SessionState, SlotOffer,
+};
+
+use super::{SessionStore, StoreTiming};
+use crate::BrokerError;
+
+/// Timing every case assumes.
+pub const TIMING: StoreTiming = StoreTiming { lease_ms: 6_000, confirm_ms: 30_000 };
+const T0: u64 = 1_000_000;
+
+/// A registration with `game` and `phone` slots at a location.
+pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistration {
+    let offer = |profile, slots| SlotOffer {
+        profile,
+        slots,
+        max_width: 1920,
+        max_height: 1080,
+        max_fps: 60,
+    };
+    HostRegistration {
+        host_id: id.into(),
+        whep_url: format!("http://{id}/whep"),
+        ping_url: format!("http://{id}/ping"),
+        gpu: "test".into(),
+        region: "test".into(),
+        location: GeoPoint { lat, lon },
+        offers: vec![offer(Profile::Game, game), offer(Profile::Phone, phone)],
+        price_per_block: 100,
+    }
+}
+
+fn session(id: &str, host: &str, profile: Profile) -> SessionRecord {
+    SessionRecord {
+        session_id: id.into(),
+        host_id: host.into(),
+        app: "orbit".into(),
+        profile,
+        allocated_at_ms: 0,
+        state: SessionState::Allocated,
+    }
+}
+
+const HERE: GeoPoint = GeoPoint { lat: 0.0, lon: 0.0 };
+
+async fn free(store: &dyn SessionStore, profile: Profile, now: u64) -> u32 {
+    store.free_slots(now).await.unwrap().get(&profile).copied().unwrap_or(0)
+}
+
+/// Runs every case against fresh stores made by `fresh`.
+pub async fn run<F, Fut, S>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+    S: SessionStore,
+{
+    claims_never_exceed_capacity_and_ending_frees(&fresh().await).await;
+    profiles_have_separate_capacity(&fresh().await).await;
+    lost_host_loses_slots_and_sessions_then_returns_afresh(&fresh().await).await;
+    unconfirmed_reservations_lapse_confirmed_ones_stay(&fresh().await).await;
+    only_the_owner_updates_and_ended_is_final(&fresh().await).await;
+    heartbeat_names_ended_sessions(&fresh().await).await;
+    nearby_hosts_come_nearest_first(&fresh().await).await;
+}
+
+async fn claims_never_exceed_capacity_and_ending_frees(store: &dyn SessionStore) {
+    store.register_host(&host("h", 2, 0, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("s1", "h", Profile::Game), T0).await.unwrap());
+    assert!(
+        !store.claim(&session("s1", "h", Profile::Game), T0).await.unwrap(),
+        "a session id is claimed once"
+    );
+    assert!(store.claim(&session("s2", "h", Profile::Game), T0).await.unwrap());
+    assert!(!store.claim(&session("s3", "h", Profile::Game), T0).await.unwrap(), "full");
+    assert!(
+        !store.claim(&session("s4", "nobody", Profile::Game), T0).await.unwrap(),
+        "unknown host"
+    );
+    assert_eq!(store.session("s3", T0).await, Err(BrokerError::SessionNotFound));
+    let ended = store.update_session("s1", None, SessionState::Ended, T0).await.unwrap();
+    assert_eq!(ended.state, SessionState::Ended);
+    assert_eq!(free(store, Profile::Game, T0).await, 1);
+    assert!(store.claim(&session("s3", "h", Profile::Game), T0).await.unwrap());
+    let s3 = store.session("s3", T0).await.unwrap();
+    assert_eq!(
+        (s3.state, s3.allocated_at_ms, s3.app.as_str()),
+        (SessionState::Allocated, T0, "orbit")
+    );
+}
+
+async fn profiles_have_separate_capacity(store: &dyn SessionStore) {
+    store.register_host(&host("h", 1, 1, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("g", "h", Profile::Game), T0).await.unwrap());
+    assert!(!store.claim(&session("g2", "h", Profile::Game), T0).await.unwrap());
+    assert!(store.claim(&session("p", "h", Profile::Phone), T0).await.unwrap());
+    assert_eq!(free(store, Profile::Phone, T0).await, 0);
+}
+
+async fn lost_host_loses_slots_and_sessions_then_returns_afresh(store: &dyn SessionStore) {
+    store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("s", "h", Profile::Game), T0).await.unwrap());
+    store.update_session("s", Some("h"), SessionState::Running, T0).await.unwrap();
+    let beat = Heartbeat { load: 0.5, sessions: vec!["s".into()] };
+    store.heartbeat("h", &beat, T0 + 5_000).await.unwrap();
+    assert_eq!(store.session("s", T0 + 10_000).await.unwrap().state, SessionState::Running);
+    let late = T0 + 11_000;
+    assert_eq!(store.session("s", late).await.unwrap().state, SessionState::Ended, "lost at once");
+    assert!(!store.claim(&session("s2", "h", Profile::Game), late).await.unwrap());
+    assert_eq!(store.heartbeat("h", &beat, late).await, Err(BrokerError::HostNotFound));
+    assert_eq!(free(store, Profile::Game, late).await, 0);
+    store.sweep(late).await.unwrap();
+    assert_eq!(store.session("s", late).await.unwrap().state, SessionState::Ended);
+    store.register_host(&host("h", 1, 0, 0.0, 0.0), late).await.unwrap();
+    assert_eq!(free(store, Profile::Game, late).await, 1, "returns with its slots free");
+    let ack = store.heartbeat("h", &beat, late).await.unwrap();
+    assert_eq!(ack.ended_sessions, vec!["s".to_owned()]);
+    assert!(store.claim(&session("s2", "h", Profile::Game), late).await.unwrap());
+}
+
+async fn unconfirmed_reservations_lapse_confirmed_ones_stay(store: &dyn SessionStore) {
+    store.register_host(&host("h", 2, 0, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("idle", "h", Profile::Game), T0).await.unwrap());
+    assert!(store.claim(&session("played", "h", Profile::Game), T0).await.unwrap());
+    store.update_session("played", Some("h"), SessionState::Running, T0 + 1_000).await.unwrap();
+    let due = T0 + TIMING.confirm_ms;
+    let beat = Heartbeat { load: 0.0, sessions: vec![] };
+    for at in (T0..due).step_by(5_000).chain([due - 1]) {
+        store.heartbeat("h", &beat, at).await.unwrap();
+    }
+    assert_eq!(store.session("idle", due - 1).await.unwrap().state, SessionState::Allocated);
+    assert_eq!(store.session("idle", due).await.unwrap().state, SessionState::Ended);
+    store.sweep(due).await.unwrap();
+    assert_eq!(free(store, Profile::Game, due).await, 1);
+    assert_eq!(store.session("played", due).await.unwrap().state, SessionState::Running);
+    // A late confirmation cannot revive a lapsed reservation.
+    let late = store.update_session("idle", Some("h"), SessionState::Running, due).await.unwrap();
+    assert_eq!(late.state, SessionState::Ended);
+    assert_eq!(free(store, Profile::Game, due).await, 1);
+}
+
+async fn only_the_owner_updates_and_ended_is_final(store: &dyn SessionStore) {
+    store.register_host(&host("a", 1, 0, 0.0, 0.0), T0).await.unwrap();
+    store.register_host(&host("b", 1, 0, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("s", "a", Profile::Game), T0).await.unwrap());
+    assert_eq!(
+        store.update_session("s", Some("b"), SessionState::Ended, T0).await,
+        Err(BrokerError::WrongHost)
+    );
+    assert_eq!(
+        store.update_session("missing", Some("a"), SessionState::Ended, T0).await,
+        Err(BrokerError::SessionNotFound)
+    );
+    store.update_session("s", Some("a"), SessionState::Ended, T0).await.unwrap();
+    let again = store.update_session("s", Some("a"), SessionState::Running, T0).await.unwrap();
+    assert_eq!(again.state, SessionState::Ended);
+    store.update_session("s", None, SessionState::Ended, T0).await.unwrap();
+    assert_eq!(free(store, Profile::Game, T0).await, 2, "ending twice frees once");
+}
+
+async fn heartbeat_names_ended_sessions(store: &dyn SessionStore) {
+    store.register_host(&host("h", 2, 0, 0.0, 0.0), T0).await.unwrap();
+    assert!(store.claim(&session("live", "h", Profile::Game), T0).await.unwrap());
+    assert!(store.claim(&session("done", "h", Profile::Game), T0).await.unwrap());
+    store.update_session("done", None, SessionState::Ended, T0).await.unwrap();
+    let beat =
+        Heartbeat { load: 0.1, sessions: vec!["live".into(), "done".into(), "unknown".into()] };
+    let ack = store.heartbeat("h", &beat, T0).await.unwrap();
+    assert_eq!(ack.ended_sessions, vec!["done".to_owned(), "unknown".to_owned()]);
+}
+
+async fn nearby_hosts_come_nearest_first(store: &dyn SessionStore) {
+    store.register_host(&host("far", 1, 0, 40.0, 40.0), T0).await.unwrap();
+    store.register_host(&host("near", 1, 0, 1.0, 1.0), T0).await.unwrap();
+    store.register_host(&host("mid", 1, 0, 10.0, 10.0), T0).await.unwrap();
+    let mut phone_only = host("phone", 1, 1, 0.5, 0.5);
+    phone_only.offers.retain(|o| o.profile == Profile::Phone);
+    store.register_host(&phone_only, T0).await.unwrap();
+    let hosts = store.nearby_hosts(HERE, Profile::Game, 2, T0).await.unwrap();
+    let ids: Vec<&str> = hosts.iter().map(|h| h.registration.host_id.as_str()).collect();
+    assert_eq!(ids, ["near", "mid"]);
+    assert!((hosts[0].distance_km - 157.0).abs() < 2.0, "{}", hosts[0].distance_km);
+    assert!(store.claim(&session("s", "near", Profile::Game), T0).await.unwrap());
+    let hosts = store.nearby_hosts(HERE, Profile::Game, 10, T0).await.unwrap();
+    assert_eq!(hosts[0].used.get(&Profile::Game), Some(&1));
+    assert_eq!(hosts.len(), 3);
+    let silent = T0 + TIMING.lease_ms;
+    store.heartbeat("mid", &Heartbeat { load: 0.0, sessions: vec![] }, silent - 1).await.unwrap();
+    let hosts = store.nearby_hosts(HERE, Profile::Game, 10, silent).await.unwrap();
+    assert_eq!(hosts.iter().map(|h| h.registration.host_id.as_str()).collect::<Vec<_>>(), ["mid"]);
+}

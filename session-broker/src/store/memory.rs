@@ -1,0 +1,275 @@
+//! The in-memory store: one lock around all state, so every operation is atomic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use gridplay_protocol::{
+    GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
+};
+
+use super::{HostView, SessionStore, StoreTiming, distance_km};
+use crate::BrokerError;
+
+#[derive(Debug)]
+struct Host {
+    registration: HostRegistration,
+    last_seen_ms: u64,
+    used: BTreeMap<Profile, u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    hosts: HashMap<String, Host>,
+    sessions: HashMap<String, SessionRecord>,
+}
+
+/// Broker state in this process (the default store).
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    timing: StoreTiming,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new(timing: StoreTiming) -> Self {
+        Self { state: Mutex::new(State::default()), timing }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn host_alive(&self, host_id: &str, now_ms: u64, timing: StoreTiming) -> bool {
+        self.hosts
+            .get(host_id)
+            .is_some_and(|h| now_ms.saturating_sub(h.last_seen_ms) < timing.lease_ms)
+    }
+
+    /// Ends a session and frees its slot (no-op when already ended).
+    fn end(&mut self, session_id: &str) {
+        let Some(record) = self.sessions.get_mut(session_id) else { return };
+        if record.state == SessionState::Ended {
+            return;
+        }
+        record.state = SessionState::Ended;
+        if let Some(host) = self.hosts.get_mut(&record.host_id)
+            && let Some(used) = host.used.get_mut(&record.profile)
+        {
+            *used = used.saturating_sub(1);
+        }
+    }
+
+    /// Lapses unconfirmed reservations of one host (or all hosts).
+    fn lapse(&mut self, host_id: Option<&str>, now_ms: u64, timing: StoreTiming) {
+        let lapsed: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| host_id.is_none_or(|h| s.host_id == h))
+            .filter(|s| s.state == SessionState::Allocated)
+            .filter(|s| now_ms >= s.allocated_at_ms + timing.confirm_ms)
+            .map(|s| s.session_id.clone())
+            .collect();
+        for id in lapsed {
+            self.end(&id);
+        }
+    }
+
+    /// Ends every session of a host and zeroes its counters.
+    fn lose_host(&mut self, host_id: &str) {
+        let ids: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.host_id == host_id && s.state != SessionState::Ended)
+            .map(|s| s.session_id.clone())
+            .collect();
+        for id in ids {
+            self.end(&id);
+        }
+        if let Some(host) = self.hosts.get_mut(host_id) {
+            host.used.clear();
+        }
+    }
+
+    /// The record as readers see it: a lost host's sessions are ended.
+    fn effective(&self, record: &SessionRecord, now_ms: u64, timing: StoreTiming) -> SessionRecord {
+        let lapsed = record.state == SessionState::Allocated
+            && now_ms >= record.allocated_at_ms + timing.confirm_ms;
+        let lost = !self.host_alive(&record.host_id, now_ms, timing);
+        let mut record = record.clone();
+        if lapsed || lost {
+            record.state = SessionState::Ended;
+        }
+        record
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn register_host(
+        &self,
+        registration: &HostRegistration,
+        now_ms: u64,
+    ) -> Result<(), BrokerError> {
+        let mut state = self.lock();
+        let id = &registration.host_id;
+        if state.hosts.contains_key(id) && !state.host_alive(id, now_ms, self.timing) {
+            state.lose_host(id);
+        }
+        let used = state.hosts.remove(id).map(|h| h.used).unwrap_or_default();
+        state.hosts.insert(
+            id.clone(),
+            Host { registration: registration.clone(), last_seen_ms: now_ms, used },
+        );
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        host_id: &str,
+        beat: &Heartbeat,
+        now_ms: u64,
+    ) -> Result<HeartbeatAck, BrokerError> {
+        let mut state = self.lock();
+        if !state.host_alive(host_id, now_ms, self.timing) {
+            return Err(BrokerError::HostNotFound);
+        }
+        state.lapse(Some(host_id), now_ms, self.timing);
+        state.hosts.get_mut(host_id).expect("alive host").last_seen_ms = now_ms;
+        let ended_sessions = beat
+            .sessions
+            .iter()
+            .filter(|id| {
+                state
+                    .sessions
+                    .get(*id)
+                    .is_none_or(|s| s.state == SessionState::Ended || s.host_id != host_id)
+            })
+            .cloned()
+            .collect();
+        Ok(HeartbeatAck { ended_sessions })
+    }
+
+    async fn nearby_hosts(
+        &self,
+        near: GeoPoint,
+        profile: Profile,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<HostView>, BrokerError> {
+        let mut state = self.lock();
+        state.lapse(None, now_ms, self.timing);
+        let mut hosts: Vec<HostView> = state
+            .hosts
+            .values()
+            .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms)
+            .filter(|h| h.registration.offer(profile).is_some())
+            .map(|h| HostView {
+                registration: h.registration.clone(),
+                used: h.used.clone(),
+                distance_km: distance_km(near, h.registration.location),
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
+        hosts.truncate(limit);
+        Ok(hosts)
+    }
+
+    async fn claim(&self, record: &SessionRecord, now_ms: u64) -> Result<bool, BrokerError> {
+        let mut state = self.lock();
+        if !state.host_alive(&record.host_id, now_ms, self.timing)
+            || state.sessions.contains_key(&record.session_id)
+        {
+            return Ok(false);
+        }
+        state.lapse(Some(&record.host_id), now_ms, self.timing);
+        let host = state.hosts.get_mut(&record.host_id).expect("alive host");
+        let capacity = host.registration.offer(record.profile).map_or(0, |o| o.slots);
+        let used = host.used.entry(record.profile).or_insert(0);
+        if *used >= capacity {
+            return Ok(false);
+        }
+        *used += 1;
+        let record = SessionRecord {
+            state: SessionState::Allocated,
+            allocated_at_ms: now_ms,
+            ..record.clone()
+        };
+        state.sessions.insert(record.session_id.clone(), record);
+        Ok(true)
+    }
+
+    async fn session(&self, session_id: &str, now_ms: u64) -> Result<SessionRecord, BrokerError> {
+        let state = self.lock();
+        let record = state.sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
+        Ok(state.effective(record, now_ms, self.timing))
+    }
+
+    async fn update_session(
+        &self,
+        session_id: &str,
+        host_id: Option<&str>,
+        new_state: SessionState,
+        now_ms: u64,
+    ) -> Result<SessionRecord, BrokerError> {
+        let mut state = self.lock();
+        let record = state.sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
+        if host_id.is_some_and(|h| h != record.host_id) {
+            return Err(BrokerError::WrongHost);
+        }
+        let current = state.effective(record, now_ms, self.timing);
+        if current.state == SessionState::Ended || new_state == SessionState::Ended {
+            state.end(session_id);
+        } else if let Some(record) = state.sessions.get_mut(session_id) {
+            record.state = new_state;
+        }
+        Ok(state.sessions[session_id].clone())
+    }
+
+    async fn sweep(&self, now_ms: u64) -> Result<usize, BrokerError> {
+        let mut state = self.lock();
+        let lost: Vec<String> = state
+            .hosts
+            .keys()
+            .filter(|id| !state.host_alive(id, now_ms, self.timing))
+            .cloned()
+            .collect();
+        for id in &lost {
+            state.lose_host(id);
+            state.hosts.remove(id);
+        }
+        state.lapse(None, now_ms, self.timing);
+        Ok(lost.len())
+    }
+
+    async fn free_slots(&self, now_ms: u64) -> Result<BTreeMap<Profile, u32>, BrokerError> {
+        let mut state = self.lock();
+        state.lapse(None, now_ms, self.timing);
+        let mut free = BTreeMap::new();
+        for host in state
+            .hosts
+            .values()
+            .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms)
+        {
+            for offer in &host.registration.offers {
+                let used = host.used.get(&offer.profile).copied().unwrap_or(0);
+                *free.entry(offer.profile).or_insert(0) += offer.slots.saturating_sub(used);
+            }
+        }
+        Ok(free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance;
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite() {
+        conformance::run(|| async { MemoryStore::new(conformance::TIMING) }).await;
+    }
+}

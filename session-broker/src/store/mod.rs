@@ -1,0 +1,125 @@
+//! Broker state behind one trait: hosts with their leases and slot
+//! counters, sessions with their states. Two implementations pass one
+//! conformance suite: [`MemoryStore`] (one process) and [`RedisStore`]
+//! (many broker replicas on one Redis or a Redis Cluster).
+//!
+//! Semantics both keep:
+//! - a claim takes one slot of one profile on one live host atomically, or fails;
+//! - a reservation not confirmed (`running`) by its deadline lapses and frees its slot;
+//! - a host silent for one lease is lost at once: no claims, its sessions read as ended;
+//! - `ended` is final.
+//!
+//! Time is passed in as Unix milliseconds so that replicas share one clock.
+
+mod memory;
+mod redis;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use gridplay_protocol::{
+    GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
+};
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use crate::BrokerError;
+
+/// Lease and reservation timing shared by every store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTiming {
+    /// A host silent this long (ms) is lost.
+    pub lease_ms: u64,
+    /// A reservation not confirmed within this long (ms) lapses.
+    pub confirm_ms: u64,
+}
+
+/// A live host as placement sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostView {
+    /// What it registered.
+    pub registration: HostRegistration,
+    /// Slots in use per profile.
+    pub used: BTreeMap<Profile, u32>,
+    /// Distance from the requested point, km.
+    pub distance_km: f64,
+}
+
+/// Where broker state lives.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Registers or re-registers a host. A host returning after losing its
+    /// lease starts afresh: its old sessions are ended and its slots free.
+    async fn register_host(
+        &self,
+        registration: &HostRegistration,
+        now_ms: u64,
+    ) -> Result<(), BrokerError>;
+
+    /// Renews a host's lease; answers which of its reported sessions are ended.
+    async fn heartbeat(
+        &self,
+        host_id: &str,
+        beat: &Heartbeat,
+        now_ms: u64,
+    ) -> Result<HeartbeatAck, BrokerError>;
+
+    /// Up to `limit` live hosts offering `profile`, nearest to `near` first.
+    async fn nearby_hosts(
+        &self,
+        near: GeoPoint,
+        profile: Profile,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<HostView>, BrokerError>;
+
+    /// Atomically takes one `record.profile` slot on `record.host_id` for a new
+    /// session in state `allocated`; `false` when the host is full or lost.
+    async fn claim(&self, record: &SessionRecord, now_ms: u64) -> Result<bool, BrokerError>;
+
+    /// A session's record as of `now_ms`.
+    async fn session(&self, session_id: &str, now_ms: u64) -> Result<SessionRecord, BrokerError>;
+
+    /// Moves a session to `state`; `host_id` (when the host asks) must own it.
+    /// Ending frees the slot; `ended` is final.
+    async fn update_session(
+        &self,
+        session_id: &str,
+        host_id: Option<&str>,
+        state: SessionState,
+        now_ms: u64,
+    ) -> Result<SessionRecord, BrokerError>;
+
+    /// Makes lost hosts' and lapsed reservations' effects permanent; returns
+    /// the number of hosts dropped.
+    async fn sweep(&self, now_ms: u64) -> Result<usize, BrokerError>;
+
+    /// Free slots per profile over all live hosts.
+    async fn free_slots(&self, now_ms: u64) -> Result<BTreeMap<Profile, u32>, BrokerError>;
+}
+
+/// Great-circle distance in km (haversine).
+pub fn distance_km(a: GeoPoint, b: GeoPoint) -> f64 {
+    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = la2 - la1;
+    let dlon = (b.lon - a.lon).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_matches_known_cities() {
+        let paris = GeoPoint { lat: 48.8566, lon: 2.3522 };
+        let london = GeoPoint { lat: 51.5074, lon: -0.1278 };
+        assert!((distance_km(paris, london) - 344.0).abs() < 5.0);
+        assert_eq!(distance_km(paris, paris), 0.0);
+    }
+}

@@ -1,0 +1,214 @@
+//! The broker's HTTP API end to end in process (router + memory store).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use ed25519_dalek::SigningKey;
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::token::encode_public_key;
+use gridplay_protocol::{
+    AllocateResponse, ApiError, GeoPoint, HostRegistered, HostRegistration, Profile, SessionClaims,
+    SessionRecord, SessionState, SlotOffer,
+};
+use gridplay_session_broker::{BrokerConfig, BrokerState, MAX_BODY, MemoryStore, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Broker {
+    router: Router,
+    key: SigningKey,
+}
+
+impl Broker {
+    fn new() -> Self {
+        let config = BrokerConfig::default();
+        let store = Arc::new(MemoryStore::new(config.timing()));
+        let key = SigningKey::from_bytes(&[3; 32]);
+        Self { router: app(Arc::new(BrokerState::new(store, key.clone(), config))), key }
+    }
+
+    async fn call(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        (status, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+    }
+
+    async fn json(&self, method: &str, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        self.call(request).await
+    }
+
+    async fn signed(&self, host: &SigningKey, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
+        let auth = sign_request(host, "POST", uri, now_ms(), body.as_bytes());
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(HOST_AUTH_HEADER, auth)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        self.call(request).await
+    }
+
+    async fn register(&self, host: &SigningKey, slots: u32) -> (StatusCode, Vec<u8>) {
+        let body = serde_json::to_string(&registration(host, slots)).unwrap();
+        self.signed(host, "/v1/hosts", &body).await
+    }
+
+    async fn delete(&self, uri: &str, token: Option<&str>) -> StatusCode {
+        let mut request = Request::builder().method("DELETE").uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.call(request.body(Body::empty()).unwrap()).await.0
+    }
+}
+
+fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
+    HostRegistration {
+        host_id: encode_public_key(&host.verifying_key()),
+        whep_url: "http://127.0.0.1:9/whep".into(),
+        ping_url: "http://127.0.0.1:9/ping".into(),
+        gpu: "llvmpipe".into(),
+        region: "local".into(),
+        location: GeoPoint { lat: 48.0, lon: 2.0 },
+        offers: vec![SlotOffer {
+            profile: Profile::Game,
+            slots,
+            max_width: 1920,
+            max_height: 1080,
+            max_fps: 60,
+        }],
+        price_per_block: 10,
+    }
+}
+
+const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
+
+#[tokio::test]
+async fn allocates_a_signed_session_then_reports_no_capacity() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    let (status, body) = broker.register(&host, 1).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let registered: HostRegistered = serde_json::from_slice(&body).unwrap();
+    assert_eq!(registered.broker_public_key, encode_public_key(&broker.key.verifying_key()));
+
+    let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let answer: AllocateResponse = serde_json::from_slice(&body).unwrap();
+    let claims =
+        SessionClaims::verify(&answer.token, &broker.key.verifying_key(), now_ms()).unwrap();
+    assert_eq!((claims.session_id.as_str(), claims.width), (answer.session_id.as_str(), 1280));
+
+    let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(serde_json::from_slice::<ApiError>(&body).unwrap().error, "no_capacity");
+
+    let uri = format!("/v1/sessions/{}", answer.session_id);
+    assert_eq!(broker.delete(&uri, None).await, StatusCode::UNAUTHORIZED);
+    let forged = claims.sign(&SigningKey::from_bytes(&[9; 32]));
+    assert_eq!(broker.delete(&uri, Some(&forged)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(broker.delete(&uri, Some(&answer.token)).await, StatusCode::NO_CONTENT);
+    let (_, body) = broker.json("GET", &uri, "").await;
+    assert_eq!(serde_json::from_slice::<SessionRecord>(&body).unwrap().state, SessionState::Ended);
+    assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+
+    let (status, body) = broker.json("GET", "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("gridplay_broker_allocations_total 2"), "{text}");
+    assert!(
+        text.contains(r#"gridplay_broker_allocation_failures_total{reason="no_capacity"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"gridplay_broker_free_slots{profile="game"} 0"#), "{text}");
+}
+
+#[tokio::test]
+async fn hosts_must_sign_with_their_own_key() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    let impostor = SigningKey::from_bytes(&[2; 32]);
+    let body = serde_json::to_string(&registration(&host, 1)).unwrap();
+    assert_eq!(
+        broker.json("POST", "/v1/hosts", &body).await.0,
+        StatusCode::UNAUTHORIZED,
+        "unsigned"
+    );
+    assert_eq!(
+        broker.signed(&impostor, "/v1/hosts", &body).await.0,
+        StatusCode::UNAUTHORIZED,
+        "forged"
+    );
+    assert_eq!(
+        broker.json("POST", "/v1/sessions", REQUEST).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(broker.register(&host, 1).await.0, StatusCode::OK);
+    let id = encode_public_key(&host.verifying_key());
+    let beat = r#"{"load":0.5,"sessions":["gone"]}"#;
+    let uri = format!("/v1/hosts/{id}/heartbeat");
+    assert_eq!(broker.signed(&impostor, &uri, beat).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = broker.signed(&host, &uri, beat).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(body).unwrap(), r#"{"ended_sessions":["gone"]}"#);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    broker.register(&host, 1).await;
+    let big = format!(r#"{{"app":"{}"}}"#, "a".repeat(MAX_BODY));
+    let bad = [
+        "{not json",
+        r#"{"app":"orbit","profile":"game","width":-1,"height":720,"fps":60}"#,
+        r#"{"app":"orbit","profile":"game","width":100000,"height":720,"fps":60}"#,
+        r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":-60}"#,
+        r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60,"location":{"lat":200,"lon":0}}"#,
+        r#"{"app":"nope","profile":"game","width":1280,"height":720,"fps":60}"#,
+        r#"{"app":"orbit","profile":"phone","width":1280,"height":720,"fps":60}"#,
+        big.as_str(),
+    ];
+    for body in bad {
+        let (status, bytes) = broker.json("POST", "/v1/sessions", body).await;
+        assert!(status.is_client_error(), "{status} for {}", &body[..body.len().min(60)]);
+        let error: ApiError = serde_json::from_slice(&bytes).expect("json error body");
+        assert!(!error.message.is_empty());
+    }
+    let mut absurd = registration(&host, 1);
+    absurd.location.lat = 200.0;
+    let body = serde_json::to_string(&absurd).unwrap();
+    assert_eq!(broker.signed(&host, "/v1/hosts", &body).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        broker.json("GET", "/v1/candidates?lat=200&lon=0&profile=game", "").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(broker.json("GET", "/v1/sessions/missing", "").await.0, StatusCode::NOT_FOUND);
+    // The only slot is still free.
+    assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn candidates_come_nearest_first_with_ping_urls() {
+    let broker = Broker::new();
+    broker.register(&SigningKey::from_bytes(&[1; 32]), 1).await;
+    let (status, body) =
+        broker.json("GET", "/v1/candidates?lat=48.8&lon=2.3&profile=game", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list[0]["ping_url"], "http://127.0.0.1:9/ping");
+    assert!(list[0]["distance_km"].as_f64().unwrap() < 100.0);
+}

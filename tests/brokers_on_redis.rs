@@ -1,0 +1,237 @@
+//! Two broker processes on one real Redis: 1,000 concurrent allocations for
+//! 100 slots give exactly 100 sessions and 900 clean refusals, and a broker
+//! killed mid-claims leaks no slot.
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::token::encode_public_key;
+use gridplay_protocol::{AllocateResponse, GeoPoint, HostRegistration, Profile, SlotOffer};
+use gridplay_session_broker::testing::RedisServer;
+use reqwest::StatusCode;
+
+const HOSTS: u8 = 10;
+const SLOTS_PER_HOST: u32 = 10;
+const REQUESTS: usize = 1000;
+const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Broker {
+    child: Child,
+    url: String,
+}
+
+impl Broker {
+    fn spawn(redis: &str, key_file: &std::path::Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gridplay"))
+            .args(["broker", "--listen", &format!("127.0.0.1:{port}"), "--redis-url", redis])
+            .arg("--key-file")
+            .arg(key_file)
+            .args(["--token-ttl-ms", "1500"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("gridplay binary");
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{}/v1/apps", self.url)).send().await.is_err() {
+            assert!(Instant::now() < deadline, "broker {} never came up", self.url);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn host_key(i: u8) -> SigningKey {
+    SigningKey::from_bytes(&[i + 1; 32])
+}
+
+async fn signed_post(
+    http: &reqwest::Client,
+    base: &str,
+    key: &SigningKey,
+    path: &str,
+    body: String,
+) -> StatusCode {
+    let auth = sign_request(key, "POST", path, now_ms(), body.as_bytes());
+    let response = http
+        .post(format!("{base}{path}"))
+        .header(HOST_AUTH_HEADER, auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    response.status()
+}
+
+async fn register_hosts(http: &reqwest::Client, base: &str) {
+    for i in 0..HOSTS {
+        let key = host_key(i);
+        let registration = HostRegistration {
+            host_id: encode_public_key(&key.verifying_key()),
+            whep_url: format!("http://127.0.0.1:{}/whep", 20_000 + u32::from(i)),
+            ping_url: format!("http://127.0.0.1:{}/ping", 20_000 + u32::from(i)),
+            gpu: "simulated".into(),
+            region: "local".into(),
+            location: GeoPoint { lat: f64::from(i), lon: 0.0 },
+            offers: vec![SlotOffer {
+                profile: Profile::Game,
+                slots: SLOTS_PER_HOST,
+                max_width: 1920,
+                max_height: 1080,
+                max_fps: 60,
+            }],
+            price_per_block: 1,
+        };
+        let status = signed_post(
+            http,
+            base,
+            &key,
+            "/v1/hosts",
+            serde_json::to_string(&registration).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// Keeps the simulated hosts' leases alive until dropped.
+fn heartbeat_hosts(http: reqwest::Client, base: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            for i in 0..HOSTS {
+                let key = host_key(i);
+                let path =
+                    format!("/v1/hosts/{}/heartbeat", encode_public_key(&key.verifying_key()));
+                signed_post(&http, &base, &key, &path, r#"{"load":0,"sessions":[]}"#.into()).await;
+            }
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+    })
+}
+
+async fn free_game_slots(http: &reqwest::Client, base: &str) -> u32 {
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"gridplay_broker_free_slots{profile="game"} "#))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_brokers_share_one_redis_without_double_booking_or_leaks() {
+    let redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
+    let dir = std::env::temp_dir().join(format!("gridplay-brokers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("broker.key");
+    std::fs::write(&key_file, [7u8; 32]).unwrap();
+    let a = Broker::spawn(&redis.url(), &key_file);
+    let mut b = Broker::spawn(&redis.url(), &key_file);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    register_hosts(&http, &a.url).await;
+    let beats = heartbeat_hosts(http.clone(), a.url.clone());
+
+    // 1,000 concurrent allocations, half at each broker.
+    let urls = Arc::new([a.url.clone(), b.url.clone()]);
+    let tasks: Vec<_> = (0..REQUESTS)
+        .map(|i| {
+            let (http, urls) = (http.clone(), Arc::clone(&urls));
+            tokio::spawn(async move {
+                let response = http
+                    .post(format!("{}/v1/sessions", urls[i % 2]))
+                    .header("content-type", "application/json")
+                    .body(REQUEST)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let retry_after = response.headers().contains_key("retry-after");
+                let body = response.text().await.unwrap();
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let mut sessions: Vec<AllocateResponse> = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (status, retry_after, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => sessions.push(serde_json::from_str(&body).unwrap()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(retry_after, "503 without Retry-After");
+                assert!(body.contains("no_capacity"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((sessions.len(), refused), (100, 900));
+    let ids: HashSet<&str> = sessions.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids.len(), 100, "session ids are unique");
+    let mut per_host: HashMap<&str, u32> = HashMap::new();
+    for s in &sessions {
+        *per_host.entry(s.host_id.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_host.len(), usize::from(HOSTS));
+    assert!(per_host.values().all(|&n| n == SLOTS_PER_HOST), "{per_host:?}");
+    assert_eq!(free_game_slots(&http, &a.url).await, 0);
+
+    // Unconfirmed reservations lapse; then kill broker B in the middle of a
+    // burst of claims: nothing it reserved stays held.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while free_game_slots(&http, &a.url).await < 100 {
+        assert!(Instant::now() < deadline, "reservations never lapsed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let burst: Vec<_> = (0..300)
+        .map(|_| {
+            let (http, url) = (http.clone(), b.url.clone());
+            tokio::spawn(async move {
+                let _ = http
+                    .post(format!("{url}/v1/sessions"))
+                    .header("content-type", "application/json")
+                    .body(REQUEST)
+                    .send()
+                    .await;
+            })
+        })
+        .collect();
+    while free_game_slots(&http, &a.url).await == 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    for task in burst {
+        let _ = task.await;
+    }
+    let held = 100 - free_game_slots(&http, &a.url).await;
+    assert!(held > 0, "the burst claimed slots before the kill");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while free_game_slots(&http, &a.url).await < 100 {
+        assert!(Instant::now() < deadline, "slots leaked by the killed broker");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    beats.abort();
+    let _ = std::fs::remove_dir_all(dir);
+}
