@@ -71,6 +71,9 @@ struct BrokerArgs {
     /// Milliseconds a reservation waits for the player to connect (and a token lives).
     #[arg(long, env = "GRIDPLAY_TOKEN_TTL_MS", default_value_t = 30_000)]
     token_ttl_ms: u64,
+    /// Allocations per second one client address may make (bursts of twice that); 0 turns the limit off.
+    #[arg(long, env = "GRIDPLAY_ALLOCATIONS_PER_IP", default_value_t = 10)]
+    allocations_per_ip: u32,
 }
 
 #[derive(Args)]
@@ -235,6 +238,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
     let config = BrokerConfig {
         web_dir: args.web_dir,
         token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
+        allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),
         ..BrokerConfig::default()
     };
     let state = broker_state(config, key, args.redis_url.as_deref()).await?;

@@ -36,7 +36,7 @@ impl Broker {
             .args(["broker", "--listen", &format!("127.0.0.1:{port}"), "--redis-url", redis])
             .arg("--key-file")
             .arg(key_file)
-            .args(["--token-ttl-ms", "1500"])
+            .args(["--token-ttl-ms", "1500", "--allocations-per-ip", "0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

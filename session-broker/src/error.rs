@@ -7,7 +7,7 @@ use gridplay_protocol::ApiError;
 use thiserror::Error;
 
 /// Why a broker request failed.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum BrokerError {
     /// The request body or parameters were invalid.
     #[error("{0}")]
@@ -21,6 +21,9 @@ pub enum BrokerError {
     /// No host has a free slot that fits.
     #[error("no host has a free slot for this request; retry shortly")]
     NoCapacity,
+    /// The client address made too many allocations recently.
+    #[error("too many allocations from this address; retry shortly")]
+    RateLimited,
     /// No such session.
     #[error("no such session")]
     SessionNotFound,
@@ -44,6 +47,7 @@ impl BrokerError {
             Self::BadRequest(_) | Self::UnknownApp(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::SessionNotFound | Self::HostNotFound => StatusCode::NOT_FOUND,
             Self::WrongHost => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -58,6 +62,7 @@ impl BrokerError {
             Self::UnknownApp(_) => "unknown_app",
             Self::TooLarge => "too_large",
             Self::NoCapacity => "no_capacity",
+            Self::RateLimited => "rate_limited",
             Self::SessionNotFound => "session_not_found",
             Self::HostNotFound => "host_not_found",
             Self::WrongHost => "wrong_host",
@@ -74,7 +79,7 @@ impl IntoResponse for BrokerError {
         }
         let body = ApiError { error: self.code().into(), message: self.to_string() };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::NoCapacity | Self::Store(_)) {
+        if matches!(self, Self::NoCapacity | Self::Store(_) | Self::RateLimited) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response

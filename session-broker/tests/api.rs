@@ -212,3 +212,36 @@ async fn candidates_come_nearest_first_with_ping_urls() {
     assert_eq!(list[0]["ping_url"], "http://127.0.0.1:9/ping");
     assert!(list[0]["distance_km"].as_f64().unwrap() < 100.0);
 }
+
+#[tokio::test]
+async fn allocations_are_rate_limited_per_client_address() {
+    let config = BrokerConfig {
+        allocations_per_ip: std::num::NonZeroU32::new(2),
+        ..BrokerConfig::default()
+    };
+    let store = Arc::new(MemoryStore::new(config.timing()));
+    let router = app(Arc::new(BrokerState::new(store, SigningKey::from_bytes(&[3; 32]), config)));
+    let from = |ip: [u8; 4]| {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/v1/sessions")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(REQUEST))
+            .unwrap();
+        let address = std::net::SocketAddr::from((ip, 40_000));
+        request.extensions_mut().insert(axum::extract::ConnectInfo(address));
+        request
+    };
+    // A burst of twice the rate passes (no hosts: each is a clean 503), then 429.
+    for _ in 0..4 {
+        let status = router.clone().oneshot(from([10, 0, 0, 1])).await.unwrap().status();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let limited = router.clone().oneshot(from([10, 0, 0, 1])).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    let body = limited.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(serde_json::from_slice::<ApiError>(&body).unwrap().error, "rate_limited");
+    let other = router.clone().oneshot(from([10, 0, 0, 2])).await.unwrap().status();
+    assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "other addresses are not limited");
+}

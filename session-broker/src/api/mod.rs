@@ -3,8 +3,10 @@
 
 mod extract;
 mod hosts;
+mod limit;
 mod sessions;
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +40,9 @@ pub struct BrokerConfig {
     pub default_location: GeoPoint,
     /// Directory of the built web client, served at `/`.
     pub web_dir: Option<PathBuf>,
+    /// Allocations per second one client address may make (bursts of twice
+    /// that); `None` turns the limit off.
+    pub allocations_per_ip: Option<NonZeroU32>,
 }
 
 impl Default for BrokerConfig {
@@ -48,6 +53,7 @@ impl Default for BrokerConfig {
             token_ttl: Duration::from_secs(30),
             default_location: GeoPoint { lat: 0.0, lon: 0.0 },
             web_dir: None,
+            allocations_per_ip: NonZeroU32::new(10),
         }
     }
 }
@@ -74,12 +80,15 @@ pub struct BrokerState {
     pub apps: Vec<App>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Per-address allocation limiter.
+    limiter: Option<limit::AddressLimiter>,
 }
 
 impl BrokerState {
     /// A broker over `store`.
     pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
-        Self { store, key, config, apps: builtin_apps(), metrics: Metrics::default() }
+        let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
+        Self { store, key, config, apps: builtin_apps(), metrics: Metrics::default(), limiter }
     }
 
     /// A broker on the in-memory store.
@@ -101,7 +110,13 @@ pub fn app(state: Shared) -> Router {
     let api = Router::new()
         .route("/v1/apps", get(sessions::list_apps))
         .route("/v1/candidates", get(sessions::candidates))
-        .route("/v1/sessions", post(sessions::allocate))
+        .route(
+            "/v1/sessions",
+            post(sessions::allocate).route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                limit::limit_allocations,
+            )),
+        )
         .route("/v1/sessions/{id}", get(sessions::get_session).delete(sessions::end_session))
         .route("/v1/hosts", post(hosts::register))
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
