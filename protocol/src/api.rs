@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+use utoipa::ToSchema;
 
 use crate::ProtocolError;
 
@@ -13,7 +14,9 @@ pub const MIN_DIMENSION: u32 = 64;
 pub const MAX_FPS: u32 = 120;
 
 /// What kind of session an app needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[ts(export)]
 pub enum Profile {
@@ -24,7 +27,7 @@ pub enum Profile {
 }
 
 /// An entry of the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]
 pub struct App {
     /// Stable id used in allocation requests.
@@ -38,7 +41,7 @@ pub struct App {
 }
 
 /// `POST /v1/sessions`: a player asks for a slot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct AllocateRequest {
@@ -67,7 +70,7 @@ pub struct AllocateRequest {
 }
 
 /// A point on Earth, in degrees.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct GeoPoint {
@@ -90,7 +93,7 @@ impl GeoPoint {
 }
 
 /// One round-trip time a client measured to a host's ping URL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct RttSample {
@@ -136,7 +139,7 @@ impl AllocateRequest {
 }
 
 /// The broker's answer to a successful allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]
 pub struct AllocateResponse {
     /// The new session's id.
@@ -153,7 +156,7 @@ pub struct AllocateResponse {
 }
 
 /// The JSON body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]
 pub struct ApiError {
     /// A stable machine-readable code, e.g. `no_capacity`.
@@ -164,7 +167,7 @@ pub struct ApiError {
 
 /// `POST /v1/hosts`: a host offers its slots. The request is signed with the
 /// host's key (see [`crate::host_auth`]); the host id is that key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostRegistration {
     /// The host's id: its ed25519 public key, base64url.
@@ -235,7 +238,7 @@ impl HostRegistration {
 }
 
 /// Slots a host offers under one profile, and the largest stream each serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotOffer {
     /// The profile.
@@ -263,7 +266,7 @@ impl SlotOffer {
 }
 
 /// `POST /v1/hosts/{id}/heartbeat`: load and the sessions the host is running.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     /// Busy fraction of the host, 0..=1.
@@ -273,14 +276,14 @@ pub struct Heartbeat {
 }
 
 /// The broker's answer to a heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatAck {
     /// Of the sessions the host reported, those the broker has ended: stop them.
     pub ended_sessions: Vec<String>,
 }
 
 /// The broker's answer to a registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HostRegistered {
     /// The broker's ed25519 public key (base64url), for verifying session tokens offline.
     pub broker_public_key: String,
@@ -291,7 +294,7 @@ pub struct HostRegistered {
 }
 
 /// Where a session is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[ts(export)]
 pub enum SessionState {
@@ -304,7 +307,7 @@ pub enum SessionState {
 }
 
 /// `GET /v1/sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]
 pub struct SessionRecord {
     /// The session's id.
@@ -323,7 +326,7 @@ pub struct SessionRecord {
 }
 
 /// `POST /v1/hosts/{host_id}/sessions/{session_id}`: a host reports a session's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionUpdate {
     /// The state the host observed.

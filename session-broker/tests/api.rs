@@ -245,3 +245,35 @@ async fn allocations_are_rate_limited_per_client_address() {
     let other = router.clone().oneshot(from([10, 0, 0, 2])).await.unwrap().status();
     assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "other addresses are not limited");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let broker = Broker::new();
+    let (status, body) = broker.json("GET", "/v1/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/apps", "get"),
+        ("/v1/candidates", "get"),
+        ("/v1/sessions", "post"),
+        ("/v1/sessions/{id}", "get"),
+        ("/v1/sessions/{id}", "delete"),
+        ("/v1/hosts", "post"),
+        ("/v1/hosts/{id}/heartbeat", "post"),
+        ("/v1/hosts/{id}/sessions/{session_id}", "post"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} undocumented");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in
+        ["AllocateRequest", "AllocateResponse", "ApiError", "HostRegistration", "SessionRecord"]
+    {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    let allocate = &paths["/v1/sessions"]["post"]["responses"];
+    assert!(
+        allocate["201"].is_object() && allocate["503"].is_object() && allocate["429"].is_object()
+    );
+}

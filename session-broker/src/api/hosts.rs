@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use gridplay_protocol::ApiError;
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
     Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionRecord, SessionUpdate,
@@ -11,6 +12,10 @@ use super::extract::SignedBody;
 use super::{Shared, unix_ms};
 use crate::BrokerError;
 
+/// Registers (or re-registers) a host; signed with the host's key.
+#[utoipa::path(post, path = "/v1/hosts", request_body = HostRegistration,
+    params(("x-gridplay-host-auth" = String, Header, description = "<unix ms>.<ed25519 signature>")),
+    responses((status = 200, body = HostRegistered), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
 pub(super) async fn register(
     State(state): State<Shared>,
     request: SignedBody<HostRegistration>,
@@ -28,6 +33,10 @@ pub(super) async fn register(
     }))
 }
 
+/// Renews a host's lease; answers which of its sessions are over.
+#[utoipa::path(post, path = "/v1/hosts/{id}/heartbeat", request_body = Heartbeat,
+    params(("id" = String, Path), ("x-gridplay-host-auth" = String, Header)),
+    responses((status = 200, body = HeartbeatAck), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn heartbeat(
     State(state): State<Shared>,
     Path(host_id): Path<String>,
@@ -41,6 +50,10 @@ pub(super) async fn heartbeat(
     state.store.heartbeat(&host_id, &request.body, now).await.map(Json)
 }
 
+/// A host reports a session's state.
+#[utoipa::path(post, path = "/v1/hosts/{id}/sessions/{session_id}", request_body = SessionUpdate,
+    params(("id" = String, Path), ("session_id" = String, Path), ("x-gridplay-host-auth" = String, Header)),
+    responses((status = 200, body = SessionRecord), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
 pub(super) async fn update_session(
     State(state): State<Shared>,
     Path((host_id, session_id)): Path<(String, String)>,

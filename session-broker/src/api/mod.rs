@@ -4,6 +4,7 @@
 mod extract;
 mod hosts;
 mod limit;
+mod openapi;
 mod sessions;
 
 use std::num::NonZeroU32;
@@ -122,6 +123,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     let router = match &state.config.web_dir {
         Some(dir) => api.fallback_service(

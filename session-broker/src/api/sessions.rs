@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use gridplay_protocol::ApiError;
 use gridplay_protocol::{
     AllocateRequest, AllocateResponse, App, GeoPoint, Profile, SessionClaims, SessionRecord,
     SessionState,
@@ -22,28 +23,40 @@ const CANDIDATES: usize = 32;
 /// Claims tried per allocation before answering "no capacity".
 const CLAIM_ATTEMPTS: usize = 8;
 
+/// The catalogue.
+#[utoipa::path(get, path = "/v1/apps", responses((status = 200, body = [App])))]
 pub(super) async fn list_apps(State(state): State<Shared>) -> Json<Vec<App>> {
     Json(state.apps.clone())
 }
 
 /// `GET /v1/candidates` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CandidatesQuery {
+    /// Client latitude.
     lat: f64,
+    /// Client longitude.
     lon: f64,
+    /// Profile the client wants.
     profile: Profile,
 }
 
 /// A host a client may measure before allocating.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct CandidateHost {
+    /// The host's id.
     host_id: String,
+    /// Its region label.
     region: String,
+    /// URL to measure RTT against (answers 204).
     ping_url: String,
+    /// Great-circle distance from the given point.
     distance_km: f64,
 }
 
+/// Nearby live hosts offering a profile, nearest first, for RTT probing.
+#[utoipa::path(get, path = "/v1/candidates", params(CandidatesQuery),
+    responses((status = 200, body = [CandidateHost]), (status = 400, body = ApiError)))]
 pub(super) async fn candidates(
     State(state): State<Shared>,
     query: Result<Query<CandidatesQuery>, axum::extract::rejection::QueryRejection>,
@@ -65,6 +78,14 @@ pub(super) async fn candidates(
     ))
 }
 
+/// Places the player on the best free slot and returns a signed session token.
+#[utoipa::path(post, path = "/v1/sessions", request_body = AllocateRequest, responses(
+    (status = 201, body = AllocateResponse),
+    (status = 400, body = ApiError),
+    (status = 413, body = ApiError),
+    (status = 429, body = ApiError, description = "rate limited; see Retry-After"),
+    (status = 503, body = ApiError, description = "no capacity; see Retry-After"),
+))]
 pub(super) async fn allocate(
     State(state): State<Shared>,
     request: Result<ApiJson<AllocateRequest>, BrokerError>,
@@ -132,6 +153,9 @@ async fn try_allocate(
     Err(BrokerError::NoCapacity)
 }
 
+/// A session's state.
+#[utoipa::path(get, path = "/v1/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = SessionRecord), (status = 404, body = ApiError)))]
 pub(super) async fn get_session(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -141,6 +165,8 @@ pub(super) async fn get_session(
 
 /// `DELETE /v1/sessions/{id}` with the session's bearer token (its
 /// signature is checked, not its expiry: sessions outlive their tokens).
+#[utoipa::path(delete, path = "/v1/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn end_session(
     State(state): State<Shared>,
     Path(id): Path<String>,

@@ -1,0 +1,31 @@
+//! The OpenAPI document, generated from the handlers and the protocol types.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::{hosts, sessions};
+
+/// The broker API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gridplay broker",
+        description = "Places players on host slots and signs session tokens."
+    ),
+    paths(
+        sessions::list_apps,
+        sessions::candidates,
+        sessions::allocate,
+        sessions::get_session,
+        sessions::end_session,
+        hosts::register,
+        hosts::heartbeat,
+        hosts::update_session,
+    )
+)]
+pub struct BrokerApi;
+
+/// `GET /v1/openapi.json`.
+pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(BrokerApi::openapi())
+}
