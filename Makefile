@@ -8,7 +8,7 @@ CARGO ?= cargo
 WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help deps web-deps web up test test-rust test-web e2e lint generated bench clean
+.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain e2e lint generated bench clean
 
 help:
 	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
@@ -26,6 +26,10 @@ deps:
 web-deps:
 	@if [ ! -d $(WEB)/node_modules ] || [ $(WEB)/package-lock.json -nt $(WEB)/node_modules/.package-lock.json ]; then \
 	  cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error; fi
+
+chain-deps:
+	@if [ ! -d chain/contracts/node_modules ] || [ chain/contracts/package-lock.json -nt chain/contracts/node_modules/.package-lock.json ]; then \
+	  cd chain/contracts && npm ci --no-audit --no-fund --loglevel=error; fi
 
 web: web-deps
 	cd $(WEB) && npm run --silent build
@@ -48,11 +52,15 @@ generated: test-rust
 test-web: web-deps
 	cd $(WEB) && npm test
 
+# Contracts: the committed artifacts must match a fresh compile; then the contract runs on a real anvil.
+test-chain: chain-deps
+	cd chain/contracts && node compile.mjs --check && npm test --silent
+
 e2e: web
 	$(CARGO) build --bin gridplay
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
 
-test: deps lint test-web generated e2e
+test: deps lint test-web test-chain generated e2e
 
 # The browser run (Chromium, Play to first frame, host memory) feeds the Rust run, which measures
 # the pipeline by stage on one lavapipe thread and one live session, and writes bench/results/pipeline.json.

@@ -1,10 +1,26 @@
-//! Settlement primitives: every billed block of every session in an epoch
-//! becomes a leaf of one Merkle tree whose root is committed on-chain.
+//! Settlement primitives: every billed block of every session in an epoch becomes a leaf of
+//! one Merkle tree whose root is committed on-chain.
 //!
-//! The tree follows OpenZeppelin's `MerkleProof` conventions (keccak-256,
-//! each pair hashed in sorted order), so a proof made here verifies in a
-//! Solidity contract unchanged.
+//! - [`bill_block`]: the billing rule, one pure function from a block's per-second probe
+//!   records and the session's [`Sla`] to the billable amount.
+//! - [`ProbeSummary`]: a block's summary; its EIP-712 struct hash goes into the leaf.
+//! - [`Leaf`]: a billed block, encoded and hashed exactly as the settlement contract in
+//!   `chain/contracts` does (`abi.encode`, keccak-256 twice).
+//! - [`MerkleTree`]: keccak-256 with each pair hashed in sorted order (OpenZeppelin's
+//!   `MerkleProof`), so a proof made here verifies in the contract unchanged.
+//!
+//! This crate does not sign, talk to a chain or keep a ledger: those belong to the
+//! settlement client. It takes no clock: callers say which seconds a block covered.
 
+mod abi;
+mod billing;
+mod error;
+mod leaf;
 mod merkle;
+mod summary;
 
-pub use merkle::{Hash, MerkleError, MerkleTree, keccak256, verify};
+pub use billing::{BLOCK_SECONDS, BlockBill, ProbeRecord, Sla, bill_block};
+pub use error::Error;
+pub use leaf::{Address, Leaf};
+pub use merkle::{Hash, MerkleTree, keccak256, verify};
+pub use summary::{PROBE_SUMMARY_TYPE, ProbeSummary};

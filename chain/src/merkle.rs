@@ -1,26 +1,11 @@
 //! A keccak-256 Merkle tree with sorted-pair hashing.
 
 use sha3::{Digest, Keccak256};
-use thiserror::Error;
+
+use crate::Error;
 
 /// A 32-byte keccak-256 digest.
 pub type Hash = [u8; 32];
-
-/// Why a tree or proof could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum MerkleError {
-    /// A tree needs at least one leaf.
-    #[error("a Merkle tree needs at least one leaf")]
-    Empty,
-    /// The leaf index is past the end.
-    #[error("leaf {index} out of range (tree has {len})")]
-    OutOfRange {
-        /// Requested index.
-        index: usize,
-        /// Number of leaves.
-        len: usize,
-    },
-}
 
 /// keccak-256 of `bytes`.
 pub fn keccak256(bytes: &[u8]) -> Hash {
@@ -44,9 +29,9 @@ pub struct MerkleTree {
 
 impl MerkleTree {
     /// Builds the tree over `leaves` (already hashed), in order.
-    pub fn new(leaves: Vec<Hash>) -> Result<Self, MerkleError> {
+    pub fn new(leaves: Vec<Hash>) -> Result<Self, Error> {
         if leaves.is_empty() {
-            return Err(MerkleError::Empty);
+            return Err(Error::EmptyTree);
         }
         let mut levels = vec![leaves];
         while levels.last().is_some_and(|l| l.len() > 1) {
@@ -81,9 +66,9 @@ impl MerkleTree {
     }
 
     /// The sibling hashes from leaf `index` up to the root.
-    pub fn proof(&self, index: usize) -> Result<Vec<Hash>, MerkleError> {
+    pub fn proof(&self, index: usize) -> Result<Vec<Hash>, Error> {
         if index >= self.len() {
-            return Err(MerkleError::OutOfRange { index, len: self.len() });
+            return Err(Error::LeafOutOfRange { index, len: self.len() });
         }
         let mut proof = Vec::new();
         let mut i = index;
@@ -134,8 +119,8 @@ mod tests {
         let proof = tree.proof(2).unwrap();
         assert!(!verify(&proof, &tree.root(), &keccak256(b"forged")));
         assert!(!verify(&proof, &keccak256(b"other root"), &leaves(5)[2]));
-        assert_eq!(tree.proof(5), Err(MerkleError::OutOfRange { index: 5, len: 5 }));
-        assert_eq!(MerkleTree::new(vec![]), Err(MerkleError::Empty));
+        assert_eq!(tree.proof(5), Err(Error::LeafOutOfRange { index: 5, len: 5 }));
+        assert_eq!(MerkleTree::new(vec![]), Err(Error::EmptyTree));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod decoder;
 mod encoder;
 mod error;
 mod frame;
+pub mod rate;
 pub mod webrtc;
 
 pub use decoder::{DecodedFrame, H264Decoder};

@@ -1,0 +1,38 @@
+//! The crate's one error type.
+
+use thiserror::Error;
+
+/// Why a tree, proof or bill could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// A Merkle tree needs at least one leaf.
+    #[error("a Merkle tree needs at least one leaf")]
+    EmptyTree,
+    /// The leaf index is past the end of the tree.
+    #[error("leaf {index} out of range (tree has {len})")]
+    LeafOutOfRange {
+        /// Requested index.
+        index: usize,
+        /// Number of leaves.
+        len: usize,
+    },
+    /// A block cannot cover more seconds than a block has.
+    #[error("a block covers at most {max} seconds, not {covered}")]
+    BlockTooLong {
+        /// Seconds claimed as covered.
+        covered: u32,
+        /// Seconds in a block.
+        max: u32,
+    },
+    /// There are more probe records than covered seconds (at most one record a second).
+    #[error("{records} probe records for {covered} covered seconds")]
+    TooManyRecords {
+        /// Records given.
+        records: usize,
+        /// Seconds covered.
+        covered: u32,
+    },
+    /// The share of seconds that must meet the bar is outside 1..=10 000 basis points.
+    #[error("min_met_bps must be in 1..=10000, not {0}")]
+    InvalidSla(u16),
+}
