@@ -4,13 +4,15 @@
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
 //! frame that reflects each input.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gridplay_protocol::input::{InputApplied, InputEvent};
+use gridplay_streaming::rate::{RateConfig, RateController};
+use gridplay_streaming::webrtc::SharedRate;
 use gridplay_streaming::{ColourConverter, EncoderSettings, OpenH264Encoder, VideoEncoder};
 use tokio::sync::mpsc::Sender;
 
@@ -36,6 +38,40 @@ impl StreamSpec {
         // short frame makes the 90 kHz clock run slow.
         let fps = u64::from(self.fps.max(1));
         Duration::from_nanos((1_000_000_000 + fps / 2) / fps)
+    }
+}
+
+/// What the network side tells the frame loop.
+pub struct PipelineControl {
+    /// Set when the receiver asked for a keyframe; the loop clears it.
+    pub keyframe: AtomicBool,
+    /// The congestion controller whose target the encoder follows.
+    pub rate: SharedRate,
+    /// Whether the loop should stop.
+    pub stop: AtomicBool,
+}
+
+/// The encoder runs this far under the controller's target, leaving the
+/// pacer room for keyframes and retransmissions.
+const ENCODER_HEADROOM: f64 = 0.9;
+
+impl PipelineControl {
+    /// Control for a stream: the rate controller starts at the stream's
+    /// default bitrate and may go up to 1.5 times it.
+    pub fn new(spec: StreamSpec) -> Self {
+        let start =
+            u64::from(EncoderSettings::for_stream(spec.width, spec.height, spec.fps).bitrate_bps);
+        let config = RateConfig { min_bps: 300_000, max_bps: start * 3 / 2, start_bps: start };
+        Self {
+            keyframe: AtomicBool::new(false),
+            rate: SharedRate(Arc::new(Mutex::new(RateController::new(config)))),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The bitrate the encoder should aim for now.
+    fn encoder_target(&self) -> u32 {
+        (self.rate.target_bps() as f64 * ENCODER_HEADROOM) as u32
     }
 }
 
@@ -76,23 +112,26 @@ impl FramePacer {
     }
 }
 
-/// Runs the frame loop until `stop` is set or the output channel closes.
-/// Blocking: call it on its own thread.
+/// Runs the frame loop until `control.stop` is set or the output channel
+/// closes. Blocking: call it on its own thread.
 pub fn run_pipeline(
     spec: StreamSpec,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
-    stop: Arc<AtomicBool>,
+    control: Arc<PipelineControl>,
 ) -> Result<(), HostError> {
     let mut renderer = Renderer::new(spec.width, spec.height)?;
     let mut converter = ColourConverter::new(spec.width, spec.height);
-    let mut encoder =
-        OpenH264Encoder::new(EncoderSettings::for_stream(spec.width, spec.height, spec.fps))?;
+    let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
+    let mut encoder = OpenH264Encoder::new(EncoderSettings {
+        bitrate_bps: control.encoder_target(),
+        ..settings
+    })?;
     let mut game = GameState::new(spec.width, spec.height);
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut last = Instant::now();
     let mut frame_id = 0u32;
-    while !stop.load(Ordering::Relaxed) {
+    while !control.stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut acks = Vec::new();
         frame_id += 1;
@@ -110,7 +149,15 @@ pub fn run_pipeline(
         last = started;
         renderer.render(&game.scene())?;
         let frame = converter.convert(renderer.pixels())?;
-        let encoded = encoder.encode(frame, frame_id == 1)?;
+        let target = control.encoder_target();
+        let current = encoder.settings().bitrate_bps;
+        if target.abs_diff(current) > current / 20
+            && let Err(e) = encoder.set_bitrate(target)
+        {
+            tracing::warn!("keeping {current} bit/s: {e}");
+        }
+        let keyframe = frame_id == 1 || control.keyframe.swap(false, Ordering::Relaxed);
+        let encoded = encoder.encode(frame, keyframe)?;
         let out = EncodedOutput { frame_id, data: Bytes::from(encoded.data), acks };
         if output.blocking_send(out).is_err() {
             return Ok(());

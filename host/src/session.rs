@@ -2,7 +2,7 @@
 //! reports its life to the broker.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use gridplay_protocol::SessionState;
 use gridplay_protocol::input::InputEvent;
@@ -10,7 +10,7 @@ use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker_link::BrokerLink;
-use crate::pipeline::{EncodedOutput, StreamSpec, run_pipeline};
+use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +27,12 @@ pub enum EndReason {
 pub async fn run_session(
     session_id: String,
     spec: StreamSpec,
+    control: Arc<PipelineControl>,
     peer: StreamPeer,
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
     broker: Option<Arc<BrokerLink>>,
 ) -> EndReason {
-    let stop = Arc::new(AtomicBool::new(false));
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let mut pipeline_rx = Some((input_rx, frames_tx));
@@ -45,9 +45,9 @@ pub async fn run_session(
                 Some(PeerEvent::Connected) => {
                     if let Some((input_rx, frames_tx)) = pipeline_rx.take() {
                         tracing::info!(session = %session_id, "connected; streaming");
-                        let stop = Arc::clone(&stop);
+                        let control = Arc::clone(&control);
                         pipeline = Some(tokio::task::spawn_blocking(move || {
-                            run_pipeline(spec, input_rx, frames_tx, stop)
+                            run_pipeline(spec, input_rx, frames_tx, control)
                         }));
                         if let Some(broker) = &broker {
                             broker.report(&session_id, SessionState::Running).await;
@@ -60,6 +60,7 @@ pub async fn run_session(
                     }
                     Err(e) => tracing::debug!(session = %session_id, "dropped bad input: {e}"),
                 },
+                Some(PeerEvent::KeyframeRequest) => control.keyframe.store(true, Ordering::Relaxed),
                 Some(PeerEvent::Closed) | None => break EndReason::ConnectionLost,
             },
             frame = frames.recv(), if pipeline.is_some() => match frame {
@@ -77,7 +78,7 @@ pub async fn run_session(
             },
         }
     };
-    stop.store(true, Ordering::Relaxed);
+    control.stop.store(true, Ordering::Relaxed);
     drop(frames);
     if let Some(handle) = pipeline
         && let Ok(Err(e)) = handle.await

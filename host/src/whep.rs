@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
-use crate::pipeline::StreamSpec;
+use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::session::run_session;
 
 /// Everything the WHEP handlers share.
@@ -186,22 +186,24 @@ async fn offer(
         }
         sessions.insert(claims.session_id.clone(), cancel_tx);
     }
-    let (peer, answer, events) = match StreamPeer::answer(sdp, state.media_ip).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
-            return Err(match e {
-                StreamingError::BadSdp(m) => WhepError::BadSdp(m),
-                other => WhepError::Internal(other.to_string()),
-            });
-        }
-    };
     let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
+    let control = Arc::new(PipelineControl::new(spec));
+    let (peer, answer, events) =
+        match StreamPeer::answer(sdp, state.media_ip, control.rate.clone()).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
+                return Err(match e {
+                    StreamingError::BadSdp(m) => WhepError::BadSdp(m),
+                    other => WhepError::Internal(other.to_string()),
+                });
+            }
+        };
     let session_id = claims.session_id.clone();
     let task_state = Arc::clone(&state);
     tokio::spawn(async move {
         let broker = task_state.broker.clone();
-        run_session(session_id.clone(), spec, peer, events, cancel_rx, broker).await;
+        run_session(session_id.clone(), spec, control, peer, events, cancel_rx, broker).await;
         task_state.sessions.lock().expect("sessions lock").remove(&session_id);
     });
     let location = format!("/whep/sessions/{}", claims.session_id);

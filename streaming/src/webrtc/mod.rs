@@ -4,11 +4,13 @@
 //! Both sides negotiate one H.264 video track (constrained baseline,
 //! packetization-mode 1) and an unordered "input" data channel.
 
+mod feedback;
 mod peer;
 mod sender;
 mod viewer;
 mod whep_client;
 
+pub use feedback::SharedRate;
 pub use sender::{PeerEvent, StreamPeer};
 pub use viewer::{Viewer, ViewerEvent};
 pub use whep_client::WhepSession;

@@ -5,8 +5,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use rtc::interceptor::Registry;
+use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
+    register_default_interceptors,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
@@ -20,6 +24,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::default_runtime;
 
+use super::feedback::{KeyframeRequests, SharedRate};
 use crate::StreamingError;
 
 /// The H.264 codec both sides offer.
@@ -81,8 +86,15 @@ pub(crate) struct BuiltPeer {
 }
 
 /// Builds a peer bound to `bind_ip` (use 127.0.0.1 on loopback: a wildcard
-/// bind offers only interface addresses).
-pub(crate) async fn build_peer(bind_ip: IpAddr) -> Result<BuiltPeer, StreamingError> {
+/// bind offers only interface addresses). A sender passes its rate
+/// controller: it gets NACK retransmission, transport-wide congestion
+/// feedback feeding the controller, a pacer, and keyframe requests delivered
+/// to the application. A receiver gets the default chain, which reports
+/// what it receives (TWCC, receiver reports, NACK).
+pub(crate) async fn build_peer(
+    bind_ip: IpAddr,
+    rate: Option<SharedRate>,
+) -> Result<BuiltPeer, StreamingError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102 },
@@ -94,7 +106,20 @@ pub(crate) async fn build_peer(bind_ip: IpAddr) -> Result<BuiltPeer, StreamingEr
         RtpCodecKind::Video,
         None,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let registry = match rate {
+        Some(rate) => {
+            let registry =
+                configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+            configure_congestion_control(
+                registry,
+                rate,
+                CongestionFeedback::Twcc,
+                &mut media_engine,
+            )?
+            .with(Slot::IntervalPli, KeyframeRequests::default())
+        }
+        None => register_default_interceptors(Registry::new(), &mut media_engine)?,
+    };
     let (events_tx, events) = mpsc::unbounded_channel();
     let (gathered_tx, gathered) = oneshot::channel();
     let handler =

@@ -17,10 +17,11 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
+use super::feedback::{SharedRate, asks_for_keyframe};
 use super::peer::{RawEvent, build_peer, h264_codec};
 use super::{INPUT_CHANNEL, MAX_SDP_LEN};
 use crate::StreamingError;
@@ -32,6 +33,8 @@ pub enum PeerEvent {
     Connected,
     /// A message arrived on the input channel.
     Input(Bytes),
+    /// The receiver asked for a keyframe (PLI or FIR).
+    KeyframeRequest,
     /// The connection failed, timed out or was closed.
     Closed,
 }
@@ -47,15 +50,16 @@ pub struct StreamPeer {
 
 impl StreamPeer {
     /// Answers an SDP offer; returns the peer, the SDP answer (with all host
-    /// candidates, no trickle) and the peer's events.
+    /// candidates, no trickle) and the peer's events. Receiver feedback feeds `rate`.
     pub async fn answer(
         offer_sdp: &str,
         bind_ip: IpAddr,
+        rate: SharedRate,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
         check_offer(offer_sdp)?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
-        let built = build_peer(bind_ip).await?;
+        let built = build_peer(bind_ip, Some(rate)).await?;
         let pc = built.pc;
         if let Err(e) = pc.set_remote_description(offer).await {
             let _ = pc.close().await;
@@ -95,7 +99,8 @@ impl StreamPeer {
 
         let input = Arc::new(Mutex::new(None));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(pump_events(built.events, events_tx, Arc::clone(&input)));
+        tokio::spawn(pump_events(built.events, events_tx.clone(), Arc::clone(&input)));
+        tokio::spawn(pump_keyframe_requests(Arc::clone(&track), events_tx));
         let peer = Self { pc, track, ssrc, payload_type, input };
         Ok((peer, answer_sdp, events_rx))
     }
@@ -145,6 +150,17 @@ fn rand_ssrc() -> u32 {
     let mut bytes = [0u8; 4];
     getrandom::getrandom(&mut bytes).expect("OS randomness");
     u32::from_le_bytes(bytes)
+}
+
+async fn pump_keyframe_requests(
+    track: Arc<TrackLocalStaticSample>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
+        if asks_for_keyframe(&packets) && events.send(PeerEvent::KeyframeRequest).is_err() {
+            return;
+        }
+    }
 }
 
 async fn pump_events(

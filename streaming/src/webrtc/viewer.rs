@@ -52,7 +52,7 @@ impl Viewer {
     pub async fn offer(
         bind_ip: IpAddr,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<ViewerEvent>), StreamingError> {
-        let built = build_peer(bind_ip).await?;
+        let built = build_peer(bind_ip, None).await?;
         let pc = built.pc;
         pc.add_transceiver_from_kind(
             RtpCodecKind::Video,

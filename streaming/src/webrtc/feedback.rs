@@ -1,0 +1,126 @@
+//! Receiver feedback the sender acts on: transport-wide congestion feedback
+//! drives the [`RateController`], and keyframe requests (PLI/FIR) are let
+//! through the interceptor chain to the application.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, Interceptor, Packet, PacketReport, StreamInfo, TaggedPacket,
+};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+
+use crate::rate::{PacketFeedback, RateController};
+
+/// A [`RateController`] shared between the interceptor chain (which feeds it)
+/// and the frame loop (which reads its target).
+#[derive(Clone)]
+pub struct SharedRate(pub Arc<Mutex<RateController>>);
+
+impl SharedRate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateController> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The controller's current target, bits per second.
+    pub fn target_bps(&self) -> u64 {
+        self.lock().target_bps()
+    }
+}
+
+impl BandwidthEstimator for SharedRate {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        let feedback: Vec<PacketFeedback> = reports
+            .iter()
+            // Arrived but with no arrival time: nothing to learn about delay or loss.
+            .filter(|r| !(r.arrived && r.arrival.is_none()))
+            .map(|r| PacketFeedback {
+                sequence: r.id,
+                departure: r.departure,
+                arrival: if r.arrived { r.arrival } else { None },
+                size: r.size,
+            })
+            .collect();
+        if !feedback.is_empty() {
+            self.lock().on_packet_feedback(now, &feedback);
+        }
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.target_bps() as f64
+    }
+}
+
+/// Whether an RTCP compound packet asks for a keyframe.
+pub(crate) fn asks_for_keyframe(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
+    packets
+        .iter()
+        .any(|p| p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>())
+}
+
+/// Marks inbound PLI/FIR for delivery to the application; everything else
+/// passes untouched.
+#[derive(Default)]
+pub(crate) struct KeyframeRequests {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && asks_for_keyframe(packets)
+        {
+            msg.message.attributes.push(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::receiver_report::ReceiverReport;
+
+    #[test]
+    fn recognises_pli_and_fir_only() {
+        let pli: Vec<Box<dyn rtc::rtcp::Packet>> =
+            vec![Box::new(PictureLossIndication { sender_ssrc: 1, media_ssrc: 2 })];
+        let fir: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(FullIntraRequest::default())];
+        let rr: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(ReceiverReport::default())];
+        assert!(asks_for_keyframe(&pli));
+        assert!(asks_for_keyframe(&fir));
+        assert!(!asks_for_keyframe(&rr));
+    }
+}
