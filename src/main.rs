@@ -1,5 +1,8 @@
 //! `gridplay`: the one command-line entry to every Gridplay role.
 
+mod play;
+mod relay;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +34,10 @@ enum Command {
     Broker(BrokerArgs),
     /// Run a session host that registers with a broker.
     Host(HostArgs),
+    /// Play a session: allocate, stream, decode, send input, print a summary.
+    Play(play::PlayArgs),
+    /// Relay UDP ports with added delay, jitter and loss (for testing on impaired networks).
+    Relay(relay::RelayArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +100,9 @@ struct HostArgs {
     /// Address the WebRTC media sockets bind to (the host's reachable address).
     #[arg(long, env = "GRIDPLAY_MEDIA_IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     media_ip: IpAddr,
+    /// UDP ports for media, one per session, e.g. 40000-40015 (default: any free port).
+    #[arg(long, env = "GRIDPLAY_MEDIA_PORTS", value_parser = parse_port_range)]
+    media_ports: Option<std::ops::RangeInclusive<u16>>,
     /// Game sessions (up to 1920x1080@60) offered at once.
     #[arg(long, env = "GRIDPLAY_GAME_SLOTS", default_value_t = 4)]
     game_slots: u32,
@@ -113,8 +123,20 @@ struct HostArgs {
     price_per_block: u64,
 }
 
+/// Parses `FIRST-LAST` into a port range.
+fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("expected FIRST-LAST ports, got `{text}`");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok(a..=b)
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=off".into()),
@@ -128,6 +150,8 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => up(args, shutdown).await,
             Command::Broker(args) => broker(args, shutdown).await,
             Command::Host(args) => host(args, shutdown).await,
+            Command::Play(args) => play::run(args).await,
+            Command::Relay(args) => relay::run(args).await,
         }
     })
 }
@@ -270,6 +294,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         listen: args.listen,
         public_url: args.public_url,
         media_ip: args.media_ip,
+        media_ports: args.media_ports,
         offers,
         region: args.region,
         location: GeoPoint { lat: args.lat, lon: args.lon },

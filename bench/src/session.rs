@@ -10,7 +10,7 @@ use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::{AllocateRequest, AllocateResponse, Profile};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
 use gridplay_streaming::H264Decoder;
-use gridplay_streaming::webrtc::{ViewerEvent, WhepSession};
+use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
@@ -71,7 +71,8 @@ pub async fn measure(seconds: u64) -> anyhow::Result<SessionReport> {
         .json()
         .await?;
     let (whep, mut events) =
-        WhepSession::connect(&session.whep_url, &session.token, LOOPBACK).await?;
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await?;
     let mut decoder = H264Decoder::new()?;
     let (mut received, mut decoded, mut bytes) = (0u64, 0u64, 0usize);
     let mut max_gap = Duration::ZERO;

@@ -3,7 +3,8 @@
 // Runs BENCH_RUNS (default 10) sessions, each in a fresh tab of one Chromium: Play → first frame → End session.
 // On the last run the session is held for HOLD_MS while the server's VmRSS and the page's decode rate are sampled.
 // Logs go to stderr; the last line on stdout is one JSON object:
-//   {"click_to_first_frame_ms":{"median":..,"p99":..,"runs":[...]},"host_rss_mb_one_session":..,"browser_fps_one_session":..}
+//   {"click_to_first_frame_ms":{"median":..,"p99":..,"runs":[...]},"rtt_probe_ms":{"median":..,"runs":[...]},
+//    "host_rss_mb_one_session":..,"browser_fps_one_session":..}
 
 import { readFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
@@ -19,6 +20,8 @@ const RSS_SAMPLE_MS = 500;
 
 interface BenchResult {
   click_to_first_frame_ms: { median: number; p99: number; runs: number[] };
+  /** Time spent measuring RTT to candidate hosts before allocating (overlaps ICE gathering, after the click). */
+  rtt_probe_ms: { median: number; runs: number[] };
   /** Peak VmRSS of the `gridplay up` process (broker + host) while one session streams; null for GRIDPLAY_URL. */
   host_rss_mb_one_session: number | null;
   /** framesDecoded (requestVideoFrameCallback) per second over the hold. */
@@ -88,6 +91,7 @@ async function hold(page: Page, pid: number | null): Promise<{ rss: number | nul
 
 async function run(server: Server, browser: Browser, runs: number): Promise<BenchResult> {
   const firstFrame: number[] = [];
+  const probe: number[] = [];
   let held: { rss: number | null; fps: number } | null = null;
   for (let i = 0; i < runs; i++) {
     const page = await browser.context.newPage();
@@ -98,10 +102,11 @@ async function run(server: Server, browser: Browser, runs: number): Promise<Benc
       await play.waitFor({ timeout: WAIT_MS });
       await play.click();
       await waitFor(page, "the first frame", () => window.__gridplay.clickToFirstFrameMs !== null);
-      const ms = (await stats(page)).clickToFirstFrameMs;
+      const { clickToFirstFrameMs: ms, rttProbeMs } = await stats(page);
       if (ms === null) throw new Error("clickToFirstFrameMs went back to null");
       firstFrame.push(round1(ms));
-      log(`run ${i + 1}/${runs}: click to first frame ${round1(ms)} ms`);
+      if (rttProbeMs !== null) probe.push(round1(rttProbeMs));
+      log(`run ${i + 1}/${runs}: click to first frame ${round1(ms)} ms (RTT probe ${rttProbeMs === null ? "–" : round1(rttProbeMs)} ms)`);
 
       if (i === runs - 1) held = await hold(page, server.pid);
 
@@ -114,6 +119,7 @@ async function run(server: Server, browser: Browser, runs: number): Promise<Benc
   if (held === null) throw new Error("no run held a session");
   return {
     click_to_first_frame_ms: { median: round1(median(firstFrame)), p99: percentile(firstFrame, 99), runs: firstFrame },
+    rtt_probe_ms: { median: round1(median(probe)), runs: probe },
     host_rss_mb_one_session: held.rss === null ? null : round1(held.rss),
     browser_fps_one_session: round1(held.fps),
   };

@@ -1,4 +1,5 @@
-// Browser tests: lobby → Play → video → keyboard and mouse move the player → End session;
+// Browser tests: lobby → Play (the allocation carries RTT samples) → video → keyboard and mouse move the player → End session;
+// with geolocation permission already granted the allocation also carries the (coarsened) location;
 // closing the tab mid-session (the page's pagehide keepalive DELETEs) ends the session and frees the slot;
 // a crashed renderer (no pagehide at all) ends it too, through the host noticing the lost peer connection.
 // The server offers one slot, so "a new tab can play" proves the previous session's slot was given back.
@@ -8,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Page } from "playwright-core";
 
+import type { AllocateRequest } from "../src/generated/AllocateRequest";
 import type { GridplayStats } from "../src/stats.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
 import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
@@ -50,6 +52,24 @@ async function waitFor(page: Page, what: string, fn: (arg: number) => boolean, a
     );
     throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(await stats(page))}; ${shown}`, { cause: err });
   }
+}
+
+/** The JSON body of the next POST /v1/sessions that `page` sends. */
+async function allocationRequest(page: Page): Promise<AllocateRequest> {
+  const request = await page.waitForRequest((r) => r.method() === "POST" && new URL(r.url()).pathname === "/v1/sessions", {
+    timeout: WAIT_MS,
+  });
+  return request.postDataJSON() as AllocateRequest;
+}
+
+/** Asserts that the allocation carried an RTT sample for `hostId` (the host the broker chose) within the broker's limits. */
+function assertSampled(body: AllocateRequest, hostId: string): void {
+  const samples = body.rtt_samples ?? [];
+  assert.ok(
+    samples.some((s) => s.host_id === hostId),
+    `no rtt_sample for host ${hostId} in the allocation request: ${JSON.stringify(body)}`,
+  );
+  assert.ok(samples.length <= 4 && samples.every((s) => s.rtt_ms >= 0 && s.rtt_ms <= 10_000), JSON.stringify(samples));
 }
 
 /** Waits until every input sent so far is acknowledged, then a few more frames, and measures the frame. */
@@ -130,7 +150,16 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   await page.goto(server.url);
   const card = page.locator(`[data-app-id="${APP}"]`);
   await card.waitFor({ timeout: WAIT_MS });
+  const allocation = allocationRequest(page);
   await card.getByRole("button", { name: "Play" }).click();
+
+  // Allocation: RTT samples measured before it, no location (permission was never granted, and never asked for).
+  const body = await allocation;
+  await waitFor(page, "a session id", () => window.__gridplay.sessionId !== null);
+  const { sessionId } = await stats(page);
+  assert.ok(sessionId !== null);
+  assertSampled(body, (await brokerSession(server.url, sessionId)).host_id);
+  assert.ok(!("location" in body), `location sent without geolocation permission: ${JSON.stringify(body)}`);
 
   // Video.
   await waitFor(page, `${FIRST_FRAMES} frames`, (n) => window.__gridplay.framesDecoded >= n, FIRST_FRAMES);
@@ -157,6 +186,7 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   const s = await stats(page);
   assert.ok(s.clickToFirstFrameMs !== null && s.sessionId !== null);
   console.log(`click_to_first_frame_ms=${Math.round(s.clickToFirstFrameMs)}`);
+  if (s.rttProbeMs !== null) console.log(`rtt_probe_ms=${Math.round(s.rttProbeMs)}`);
   if (s.lastInputLatencyMs !== null) console.log(`input_ack_latency_ms=${Math.round(s.lastInputLatencyMs)}`);
 
   // End session: both DELETEs succeed and the lobby is back.
@@ -172,6 +202,27 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   assert.equal((await stats(page)).sessionId, null);
 
   assert.deepEqual(pageErrors, [], "uncaught errors in the page");
+});
+
+test("with geolocation already granted, the allocation carries the coarsened location", async () => {
+  assert.ok(server && browser);
+  const base = server.url;
+  const { context } = browser;
+  await context.grantPermissions(["geolocation"], { origin: new URL(base).origin });
+  await context.setGeolocation({ latitude: 48.856613, longitude: 2.352222 });
+  const page = await context.newPage();
+  try {
+    const allocation = allocationRequest(page);
+    const id = await play(page, base, FEW_FRAMES);
+    const body = await allocation;
+    assert.deepEqual(body.location, { lat: 48.86, lon: 2.35 });
+    assertSampled(body, (await brokerSession(base, id)).host_id);
+    await page.getByRole("button", { name: "End session" }).click();
+    await page.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
+  } finally {
+    await page.close();
+    await context.clearPermissions();
+  }
 });
 
 test("closing the tab mid-session ends the session and frees the slot", async () => {

@@ -39,7 +39,9 @@ function showLobby(): void {
   setPlayEnabled(ui.apps, true);
 }
 
-function showPlayer(): void {
+function showPlayer(app: App): void {
+  // The layout follows the profile: "phone" is a portrait picture filling the viewport.
+  ui.player.dataset["profile"] = app.profile;
   ui.lobby.hidden = true;
   ui.player.hidden = false;
   stopOverlay = startOverlay(ui.overlay);
@@ -53,7 +55,7 @@ function setStatus(text: string): void {
 async function play(app: App, clickedAt: number): Promise<void> {
   showError("");
   setPlayEnabled(ui.apps, false);
-  showPlayer();
+  showPlayer(app);
   try {
     session = await startSession(app, ui.video, clickedAt, {
       status: setStatus,

@@ -7,6 +7,7 @@ import type { App } from "./generated/App";
 import { captureInput } from "./input/capture.ts";
 import { InputChannel } from "./input/channel.ts";
 import { createPeer, gatheredOffer, type Peer } from "./peer.ts";
+import { probe } from "./rtt.ts";
 import { resetStats, stats } from "./stats.ts";
 import { whepDelete, whepOffer } from "./whep.ts";
 
@@ -25,15 +26,31 @@ export interface SessionHooks {
   failed(error: Error): void;
 }
 
-/** Allocates and connects; `clickedAt` (performance.now() time base) starts the click-to-first-frame clock. */
+/**
+ * Allocates and connects; `clickedAt` (performance.now() time base) starts the click-to-first-frame clock.
+ * ICE gathering (~100+ ms, independent of the host) runs while the RTT probe and the allocation do, so the
+ * probe adds nothing to click-to-first-frame unless probe + allocation outlast gathering.
+ */
 export async function startSession(app: App, video: HTMLVideoElement, clickedAt: number, hooks: SessionHooks): Promise<PlaySession> {
   resetStats();
   hooks.status("Finding a host…");
-  const allocation = await createSession({ app: app.id, profile: app.profile, ...FRAME_SIZE[app.profile], fps: FPS });
-  stats.sessionId = allocation.session_id;
-  const session = new PlaySession(allocation, video, hooks);
+  const peer = createPeer();
+  const offer = gatheredOffer(peer.pc);
+  offer.catch(() => undefined); // awaited in connect(); this only keeps an early failure from being "unhandled"
+  let allocation: AllocateResponse;
   try {
-    await session.connect(clickedAt);
+    const probeStart = performance.now();
+    const hints = await probe(app.profile); // location and RTT samples for placement; {} when unavailable
+    stats.rttProbeMs = performance.now() - probeStart;
+    allocation = await createSession({ app: app.id, profile: app.profile, ...FRAME_SIZE[app.profile], fps: FPS, ...hints });
+  } catch (err) {
+    peer.pc.close();
+    throw err;
+  }
+  stats.sessionId = allocation.session_id;
+  const session = new PlaySession(allocation, peer, video, hooks);
+  try {
+    await session.connect(clickedAt, offer);
   } catch (err) {
     await session.end();
     throw err;
@@ -42,7 +59,6 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
 }
 
 export class PlaySession {
-  private readonly peer: Peer;
   private resourceUrl: string | null = null;
   private stopInput = (): void => undefined;
   private stopFrames = (): void => undefined;
@@ -51,17 +67,17 @@ export class PlaySession {
 
   constructor(
     private readonly allocation: AllocateResponse,
+    private readonly peer: Peer,
     private readonly video: HTMLVideoElement,
     private readonly hooks: SessionHooks,
-  ) {
-    this.peer = createPeer();
-  }
+  ) {}
 
   get id(): string {
     return this.allocation.session_id;
   }
 
-  async connect(clickedAt: number): Promise<void> {
+  /** `offer`: the gathered SDP offer of this session's peer (gatheredOffer), started before the allocation. */
+  async connect(clickedAt: number, offer: Promise<string>): Promise<void> {
     const { pc, input } = this.peer;
     const channel = new InputChannel(input);
     this.stopInput = captureInput(this.video, (kind) => channel.send(kind));
@@ -82,8 +98,7 @@ export class PlaySession {
     });
 
     this.hooks.status("Connecting to the host…");
-    const offer = await gatheredOffer(pc);
-    const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, offer);
+    const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, await offer);
     this.resourceUrl = answer.resourceUrl;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.hooks.status("Waiting for video…");

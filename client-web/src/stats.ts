@@ -8,6 +8,8 @@ export interface GridplayStats {
   inputsAcked: number;
   /** True while the "input" data channel is open. */
   inputOpen: boolean;
+  /** Time spent measuring RTT to candidate hosts before allocating (overlaps ICE gathering, after the click). */
+  rttProbeMs: number | null;
   /** From the Play click to the first presented frame. */
   clickToFirstFrameMs: number | null;
   /** From sending an input to its InputApplied ack, for the latest ack. */
@@ -29,6 +31,7 @@ function fresh(): GridplayStats {
     inputsSent: 0,
     inputsAcked: 0,
     inputOpen: false,
+    rttProbeMs: null,
     clickToFirstFrameMs: null,
     lastInputLatencyMs: null,
     lastAckedFrameId: null,

@@ -32,7 +32,23 @@ describe("shared vectors (protocol/tests/vectors/input.json)", () => {
 
   test("cover every kind", () => {
     const kinds = new Set(vectors.map((v) => Object.keys(v.event.kind)[0]));
-    assert.deepEqual([...kinds].sort(), ["KeyDown", "KeyUp", "PointerDown", "PointerMove", "PointerUp", "Wheel"]);
+    assert.deepEqual(
+      [...kinds].sort(),
+      [
+        "Gamepad",
+        "GamepadGone",
+        "KeyDown",
+        "KeyUp",
+        "PointerDown",
+        "PointerMove",
+        "PointerUp",
+        "TouchCancel",
+        "TouchEnd",
+        "TouchMove",
+        "TouchStart",
+        "Wheel",
+      ],
+    );
   });
 
   for (const v of vectors) {
@@ -46,6 +62,8 @@ describe("shared invalid vectors (protocol/tests/vectors/input_invalid.json)", (
     test(`reject: ${v.name}`, () => assert.throws(() => decodeInput(fromHex(v.hex)), CodecError));
   }
 });
+
+const restingPad = { pad: 0, buttons: 0, left_trigger: 0, right_trigger: 0, left_x: 0, left_y: 0, right_x: 0, right_y: 0 };
 
 describe("encoder refuses what the wire cannot carry", () => {
   const cases: [string, InputEvent][] = [
@@ -61,6 +79,17 @@ describe("encoder refuses what the wire cannot carry", () => {
     ["33-byte code", { seq: 1, kind: { KeyUp: { code: "K".repeat(33) } } }],
     ["non-ASCII code", { seq: 1, kind: { KeyDown: { code: "Clé" } } }],
     ["code with a space", { seq: 1, kind: { KeyDown: { code: "Key A" } } }],
+    ["gamepad 16", { seq: 1, kind: { GamepadGone: { pad: 16 } } }],
+    ["gamepad -1", { seq: 1, kind: { Gamepad: { ...restingPad, pad: -1 } } }],
+    ["buttons 2^32", { seq: 1, kind: { Gamepad: { ...restingPad, buttons: 2 ** 32 } } }],
+    ["negative buttons (a signed bit 31)", { seq: 1, kind: { Gamepad: { ...restingPad, buttons: 1 << 31 } } }],
+    ["trigger 256", { seq: 1, kind: { Gamepad: { ...restingPad, right_trigger: 256 } } }],
+    ["axis 32768", { seq: 1, kind: { Gamepad: { ...restingPad, left_y: 32768 } } }],
+    ["no touches", { seq: 1, kind: { TouchStart: { touches: [] } } }],
+    ["11 touches", { seq: 1, kind: { TouchMove: { touches: Array.from({ length: 11 }, (_, i) => ({ id: i % 10, x: 0, y: 0 })) } } }],
+    ["touch id 10", { seq: 1, kind: { TouchEnd: { touches: [{ id: 10, x: 0, y: 0 }] } } }],
+    ["duplicate touch id", { seq: 1, kind: { TouchCancel: { touches: [{ id: 2, x: 0, y: 0 }, { id: 2, x: 1, y: 1 }] } } }],
+    ["touch x 65536", { seq: 1, kind: { TouchStart: { touches: [{ id: 0, x: 65536, y: 0 }] } } }],
   ];
   for (const [name, event] of cases) {
     test(name, () => assert.throws(() => encodeInput(event), CodecError));

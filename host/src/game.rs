@@ -1,32 +1,51 @@
 //! Orbit, the built-in game: a yellow square the player steers over an
-//! animated background of orbiting shapes.
+//! animated background of orbiting shapes, with keyboard, mouse, gamepads or
+//! touch. The phone app is the same game at a portrait size.
 //!
 //! The game is pure and sans-I/O: it never reads a clock. Feed it input with
 //! [`GameState::apply`], move time on with [`GameState::advance`], and hand
 //! [`GameState::scene`] to the renderer. It knows nothing about Vulkan.
 //!
-//! Rules (the browser end-to-end test relies on them):
+//! Rules (the browser end-to-end tests rely on them):
 //! - The player is a solid square of colour [`PLAYER_RGB`], side
 //!   [`PLAYER_SIZE`] of the frame height, starting at the centre.
 //! - While held, the arrow keys and WASD move it [`PLAYER_SPEED`] frames per
 //!   second along each axis (y grows downward); the centre clamps to `[0, 1]`.
 //! - A main-button pointer press moves it to the pointer at once, and
 //!   dragging with that button held keeps it under the pointer.
+//! - Gamepads: the left stick (past a [`STICK_DEAD_ZONE`], full speed at full
+//!   tilt) and the d-pad move it like the keys; pressing A (the south button)
+//!   puts it back at the centre. Every connected pad steers; all the inputs
+//!   together move it at most [`PLAYER_SPEED`] along each axis.
+//! - Touch: the first finger down moves it to the finger at once and drags it
+//!   while it moves; other fingers do not steer. A two-finger tap (two
+//!   fingers down, neither moving more than [`TAP_SLOP`], all up within
+//!   [`TAP_TIME`] of the first) toggles a big player, side
+//!   [`PLAYER_SIZE_BIG`], and leaves it where it was before the tap. A
+//!   cancelled touch puts the player back where the gesture found it.
 //! - Nothing else on screen is yellow-ish: every other pixel has blue >= 100
 //!   or red < 150.
 
 use std::time::Duration;
 
-use gridplay_protocol::input::{InputEvent, InputKind};
+use gridplay_protocol::input::{InputEvent, InputKind, MAX_GAMEPADS, MAX_TOUCHES, gamepad_button};
 
 /// The player's colour, RGB.
 pub const PLAYER_RGB: [u8; 3] = [255, 210, 0];
 /// The player's side as a fraction of the frame height.
 pub const PLAYER_SIZE: f32 = 0.08;
+/// The player's side after a two-finger tap, as a fraction of the frame height.
+pub const PLAYER_SIZE_BIG: f32 = 0.16;
 /// Player speed in frame widths (horizontal) or frame heights (vertical) per second.
 pub const PLAYER_SPEED: f64 = 0.5;
 /// Number of obstacles orbiting the centre.
 pub const OBSTACLES: u32 = 8;
+/// Stick tilt (0..1) below which a gamepad stick counts as centred.
+pub const STICK_DEAD_ZONE: f64 = 0.2;
+/// Longest two-finger tap, from the first finger down to the last one up.
+pub const TAP_TIME: Duration = Duration::from_millis(300);
+/// Farthest a finger may move (in frame fractions, per axis) and still tap.
+pub const TAP_SLOP: f64 = 0.03;
 
 /// What the renderer draws for one frame: plain data, no behaviour.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +87,57 @@ enum Dir {
 /// Main pointer button (`MouseEvent.button == 0`).
 const MAIN_BUTTON: u8 = 0;
 
+/// The latest snapshot of one gamepad.
+#[derive(Debug, Clone, Copy)]
+struct Pad {
+    /// Sequence number of the snapshot, to drop older ones arriving late.
+    seq: u32,
+    buttons: u32,
+    /// Left stick, -1..=1 each axis (y down).
+    stick: (f64, f64),
+}
+
+impl Pad {
+    /// The velocity this pad asks for, -1..=1 along each axis.
+    fn velocity(&self) -> (f64, f64) {
+        let (x, y) = self.stick;
+        let tilt = x.hypot(y);
+        let (mut vx, mut vy) = if tilt <= STICK_DEAD_ZONE {
+            (0.0, 0.0)
+        } else {
+            let scale = ((tilt - STICK_DEAD_ZONE) / (1.0 - STICK_DEAD_ZONE)).min(1.0) / tilt;
+            (x * scale, y * scale)
+        };
+        let pressed = |bit: u32| f64::from(u8::from(self.buttons & bit != 0));
+        vx += pressed(gamepad_button::DPAD_RIGHT) - pressed(gamepad_button::DPAD_LEFT);
+        vy += pressed(gamepad_button::DPAD_DOWN) - pressed(gamepad_button::DPAD_UP);
+        (vx, vy)
+    }
+}
+
+/// One touch gesture: from the first finger down to the last one up.
+#[derive(Debug, Clone, Copy)]
+struct Gesture {
+    /// Game time of the first finger down.
+    started: Duration,
+    /// Where the player was before the gesture moved it.
+    before: (f64, f64),
+    /// The finger that steers, until it lifts.
+    primary: Option<u8>,
+    /// Most fingers down at once.
+    most_fingers: usize,
+    /// Whether a finger moved beyond [`TAP_SLOP`].
+    moved: bool,
+    /// Whether a finger was cancelled.
+    cancelled: bool,
+}
+
+/// One finger on the screen.
+#[derive(Debug, Clone, Copy)]
+struct Finger {
+    start: (f64, f64),
+}
+
 /// The whole state of one game of Orbit.
 #[derive(Debug, Clone)]
 pub struct GameState {
@@ -79,6 +149,10 @@ pub struct GameState {
     /// Whether each key of [`KEYS`] is held, by index.
     held: [bool; KEYS.len()],
     dragging: bool,
+    pads: [Option<Pad>; MAX_GAMEPADS as usize],
+    fingers: [Option<Finger>; MAX_TOUCHES as usize],
+    gesture: Option<Gesture>,
+    big: bool,
 }
 
 impl GameState {
@@ -92,12 +166,17 @@ impl GameState {
             y: 0.5,
             held: [false; KEYS.len()],
             dragging: false,
+            pads: [None; MAX_GAMEPADS as usize],
+            fingers: [None; MAX_TOUCHES as usize],
+            gesture: None,
+            big: false,
         }
     }
 
-    /// Applies one input event. Key changes take effect from the next
-    /// [`advance`](Self::advance); pointer presses move the player at once.
-    /// Unknown keys, other buttons and the wheel are ignored.
+    /// Applies one input event at the current game time. Key and stick
+    /// changes take effect from the next [`advance`](Self::advance); pointer
+    /// presses, touches and the A button move the player at once. Unknown
+    /// keys, other buttons and the wheel are ignored.
     pub fn apply(&mut self, event: &InputEvent) {
         match &event.kind {
             InputKind::KeyDown { code } => self.set_key(code, true),
@@ -110,19 +189,56 @@ impl GameState {
                 self.dragging = false;
             }
             InputKind::PointerMove { x, y, .. } if self.dragging => self.move_to(*x, *y),
+            InputKind::Gamepad { pad, buttons, left_x, left_y, .. } => {
+                let axis = |v: i16| (f64::from(v) / 32767.0).clamp(-1.0, 1.0);
+                let stick = (axis(*left_x), axis(*left_y));
+                self.gamepad(*pad, Pad { seq: event.seq, buttons: *buttons, stick });
+            }
+            // A pad that is gone is a pad at rest; keeping its `seq` drops
+            // snapshots that were sent before it went but arrive after.
+            InputKind::GamepadGone { pad } => {
+                self.gamepad(*pad, Pad { seq: event.seq, buttons: 0, stick: (0.0, 0.0) });
+            }
+            InputKind::TouchStart { touches } => {
+                for t in touches {
+                    self.touch_start(t.id, t.x, t.y);
+                }
+            }
+            InputKind::TouchMove { touches } => {
+                for t in touches {
+                    self.touch_move(t.id, t.x, t.y);
+                }
+            }
+            InputKind::TouchEnd { touches } => {
+                for t in touches {
+                    self.touch_lift(t.id, false);
+                }
+            }
+            InputKind::TouchCancel { touches } => {
+                for t in touches {
+                    self.touch_lift(t.id, true);
+                }
+            }
             _ => {}
         }
     }
 
-    /// Moves game time on by `dt`, moving the player by the keys held.
+    /// Moves game time on by `dt`, moving the player by the keys, sticks and
+    /// d-pads held.
     pub fn advance(&mut self, dt: Duration) {
         self.elapsed += dt;
         let secs = dt.as_secs_f64();
         let axis = |neg: Dir, pos: Dir| -> f64 {
             f64::from(u8::from(self.is_held(pos))) - f64::from(u8::from(self.is_held(neg)))
         };
-        let vx = axis(Dir::Left, Dir::Right) * PLAYER_SPEED;
-        let vy = axis(Dir::Up, Dir::Down) * PLAYER_SPEED;
+        let (mut vx, mut vy) = (axis(Dir::Left, Dir::Right), axis(Dir::Up, Dir::Down));
+        for pad in self.pads.iter().flatten() {
+            let (px, py) = pad.velocity();
+            vx += px;
+            vy += py;
+        }
+        let vx = vx.clamp(-1.0, 1.0) * PLAYER_SPEED;
+        let vy = vy.clamp(-1.0, 1.0) * PLAYER_SPEED;
         self.x = (self.x + vx * secs).clamp(0.0, 1.0);
         self.y = (self.y + vy * secs).clamp(0.0, 1.0);
     }
@@ -133,7 +249,7 @@ impl GameState {
             time_s: self.elapsed.as_secs_f32(),
             player_x: self.x as f32,
             player_y: self.y as f32,
-            player_size: PLAYER_SIZE,
+            player_size: if self.big { PLAYER_SIZE_BIG } else { PLAYER_SIZE },
             aspect: self.width as f32 / self.height as f32,
             obstacles: OBSTACLES,
         }
@@ -165,13 +281,97 @@ impl GameState {
     }
 
     fn move_to(&mut self, x: u16, y: u16) {
-        self.x = f64::from(x) / f64::from(u16::MAX);
-        self.y = f64::from(y) / f64::from(u16::MAX);
+        (self.x, self.y) = normalised(x, y);
     }
+
+    /// Takes a pad's snapshot unless a newer one was applied already (the
+    /// input channel is unordered); a fresh press of A re-centres the player.
+    fn gamepad(&mut self, pad: u8, snapshot: Pad) {
+        let Some(slot) = self.pads.get_mut(usize::from(pad)) else { return };
+        let previous = slot.map_or(0, |p| p.buttons);
+        if let Some(p) = slot {
+            // Wrapping comparison: sequence numbers wrap after 2^32 inputs.
+            if (snapshot.seq.wrapping_sub(p.seq) as i32) <= 0 {
+                return;
+            }
+        }
+        *slot = Some(snapshot);
+        if snapshot.buttons & !previous & gamepad_button::SOUTH != 0 {
+            (self.x, self.y) = (0.5, 0.5);
+        }
+    }
+
+    fn touch_start(&mut self, id: u8, x: u16, y: u16) {
+        let Some(slot) = self.fingers.get_mut(usize::from(id)) else { return };
+        let at = normalised(x, y);
+        *slot = Some(Finger { start: at });
+        let down = self.fingers.iter().flatten().count();
+        match &mut self.gesture {
+            Some(g) => g.most_fingers = g.most_fingers.max(down),
+            None => {
+                self.gesture = Some(Gesture {
+                    started: self.elapsed,
+                    before: (self.x, self.y),
+                    primary: Some(id),
+                    most_fingers: down,
+                    moved: false,
+                    cancelled: false,
+                });
+                (self.x, self.y) = at;
+            }
+        }
+    }
+
+    fn touch_move(&mut self, id: u8, x: u16, y: u16) {
+        let Some(Some(finger)) = self.fingers.get(usize::from(id)) else { return };
+        let at = normalised(x, y);
+        let Some(g) = &mut self.gesture else { return };
+        if (at.0 - finger.start.0).abs() > TAP_SLOP || (at.1 - finger.start.1).abs() > TAP_SLOP {
+            g.moved = true;
+        }
+        if g.primary == Some(id) {
+            (self.x, self.y) = at;
+        }
+    }
+
+    /// A finger lifted (`cancelled`: taken away by the system). The gesture
+    /// ends with the last finger: a clean two-finger tap toggles the big
+    /// player; a gesture with a cancel in it puts the player back.
+    fn touch_lift(&mut self, id: u8, cancelled: bool) {
+        let Some(slot) = self.fingers.get_mut(usize::from(id)) else { return };
+        if slot.take().is_none() {
+            return;
+        }
+        let Some(g) = &mut self.gesture else { return };
+        g.cancelled |= cancelled;
+        if g.primary == Some(id) {
+            g.primary = None;
+        }
+        if self.fingers.iter().any(Option::is_some) {
+            return;
+        }
+        let g = *g;
+        self.gesture = None;
+        let tapped =
+            g.most_fingers == 2 && !g.moved && !g.cancelled && self.elapsed - g.started <= TAP_TIME;
+        if tapped {
+            self.big = !self.big;
+        }
+        if tapped || g.cancelled {
+            (self.x, self.y) = g.before;
+        }
+    }
+}
+
+/// A wire position (0..=65535 each axis) as frame fractions.
+fn normalised(x: u16, y: u16) -> (f64, f64) {
+    (f64::from(x) / f64::from(u16::MAX), f64::from(y) / f64::from(u16::MAX))
 }
 
 #[cfg(test)]
 mod tests {
+    use gridplay_protocol::input::TouchPoint;
+
     use super::*;
 
     const EPS: f64 = 1e-9;
@@ -293,5 +493,177 @@ mod tests {
         game.apply(&ev(InputKind::Wheel { dx: 0, dy: 120 }));
         game.advance(Duration::from_secs(1));
         assert_eq!(game.player(), (0.5, 0.5));
+    }
+
+    fn seq_ev(seq: u32, kind: InputKind) -> InputEvent {
+        InputEvent { seq, kind }
+    }
+    fn pad(seq: u32, pad: u8, buttons: u32, left: (i16, i16)) -> InputEvent {
+        seq_ev(
+            seq,
+            InputKind::Gamepad {
+                pad,
+                buttons,
+                left_trigger: 0,
+                right_trigger: 0,
+                left_x: left.0,
+                left_y: left.1,
+                right_x: 0,
+                right_y: 0,
+            },
+        )
+    }
+    fn touch(kind: fn(Vec<TouchPoint>) -> InputKind, points: &[(u8, u16, u16)]) -> InputEvent {
+        ev(kind(points.iter().map(|&(id, x, y)| TouchPoint { id, x, y }).collect()))
+    }
+    fn start(points: &[(u8, u16, u16)]) -> InputEvent {
+        touch(|touches| InputKind::TouchStart { touches }, points)
+    }
+    fn moved(points: &[(u8, u16, u16)]) -> InputEvent {
+        touch(|touches| InputKind::TouchMove { touches }, points)
+    }
+    fn end(points: &[(u8, u16, u16)]) -> InputEvent {
+        touch(|touches| InputKind::TouchEnd { touches }, points)
+    }
+    fn cancel(points: &[(u8, u16, u16)]) -> InputEvent {
+        touch(|touches| InputKind::TouchCancel { touches }, points)
+    }
+    fn close(a: (f64, f64), b: (f64, f64)) -> bool {
+        (a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4
+    }
+
+    #[test]
+    fn stick_moves_past_the_dead_zone_only() {
+        let mut game = GameState::new(1280, 720);
+        // 15% tilt: inside the dead zone.
+        game.apply(&pad(1, 0, 0, (4915, 0)));
+        game.advance(Duration::from_secs(1));
+        assert_eq!(game.player(), (0.5, 0.5));
+        // Full right: full speed.
+        game.apply(&pad(2, 0, 0, (32767, 0)));
+        game.advance(Duration::from_millis(400));
+        let (x, y) = game.player();
+        assert!((x - 0.7).abs() < EPS && y == 0.5, "({x}, {y})");
+        // 60% up: half speed ((0.6 - 0.2) / 0.8), y grows downward.
+        game.apply(&pad(3, 0, 0, (0, -19660)));
+        game.advance(Duration::from_millis(400));
+        let (x2, y2) = game.player();
+        assert!((x2 - 0.7).abs() < EPS && (y2 - 0.4).abs() < 1e-4, "({x2}, {y2})");
+    }
+
+    #[test]
+    fn dpad_moves_and_a_recentres() {
+        let mut game = GameState::new(1280, 720);
+        game.apply(&pad(1, 0, gamepad_button::DPAD_LEFT | gamepad_button::DPAD_DOWN, (0, 0)));
+        game.advance(Duration::from_millis(400));
+        assert!(close(game.player(), (0.3, 0.7)), "{:?}", game.player());
+        // D-pad and full stick the same way do not add up beyond full speed.
+        game.apply(&pad(2, 0, gamepad_button::DPAD_LEFT, (-32767, 0)));
+        game.advance(Duration::from_millis(200));
+        assert!(close(game.player(), (0.2, 0.7)), "{:?}", game.player());
+        // A press (a rising edge) re-centres at once; holding A does nothing more.
+        game.apply(&pad(3, 0, gamepad_button::SOUTH, (0, 0)));
+        assert_eq!(game.player(), (0.5, 0.5));
+        game.apply(&pad(4, 0, gamepad_button::SOUTH | gamepad_button::DPAD_UP, (0, 0)));
+        game.advance(Duration::from_millis(200));
+        assert!(close(game.player(), (0.5, 0.4)), "{:?}", game.player());
+        game.apply(&pad(5, 0, gamepad_button::SOUTH, (0, 0)));
+        assert!(close(game.player(), (0.5, 0.4)), "held A does not re-centre again");
+    }
+
+    #[test]
+    fn several_pads_steer_and_late_snapshots_are_dropped() {
+        let mut game = GameState::new(1280, 720);
+        game.apply(&pad(1, 0, 0, (32767, 0)));
+        game.apply(&pad(2, 3, 0, (0, 32767)));
+        game.advance(Duration::from_millis(200));
+        assert!(close(game.player(), (0.6, 0.6)), "{:?}", game.player());
+        // Pad 0's release (seq 4) arrives before its older push (seq 3).
+        game.apply(&pad(4, 0, 0, (0, 0)));
+        game.apply(&pad(3, 0, 0, (-32767, 0)));
+        // Pad 3 goes away; a snapshot sent before that arrives late.
+        game.apply(&seq_ev(6, InputKind::GamepadGone { pad: 3 }));
+        game.apply(&pad(5, 3, 0, (0, 32767)));
+        game.advance(Duration::from_secs(1));
+        assert!(close(game.player(), (0.6, 0.6)), "{:?}", game.player());
+        // A pad plugged in again at that index steers.
+        game.apply(&pad(7, 3, 0, (0, -32767)));
+        game.advance(Duration::from_millis(200));
+        assert!(close(game.player(), (0.6, 0.5)), "{:?}", game.player());
+    }
+
+    #[test]
+    fn a_touch_moves_the_player_and_drags_it() {
+        let mut game = GameState::new(720, 1280);
+        game.apply(&start(&[(0, 16384, 49152)]));
+        assert!(close(game.player(), (0.25, 0.75)), "{:?}", game.player());
+        game.apply(&moved(&[(0, 49152, 16384)]));
+        assert!(close(game.player(), (0.75, 0.25)), "{:?}", game.player());
+        game.advance(Duration::from_millis(16));
+        game.apply(&end(&[(0, 49152, 16384)]));
+        assert!(close(game.player(), (0.75, 0.25)), "stays where the finger lifted");
+        // A second finger does not steer.
+        game.apply(&start(&[(0, 0, 0)]));
+        game.apply(&start(&[(1, 65535, 65535)]));
+        game.apply(&moved(&[(1, 32768, 32768)]));
+        assert_eq!(game.player(), (0.0, 0.0));
+        game.apply(&end(&[(0, 0, 0), (1, 32768, 32768)]));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE, "a moved finger is no tap");
+    }
+
+    #[test]
+    fn two_finger_tap_toggles_the_big_player_in_place() {
+        let mut game = GameState::new(720, 1280);
+        game.apply(&start(&[(0, 16384, 16384), (1, 49152, 49152)]));
+        game.advance(Duration::from_millis(100));
+        game.apply(&moved(&[(1, 49500, 49152)])); // within the slop
+        game.apply(&end(&[(0, 16384, 16384)]));
+        game.advance(Duration::from_millis(100));
+        game.apply(&end(&[(1, 49500, 49152)]));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE_BIG);
+        assert_eq!(game.player(), (0.5, 0.5), "the tap leaves the player where it was");
+        // Fingers landing one after the other tap too, and toggle back.
+        game.apply(&start(&[(3, 100, 100)]));
+        game.apply(&start(&[(7, 200, 200)]));
+        game.apply(&end(&[(7, 200, 200), (3, 100, 100)]));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE);
+    }
+
+    #[test]
+    fn slow_three_finger_or_cancelled_taps_do_not_toggle() {
+        let mut game = GameState::new(720, 1280);
+        let two = [(0, 1000, 1000), (1, 2000, 2000)];
+        game.apply(&start(&two));
+        game.advance(TAP_TIME + Duration::from_millis(1));
+        game.apply(&end(&two));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE, "too slow");
+
+        let three = [(0, 1000, 1000), (1, 2000, 2000), (2, 3000, 3000)];
+        game.apply(&start(&three));
+        game.apply(&end(&three));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE, "three fingers");
+
+        // A cancelled gesture does not tap and puts the player back.
+        game.apply(&ev(InputKind::PointerDown { x: 32768, y: 16384, button: 0 }));
+        let before = game.player();
+        game.apply(&start(&two));
+        assert_ne!(game.player(), before);
+        game.apply(&end(&two[..1]));
+        game.apply(&cancel(&two[1..]));
+        assert_eq!(game.scene().player_size, PLAYER_SIZE, "cancelled");
+        assert_eq!(game.player(), before, "a cancel undoes the gesture's move");
+    }
+
+    #[test]
+    fn touches_for_unknown_fingers_are_ignored() {
+        let mut game = GameState::new(720, 1280);
+        game.apply(&moved(&[(4, 0, 0)]));
+        game.apply(&end(&[(4, 0, 0)]));
+        game.apply(&cancel(&[(5, 0, 0)]));
+        assert_eq!(game.player(), (0.5, 0.5));
+        game.apply(&start(&[(2, 0, 65535)]));
+        game.apply(&end(&[(2, 0, 65535)]));
+        game.apply(&end(&[(2, 0, 65535)])); // a duplicate end
+        assert_eq!(game.player(), (0.0, 1.0));
     }
 }

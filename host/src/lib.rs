@@ -17,5 +17,5 @@ mod whep;
 pub use broker_link::BrokerLink;
 pub use error::HostError;
 pub use serve::{HostConfig, run_host};
-pub use session::{EndReason, run_session};
+pub use session::{EndReason, SessionCounters, SessionParts, run_session};
 pub use whep::{HostState, whep_router};

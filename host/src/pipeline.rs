@@ -4,9 +4,9 @@
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
 //! frame that reflects each input.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -64,7 +64,7 @@ impl PipelineControl {
         let config = RateConfig { min_bps: 300_000, max_bps: start * 3 / 2, start_bps: start };
         Self {
             keyframe: AtomicBool::new(false),
-            rate: SharedRate(Arc::new(Mutex::new(RateController::new(config)))),
+            rate: SharedRate::new(RateController::new(config)),
             stop: AtomicBool::new(false),
         }
     }
@@ -82,6 +82,8 @@ pub struct EncodedOutput {
     pub frame_id: u32,
     /// Annex-B access unit.
     pub data: Bytes,
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
     /// Acknowledgements to send for inputs applied in this frame.
     pub acks: Vec<InputApplied>,
 }
@@ -158,7 +160,12 @@ pub fn run_pipeline(
         }
         let keyframe = frame_id == 1 || control.keyframe.swap(false, Ordering::Relaxed);
         let encoded = encoder.encode(frame, keyframe)?;
-        let out = EncodedOutput { frame_id, data: Bytes::from(encoded.data), acks };
+        let out = EncodedOutput {
+            frame_id,
+            data: Bytes::from(encoded.data),
+            keyframe: encoded.keyframe,
+            acks,
+        };
         if output.blocking_send(out).is_err() {
             return Ok(());
         }

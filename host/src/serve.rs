@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
@@ -26,6 +27,9 @@ pub struct HostConfig {
     pub public_url: Option<String>,
     /// Address the WebRTC media sockets bind to.
     pub media_ip: IpAddr,
+    /// UDP ports for sessions' media, one each (for firewalls and relays);
+    /// `None` lets the system pick.
+    pub media_ports: Option<RangeInclusive<u16>>,
     /// Slots per profile.
     pub offers: Vec<SlotOffer>,
     /// Region label.
@@ -38,7 +42,8 @@ pub struct HostConfig {
 
 impl HostConfig {
     /// A host on one machine with its broker: loopback addresses (`port` 0
-    /// picks a free one), `game_slots` game slots, a fresh key.
+    /// picks a free one), `game_slots` game slots and as many phone slots
+    /// (720x1280 portrait), a fresh key.
     pub fn local(
         broker_url: &str,
         ip: IpAddr,
@@ -52,13 +57,23 @@ impl HostConfig {
             listen: SocketAddr::new(ip, port),
             public_url: None,
             media_ip: ip,
-            offers: vec![SlotOffer {
-                profile: gridplay_protocol::Profile::Game,
-                slots: game_slots,
-                max_width: 1920,
-                max_height: 1080,
-                max_fps: 60,
-            }],
+            media_ports: None,
+            offers: vec![
+                SlotOffer {
+                    profile: gridplay_protocol::Profile::Game,
+                    slots: game_slots,
+                    max_width: 1920,
+                    max_height: 1080,
+                    max_fps: 60,
+                },
+                SlotOffer {
+                    profile: gridplay_protocol::Profile::Phone,
+                    slots: game_slots,
+                    max_width: 720,
+                    max_height: 1280,
+                    max_fps: 60,
+                },
+            ],
             region: "local".into(),
             location: GeoPoint { lat: 0.0, lon: 0.0 },
             price_per_block: 0,
@@ -100,13 +115,9 @@ pub async fn run_host(
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
     let (broker_key, heartbeat) = link.register().await?;
-    let state = Arc::new(HostState::new(
-        host_id,
-        broker_key,
-        config.media_ip,
-        slots,
-        Some(Arc::clone(&link)),
-    ));
+    let state =
+        HostState::new(host_id, broker_key, config.media_ip, slots, Some(Arc::clone(&link)));
+    let state = Arc::new(state.with_media_ports(config.media_ports.clone()));
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));
         tokio::spawn(async move {

@@ -2,10 +2,10 @@
 //! reports its life to the broker.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use gridplay_protocol::SessionState;
 use gridplay_protocol::input::InputEvent;
+use gridplay_protocol::{SessionState, StreamStats};
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,16 +23,53 @@ pub enum EndReason {
     PipelineFailed,
 }
 
+/// What one session sent, for its stats resource.
+#[derive(Debug, Default)]
+pub struct SessionCounters {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    keyframes: AtomicU64,
+}
+
+impl SessionCounters {
+    fn sent(&self, bytes: usize, keyframe: bool) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.keyframes.fetch_add(u64::from(keyframe), Ordering::Relaxed);
+    }
+
+    /// The counters now, with the rate controller's target.
+    pub fn snapshot(&self, target_bps: u64) -> StreamStats {
+        StreamStats {
+            frames_sent: self.frames.load(Ordering::Relaxed),
+            bytes_sent: self.bytes.load(Ordering::Relaxed),
+            keyframes_sent: self.keyframes.load(Ordering::Relaxed),
+            target_bps,
+        }
+    }
+}
+
+/// Everything a session runs with besides its peer.
+pub struct SessionParts {
+    /// Size and rate of the stream.
+    pub spec: StreamSpec,
+    /// Shared with the frame loop: rate, keyframe requests, stop.
+    pub control: Arc<PipelineControl>,
+    /// What was sent.
+    pub counters: Arc<SessionCounters>,
+    /// Where to report the session's life, if anywhere.
+    pub broker: Option<Arc<BrokerLink>>,
+}
+
 /// Drives one session until it ends; returns why.
 pub async fn run_session(
     session_id: String,
-    spec: StreamSpec,
-    control: Arc<PipelineControl>,
+    parts: SessionParts,
     peer: StreamPeer,
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
-    broker: Option<Arc<BrokerLink>>,
 ) -> EndReason {
+    let SessionParts { spec, control, counters, broker } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let mut pipeline_rx = Some((input_rx, frames_tx));
@@ -65,6 +102,7 @@ pub async fn run_session(
             },
             frame = frames.recv(), if pipeline.is_some() => match frame {
                 Some(frame) => {
+                    counters.sent(frame.data.len(), frame.keyframe);
                     if !frame.data.is_empty()
                         && let Err(e) = peer.send_frame(frame.data, duration).await
                     {

@@ -3,7 +3,8 @@
 //! resource ends the session.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
-use gridplay_protocol::{ApiError, ProtocolError, SessionClaims};
+use gridplay_protocol::{ApiError, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
 use tokio::sync::oneshot;
@@ -22,7 +23,15 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{PipelineControl, StreamSpec};
-use crate::session::run_session;
+use crate::session::{SessionCounters, SessionParts, run_session};
+
+/// A running session as the WHEP endpoint tracks it.
+struct Running {
+    cancel: oneshot::Sender<()>,
+    port: u16,
+    control: Arc<PipelineControl>,
+    counters: Arc<SessionCounters>,
+}
 
 /// Everything the WHEP handlers share.
 pub struct HostState {
@@ -32,11 +41,13 @@ pub struct HostState {
     pub broker_key: VerifyingKey,
     /// Address the WebRTC sockets bind to.
     pub media_ip: IpAddr,
+    /// UDP ports sessions bind, one each; `None` lets the system pick.
+    pub media_ports: Option<RangeInclusive<u16>>,
     /// Concurrent sessions allowed.
     pub slots: u32,
     /// Where to report session states, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
-    sessions: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    sessions: Mutex<HashMap<String, Running>>,
 }
 
 impl HostState {
@@ -48,7 +59,22 @@ impl HostState {
         slots: u32,
         broker: Option<Arc<BrokerLink>>,
     ) -> Self {
-        Self { host_id, broker_key, media_ip, slots, broker, sessions: Mutex::new(HashMap::new()) }
+        let sessions = Mutex::new(HashMap::new());
+        Self { host_id, broker_key, media_ip, media_ports: None, slots, broker, sessions }
+    }
+
+    /// Binds each session's media socket to its own port of `ports`.
+    pub fn with_media_ports(mut self, ports: Option<RangeInclusive<u16>>) -> Self {
+        self.media_ports = ports;
+        self
+    }
+
+    /// A free media port (0 when the system picks), or `None` when the range is used up.
+    fn free_port(&self, sessions: &HashMap<String, Running>) -> Option<u16> {
+        match &self.media_ports {
+            None => Some(0),
+            Some(range) => range.clone().find(|p| sessions.values().all(|s| s.port != *p)),
+        }
     }
 
     /// Number of sessions running now.
@@ -65,17 +91,17 @@ impl HostState {
     pub fn end_sessions(&self, ids: &[String]) {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         for id in ids {
-            if let Some(cancel) = sessions.remove(id) {
+            if let Some(running) = sessions.remove(id) {
                 tracing::info!(session = %id, "ended by the broker");
-                let _ = cancel.send(());
+                let _ = running.cancel.send(());
             }
         }
     }
 
     /// Ends every session (host shutdown).
     pub fn end_all(&self) {
-        self.sessions.lock().expect("sessions lock").drain().for_each(|(_, cancel)| {
-            let _ = cancel.send(());
+        self.sessions.lock().expect("sessions lock").drain().for_each(|(_, running)| {
+            let _ = running.cancel.send(());
         });
     }
 }
@@ -91,7 +117,7 @@ pub fn whep_router(state: Arc<HostState>) -> Router {
     Router::new()
         .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whep", post(offer))
-        .route("/whep/sessions/{id}", delete(end))
+        .route("/whep/sessions/{id}", delete(end).get(stats))
         .layer(DefaultBodyLimit::max(4 * MAX_SDP_LEN))
         .layer(cors)
         .with_state(state)
@@ -175,35 +201,43 @@ async fn offer(
     }
     let sdp =
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
+    let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
+    let control = Arc::new(PipelineControl::new(spec));
+    let counters = Arc::new(SessionCounters::default());
     let (cancel_tx, cancel_rx) = oneshot::channel();
-    {
+    let port = {
         let mut sessions = state.sessions.lock().expect("sessions lock");
         if sessions.contains_key(&claims.session_id) {
             return Err(WhepError::Conflict);
         }
-        if sessions.len() >= state.slots as usize {
-            return Err(WhepError::Busy);
-        }
-        sessions.insert(claims.session_id.clone(), cancel_tx);
-    }
-    let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
-    let control = Arc::new(PipelineControl::new(spec));
-    let (peer, answer, events) =
-        match StreamPeer::answer(sdp, state.media_ip, control.rate.clone()).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
-                return Err(match e {
-                    StreamingError::BadSdp(m) => WhepError::BadSdp(m),
-                    other => WhepError::Internal(other.to_string()),
-                });
-            }
+        let port = state.free_port(&sessions).filter(|_| sessions.len() < state.slots as usize);
+        let port = port.ok_or(WhepError::Busy)?;
+        let running = Running {
+            cancel: cancel_tx,
+            port,
+            control: Arc::clone(&control),
+            counters: Arc::clone(&counters),
         };
+        sessions.insert(claims.session_id.clone(), running);
+        port
+    };
+    let bind = SocketAddr::new(state.media_ip, port);
+    let (peer, answer, events) = match StreamPeer::answer(sdp, bind, control.rate.clone()).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
+            return Err(match e {
+                StreamingError::BadSdp(m) => WhepError::BadSdp(m),
+                other => WhepError::Internal(other.to_string()),
+            });
+        }
+    };
     let session_id = claims.session_id.clone();
     let task_state = Arc::clone(&state);
     tokio::spawn(async move {
         let broker = task_state.broker.clone();
-        run_session(session_id.clone(), spec, control, peer, events, cancel_rx, broker).await;
+        let parts = SessionParts { spec, control, counters, broker };
+        run_session(session_id.clone(), parts, peer, events, cancel_rx).await;
         task_state.sessions.lock().expect("sessions lock").remove(&session_id);
     });
     let location = format!("/whep/sessions/{}", claims.session_id);
@@ -227,8 +261,23 @@ async fn end(
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
-    let cancel =
+    let running =
         state.sessions.lock().expect("sessions lock").remove(&id).ok_or(WhepError::NotFound)?;
-    let _ = cancel.send(());
+    let _ = running.cancel.send(());
     Ok(StatusCode::OK)
+}
+
+/// `GET` on the session resource: what the host has sent so far.
+async fn stats(
+    State(state): State<Arc<HostState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<StreamStats>, WhepError> {
+    let claims = authorize(&state, &headers, false)?;
+    if claims.session_id != id {
+        return Err(WhepError::Unauthorized("token is for another session".into()));
+    }
+    let sessions = state.sessions.lock().expect("sessions lock");
+    let running = sessions.get(&id).ok_or(WhepError::NotFound)?;
+    Ok(Json(running.counters.snapshot(running.control.rate.target_bps())))
 }

@@ -11,7 +11,7 @@ use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
 use gridplay_protocol::{AllocateResponse, Profile, SessionClaims, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
-use gridplay_streaming::webrtc::{Viewer, ViewerEvent, WhepSession};
+use gridplay_streaming::webrtc::{Viewer, ViewerEvent, ViewerOptions, WhepSession};
 use gridplay_streaming::{DecodedFrame, H264Decoder};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -121,7 +121,7 @@ impl Watch {
                         self.acks.push(InputApplied::decode(&bytes).expect("an input ack"));
                         None
                     }
-                    ViewerEvent::Connected | ViewerEvent::Closed => None,
+                    ViewerEvent::Connected | ViewerEvent::Closed | ViewerEvent::FrameLost => None,
                 };
                 if done(self, picture.as_ref()) {
                     return picture;
@@ -160,7 +160,9 @@ async fn viewer_streams_decodes_steers_and_ends_the_session() {
     let net = Network::start().await;
     let session = net.allocate().await;
     let (whep, events) =
-        WhepSession::connect(&session.whep_url, &session.token, LOOPBACK).await.unwrap();
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await
+            .unwrap();
     assert!(whep.resource().path().ends_with(&session.session_id));
     let viewer = whep.viewer();
     let mut watch = Watch::new(events);
@@ -200,7 +202,7 @@ async fn viewer_streams_decodes_steers_and_ends_the_session() {
 async fn bad_tokens_and_bad_sdp_are_refused_and_start_nothing() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (viewer, offer, events) = Viewer::offer(LOOPBACK).await.unwrap();
+    let (viewer, offer, events) = Viewer::offer(&ViewerOptions::direct(LOOPBACK)).await.unwrap();
     let mut watch = Watch::new(events);
     let claims = SessionClaims::verify(
         &session.token,

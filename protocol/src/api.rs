@@ -325,6 +325,24 @@ pub struct SessionRecord {
     pub state: SessionState,
 }
 
+/// `GET` on a WHEP session resource: what the host has sent so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[ts(export)]
+pub struct StreamStats {
+    /// Frames sent.
+    #[ts(type = "number")]
+    pub frames_sent: u64,
+    /// Video bytes sent (before packetisation).
+    #[ts(type = "number")]
+    pub bytes_sent: u64,
+    /// Keyframes sent.
+    #[ts(type = "number")]
+    pub keyframes_sent: u64,
+    /// The congestion controller's current target, bits per second.
+    #[ts(type = "number")]
+    pub target_bps: u64,
+}
+
 /// `POST /v1/hosts/{host_id}/sessions/{session_id}`: a host reports a session's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,13 @@ pub enum ProtocolError {
     /// A key code was empty, longer than 32 bytes or not printable ASCII.
     #[error("key code must be 1..=32 printable ASCII bytes")]
     BadKeyCode,
+    /// A gamepad index was not below [`MAX_GAMEPADS`](crate::input::MAX_GAMEPADS).
+    #[error("gamepad index {0} is not below 16")]
+    BadGamepadIndex(u8),
+    /// A touch list was empty, longer than [`MAX_TOUCHES`](crate::input::MAX_TOUCHES),
+    /// or named a touch id twice or one not below `MAX_TOUCHES`.
+    #[error("touch list must hold 1..=10 distinct touch ids below 10")]
+    BadTouchList,
     /// A session token was not of the form `claims.signature` in base64url.
     #[error("malformed session token")]
     MalformedToken,

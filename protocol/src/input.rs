@@ -1,9 +1,62 @@
 //! Input events from the player: a compact binary codec carried on the WebRTC
-//! "input" data channel.
+//! "input" data channel (reliable but unordered).
 //!
-//! Every client message starts with a type byte and a little-endian `u32`
-//! sequence number; the host answers each with [`InputApplied`], naming the
-//! first frame that reflects it (the basis of the click-to-photon probe).
+//! Keyboard, mouse (absolute position and pointer-lock relative motion,
+//! buttons, wheel), gamepads (several, as whole-pad snapshots) and multi-touch
+//! travel as one typed stream of [`InputEvent`]s. The host answers each with
+//! [`InputApplied`], naming the first frame that reflects it (the basis of the
+//! click-to-photon probe).
+//!
+//! # Wire format
+//!
+//! Integers are little-endian. A client message is `type: u8`, `seq: u32`,
+//! then the payload of its type; nothing may follow the payload.
+//!
+//! | type   | kind                                     | payload after `type`, `seq`                                                    | bytes    |
+//! |--------|------------------------------------------|--------------------------------------------------------------------------------|----------|
+//! | `0x01` | [`KeyDown`](InputKind::KeyDown)          | `len: u8` (1..=32), then `len` printable-ASCII bytes (`KeyboardEvent.code`)   | 7..=38   |
+//! | `0x02` | [`KeyUp`](InputKind::KeyUp)              | as `KeyDown`                                                                   | 7..=38   |
+//! | `0x03` | [`PointerMove`](InputKind::PointerMove)  | `x: u16`, `y: u16`, `dx: i16`, `dy: i16`                                       | 13       |
+//! | `0x04` | [`PointerDown`](InputKind::PointerDown)  | `x: u16`, `y: u16`, `button: u8`                                               | 10       |
+//! | `0x05` | [`PointerUp`](InputKind::PointerUp)      | `x: u16`, `y: u16`, `button: u8`                                               | 10       |
+//! | `0x06` | [`Wheel`](InputKind::Wheel)              | `dx: i16`, `dy: i16`                                                           | 9        |
+//! | `0x07` | [`Gamepad`](InputKind::Gamepad)          | `pad: u8` (0..=15), `buttons: u32`, `left_trigger: u8`, `right_trigger: u8`, `left_x: i16`, `left_y: i16`, `right_x: i16`, `right_y: i16` | 20 |
+//! | `0x08` | [`GamepadGone`](InputKind::GamepadGone)  | `pad: u8` (0..=15)                                                             | 6        |
+//! | `0x09` | [`TouchStart`](InputKind::TouchStart)    | `n: u8` (1..=10), then `n` times `id: u8` (0..=9), `x: u16`, `y: u16`; ids distinct | 11..=56 |
+//! | `0x0a` | [`TouchMove`](InputKind::TouchMove)      | as `TouchStart`                                                                | 11..=56  |
+//! | `0x0b` | [`TouchEnd`](InputKind::TouchEnd)        | as `TouchStart`                                                                | 11..=56  |
+//! | `0x0c` | [`TouchCancel`](InputKind::TouchCancel)  | as `TouchStart`                                                                | 11..=56  |
+//!
+//! The host's one message is `0x80` [`InputApplied`]: `seq: u32`,
+//! `frame_id: u32` (9 bytes).
+//!
+//! # Meaning
+//!
+//! - **Positions** (`x`, `y` of pointers and touches) are absolute, 0..=65535
+//!   across the visible picture: 0 is the left (top) edge, 65535 the right
+//!   (bottom) edge.
+//! - **Keys** are DOM `KeyboardEvent.code`s, so the physical key, whatever the
+//!   layout. Modifiers are keys of their own (`ShiftLeft`, `ControlRight`, ...):
+//!   a chord is the sequence of its downs. The client sends no auto-repeat and
+//!   releases every held key when it loses focus.
+//! - **Mouse**: every move carries both the absolute position and the raw
+//!   relative motion `dx`, `dy` in CSS pixels (what a game wants under pointer
+//!   lock, where the absolute position stops at the picture's edge). `button`
+//!   is the DOM `MouseEvent.button` (0 main, 1 middle, 2 secondary, 3 back,
+//!   4 forward). Wheel deltas are in pixels.
+//! - **Gamepads** are sent as a snapshot of one pad's whole state whenever any
+//!   part of it changes; since the channel is unordered the receiver keeps,
+//!   per pad, the snapshot with the newest `seq`. `pad` is the Gamepad API
+//!   index. Bit `i` of `buttons` is button `i` of the W3C "standard" mapping
+//!   (see [`gamepad_button`]). Triggers are analog, 0 released to 255 fully
+//!   pressed. Axes map -1.0..=1.0 to -32767..=32767 (-32768 is accepted and
+//!   means -1.0); y grows downward, as in the Gamepad API. `GamepadGone` says
+//!   the pad was disconnected: forget its state.
+//! - **Touches**: one message carries the touches that changed in one DOM
+//!   touch event (`changedTouches`), at most [`MAX_TOUCHES`]. `id` is a small
+//!   slot the client gives each finger for as long as it touches (the lowest
+//!   free one), free again after its end or cancel. A cancel means the
+//!   gesture was taken away (e.g. by the system): undo, do not act.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -12,6 +65,10 @@ use crate::ProtocolError;
 
 /// Longest `KeyboardEvent.code` accepted, in bytes.
 pub const MAX_KEY_CODE_LEN: usize = 32;
+/// Gamepads are numbered `0..MAX_GAMEPADS`.
+pub const MAX_GAMEPADS: u8 = 16;
+/// Most touches in one message; touch ids are `0..MAX_TOUCHES`.
+pub const MAX_TOUCHES: u8 = 10;
 
 const KEY_DOWN: u8 = 0x01;
 const KEY_UP: u8 = 0x02;
@@ -19,7 +76,52 @@ const POINTER_MOVE: u8 = 0x03;
 const POINTER_DOWN: u8 = 0x04;
 const POINTER_UP: u8 = 0x05;
 const WHEEL: u8 = 0x06;
+const GAMEPAD: u8 = 0x07;
+const GAMEPAD_GONE: u8 = 0x08;
+const TOUCH_START: u8 = 0x09;
+const TOUCH_MOVE: u8 = 0x0a;
+const TOUCH_END: u8 = 0x0b;
+const TOUCH_CANCEL: u8 = 0x0c;
 const INPUT_APPLIED: u8 = 0x80;
+
+/// Bits of [`InputKind::Gamepad`]'s `buttons`: the W3C Gamepad "standard"
+/// mapping, bit `i` for `Gamepad.buttons[i]`.
+pub mod gamepad_button {
+    /// Bottom face button (A on Xbox, cross on PlayStation).
+    pub const SOUTH: u32 = 1 << 0;
+    /// Right face button (B, circle).
+    pub const EAST: u32 = 1 << 1;
+    /// Left face button (X, square).
+    pub const WEST: u32 = 1 << 2;
+    /// Top face button (Y, triangle).
+    pub const NORTH: u32 = 1 << 3;
+    /// Left bumper.
+    pub const LEFT_BUMPER: u32 = 1 << 4;
+    /// Right bumper.
+    pub const RIGHT_BUMPER: u32 = 1 << 5;
+    /// Left trigger pressed past the browser's threshold (its analog value is `left_trigger`).
+    pub const LEFT_TRIGGER: u32 = 1 << 6;
+    /// Right trigger pressed past the browser's threshold (its analog value is `right_trigger`).
+    pub const RIGHT_TRIGGER: u32 = 1 << 7;
+    /// Back / select / share.
+    pub const BACK: u32 = 1 << 8;
+    /// Start / options.
+    pub const START: u32 = 1 << 9;
+    /// Left stick pressed.
+    pub const LEFT_STICK: u32 = 1 << 10;
+    /// Right stick pressed.
+    pub const RIGHT_STICK: u32 = 1 << 11;
+    /// D-pad up.
+    pub const DPAD_UP: u32 = 1 << 12;
+    /// D-pad down.
+    pub const DPAD_DOWN: u32 = 1 << 13;
+    /// D-pad left.
+    pub const DPAD_LEFT: u32 = 1 << 14;
+    /// D-pad right.
+    pub const DPAD_RIGHT: u32 = 1 << 15;
+    /// Home / guide.
+    pub const HOME: u32 = 1 << 16;
+}
 
 /// One input event with its sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -29,6 +131,18 @@ pub struct InputEvent {
     pub seq: u32,
     /// What happened.
     pub kind: InputKind,
+}
+
+/// One finger in a touch message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct TouchPoint {
+    /// The finger's slot, `0..MAX_TOUCHES`, stable while it touches.
+    pub id: u8,
+    /// Absolute x, 0..=65535 across the picture.
+    pub x: u16,
+    /// Absolute y, 0..=65535 down the picture.
+    pub y: u16,
 }
 
 /// The kinds of input a player sends.
@@ -81,6 +195,50 @@ pub enum InputKind {
         /// Vertical delta.
         dy: i16,
     },
+    /// The whole state of one gamepad, sent whenever any of it changes.
+    Gamepad {
+        /// Gamepad API index, `0..MAX_GAMEPADS`.
+        pad: u8,
+        /// Pressed buttons, bit `i` = standard-mapping button `i` (see [`gamepad_button`]).
+        buttons: u32,
+        /// Left trigger, 0 (released) ..= 255 (fully pressed).
+        left_trigger: u8,
+        /// Right trigger, 0 (released) ..= 255 (fully pressed).
+        right_trigger: u8,
+        /// Left stick x, -32767 (left) ..= 32767 (right).
+        left_x: i16,
+        /// Left stick y, -32767 (up) ..= 32767 (down).
+        left_y: i16,
+        /// Right stick x, -32767 (left) ..= 32767 (right).
+        right_x: i16,
+        /// Right stick y, -32767 (up) ..= 32767 (down).
+        right_y: i16,
+    },
+    /// A gamepad was disconnected; forget its state.
+    GamepadGone {
+        /// Gamepad API index, `0..MAX_GAMEPADS`.
+        pad: u8,
+    },
+    /// Fingers touched down.
+    TouchStart {
+        /// The new touches (1..=10, distinct ids).
+        touches: Vec<TouchPoint>,
+    },
+    /// Touching fingers moved.
+    TouchMove {
+        /// The moved touches (1..=10, distinct ids).
+        touches: Vec<TouchPoint>,
+    },
+    /// Fingers lifted.
+    TouchEnd {
+        /// The lifted touches, at their last position (1..=10, distinct ids).
+        touches: Vec<TouchPoint>,
+    },
+    /// Touches were taken away (e.g. by a system gesture); undo rather than act.
+    TouchCancel {
+        /// The cancelled touches (1..=10, distinct ids).
+        touches: Vec<TouchPoint>,
+    },
 }
 
 /// The host's acknowledgement: input `seq` is first visible in frame `frame_id`.
@@ -94,31 +252,76 @@ pub struct InputApplied {
 }
 
 impl InputEvent {
-    /// Encodes the event into its wire form; refuses key codes the decoder
-    /// would reject.
+    /// Encodes the event into its wire form; refuses values the decoder would
+    /// reject (bad key codes, gamepad indices or touch lists).
     pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
-        let mut out = Vec::with_capacity(16);
-        let (ty, payload): (u8, Vec<u8>) = match &self.kind {
-            InputKind::KeyDown { code } => (KEY_DOWN, key_payload(code)?),
-            InputKind::KeyUp { code } => (KEY_UP, key_payload(code)?),
-            InputKind::PointerMove { x, y, dx, dy } => (
-                POINTER_MOVE,
-                [x.to_le_bytes(), y.to_le_bytes(), dx.to_le_bytes(), dy.to_le_bytes()].concat(),
-            ),
-            InputKind::PointerDown { x, y, button } => {
-                (POINTER_DOWN, button_payload(*x, *y, *button))
-            }
-            InputKind::PointerUp { x, y, button } => (POINTER_UP, button_payload(*x, *y, *button)),
-            InputKind::Wheel { dx, dy } => (WHEEL, [dx.to_le_bytes(), dy.to_le_bytes()].concat()),
+        let mut w = Writer(Vec::with_capacity(24));
+        let ty = match &self.kind {
+            InputKind::KeyDown { .. } => KEY_DOWN,
+            InputKind::KeyUp { .. } => KEY_UP,
+            InputKind::PointerMove { .. } => POINTER_MOVE,
+            InputKind::PointerDown { .. } => POINTER_DOWN,
+            InputKind::PointerUp { .. } => POINTER_UP,
+            InputKind::Wheel { .. } => WHEEL,
+            InputKind::Gamepad { .. } => GAMEPAD,
+            InputKind::GamepadGone { .. } => GAMEPAD_GONE,
+            InputKind::TouchStart { .. } => TOUCH_START,
+            InputKind::TouchMove { .. } => TOUCH_MOVE,
+            InputKind::TouchEnd { .. } => TOUCH_END,
+            InputKind::TouchCancel { .. } => TOUCH_CANCEL,
         };
-        out.push(ty);
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&payload);
-        Ok(out)
+        w.u8(ty);
+        w.u32(self.seq);
+        match &self.kind {
+            InputKind::KeyDown { code } | InputKind::KeyUp { code } => w.key_code(code)?,
+            InputKind::PointerMove { x, y, dx, dy } => {
+                w.u16(*x);
+                w.u16(*y);
+                w.i16(*dx);
+                w.i16(*dy);
+            }
+            InputKind::PointerDown { x, y, button } | InputKind::PointerUp { x, y, button } => {
+                w.u16(*x);
+                w.u16(*y);
+                w.u8(*button);
+            }
+            InputKind::Wheel { dx, dy } => {
+                w.i16(*dx);
+                w.i16(*dy);
+            }
+            InputKind::Gamepad {
+                pad,
+                buttons,
+                left_trigger,
+                right_trigger,
+                left_x,
+                left_y,
+                right_x,
+                right_y,
+            } => {
+                w.u8(check_pad(*pad)?);
+                w.u32(*buttons);
+                w.u8(*left_trigger);
+                w.u8(*right_trigger);
+                for axis in [left_x, left_y, right_x, right_y] {
+                    w.i16(*axis);
+                }
+            }
+            InputKind::GamepadGone { pad } => w.u8(check_pad(*pad)?),
+            InputKind::TouchStart { touches }
+            | InputKind::TouchMove { touches }
+            | InputKind::TouchEnd { touches }
+            | InputKind::TouchCancel { touches } => w.touches(touches)?,
+        }
+        Ok(w.0)
     }
 
-    /// Decodes one message; rejects unknown types, truncated or trailing bytes
-    /// and key codes that are empty, too long or not ASCII.
+    /// Decodes one message; rejects unknown types, truncated or trailing
+    /// bytes, key codes that are empty, too long or not printable ASCII,
+    /// gamepad indices from [`MAX_GAMEPADS`] on, and touch lists that are
+    /// empty, longer than [`MAX_TOUCHES`], or name an id twice or one from
+    /// `MAX_TOUCHES` on. Whatever it accepts, [`encode`](Self::encode) turns
+    /// back into the same bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader(bytes);
         let ty = r.u8()?;
@@ -132,6 +335,21 @@ impl InputEvent {
             POINTER_DOWN => InputKind::PointerDown { x: r.u16()?, y: r.u16()?, button: r.u8()? },
             POINTER_UP => InputKind::PointerUp { x: r.u16()?, y: r.u16()?, button: r.u8()? },
             WHEEL => InputKind::Wheel { dx: r.i16()?, dy: r.i16()? },
+            GAMEPAD => InputKind::Gamepad {
+                pad: check_pad(r.u8()?)?,
+                buttons: r.u32()?,
+                left_trigger: r.u8()?,
+                right_trigger: r.u8()?,
+                left_x: r.i16()?,
+                left_y: r.i16()?,
+                right_x: r.i16()?,
+                right_y: r.i16()?,
+            },
+            GAMEPAD_GONE => InputKind::GamepadGone { pad: check_pad(r.u8()?)? },
+            TOUCH_START => InputKind::TouchStart { touches: r.touches()? },
+            TOUCH_MOVE => InputKind::TouchMove { touches: r.touches()? },
+            TOUCH_END => InputKind::TouchEnd { touches: r.touches()? },
+            TOUCH_CANCEL => InputKind::TouchCancel { touches: r.touches()? },
             other => return Err(ProtocolError::UnknownInputType(other)),
         };
         r.finish()?;
@@ -166,21 +384,60 @@ fn valid_key_code(bytes: &[u8]) -> bool {
     (1..=MAX_KEY_CODE_LEN).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
-fn key_payload(code: &str) -> Result<Vec<u8>, ProtocolError> {
-    let bytes = code.as_bytes();
-    if !valid_key_code(bytes) {
-        return Err(ProtocolError::BadKeyCode);
-    }
-    let mut out = Vec::with_capacity(bytes.len() + 1);
-    out.push(bytes.len() as u8);
-    out.extend_from_slice(bytes);
-    Ok(out)
+fn check_pad(pad: u8) -> Result<u8, ProtocolError> {
+    if pad < MAX_GAMEPADS { Ok(pad) } else { Err(ProtocolError::BadGamepadIndex(pad)) }
 }
 
-fn button_payload(x: u16, y: u16, button: u8) -> Vec<u8> {
-    let mut out = [x.to_le_bytes(), y.to_le_bytes()].concat();
-    out.push(button);
-    out
+/// Checks a touch list: 1..=MAX_TOUCHES entries with distinct ids below MAX_TOUCHES.
+fn check_touches(touches: &[TouchPoint]) -> Result<(), ProtocolError> {
+    if touches.is_empty() || touches.len() > usize::from(MAX_TOUCHES) {
+        return Err(ProtocolError::BadTouchList);
+    }
+    let mut seen = 0u16;
+    for t in touches {
+        if t.id >= MAX_TOUCHES || seen & (1 << t.id) != 0 {
+            return Err(ProtocolError::BadTouchList);
+        }
+        seen |= 1 << t.id;
+    }
+    Ok(())
+}
+
+/// A little-endian writer of one message.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i16(&mut self, v: i16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn key_code(&mut self, code: &str) -> Result<(), ProtocolError> {
+        let bytes = code.as_bytes();
+        if !valid_key_code(bytes) {
+            return Err(ProtocolError::BadKeyCode);
+        }
+        self.u8(bytes.len() as u8);
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn touches(&mut self, touches: &[TouchPoint]) -> Result<(), ProtocolError> {
+        check_touches(touches)?;
+        self.u8(touches.len() as u8);
+        for t in touches {
+            self.u8(t.id);
+            self.u16(t.x);
+            self.u16(t.y);
+        }
+        Ok(())
+    }
 }
 
 /// A bounds-checked little-endian reader over one message.
@@ -218,6 +475,17 @@ impl<'a> Reader<'a> {
         }
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
+    fn touches(&mut self) -> Result<Vec<TouchPoint>, ProtocolError> {
+        let n = self.u8()?;
+        if n == 0 || n > MAX_TOUCHES {
+            return Err(ProtocolError::BadTouchList);
+        }
+        let touches = (0..n)
+            .map(|_| Ok(TouchPoint { id: self.u8()?, x: self.u16()?, y: self.u16()? }))
+            .collect::<Result<Vec<_>, ProtocolError>>()?;
+        check_touches(&touches)?;
+        Ok(touches)
+    }
     fn finish(self) -> Result<(), ProtocolError> {
         if self.0.is_empty() { Ok(()) } else { Err(ProtocolError::TrailingBytes(self.0.len())) }
     }
@@ -227,20 +495,154 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_every_kind() {
-        let kinds = [
+    fn touches(points: &[(u8, u16, u16)]) -> Vec<TouchPoint> {
+        points.iter().map(|&(id, x, y)| TouchPoint { id, x, y }).collect()
+    }
+
+    fn every_kind() -> Vec<InputKind> {
+        vec![
             InputKind::KeyDown { code: "KeyW".into() },
             InputKind::KeyUp { code: "ArrowRight".into() },
             InputKind::PointerMove { x: 65535, y: 0, dx: -32768, dy: 32767 },
             InputKind::PointerDown { x: 1, y: 2, button: 0 },
             InputKind::PointerUp { x: 3, y: 4, button: 2 },
             InputKind::Wheel { dx: -1, dy: 120 },
-        ];
-        for (i, kind) in kinds.into_iter().enumerate() {
+            InputKind::Gamepad {
+                pad: 15,
+                buttons: u32::MAX,
+                left_trigger: 255,
+                right_trigger: 1,
+                left_x: -32768,
+                left_y: 32767,
+                right_x: 0,
+                right_y: -1,
+            },
+            InputKind::GamepadGone { pad: 0 },
+            InputKind::TouchStart { touches: touches(&[(0, 0, 65535)]) },
+            InputKind::TouchMove { touches: touches(&[(9, 1, 2), (0, 3, 4), (5, 6, 7)]) },
+            InputKind::TouchEnd { touches: touches(&[(1, 10, 20), (2, 30, 40)]) },
+            InputKind::TouchCancel {
+                touches: (0..MAX_TOUCHES).map(|id| TouchPoint { id, x: 7, y: 8 }).collect(),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        for (i, kind) in every_kind().into_iter().enumerate() {
             let event = InputEvent { seq: i as u32 + 1, kind };
             assert_eq!(InputEvent::decode(&event.encode().unwrap()).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn message_sizes_match_the_documented_table() {
+        let size = |kind: InputKind| InputEvent { seq: 1, kind }.encode().unwrap().len();
+        let kinds = every_kind();
+        assert_eq!(size(kinds[2].clone()), 13, "PointerMove");
+        assert_eq!(size(kinds[3].clone()), 10, "PointerDown");
+        assert_eq!(size(kinds[5].clone()), 9, "Wheel");
+        assert_eq!(size(kinds[6].clone()), 20, "Gamepad");
+        assert_eq!(size(kinds[7].clone()), 6, "GamepadGone");
+        assert_eq!(size(kinds[8].clone()), 11, "one touch");
+        assert_eq!(size(kinds[11].clone()), 56, "ten touches");
+    }
+
+    #[test]
+    fn rejects_bad_gamepad_indices() {
+        let gone = InputEvent { seq: 1, kind: InputKind::GamepadGone { pad: MAX_GAMEPADS } };
+        assert_eq!(gone.encode(), Err(ProtocolError::BadGamepadIndex(16)));
+        assert_eq!(
+            InputEvent::decode(&[GAMEPAD_GONE, 1, 0, 0, 0, 16]),
+            Err(ProtocolError::BadGamepadIndex(16))
+        );
+        let mut state = vec![GAMEPAD, 1, 0, 0, 0, 0xff];
+        state.extend([0; 14]);
+        assert_eq!(InputEvent::decode(&state), Err(ProtocolError::BadGamepadIndex(0xff)));
+        state[5] = 3;
+        assert!(InputEvent::decode(&state).is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_touch_lists() {
+        let bad = [
+            vec![],
+            touches(&[(10, 0, 0)]),
+            touches(&[(1, 0, 0), (1, 5, 5)]),
+            (0..=MAX_TOUCHES).map(|id| TouchPoint { id: id % 10, x: 0, y: 0 }).collect(),
+        ];
+        for touches in bad {
+            let event = InputEvent { seq: 1, kind: InputKind::TouchMove { touches } };
+            assert_eq!(event.encode(), Err(ProtocolError::BadTouchList), "{event:?}");
+        }
+        let head = [TOUCH_START, 1, 0, 0, 0];
+        let decode = |rest: &[u8]| InputEvent::decode(&[&head[..], rest].concat());
+        assert_eq!(decode(&[0]), Err(ProtocolError::BadTouchList), "count 0");
+        assert_eq!(decode(&[11]), Err(ProtocolError::BadTouchList), "count 11");
+        assert_eq!(decode(&[1, 10, 0, 0, 0, 0]), Err(ProtocolError::BadTouchList), "id 10");
+        assert_eq!(
+            decode(&[2, 3, 0, 0, 0, 0, 3, 1, 1, 1, 1]),
+            Err(ProtocolError::BadTouchList),
+            "duplicate id"
+        );
+        assert_eq!(decode(&[2, 3, 0, 0, 0, 0]), Err(ProtocolError::Truncated), "one of two");
+        assert_eq!(decode(&[1, 3, 0, 0, 0, 0, 0]), Err(ProtocolError::TrailingBytes(1)));
+    }
+
+    /// splitmix64: a deterministic byte source, so a failure names its case.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+    }
+
+    /// Decodes thousands of pseudo-random messages (random types and lengths
+    /// near the real ones, plus mutations of valid messages) without a
+    /// panic; whatever decodes must re-encode to the very same bytes.
+    #[test]
+    fn pseudo_random_bytes_never_panic_and_accepted_ones_round_trip() {
+        let valid: Vec<Vec<u8>> = every_kind()
+            .into_iter()
+            .map(|kind| InputEvent { seq: 9, kind }.encode().unwrap())
+            .collect();
+        let mut rng = Rng(0x6772_6964_706c_6179);
+        let mut accepted = 0;
+        for case in 0..20_000 {
+            let bytes: Vec<u8> = if case % 2 == 0 {
+                let len = rng.below(64);
+                let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                if let Some(first) = b.first_mut() {
+                    *first %= 0x0e; // mostly real types
+                }
+                b
+            } else {
+                let mut b = valid[rng.below(valid.len() as u64)].clone();
+                match rng.below(4) {
+                    0 => b.truncate(rng.below(b.len() as u64 + 1)),
+                    1 => b.push(rng.next() as u8),
+                    _ => {
+                        let at = rng.below(b.len() as u64);
+                        b[at] ^= 1 << rng.below(8);
+                    }
+                }
+                b
+            };
+            if let Ok(event) = InputEvent::decode(&bytes) {
+                accepted += 1;
+                assert_eq!(event.encode().as_deref(), Ok(&bytes[..]), "case {case}: {bytes:02x?}");
+            }
+            let _ = InputApplied::decode(&bytes);
+        }
+        assert!(accepted > 1_000, "only {accepted} cases decoded: the generator is too random");
     }
 
     #[test]

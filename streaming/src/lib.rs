@@ -9,6 +9,7 @@ mod encoder;
 mod error;
 mod frame;
 pub mod rate;
+pub mod relay;
 pub mod webrtc;
 
 pub use decoder::{DecodedFrame, H264Decoder};

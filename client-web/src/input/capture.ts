@@ -1,13 +1,16 @@
-// Turns keyboard (on window) and pointer/wheel (over the video) events into input events.
+// Turns keyboard (on window), mouse/pen pointer, wheel and touch (over the video) and gamepad
+// (polled) events into input events.
 
 import type { InputKind } from "../generated/InputKind";
 import { isEncodableKeyCode } from "./codec.ts";
+import { captureGamepads } from "./gamepad.ts";
 import { normalisePoint, pictureRect, toButton, toI16, wheelPixels } from "./mapping.ts";
+import { captureTouch } from "./touch.ts";
 
 /** Keys whose browser default (scrolling, button activation) would fight the game. */
 const NO_DEFAULT = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Space", "PageUp", "PageDown", "Home", "End"]);
 
-/** Starts capturing; returns a function that stops it and releases any held keys. */
+/** Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. */
 export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) => void): () => void {
   const held = new Set<string>();
   // The cursor in client coordinates; under pointer lock it is moved by movementX/Y.
@@ -33,7 +36,11 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) =>
     held.clear();
   };
 
+  // Fingers arrive as touch events (several at once, with ids); their pointer events are ignored.
+  const isTouch = (e: PointerEvent): boolean => e.pointerType === "touch";
+
   const onPointerMove = (e: PointerEvent): void => {
+    if (isTouch(e)) return;
     if (locked()) {
       const p = picture();
       cursor = {
@@ -46,12 +53,14 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) =>
     send({ PointerMove: { ...position(), dx: toI16(e.movementX), dy: toI16(e.movementY) } });
   };
   const onPointerDown = (e: PointerEvent): void => {
+    if (isTouch(e)) return;
     e.preventDefault();
     if (!locked()) cursor = { x: e.clientX, y: e.clientY };
     video.setPointerCapture(e.pointerId);
     send({ PointerDown: { ...position(), button: toButton(e.button) } });
   };
   const onPointerUp = (e: PointerEvent): void => {
+    if (isTouch(e)) return;
     if (!locked()) cursor = { x: e.clientX, y: e.clientY };
     send({ PointerUp: { ...position(), button: toButton(e.button) } });
   };
@@ -77,8 +86,12 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) =>
   video.addEventListener("wheel", onWheel, { passive: false });
   video.addEventListener("contextmenu", onContextMenu);
   video.addEventListener("dblclick", onDoubleClick);
+  const stopTouch = captureTouch(video, picture, send);
+  const stopGamepads = captureGamepads(send);
 
   return () => {
+    stopTouch();
+    stopGamepads();
     window.removeEventListener("keydown", onKeyDown);
     window.removeEventListener("keyup", onKeyUp);
     window.removeEventListener("blur", releaseKeys);

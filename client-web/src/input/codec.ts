@@ -1,10 +1,16 @@
 // The binary input codec of the "input" data channel (little-endian).
+// The layout and its meaning are documented in protocol/src/input.rs; in short:
 //
 // Client → host: byte 0 = type, bytes 1..4 = seq (u32), then the payload:
 //   0x01 KeyDown / 0x02 KeyUp   u8 length L (1..=32) + L ASCII-graphic bytes (KeyboardEvent.code)
 //   0x03 PointerMove            x u16, y u16, dx i16, dy i16
 //   0x04 PointerDown / 0x05 Up  x u16, y u16, button u8
 //   0x06 Wheel                  dx i16, dy i16
+//   0x07 Gamepad                pad u8 (0..=15), buttons u32, left_trigger u8, right_trigger u8,
+//                               left_x i16, left_y i16, right_x i16, right_y i16
+//   0x08 GamepadGone            pad u8 (0..=15)
+//   0x09 TouchStart / 0x0a Move / 0x0b End / 0x0c Cancel
+//                               u8 count N (1..=10), N × (id u8 (0..=9, distinct), x u16, y u16)
 // Host → client: 0x80 InputApplied: seq u32, frame_id u32.
 //
 // Shared test vectors: protocol/tests/vectors/input.json and input_invalid.json.
@@ -12,8 +18,13 @@
 import type { InputApplied } from "../generated/InputApplied";
 import type { InputEvent } from "../generated/InputEvent";
 import type { InputKind } from "../generated/InputKind";
+import type { TouchPoint } from "../generated/TouchPoint";
 
 export const MAX_KEY_CODE_LEN = 32;
+/** Gamepads are numbered 0..MAX_GAMEPADS. */
+export const MAX_GAMEPADS = 16;
+/** Most touches in one message; touch ids are 0..MAX_TOUCHES. */
+export const MAX_TOUCHES = 10;
 
 const KEY_DOWN = 0x01;
 const KEY_UP = 0x02;
@@ -21,6 +32,12 @@ const POINTER_MOVE = 0x03;
 const POINTER_DOWN = 0x04;
 const POINTER_UP = 0x05;
 const WHEEL = 0x06;
+const GAMEPAD = 0x07;
+const GAMEPAD_GONE = 0x08;
+const TOUCH_START = 0x09;
+const TOUCH_MOVE = 0x0a;
+const TOUCH_END = 0x0b;
+const TOUCH_CANCEL = 0x0c;
 const INPUT_APPLIED = 0x80;
 
 export class CodecError extends Error {
@@ -44,8 +61,22 @@ export function encodeInput(event: InputEvent): Uint8Array<ArrayBuffer> {
   } else if ("PointerUp" in kind) {
     const b = kind.PointerUp;
     w.u8(POINTER_UP).u32(event.seq).u16(b.x).u16(b.y).u8(b.button);
-  } else {
+  } else if ("Wheel" in kind) {
     w.u8(WHEEL).u32(event.seq).i16(kind.Wheel.dx).i16(kind.Wheel.dy);
+  } else if ("Gamepad" in kind) {
+    const g = kind.Gamepad;
+    w.u8(GAMEPAD).u32(event.seq).pad(g.pad).u32(g.buttons).u8(g.left_trigger).u8(g.right_trigger);
+    w.i16(g.left_x).i16(g.left_y).i16(g.right_x).i16(g.right_y);
+  } else if ("GamepadGone" in kind) {
+    w.u8(GAMEPAD_GONE).u32(event.seq).pad(kind.GamepadGone.pad);
+  } else if ("TouchStart" in kind) {
+    w.u8(TOUCH_START).u32(event.seq).touches(kind.TouchStart.touches);
+  } else if ("TouchMove" in kind) {
+    w.u8(TOUCH_MOVE).u32(event.seq).touches(kind.TouchMove.touches);
+  } else if ("TouchEnd" in kind) {
+    w.u8(TOUCH_END).u32(event.seq).touches(kind.TouchEnd.touches);
+  } else {
+    w.u8(TOUCH_CANCEL).u32(event.seq).touches(kind.TouchCancel.touches);
   }
   return w.finish();
 }
@@ -74,6 +105,35 @@ export function decodeInput(bytes: Uint8Array): InputEvent {
       break;
     case WHEEL:
       kind = { Wheel: { dx: r.i16(), dy: r.i16() } };
+      break;
+    case GAMEPAD:
+      kind = {
+        Gamepad: {
+          pad: r.pad(),
+          buttons: r.u32(),
+          left_trigger: r.u8(),
+          right_trigger: r.u8(),
+          left_x: r.i16(),
+          left_y: r.i16(),
+          right_x: r.i16(),
+          right_y: r.i16(),
+        },
+      };
+      break;
+    case GAMEPAD_GONE:
+      kind = { GamepadGone: { pad: r.pad() } };
+      break;
+    case TOUCH_START:
+      kind = { TouchStart: { touches: r.touches() } };
+      break;
+    case TOUCH_MOVE:
+      kind = { TouchMove: { touches: r.touches() } };
+      break;
+    case TOUCH_END:
+      kind = { TouchEnd: { touches: r.touches() } };
+      break;
+    case TOUCH_CANCEL:
+      kind = { TouchCancel: { touches: r.touches() } };
       break;
     default:
       throw new CodecError(`unknown input type 0x${type.toString(16)}`);
@@ -109,6 +169,22 @@ function isAsciiGraphic(byte: number): boolean {
   return byte >= 0x21 && byte <= 0x7e;
 }
 
+/** Throws unless `touches` holds 1..=MAX_TOUCHES entries with distinct ids below MAX_TOUCHES. */
+function checkTouches(touches: readonly TouchPoint[]): void {
+  if (touches.length < 1 || touches.length > MAX_TOUCHES) throw new CodecError(`${touches.length} touches is not 1..=${MAX_TOUCHES}`);
+  let seen = 0;
+  for (const { id } of touches) {
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_TOUCHES) throw new CodecError(`touch id ${id} is not below ${MAX_TOUCHES}`);
+    if (seen & (1 << id)) throw new CodecError(`touch id ${id} appears twice`);
+    seen |= 1 << id;
+  }
+}
+
+function checkPad(pad: number): number {
+  if (!Number.isInteger(pad) || pad < 0 || pad >= MAX_GAMEPADS) throw new CodecError(`gamepad index ${pad} is not below ${MAX_GAMEPADS}`);
+  return pad;
+}
+
 function checkInt(value: number, min: number, max: number, what: string): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new CodecError(`${what} ${value} is not an integer in ${min}..=${max}`);
@@ -141,6 +217,15 @@ class Writer {
     if (!isEncodableKeyCode(code)) throw new CodecError(`key code ${JSON.stringify(code)} is not 1..=32 ASCII characters`);
     this.u8(code.length);
     for (let i = 0; i < code.length; i++) this.bytes.push(code.charCodeAt(i));
+    return this;
+  }
+  pad(pad: number): this {
+    return this.u8(checkPad(pad));
+  }
+  touches(touches: readonly TouchPoint[]): this {
+    checkTouches(touches);
+    this.u8(touches.length);
+    for (const t of touches) this.u8(t.id).u16(t.x).u16(t.y);
     return this;
   }
   finish(): Uint8Array<ArrayBuffer> {
@@ -181,6 +266,17 @@ class Reader {
     const raw = this.bytes.subarray(at, at + len);
     if (!raw.every(isAsciiGraphic)) throw new CodecError("key code is not ASCII");
     return String.fromCharCode(...raw);
+  }
+  pad(): number {
+    return checkPad(this.u8());
+  }
+  touches(): TouchPoint[] {
+    const n = this.u8();
+    if (n < 1 || n > MAX_TOUCHES) throw new CodecError(`${n} touches is not 1..=${MAX_TOUCHES}`);
+    const touches: TouchPoint[] = [];
+    for (let i = 0; i < n; i++) touches.push({ id: this.u8(), x: this.u16(), y: this.u16() });
+    checkTouches(touches);
+    return touches;
   }
   finish(): void {
     const left = this.bytes.length - this.offset;

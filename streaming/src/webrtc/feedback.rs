@@ -2,7 +2,7 @@
 //! drives the [`RateController`], and keyframe requests (PLI/FIR) are let
 //! through the interceptor chain to the application.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,11 +19,46 @@ use crate::rate::{PacketFeedback, RateController};
 /// A [`RateController`] shared between the interceptor chain (which feeds it)
 /// and the frame loop (which reads its target).
 #[derive(Clone)]
-pub struct SharedRate(pub Arc<Mutex<RateController>>);
+pub struct SharedRate {
+    controller: Arc<Mutex<RateController>>,
+    sent: Arc<Mutex<RecentPackets>>,
+}
+
+/// The (SSRC, RTP sequence number) pairs reported recently, to tell a NACK
+/// retransmission from a first transmission.
+#[derive(Default)]
+struct RecentPackets {
+    order: VecDeque<(u32, u16)>,
+    seen: HashSet<(u32, u16)>,
+}
+
+/// How many reported packets are remembered (several seconds of video).
+const RECENT_PACKETS: usize = 8192;
+
+impl RecentPackets {
+    /// Records a packet; true if the same RTP packet was reported before.
+    fn repeat(&mut self, key: (u32, u16)) -> bool {
+        if !self.seen.insert(key) {
+            return true;
+        }
+        self.order.push_back(key);
+        if self.order.len() > RECENT_PACKETS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        false
+    }
+}
 
 impl SharedRate {
+    /// Shares `controller`.
+    pub fn new(controller: RateController) -> Self {
+        Self { controller: Arc::new(Mutex::new(controller)), sent: Arc::default() }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RateController> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.controller.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The controller's current target, bits per second.
@@ -34,10 +69,15 @@ impl SharedRate {
 
 impl BandwidthEstimator for SharedRate {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        let mut sent = self.sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let feedback: Vec<PacketFeedback> = reports
             .iter()
             // Arrived but with no arrival time: nothing to learn about delay or loss.
             .filter(|r| !(r.arrived && r.arrival.is_none()))
+            // A retransmission of a packet the receiver already had is dropped by
+            // its SRTP replay check and reads as lost; retransmissions say nothing
+            // about the path that the original did not.
+            .filter(|r| !sent.repeat((r.ssrc, r.rtp_sequence_number)))
             .map(|r| PacketFeedback {
                 sequence: r.id,
                 departure: r.departure,
@@ -112,6 +152,18 @@ impl Interceptor for KeyframeRequests {
 mod tests {
     use super::*;
     use rtc::rtcp::receiver_report::ReceiverReport;
+
+    #[test]
+    fn a_retransmitted_packet_is_a_repeat() {
+        let mut recent = RecentPackets::default();
+        assert!(!recent.repeat((1, 10)));
+        assert!(!recent.repeat((2, 10)), "another stream");
+        assert!(recent.repeat((1, 10)));
+        for seq in 0..RECENT_PACKETS as u16 {
+            recent.repeat((3, seq));
+        }
+        assert!(!recent.repeat((1, 10)), "forgotten after RECENT_PACKETS others");
+    }
 
     #[test]
     fn recognises_pli_and_fir_only() {

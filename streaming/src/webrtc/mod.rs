@@ -6,13 +6,15 @@
 
 mod feedback;
 mod peer;
+mod sdp;
 mod sender;
 mod viewer;
 mod whep_client;
 
 pub use feedback::SharedRate;
+pub use sdp::{route_candidates_via, without_candidates};
 pub use sender::{PeerEvent, StreamPeer};
-pub use viewer::{Viewer, ViewerEvent};
+pub use viewer::{Viewer, ViewerEvent, ViewerOptions};
 pub use whep_client::WhepSession;
 
 /// Largest SDP accepted from a remote peer, in bytes.

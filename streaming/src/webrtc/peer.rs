@@ -1,17 +1,19 @@
 //! Building peer connections: codecs, interceptors, sockets and the event
 //! handler shared by both sides.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
-use rtc::interceptor::Slot;
+use rtc::interceptor::{JitterBufferBuilder, NackGeneratorBuilder, PacerBuilder, Slot};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
     register_default_interceptors,
 };
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
@@ -42,6 +44,24 @@ pub(crate) fn h264_codec() -> RTCRtpCodec {
 /// The RTP header extension that asks the receiver for a playout delay.
 pub(crate) const PLAYOUT_DELAY_URI: &str =
     "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+
+/// Most bits the pacer releases back to back: about four full packets.
+const PACER_BURST_BITS: f64 = 4.0 * 1200.0 * 8.0;
+
+/// How often a buffering receiver asks for lost packets.
+const NACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Which side a peer is on.
+pub(crate) enum PeerRole {
+    /// Sends video; receiver feedback drives this rate controller.
+    Sender(SharedRate),
+    /// Receives video; a jitter buffer of this depth (if any) reorders
+    /// packets and waits for retransmissions before they reach the application.
+    Receiver {
+        /// Playout depth.
+        jitter_buffer: Option<std::time::Duration>,
+    },
+}
 
 /// What the handler reports to the peer's owner.
 pub(crate) enum RawEvent {
@@ -85,15 +105,15 @@ pub(crate) struct BuiltPeer {
     pub gathered: oneshot::Receiver<()>,
 }
 
-/// Builds a peer bound to `bind_ip` (use 127.0.0.1 on loopback: a wildcard
-/// bind offers only interface addresses). A sender passes its rate
+/// Builds a peer whose media socket binds `bind` (use 127.0.0.1 on loopback: a
+/// wildcard bind offers only interface addresses; port 0 picks a free one). A sender passes its rate
 /// controller: it gets NACK retransmission, transport-wide congestion
 /// feedback feeding the controller, a pacer, and keyframe requests delivered
 /// to the application. A receiver gets the default chain, which reports
 /// what it receives (TWCC, receiver reports, NACK).
 pub(crate) async fn build_peer(
-    bind_ip: IpAddr,
-    rate: Option<SharedRate>,
+    bind: SocketAddr,
+    role: PeerRole,
 ) -> Result<BuiltPeer, StreamingError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
@@ -106,8 +126,8 @@ pub(crate) async fn build_peer(
         RtpCodecKind::Video,
         None,
     )?;
-    let registry = match rate {
-        Some(rate) => {
+    let registry = match role {
+        PeerRole::Sender(rate) => {
             let registry =
                 configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
             configure_congestion_control(
@@ -116,9 +136,23 @@ pub(crate) async fn build_peer(
                 CongestionFeedback::Twcc,
                 &mut media_engine,
             )?
+            // Small bursts: a bottleneck with a shallow buffer drops what a
+            // 100 ms burst (the default) puts on the wire at once.
+            .with(Slot::Pacer, PacerBuilder::new().with_burst_bits(PACER_BURST_BITS).build())
             .with(Slot::IntervalPli, KeyframeRequests::default())
         }
-        None => register_default_interceptors(Registry::new(), &mut media_engine)?,
+        PeerRole::Receiver { jitter_buffer: None } => {
+            register_default_interceptors(Registry::new(), &mut media_engine)?
+        }
+        PeerRole::Receiver { jitter_buffer: Some(depth) } => {
+            register_default_interceptors(Registry::new(), &mut media_engine)?
+                .with(Slot::JitterBuffer, JitterBufferBuilder::new().with_depth(depth).build())
+                // Ask for losses quickly, so retransmissions land inside the buffer.
+                .with(
+                    Slot::NackGenerator,
+                    NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).build(),
+                )
+        }
     };
     let (events_tx, events) = mpsc::unbounded_channel();
     let (gathered_tx, gathered) = oneshot::channel();
@@ -128,10 +162,18 @@ pub(crate) async fn build_peer(
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media_engine)
+        // No mDNS: our own candidates are plain addresses, and a browser's
+        // `.local` candidates are learnt as peer-reflexive from its checks.
+        // (Multicast also fails outright in network namespaces without a route.)
+        .with_setting_engine(
+            SettingEngineBuilder::default()
+                .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+                .build(),
+        )
         .with_interceptor_registry(registry)
         .with_handler(handler)
         .with_runtime(runtime)
-        .with_udp_addrs(vec![format!("{bind_ip}:0")])
+        .with_udp_addrs(vec![bind.to_string()])
         .build()
         .await?;
     Ok(BuiltPeer { pc: Arc::new(pc), events, gathered })

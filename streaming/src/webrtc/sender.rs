@@ -1,7 +1,7 @@
 //! The host's side: answers a WHEP offer and sends H.264 access units; input
 //! arrives on the "input" data channel.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::feedback::{SharedRate, asks_for_keyframe};
-use super::peer::{RawEvent, build_peer, h264_codec};
+use super::peer::{PeerRole, RawEvent, build_peer, h264_codec};
 use super::{INPUT_CHANNEL, MAX_SDP_LEN};
 use crate::StreamingError;
 
@@ -53,13 +53,13 @@ impl StreamPeer {
     /// candidates, no trickle) and the peer's events. Receiver feedback feeds `rate`.
     pub async fn answer(
         offer_sdp: &str,
-        bind_ip: IpAddr,
+        bind: SocketAddr,
         rate: SharedRate,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
         check_offer(offer_sdp)?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
-        let built = build_peer(bind_ip, Some(rate)).await?;
+        let built = build_peer(bind, PeerRole::Sender(rate)).await?;
         let pc = built.pc;
         if let Err(e) = pc.set_remote_description(offer).await {
             let _ = pc.close().await;

@@ -2,12 +2,14 @@
 //! units and speaks on the input channel. Used by checkers, the headless
 //! player and tests.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rtc::data_channel::RTCDataChannelInit;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -18,7 +20,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::INPUT_CHANNEL;
-use super::peer::{RawEvent, build_peer};
+use super::peer::{PeerRole, RawEvent, build_peer};
 use crate::StreamingError;
 
 /// What a viewer observes.
@@ -35,24 +37,48 @@ pub enum ViewerEvent {
         /// RTP timestamp (90 kHz).
         rtp_timestamp: u32,
     },
+    /// A frame arrived incomplete and was dropped; later frames may not
+    /// decode until a keyframe (ask with [`Viewer::request_keyframe`]).
+    FrameLost,
     /// A message from the host on the input channel.
     InputMessage(Bytes),
     /// The connection ended.
     Closed,
 }
 
+/// How a viewer connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewerOptions {
+    /// Local address for media.
+    pub bind_ip: IpAddr,
+    /// Reach the host's media through a UDP relay at this address (see [`crate::relay`]).
+    pub via: Option<IpAddr>,
+    /// Hold packets this long to reorder them and wait for retransmissions
+    /// (worth it on lossy paths; adds that much latency).
+    pub jitter_buffer: Option<Duration>,
+}
+
+impl ViewerOptions {
+    /// Direct media from `bind_ip`, no jitter buffer.
+    pub fn direct(bind_ip: IpAddr) -> Self {
+        Self { bind_ip, via: None, jitter_buffer: None }
+    }
+}
+
 /// A receive-only WebRTC peer.
 pub struct Viewer {
     pc: Arc<dyn PeerConnection>,
     input: Arc<dyn DataChannel>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
 impl Viewer {
     /// Creates the peer and its SDP offer (all candidates gathered).
     pub async fn offer(
-        bind_ip: IpAddr,
+        options: &ViewerOptions,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<ViewerEvent>), StreamingError> {
-        let built = build_peer(bind_ip, None).await?;
+        let role = PeerRole::Receiver { jitter_buffer: options.jitter_buffer };
+        let built = build_peer(SocketAddr::new(options.bind_ip, 0), role).await?;
         let pc = built.pc;
         pc.add_transceiver_from_kind(
             RtpCodecKind::Video,
@@ -74,8 +100,9 @@ impl Viewer {
         let offer_sdp = pc.local_description().await.ok_or(StreamingError::Closed)?.sdp;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         tokio::spawn(pump_input(Arc::clone(&input), events_tx.clone()));
-        tokio::spawn(pump_events(built.events, events_tx));
-        Ok((Self { pc, input }, offer_sdp, events_rx))
+        let track = Arc::new(Mutex::new(None));
+        tokio::spawn(pump_events(built.events, events_tx, Arc::clone(&track)));
+        Ok((Self { pc, input, track }, offer_sdp, events_rx))
     }
 
     /// Applies the host's SDP answer.
@@ -89,6 +116,16 @@ impl Viewer {
     /// Sends one message on the input channel.
     pub async fn send_input(&self, message: &[u8]) -> Result<(), StreamingError> {
         self.input.send(BytesMut::from(message)).await?;
+        Ok(())
+    }
+
+    /// Asks the sender for a keyframe (PLI), e.g. after a lost frame.
+    pub async fn request_keyframe(&self) -> Result<(), StreamingError> {
+        let track = self.track.lock().expect("track lock").clone();
+        let Some(track) = track else { return Ok(()) };
+        let Some(&media_ssrc) = track.ssrcs().await.first() else { return Ok(()) };
+        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+        track.write_rtcp(vec![Box::new(pli)]).await?;
         Ok(())
     }
 
@@ -115,6 +152,7 @@ async fn pump_input(channel: Arc<dyn DataChannel>, events: mpsc::UnboundedSender
 async fn pump_events(
     mut raw: mpsc::UnboundedReceiver<RawEvent>,
     events: mpsc::UnboundedSender<ViewerEvent>,
+    video: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 ) {
     while let Some(event) = raw.recv().await {
         match event {
@@ -126,6 +164,7 @@ async fn pump_events(
                 return;
             }
             RawEvent::Track(track) => {
+                *video.lock().expect("track lock") = Some(Arc::clone(&track));
                 tokio::spawn(reassemble(track, events.clone()));
             }
             RawEvent::State(_) | RawEvent::DataChannel(_) => {}
@@ -133,25 +172,35 @@ async fn pump_events(
     }
 }
 
-/// Depacketizes RTP into access units: one per marker bit.
+/// Depacketizes RTP into access units, one per marker bit. A unit with a
+/// sequence gap is dropped and reported as [`ViewerEvent::FrameLost`].
 async fn reassemble(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<ViewerEvent>) {
     let mut depacketizer = H264Packet::default();
     let mut unit = BytesMut::new();
+    let mut expected: Option<u16> = None;
+    let mut damaged = false;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
+        let seq = packet.header.sequence_number;
+        if expected.is_some_and(|e| e != seq) {
+            damaged = true;
+        }
+        expected = Some(seq.wrapping_add(1));
         match depacketizer.depacketize(&packet.payload) {
             Ok(bytes) => unit.extend_from_slice(&bytes),
-            Err(_) => {
-                unit.clear();
-                continue;
-            }
+            Err(_) => damaged = true,
         }
-        if packet.header.marker && !unit.is_empty() {
+        if packet.header.marker {
             let data = unit.split().freeze();
-            let au = ViewerEvent::AccessUnit { data, rtp_timestamp: packet.header.timestamp };
-            if events.send(au).is_err() {
+            let event = if damaged || data.is_empty() {
+                ViewerEvent::FrameLost
+            } else {
+                ViewerEvent::AccessUnit { data, rtp_timestamp: packet.header.timestamp }
+            };
+            damaged = false;
+            if events.send(event).is_err() {
                 return;
             }
         }

@@ -1,12 +1,10 @@
 //! The WHEP client side: POST a viewer's offer with a bearer token, apply
 //! the answer, and remember the session resource for DELETE.
 
-use std::net::IpAddr;
-
 use reqwest::{StatusCode, Url, header};
 use tokio::sync::mpsc;
 
-use super::{Viewer, ViewerEvent};
+use super::{Viewer, ViewerEvent, ViewerOptions, route_candidates_via, without_candidates};
 use crate::StreamingError;
 
 /// A viewer connected through WHEP.
@@ -19,15 +17,19 @@ pub struct WhepSession {
 
 impl WhepSession {
     /// Offers to `whep_url` with `token`; returns the session and the
-    /// viewer's events once the answer is applied.
+    /// viewer's events once the answer is applied. With `options.via`, the
+    /// offer carries no candidates and the host's candidates are pointed at
+    /// the relay.
     pub async fn connect(
         whep_url: &str,
         token: &str,
-        bind_ip: IpAddr,
+        options: &ViewerOptions,
     ) -> Result<(Self, mpsc::UnboundedReceiver<ViewerEvent>), StreamingError> {
+        let via = options.via;
         let http = reqwest::Client::new();
         let endpoint = Url::parse(whep_url).map_err(|e| StreamingError::Whep(e.to_string()))?;
-        let (viewer, offer, events) = Viewer::offer(bind_ip).await?;
+        let (viewer, offer, events) = Viewer::offer(options).await?;
+        let offer = if via.is_some() { without_candidates(&offer) } else { offer };
         let response = http
             .post(endpoint.clone())
             .bearer_auth(token)
@@ -49,6 +51,10 @@ impl WhepSession {
             .ok_or_else(|| StreamingError::Whep("answer has no Location".into()))?;
         let resource = endpoint.join(location).map_err(|e| StreamingError::Whep(e.to_string()))?;
         let answer = response.text().await.map_err(|e| StreamingError::Whep(e.to_string()))?;
+        let answer = match via {
+            Some(relay) => route_candidates_via(&answer, relay),
+            None => answer,
+        };
         viewer.accept_answer(&answer).await?;
         Ok((Self { viewer, resource, token: token.to_owned(), http }, events))
     }
@@ -61,6 +67,21 @@ impl WhepSession {
     /// The WHEP session resource (the target of DELETE).
     pub fn resource(&self) -> &Url {
         &self.resource
+    }
+
+    /// The host's counters for this session (`GET` on the session resource).
+    pub async fn host_stats(&self) -> Result<gridplay_protocol::StreamStats, StreamingError> {
+        let response = self
+            .http
+            .get(self.resource.clone())
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| StreamingError::Whep(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(StreamingError::Whep(format!("stats answered {}", response.status())));
+        }
+        response.json().await.map_err(|e| StreamingError::Whep(e.to_string()))
     }
 
     /// Ends the session with DELETE on its resource, then closes the peer.
