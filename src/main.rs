@@ -2,6 +2,7 @@
 
 mod play;
 mod relay;
+mod settle;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ enum Command {
     Play(play::PlayArgs),
     /// Relay UDP ports with added delay, jitter and loss (for testing on impaired networks).
     Relay(relay::RelayArgs),
+    /// Submit the signed epoch roots of a local ledger to the settlement contract, exactly once.
+    Settle(settle::SettleArgs),
 }
 
 #[derive(Args)]
@@ -152,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             Command::Host(args) => host(args, shutdown).await,
             Command::Play(args) => play::run(args).await,
             Command::Relay(args) => relay::run(args).await,
+            Command::Settle(args) => settle::run(args).await,
         }
     })
 }

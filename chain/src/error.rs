@@ -35,4 +35,10 @@ pub enum Error {
     /// The share of seconds that must meet the bar is outside 1..=10 000 basis points.
     #[error("min_met_bps must be in 1..=10000, not {0}")]
     InvalidSla(u16),
+    /// The chain, its RPC endpoint or a transaction failed.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// The local ledger could not be read or written.
+    #[error("ledger: {0}")]
+    Ledger(String),
 }

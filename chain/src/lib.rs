@@ -9,14 +9,18 @@
 //! - [`MerkleTree`]: keccak-256 with each pair hashed in sorted order (OpenZeppelin's
 //!   `MerkleProof`), so a proof made here verifies in the contract unchanged.
 //!
-//! This crate does not sign, talk to a chain or keep a ledger: those belong to the
-//! settlement client. It takes no clock: callers say which seconds a block covered.
+//! - [`settlement`]: the client that deploys, commits, claims and disputes on any EVM
+//!   JSON-RPC endpoint (alloy), and the local ledger of signed roots for when no chain
+//!   is configured.
+//!
+//! Nothing here reads a clock: callers say which seconds a block covered.
 
 mod abi;
 mod billing;
 mod error;
 mod leaf;
 mod merkle;
+pub mod settlement;
 mod summary;
 
 pub use billing::{BLOCK_SECONDS, BlockBill, ProbeRecord, Sla, bill_block};

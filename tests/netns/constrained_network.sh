@@ -13,10 +13,12 @@ seconds=${2:-30}
 tag=gp$$
 host_ns=${tag}h relay_ns=${tag}r player_ns=${tag}p
 work=$(mktemp -d)
-pids=()
 
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Everything started inside the namespaces goes with them.
+  for ns in "$host_ns" "$relay_ns" "$player_ns"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+  done
   wait 2>/dev/null || true
   for ns in "$host_ns" "$relay_ns" "$player_ns"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$work"
@@ -46,11 +48,11 @@ in_ns "$player_ns" ip route add 10.77.1.0/24 via 10.77.2.1
 # The bottleneck: relay → player, 5 Mbit/s.
 in_ns "$relay_ns" tc qdisc add dev "${tag}d" root tbf rate 5mbit burst 20kb latency 60ms
 
-in_ns "$host_ns" "$bin" broker --listen 10.77.1.2:8080 >"$work/broker.log" 2>&1 & pids+=($!)
+in_ns "$host_ns" "$bin" broker --listen 10.77.1.2:8080 >"$work/broker.log" 2>&1 &
 in_ns "$host_ns" "$bin" host --broker-url http://10.77.1.2:8080 --listen 10.77.1.2:8081 \
-  --media-ip 10.77.1.2 --media-ports 40000-40003 --key-file "$work/host.key" >"$work/host.log" 2>&1 & pids+=($!)
+  --media-ip 10.77.1.2 --media-ports 40000-40003 --key-file "$work/host.key" >"$work/host.log" 2>&1 &
 in_ns "$relay_ns" "$bin" relay --client-side 10.77.2.1 --upstream 10.77.1.2 --ports 40000-40003 \
-  --delay-ms 25 --jitter-ms 5 --loss 0.01 --seed 7 >"$work/relay.log" 2>&1 & pids+=($!)
+  --delay-ms 25 --jitter-ms 5 --loss 0.01 --seed 7 >"$work/relay.log" 2>&1 &
 
 # Wait until the host has registered (the broker lists it as a candidate).
 for _ in $(seq 100); do

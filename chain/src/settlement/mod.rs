@@ -1,0 +1,20 @@
+//! The settlement client: talks to the `GridplaySettlement` contract on any
+//! EVM JSON-RPC endpoint (alloy), and keeps a local append-only ledger of
+//! signed epoch roots for when no chain is configured, submitted later by
+//! `gridplay settle`, exactly once.
+
+mod client;
+mod epoch;
+mod ledger;
+
+pub use client::{DeployParams, SettlementClient};
+pub use epoch::{BilledBlock, Epoch, Voucher, sign_voucher, voucher_session_id};
+pub use ledger::{Ledger, LedgerEpoch, Submission, settle};
+
+alloy::sol!(
+    #[allow(missing_docs, clippy::too_many_arguments)]
+    #[sol(rpc)]
+    #[derive(Debug)]
+    GridplaySettlement,
+    "contracts/artifacts/GridplaySettlement.json"
+);
