@@ -13,7 +13,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 help:
 	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
 	@echo "make test   formatting, lints, type check, unit and end-to-end tests (real Vulkan, openh264, WebRTC, Chromium)"
-	@echo "make bench  measure the streaming pipeline and write bench/results/"
+	@echo "make bench  measure the streaming pipeline and the session broker and write bench/results/"
 
 # System packages: Vulkan (Mesa lavapipe on CPU-only machines), nasm for openh264, glslc for shaders, Chromium for browser tests.
 deps:
@@ -64,12 +64,15 @@ test: deps lint test-web test-chain generated e2e
 
 # The browser run (Chromium, Play to first frame, host memory) feeds the Rust run, which measures
 # the pipeline by stage on one lavapipe thread and one live session, and writes bench/results/pipeline.json.
+# The broker run sweeps an open-loop allocation load over 1k and 10k simulated hosts on the memory store
+# and on Redis (1 and 2 brokers), measures the EVALSHA ceiling and broker memory: bench/results/broker.json.
 bench: deps web
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
 	  npm run --silent bench | tail -n 1 > $(abspath bench/results)/browser.json
-	LP_NUM_THREADS=1 $(TARGET_DIR)/release/gridplay-bench --out bench/results --browser bench/results/browser.json
+	LP_NUM_THREADS=1 $(TARGET_DIR)/release/gridplay-bench pipeline --out bench/results --browser bench/results/browser.json
+	$(TARGET_DIR)/release/gridplay-bench broker --out bench/results
 
 clean:
 	$(CARGO) clean

@@ -95,6 +95,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         location: None,
         rtt_samples: None,
         max_rtt_ms: None,
+        client_key: None,
     };
     let http = reqwest::Client::new();
     let response = http
@@ -177,7 +178,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                     }
                 }
                 ViewerEvent::Closed => anyhow::bail!("the host closed the session"),
-                ViewerEvent::Connected => {}
+                ViewerEvent::Connected | ViewerEvent::ProbesOpen | ViewerEvent::ProbeMessage(_) => {}
             },
             _ = input_tick.tick(), if input_open => {
                 // Alternate right and left so the ship stays on screen.

@@ -1,13 +1,18 @@
-//! `gridplay-bench`: measures the streaming pipeline and writes
-//! `bench/results/pipeline.json`, printing each figure next to its goal.
+//! `gridplay-bench`: whole-system benchmarks, each printing its figures
+//! next to their goals and writing JSON under `bench/results/`:
+//! - `pipeline`: the streaming pipeline by stage and one live session
+//!   (`pipeline.json`);
+//! - `broker`: the session broker's allocation rate and latency on the memory
+//!   store and on Redis, the Redis EVALSHA ceiling, and its memory (`broker.json`).
 
+mod broker;
 mod pipeline;
 mod session;
 mod stats;
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 /// Goals the figures are compared with.
@@ -16,8 +21,22 @@ const GOAL_CLICK_TO_FIRST_FRAME_MS: f64 = 500.0;
 const GOAL_HOST_RSS_MB: f64 = 250.0;
 
 #[derive(Parser)]
-#[command(about = "Gridplay pipeline benchmark")]
-struct Args {
+#[command(about = "Gridplay whole-system benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Streaming pipeline by stage, one live session, browser figures.
+    Pipeline(PipelineArgs),
+    /// Session broker allocations on the memory store and Redis, EVALSHA ceiling, memory.
+    Broker(broker::BrokerArgs),
+}
+
+#[derive(clap::Args)]
+struct PipelineArgs {
     /// Directory the JSON results go to.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -37,7 +56,13 @@ fn verdict(value: f64, goal: f64) -> &'static str {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    match Cli::parse().command {
+        Command::Pipeline(args) => pipeline_bench(args),
+        Command::Broker(args) => broker::run(args),
+    }
+}
+
+fn pipeline_bench(args: PipelineArgs) -> anyhow::Result<()> {
     let threads = std::env::var("LP_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!("pipeline stages (lavapipe threads: {threads}), median / p99 ms:");
     let mut stages = Vec::new();

@@ -61,6 +61,7 @@ pub async fn measure(seconds: u64) -> anyhow::Result<SessionReport> {
         location: None,
         rtt_samples: None,
         max_rtt_ms: None,
+        client_key: None,
     };
     let session: AllocateResponse = reqwest::Client::new()
         .post(format!("{broker}/v1/sessions"))

@@ -1,11 +1,15 @@
-// Calls back once per video frame presented, via requestVideoFrameCallback.
+// Calls back once per video frame presented, via requestVideoFrameCallback, with the frame's metadata
+// (its RTP timestamp and presentation time are what click-to-photon needs).
 
-/** Starts counting; returns a function that stops it. */
-export function onEachFrame(video: HTMLVideoElement, callback: (now: DOMHighResTimeStamp) => void): () => void {
+/** Starts watching; returns a function that stops it. */
+export function onEachFrame(
+  video: HTMLVideoElement,
+  callback: (now: DOMHighResTimeStamp, metadata: VideoFrameCallbackMetadata) => void,
+): () => void {
   let stopped = false;
-  const tick = (now: DOMHighResTimeStamp): void => {
+  const tick = (now: DOMHighResTimeStamp, metadata: VideoFrameCallbackMetadata): void => {
     if (stopped) return;
-    callback(now);
+    callback(now, metadata);
     handle = video.requestVideoFrameCallback(tick);
   };
   let handle = video.requestVideoFrameCallback(tick);

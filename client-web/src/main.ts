@@ -3,8 +3,9 @@
 import { listApps } from "./api.ts";
 import type { App } from "./generated/App";
 import { renderLobby, setPlayEnabled } from "./lobby.ts";
+import { startOverlay } from "./overlay.ts";
 import { startSession, type PlaySession } from "./session.ts";
-import { startOverlay } from "./stats.ts";
+import { stats } from "./stats.ts";
 
 function element<T extends HTMLElement>(id: string, type: new () => T): T {
   const found = document.getElementById(id);
@@ -20,7 +21,7 @@ const ui = {
   player: element("player", HTMLElement),
   video: element("stream", HTMLVideoElement),
   status: element("status", HTMLParagraphElement),
-  overlay: element("overlay", HTMLSpanElement),
+  overlay: element("stats", HTMLElement),
   end: element("end", HTMLButtonElement),
 };
 
@@ -44,7 +45,7 @@ function showPlayer(app: App): void {
   ui.player.dataset["profile"] = app.profile;
   ui.lobby.hidden = true;
   ui.player.hidden = false;
-  stopOverlay = startOverlay(ui.overlay);
+  stopOverlay = startOverlay(ui.overlay, stats);
 }
 
 function setStatus(text: string): void {

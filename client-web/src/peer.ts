@@ -1,8 +1,10 @@
-// The receive-only peer connection: one H.264 video transceiver and the "input" data channel.
+// The receive-only peer connection: one H.264 video transceiver, the unordered "input" data channel and the reliable
+// "probes" channel (signed probe reports, RTT pings).
 
 export interface Peer {
   pc: RTCPeerConnection;
   input: RTCDataChannel;
+  probes: RTCDataChannel;
 }
 
 export function createPeer(): Peer {
@@ -11,7 +13,8 @@ export function createPeer(): Peer {
   transceiver.setCodecPreferences(h264Codecs());
   // Must exist before createOffer so that the offer carries an SCTP m-line.
   const input = pc.createDataChannel("input", { ordered: false });
-  return { pc, input };
+  const probes = pc.createDataChannel("probes");
+  return { pc, input, probes };
 }
 
 /** The browser's H.264 receive codecs, packetization-mode=1 and constrained baseline first. */

@@ -7,8 +7,11 @@ import type { App } from "./generated/App";
 import { captureInput } from "./input/capture.ts";
 import { InputChannel } from "./input/channel.ts";
 import { createPeer, gatheredOffer, type Peer } from "./peer.ts";
+import { ClickToPhoton } from "./probes/clickToPhoton.ts";
+import { SessionKey } from "./probes/report.ts";
+import { ProbeReporter } from "./probes/reporter.ts";
 import { probe } from "./rtt.ts";
-import { resetStats, stats } from "./stats.ts";
+import { recordClickToPhoton, resetStats, stats } from "./stats.ts";
 import { whepDelete, whepOffer } from "./whep.ts";
 
 const FRAME_SIZE = {
@@ -27,12 +30,16 @@ export interface SessionHooks {
 }
 
 /**
- * Allocates and connects; `clickedAt` (performance.now() time base) starts the click-to-first-frame clock.
+ * Allocates and connects; `clickedAt` (performance.now() time base) starts the click-to-first-frame clock. A fresh
+ * secp256k1 session key is named in the allocation (`client_key`): the broker puts it in the session token, and the
+ * host accepts only probe reports it signed.
  * ICE gathering (~100+ ms, independent of the host) runs while the RTT probe and the allocation do, so the
  * probe adds nothing to click-to-first-frame unless probe + allocation outlast gathering.
  */
 export async function startSession(app: App, video: HTMLVideoElement, clickedAt: number, hooks: SessionHooks): Promise<PlaySession> {
   resetStats();
+  const key = new SessionKey();
+  stats.clientKey = key.address;
   hooks.status("Finding a host…");
   const peer = createPeer();
   const offer = gatheredOffer(peer.pc);
@@ -42,13 +49,21 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
     const probeStart = performance.now();
     const hints = await probe(app.profile); // location and RTT samples for placement; {} when unavailable
     stats.rttProbeMs = performance.now() - probeStart;
-    allocation = await createSession({ app: app.id, profile: app.profile, ...FRAME_SIZE[app.profile], fps: FPS, ...hints });
+    allocation = await createSession({
+      app: app.id,
+      profile: app.profile,
+      ...FRAME_SIZE[app.profile],
+      fps: FPS,
+      client_key: key.address,
+      ...hints,
+    });
   } catch (err) {
     peer.pc.close();
     throw err;
   }
   stats.sessionId = allocation.session_id;
-  const session = new PlaySession(allocation, peer, video, hooks);
+  stats.token = allocation.token;
+  const session = new PlaySession(allocation, peer, video, hooks, key);
   try {
     await session.connect(clickedAt, offer);
   } catch (err) {
@@ -62,6 +77,7 @@ export class PlaySession {
   private resourceUrl: string | null = null;
   private stopInput = (): void => undefined;
   private stopFrames = (): void => undefined;
+  private stopProbes = (): void => undefined;
   private firstFrameTimer = 0;
   private ended = false;
 
@@ -70,6 +86,7 @@ export class PlaySession {
     private readonly peer: Peer,
     private readonly video: HTMLVideoElement,
     private readonly hooks: SessionHooks,
+    private readonly key: SessionKey,
   ) {}
 
   get id(): string {
@@ -78,9 +95,36 @@ export class PlaySession {
 
   /** `offer`: the gathered SDP offer of this session's peer (gatheredOffer), started before the allocation. */
   async connect(clickedAt: number, offer: Promise<string>): Promise<void> {
-    const { pc, input } = this.peer;
-    const channel = new InputChannel(input);
-    this.stopInput = captureInput(this.video, (kind) => channel.send(kind));
+    const { pc, input, probes } = this.peer;
+    let presentedFrames = 0;
+    const reporter = new ProbeReporter(pc, probes, this.key, this.allocation.session_id, {
+      presentedFrames: () => presentedFrames,
+      second: (report, figures, rttMs) => {
+        stats.probeReportsSent += 1;
+        stats.lastProbeReport = report;
+        stats.fps = report.fps_centi / 100;
+        stats.width = figures.width || null;
+        stats.height = figures.height || null;
+        stats.bitrateBps = figures.bitrateBps;
+        stats.loss = figures.loss;
+        stats.rttMs = rttMs;
+        stats.decodeMs = report.decode_us === null ? null : report.decode_us / 1000;
+        stats.jitterMs = report.jitter_us === null ? null : report.jitter_us / 1000;
+      },
+      rejected: (seq, reason) => {
+        stats.probeReportsRejected += 1;
+        console.warn(`gridplay: the host refused probe report ${seq}: ${reason}`);
+      },
+    });
+    const sample = (ms: number): void => {
+      recordClickToPhoton(ms);
+      reporter.addSample(ms);
+    };
+    const photons = new ClickToPhoton();
+    const channel = new InputChannel(input, photons, sample);
+    this.stopInput = captureInput(this.video, (kind, at) => channel.send(kind, at));
+    reporter.start();
+    this.stopProbes = () => reporter.stop();
     pc.addEventListener("track", (e) => {
       this.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
       this.video.play().catch(() => undefined); // autoplay+muted normally starts it anyway
@@ -88,8 +132,15 @@ export class PlaySession {
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed") this.fail("The connection to the host was lost");
     });
-    this.stopFrames = onEachFrame(this.video, (now) => {
+    this.stopFrames = onEachFrame(this.video, (now, frame) => {
       stats.framesDecoded += 1;
+      presentedFrames = frame.presentedFrames;
+      // The "photon" of click-to-photon is the frame's presentationTime, when it went to the compositor.
+      // (expectedDisplayTime would add the wait for the display's next refresh, up to one refresh interval,
+      // which headless Chromium only simulates.)
+      if (frame.rtpTimestamp !== undefined) {
+        for (const ms of photons.presented(frame.rtpTimestamp, frame.presentationTime)) sample(ms);
+      }
       if (stats.framesDecoded === 1) {
         stats.clickToFirstFrameMs = now - clickedAt;
         window.clearTimeout(this.firstFrameTimer);
@@ -100,6 +151,7 @@ export class PlaySession {
     this.hooks.status("Connecting to the host…");
     const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, await offer);
     this.resourceUrl = answer.resourceUrl;
+    stats.probesUrl = answer.resourceUrl === null ? null : `${answer.resourceUrl}/probes`;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.hooks.status("Waiting for video…");
     this.firstFrameTimer = window.setTimeout(() => this.fail("The host sent no video"), FIRST_FRAME_TIMEOUT_MS);
@@ -138,6 +190,7 @@ export class PlaySession {
     window.clearTimeout(this.firstFrameTimer);
     this.stopInput(); // releases held keys while the channel is still open
     this.stopFrames();
+    this.stopProbes();
     this.video.srcObject = null;
     stats.sessionId = null;
   }

@@ -1,4 +1,9 @@
-// The counters of the current session: exposed as `window.__gridplay` for tests and shown in the overlay.
+// The counters of the current session: exposed as `window.__gridplay` for tests and shown in the stats overlay.
+
+import type { ProbeReport } from "./generated/ProbeReport";
+
+/** Most click-to-photon samples kept (the latest). */
+export const MAX_SAMPLES_KEPT = 1000;
 
 export interface GridplayStats {
   sessionId: string | null;
@@ -16,6 +21,27 @@ export interface GridplayStats {
   lastInputLatencyMs: number | null;
   /** The frame id named by the latest ack. */
   lastAckedFrameId: number | null;
+  /** The session key's Ethereum address (the allocation's `client_key`), which signs the probe reports. */
+  clientKey: string | null;
+  /** The session's bearer token and its probes endpoint on the host (`GET` with the token). */
+  token: string | null;
+  probesUrl: string | null;
+  /** Click-to-photon samples in ms (input event → presentation of the first frame showing it), the latest last. */
+  clickToPhotonMs: number[];
+  /** Signed probe reports sent, and refused by the host. */
+  probeReportsSent: number;
+  probeReportsRejected: number;
+  lastProbeReport: ProbeReport | null;
+  /** The latest second's figures (null until measured). */
+  fps: number | null;
+  width: number | null;
+  height: number | null;
+  bitrateBps: number | null;
+  rttMs: number | null;
+  decodeMs: number | null;
+  jitterMs: number | null;
+  /** Packets lost / expected in the latest second, 0..1. */
+  loss: number | null;
 }
 
 declare global {
@@ -35,6 +61,21 @@ function fresh(): GridplayStats {
     clickToFirstFrameMs: null,
     lastInputLatencyMs: null,
     lastAckedFrameId: null,
+    clientKey: null,
+    token: null,
+    probesUrl: null,
+    clickToPhotonMs: [],
+    probeReportsSent: 0,
+    probeReportsRejected: 0,
+    lastProbeReport: null,
+    fps: null,
+    width: null,
+    height: null,
+    bitrateBps: null,
+    rttMs: null,
+    decodeMs: null,
+    jitterMs: null,
+    loss: null,
   };
 }
 
@@ -47,16 +88,8 @@ export function resetStats(): void {
   Object.assign(stats, fresh());
 }
 
-/** Renders fps, input latency and session id into `element` once a second; returns a stop function. */
-export function startOverlay(element: HTMLElement): () => void {
-  let lastFrames = stats.framesDecoded;
-  const tick = (): void => {
-    const fps = stats.framesDecoded - lastFrames;
-    lastFrames = stats.framesDecoded;
-    const latency = stats.lastInputLatencyMs === null ? "–" : `${Math.round(stats.lastInputLatencyMs)} ms`;
-    element.textContent = `${fps} fps · input ${latency} · ${stats.inputsAcked}/${stats.inputsSent} acked`;
-  };
-  tick();
-  const timer = window.setInterval(tick, 1000);
-  return () => window.clearInterval(timer);
+/** Records one click-to-photon sample (ms). */
+export function recordClickToPhoton(ms: number): void {
+  stats.clickToPhotonMs.push(ms);
+  if (stats.clickToPhotonMs.length > MAX_SAMPLES_KEPT) stats.clickToPhotonMs.shift();
 }

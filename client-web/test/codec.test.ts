@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
+import type { InputApplied } from "../src/generated/InputApplied";
 import type { InputEvent } from "../src/generated/InputEvent";
 import { CodecError, decodeApplied, decodeInput, encodeApplied, encodeInput, isEncodableKeyCode } from "../src/input/codec.ts";
 
@@ -121,4 +122,31 @@ describe("InputApplied", () => {
     const padded = fromHex("ff80070000006300000000");
     assert.deepEqual(decodeApplied(padded.subarray(1, 10)), { seq: 7, frame_id: 99 });
   });
+});
+
+describe("shared vectors (protocol/tests/vectors/applied.json)", () => {
+  interface AppliedVector {
+    name: string;
+    applied: InputApplied;
+    hex: string;
+  }
+  const vectors = load<AppliedVector>("applied.json");
+
+  test("cover both forms", () => {
+    assert.ok(vectors.some((v) => v.applied.rtp_timestamp === undefined));
+    assert.ok(vectors.some((v) => v.applied.rtp_timestamp !== undefined));
+  });
+
+  for (const v of vectors) {
+    test(`encodes and decodes: ${v.name}`, () => {
+      assert.equal(toHex(encodeApplied(v.applied)), v.hex);
+      assert.deepEqual(decodeApplied(fromHex(v.hex)), v.applied);
+    });
+  }
+
+  for (const v of load<InvalidVector>("applied_invalid.json")) {
+    test(`rejects: ${v.name}`, () => {
+      assert.throws(() => decodeApplied(fromHex(v.hex)), CodecError);
+    });
+  }
 });

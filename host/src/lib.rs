@@ -9,6 +9,7 @@ mod error;
 pub mod game;
 pub mod gpu;
 pub mod pipeline;
+pub mod probes;
 pub mod render;
 mod serve;
 mod session;

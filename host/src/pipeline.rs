@@ -34,8 +34,7 @@ pub struct StreamSpec {
 impl StreamSpec {
     /// How long one frame lasts.
     pub fn frame_duration(&self) -> Duration {
-        // Rounded, not truncated: the RTP packetizer truncates again, and a
-        // short frame makes the 90 kHz clock run slow.
+        // Rounded, not truncated: a short period makes the frame grid run fast.
         let fps = u64::from(self.fps.max(1));
         Duration::from_nanos((1_000_000_000 + fps / 2) / fps)
     }
@@ -80,11 +79,18 @@ impl PipelineControl {
 pub struct EncodedOutput {
     /// Frame id, counted from 1 per session.
     pub frame_id: u32,
+    /// When the frame started: the game state it shows is of this instant
+    /// (its RTP timestamp follows it).
+    pub captured_at: Instant,
+    /// From `captured_at` to the end of the encode: render, read back,
+    /// colour conversion and encode.
+    pub render_encode: Duration,
     /// Annex-B access unit.
     pub data: Bytes,
     /// Whether it is a keyframe.
     pub keyframe: bool,
-    /// Acknowledgements to send for inputs applied in this frame.
+    /// Acknowledgements to send for inputs applied in this frame (without
+    /// RTP timestamps: the sender adds them).
     pub acks: Vec<InputApplied>,
 }
 
@@ -141,7 +147,7 @@ pub fn run_pipeline(
             match inputs.try_recv() {
                 Ok(event) => {
                     game.apply(&event);
-                    acks.push(InputApplied { seq: event.seq, frame_id });
+                    acks.push(InputApplied { seq: event.seq, frame_id, rtp_timestamp: None });
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return Ok(()),
@@ -162,6 +168,8 @@ pub fn run_pipeline(
         let encoded = encoder.encode(frame, keyframe)?;
         let out = EncodedOutput {
             frame_id,
+            captured_at: started,
+            render_encode: started.elapsed(),
             data: Bytes::from(encoded.data),
             keyframe: encoded.keyframe,
             acks,

@@ -115,8 +115,13 @@ pub async fn run_host(
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
     let (broker_key, heartbeat) = link.register().await?;
-    let state =
-        HostState::new(host_id, broker_key, config.media_ip, slots, Some(Arc::clone(&link)));
+    let state = HostState::new(
+        config.key.clone(),
+        broker_key,
+        config.media_ip,
+        slots,
+        Some(Arc::clone(&link)),
+    );
     let state = Arc::new(state.with_media_ports(config.media_ports.clone()));
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

@@ -1,16 +1,28 @@
-//! One streaming session: glues a [`StreamPeer`] to the frame loop thread and
-//! reports its life to the broker.
+//! One streaming session: glues a [`StreamPeer`] to the frame loop thread,
+//! keeps its probe log and reports its life to the broker.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use gridplay_protocol::input::InputEvent;
+use gridplay_protocol::input::{InputApplied, InputEvent};
+use gridplay_protocol::probe::{ClientProbeMessage, HostProbeMessage, SignedProbeReport};
 use gridplay_protocol::{SessionState, StreamStats};
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
+use crate::probes::{FrameFigures, ProbeLog, Rejection};
+
+/// Most acks held back for a frame that goes out on RTP; beyond this they are
+/// sent without an RTP timestamp (their own frame ids, `0x80`).
+const MAX_HELD_ACKS: usize = 256;
+
+/// Wall-clock time, Unix milliseconds: what probe seconds and blocks are counted in.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +69,8 @@ pub struct SessionParts {
     pub control: Arc<PipelineControl>,
     /// What was sent.
     pub counters: Arc<SessionCounters>,
+    /// The session's probe records, shared with the probes endpoint.
+    pub probes: Arc<Mutex<ProbeLog>>,
     /// Where to report the session's life, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
 }
@@ -69,12 +83,13 @@ pub async fn run_session(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
 ) -> EndReason {
-    let SessionParts { spec, control, counters, broker } = parts;
+    let SessionParts { spec, control, counters, probes, broker } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let mut pipeline_rx = Some((input_rx, frames_tx));
     let mut pipeline: Option<tokio::task::JoinHandle<_>> = None;
-    let duration = spec.frame_duration();
+    // Acks of frames that never went out wait for the next frame that does.
+    let mut held_acks: Vec<InputApplied> = Vec::new();
     let reason = loop {
         tokio::select! {
             _ = &mut cancel => break EndReason::Deleted,
@@ -97,19 +112,50 @@ pub async fn run_session(
                     }
                     Err(e) => tracing::debug!(session = %session_id, "dropped bad input: {e}"),
                 },
+                Some(PeerEvent::Probe(bytes)) => {
+                    on_probe_message(&session_id, &peer, &probes, &bytes).await;
+                }
                 Some(PeerEvent::KeyframeRequest) => control.keyframe.store(true, Ordering::Relaxed),
                 Some(PeerEvent::Closed) | None => break EndReason::ConnectionLost,
             },
             frame = frames.recv(), if pipeline.is_some() => match frame {
                 Some(frame) => {
                     counters.sent(frame.data.len(), frame.keyframe);
-                    if !frame.data.is_empty()
-                        && let Err(e) = peer.send_frame(frame.data, duration).await
-                    {
-                        tracing::debug!(session = %session_id, "send failed: {e}");
-                    }
-                    for ack in frame.acks {
-                        let _ = peer.send_input_message(&ack.encode()).await;
+                    let (bytes, encoded) = (frame.data.len(), !frame.data.is_empty());
+                    let rtp_timestamp = if encoded {
+                        match peer.send_frame(frame.data, frame.captured_at).await {
+                            Ok(timestamp) => Some(timestamp),
+                            Err(e) => {
+                                tracing::debug!(session = %session_id, "send failed: {e}");
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let figures = FrameFigures {
+                        encoded,
+                        sent: rtp_timestamp.is_some(),
+                        bytes,
+                        render_encode_us: frame.render_encode.as_micros().min(u32::MAX.into())
+                            as u32,
+                    };
+                    probes.lock().expect("probes lock").frame(unix_ms(), figures);
+                    held_acks.extend(frame.acks);
+                    if let Some(rtp_timestamp) = rtp_timestamp {
+                        for ack in held_acks.drain(..) {
+                            let ack = InputApplied {
+                                frame_id: frame.frame_id,
+                                rtp_timestamp: Some(rtp_timestamp),
+                                ..ack
+                            };
+                            let _ = peer.send_input_message(&ack.encode()).await;
+                        }
+                    } else if held_acks.len() > MAX_HELD_ACKS {
+                        // Frames keep failing to go out: ack without a timestamp rather than hoard.
+                        for ack in held_acks.drain(..) {
+                            let _ = peer.send_input_message(&ack.encode()).await;
+                        }
                     }
                 }
                 None => break EndReason::PipelineFailed,
@@ -124,9 +170,44 @@ pub async fn run_session(
         tracing::warn!(session = %session_id, "frame loop failed: {e}");
     }
     peer.close().await;
+    probes.lock().expect("probes lock").finish(unix_ms());
     if let Some(broker) = &broker {
         broker.report(&session_id, SessionState::Ended).await;
     }
     tracing::info!(session = %session_id, ?reason, "session ended");
     reason
+}
+
+/// Answers a ping, or files a report in the probe log (telling the client
+/// when it is refused).
+async fn on_probe_message(
+    session_id: &str,
+    peer: &StreamPeer,
+    probes: &Mutex<ProbeLog>,
+    bytes: &[u8],
+) {
+    let answer = match ClientProbeMessage::parse(bytes) {
+        Ok(ClientProbeMessage::Ping { id }) => Some(HostProbeMessage::Pong { id }),
+        Ok(ClientProbeMessage::Report { report, signature }) => {
+            let seq = report.seq;
+            let signed = SignedProbeReport { report, signature };
+            let filed = probes.lock().expect("probes lock").client_report(unix_ms(), signed);
+            match filed {
+                Ok(_) | Err(Rejection::Ended) => None,
+                Err(rejection) => {
+                    tracing::debug!(session = %session_id, seq, "refused probe report: {rejection}");
+                    Some(HostProbeMessage::Rejected { seq, reason: rejection.to_string() })
+                }
+            }
+        }
+        Err(e) => {
+            tracing::debug!(session = %session_id, "bad probe message: {e}");
+            probes.lock().expect("probes lock").malformed_message();
+            None
+        }
+    };
+    if let Some(answer) = answer {
+        let text = serde_json::to_string(&answer).expect("probe messages serialise");
+        let _ = peer.send_probe_message(&text).await;
+    }
 }

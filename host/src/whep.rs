@@ -1,20 +1,24 @@
 //! The WHEP endpoint (IETF WISH egress): the player POSTs an SDP offer with
 //! the broker's bearer token and gets the answer; DELETE on the returned
-//! resource ends the session.
+//! resource ends the session. `GET` on the resource gives the host's send
+//! counters, and `GET` on its `/probes` the session's signed probe log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use ed25519_dalek::VerifyingKey;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use gridplay_protocol::probe::{ClientKey, PROBES_SIGNATURE_HEADER};
+use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{ApiError, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
@@ -23,7 +27,11 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{PipelineControl, StreamSpec};
-use crate::session::{SessionCounters, SessionParts, run_session};
+use crate::probes::ProbeLog;
+use crate::session::{SessionCounters, SessionParts, run_session, unix_ms};
+
+/// Probe logs of ended sessions kept for billing to fetch, newest last.
+const FINISHED_KEPT: usize = 64;
 
 /// A running session as the WHEP endpoint tracks it.
 struct Running {
@@ -31,12 +39,15 @@ struct Running {
     port: u16,
     control: Arc<PipelineControl>,
     counters: Arc<SessionCounters>,
+    probes: Arc<Mutex<ProbeLog>>,
 }
 
 /// Everything the WHEP handlers share.
 pub struct HostState {
     /// This host's id (its public key).
     pub host_id: String,
+    /// This host's key: signs the probe logs it serves.
+    key: SigningKey,
     /// The broker's key, for verifying session tokens offline.
     pub broker_key: VerifyingKey,
     /// Address the WebRTC sockets bind to.
@@ -48,19 +59,52 @@ pub struct HostState {
     /// Where to report session states, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
     sessions: Mutex<HashMap<String, Running>>,
+    /// Probe logs of the last [`FINISHED_KEPT`] sessions that ended.
+    finished: Mutex<VecDeque<(String, Arc<Mutex<ProbeLog>>)>>,
 }
 
 impl HostState {
-    /// Host state with no sessions.
+    /// Host state with no sessions, for the host whose identity key is `key`.
     pub fn new(
-        host_id: String,
+        key: SigningKey,
         broker_key: VerifyingKey,
         media_ip: IpAddr,
         slots: u32,
         broker: Option<Arc<BrokerLink>>,
     ) -> Self {
-        let sessions = Mutex::new(HashMap::new());
-        Self { host_id, broker_key, media_ip, media_ports: None, slots, broker, sessions }
+        Self {
+            host_id: encode_public_key(&key.verifying_key()),
+            key,
+            broker_key,
+            media_ip,
+            media_ports: None,
+            slots,
+            broker,
+            sessions: Mutex::new(HashMap::new()),
+            finished: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// A session's probe log: running, or among the recently ended.
+    fn probe_log(&self, id: &str) -> Option<Arc<Mutex<ProbeLog>>> {
+        if let Some(running) = self.sessions.lock().expect("sessions lock").get(id) {
+            return Some(Arc::clone(&running.probes));
+        }
+        let finished = self.finished.lock().expect("finished lock");
+        finished.iter().rev().find(|(sid, _)| sid == id).map(|(_, log)| Arc::clone(log))
+    }
+
+    /// Removes a session from the running ones, keeping its probe log among
+    /// the recently ended (forgetting the oldest beyond [`FINISHED_KEPT`]).
+    fn retire(&self, id: &str) -> Option<Running> {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let running = sessions.remove(id)?;
+        let mut finished = self.finished.lock().expect("finished lock");
+        finished.push_back((id.to_owned(), Arc::clone(&running.probes)));
+        while finished.len() > FINISHED_KEPT {
+            finished.pop_front();
+        }
+        Some(running)
     }
 
     /// Binds each session's media socket to its own port of `ports`.
@@ -89,9 +133,8 @@ impl HostState {
 
     /// Ends the named sessions (the broker says they are over).
     pub fn end_sessions(&self, ids: &[String]) {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
         for id in ids {
-            if let Some(running) = sessions.remove(id) {
+            if let Some(running) = self.retire(id) {
                 tracing::info!(session = %id, "ended by the broker");
                 let _ = running.cancel.send(());
             }
@@ -100,24 +143,27 @@ impl HostState {
 
     /// Ends every session (host shutdown).
     pub fn end_all(&self) {
-        self.sessions.lock().expect("sessions lock").drain().for_each(|(_, running)| {
-            let _ = running.cancel.send(());
-        });
+        for id in self.session_ids() {
+            if let Some(running) = self.retire(&id) {
+                let _ = running.cancel.send(());
+            }
+        }
     }
 }
 
-/// The host's HTTP router: `POST /whep`, `DELETE /whep/sessions/{id}`, and
-/// `GET /ping` for clients measuring RTT.
+/// The host's HTTP router: `POST /whep`, `GET`/`DELETE /whep/sessions/{id}`,
+/// `GET /whep/sessions/{id}/probes`, and `GET /ping` for clients measuring RTT.
 pub fn whep_router(state: Arc<HostState>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::LOCATION]);
+        .expose_headers([header::LOCATION, HeaderName::from_static(PROBES_SIGNATURE_HEADER)]);
     Router::new()
         .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whep", post(offer))
         .route("/whep/sessions/{id}", delete(end).get(stats))
+        .route("/whep/sessions/{id}/probes", get(probes))
         .layer(DefaultBodyLimit::max(4 * MAX_SDP_LEN))
         .layer(cors)
         .with_state(state)
@@ -156,10 +202,6 @@ impl IntoResponse for WhepError {
         };
         (status, Json(ApiError { error: code.into(), message })).into_response()
     }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// Checks the bearer token: signed by our broker, for this host, and (when
@@ -201,9 +243,20 @@ async fn offer(
     }
     let sdp =
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
+    let client_key = match claims.client_key.as_deref().map(str::parse::<ClientKey>) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => return Err(WhepError::Unauthorized(format!("token: {e}"))),
+    };
     let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
     let control = Arc::new(PipelineControl::new(spec));
     let counters = Arc::new(SessionCounters::default());
+    let probes = Arc::new(Mutex::new(ProbeLog::new(
+        claims.session_id.clone(),
+        state.host_id.clone(),
+        client_key,
+        unix_ms(),
+    )));
     let (cancel_tx, cancel_rx) = oneshot::channel();
     let port = {
         let mut sessions = state.sessions.lock().expect("sessions lock");
@@ -217,6 +270,7 @@ async fn offer(
             port,
             control: Arc::clone(&control),
             counters: Arc::clone(&counters),
+            probes: Arc::clone(&probes),
         };
         sessions.insert(claims.session_id.clone(), running);
         port
@@ -236,9 +290,9 @@ async fn offer(
     let task_state = Arc::clone(&state);
     tokio::spawn(async move {
         let broker = task_state.broker.clone();
-        let parts = SessionParts { spec, control, counters, broker };
+        let parts = SessionParts { spec, control, counters, probes, broker };
         run_session(session_id.clone(), parts, peer, events, cancel_rx).await;
-        task_state.sessions.lock().expect("sessions lock").remove(&session_id);
+        task_state.retire(&session_id);
     });
     let location = format!("/whep/sessions/{}", claims.session_id);
     let mut response = (StatusCode::CREATED, answer).into_response();
@@ -261,8 +315,7 @@ async fn end(
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
-    let running =
-        state.sessions.lock().expect("sessions lock").remove(&id).ok_or(WhepError::NotFound)?;
+    let running = state.retire(&id).ok_or(WhepError::NotFound)?;
     let _ = running.cancel.send(());
     Ok(StatusCode::OK)
 }
@@ -280,4 +333,31 @@ async fn stats(
     let sessions = state.sessions.lock().expect("sessions lock");
     let running = sessions.get(&id).ok_or(WhepError::NotFound)?;
     Ok(Json(running.counters.snapshot(running.control.rate.target_bps())))
+}
+
+/// `GET /whep/sessions/{id}/probes`: the session's probe log
+/// ([`gridplay_protocol::probe::SessionProbes`]), running or recently ended,
+/// signed by the host: the [`PROBES_SIGNATURE_HEADER`] header carries the
+/// ed25519 signature (base64url) over the exact body bytes.
+async fn probes(
+    State(state): State<Arc<HostState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WhepError> {
+    let claims = authorize(&state, &headers, false)?;
+    if claims.session_id != id {
+        return Err(WhepError::Unauthorized("token is for another session".into()));
+    }
+    let log = state.probe_log(&id).ok_or(WhepError::NotFound)?;
+    let snapshot = log.lock().expect("probes lock").snapshot(unix_ms());
+    let body = serde_json::to_vec(&snapshot).map_err(|e| WhepError::Internal(e.to_string()))?;
+    let signature = B64.encode(state.key.sign(&body).to_bytes());
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        HeaderName::from_static(PROBES_SIGNATURE_HEADER),
+        HeaderValue::from_str(&signature).map_err(|e| WhepError::Internal(e.to_string()))?,
+    );
+    Ok(response)
 }

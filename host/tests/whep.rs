@@ -1,14 +1,22 @@
 //! End to end on loopback: a broker, a host, and a webrtc-rs viewer that does
-//! WHEP with the broker's token, decodes the H.264 it receives (openh264) and
-//! steers the game over the input channel.
+//! WHEP with the broker's token, decodes the H.264 it receives (openh264),
+//! steers the game over the input channel, checks that each input's ack names
+//! the RTP timestamp of the frame that first shows it, and sends signed probe
+//! reports that the host verifies and serves, signed, from its probes endpoint.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::SigningKey;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signature, SigningKey, Verifier};
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
+use gridplay_protocol::probe::{
+    Address, ClientProbeMessage, HostProbeMessage, PROBES_SIGNATURE_HEADER, ProbeReport,
+    SessionProbes,
+};
 use gridplay_protocol::{AllocateResponse, Profile, SessionClaims, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
 use gridplay_streaming::webrtc::{Viewer, ViewerEvent, ViewerOptions, WhepSession};
@@ -21,6 +29,7 @@ use tokio::time::timeout;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(30);
 const BROKER_SEED: [u8; 32] = [42; 32];
+const HOST_SEED: [u8; 32] = [8; 32];
 
 struct Network {
     broker: String,
@@ -36,7 +45,7 @@ impl Network {
             BrokerConfig::default(),
         ));
         tokio::spawn(serve(listener, state, std::future::pending()));
-        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&[8; 32]));
+        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(run_host(
             config,
@@ -48,7 +57,13 @@ impl Network {
     }
 
     async fn allocate(&self) -> AllocateResponse {
-        let body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
+        self.allocate_with(serde_json::json!({})).await
+    }
+
+    /// Allocates a 640x360@30 "orbit" session with `extra` fields in the request.
+    async fn allocate_with(&self, extra: serde_json::Value) -> AllocateResponse {
+        let mut body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let response = self
             .http
             .post(format!("{}/v1/sessions", self.broker))
@@ -91,12 +106,24 @@ struct Watch {
     events: UnboundedReceiver<ViewerEvent>,
     decoder: H264Decoder,
     input_open: bool,
+    probes_open: bool,
     acks: Vec<InputApplied>,
+    probe_messages: Vec<HostProbeMessage>,
+    /// RTP timestamp and player position of every picture decoded, in order.
+    shown: Vec<(u32, (f64, f64))>,
 }
 
 impl Watch {
     fn new(events: UnboundedReceiver<ViewerEvent>) -> Self {
-        Self { events, decoder: H264Decoder::new().unwrap(), input_open: false, acks: Vec::new() }
+        Self {
+            events,
+            decoder: H264Decoder::new().unwrap(),
+            input_open: false,
+            probes_open: false,
+            acks: Vec::new(),
+            probe_messages: Vec::new(),
+            shown: Vec::new(),
+        }
     }
 
     /// Handles events until `done` holds; returns the last decoded picture, if any.
@@ -110,8 +137,12 @@ impl Watch {
                 let picture = match self.events.recv().await.expect("viewer events ended") {
                     // A unit damaged by loss on a loaded machine is skipped; the
                     // stream recovers at the next keyframe.
-                    ViewerEvent::AccessUnit { data, .. } => {
-                        self.decoder.decode(&data).ok().flatten()
+                    ViewerEvent::AccessUnit { data, rtp_timestamp } => {
+                        let picture = self.decoder.decode(&data).ok().flatten();
+                        if let Some(p) = &picture {
+                            self.shown.push((rtp_timestamp, player_centroid(p)));
+                        }
+                        picture
                     }
                     ViewerEvent::InputOpen => {
                         self.input_open = true;
@@ -119,6 +150,15 @@ impl Watch {
                     }
                     ViewerEvent::InputMessage(bytes) => {
                         self.acks.push(InputApplied::decode(&bytes).expect("an input ack"));
+                        None
+                    }
+                    ViewerEvent::ProbesOpen => {
+                        self.probes_open = true;
+                        None
+                    }
+                    ViewerEvent::ProbeMessage(bytes) => {
+                        let message = serde_json::from_slice(&bytes).expect("a host probe message");
+                        self.probe_messages.push(message);
                         None
                     }
                     ViewerEvent::Connected | ViewerEvent::Closed | ViewerEvent::FrameLost => None,
@@ -237,4 +277,148 @@ async fn bad_tokens_and_bad_sdp_are_refused_and_start_nothing() {
     // A viewer that goes away without DELETE frees its slot too.
     viewer.close().await;
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ack_names_the_rtp_timestamp_of_the_first_frame_that_shows_the_input() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (whep, events) =
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await
+            .unwrap();
+    let mut watch = Watch::new(events);
+    for _ in 0..10 {
+        watch.picture().await;
+    }
+    watch.until("the input channel", |w, _| w.input_open).await;
+    // Clicks put the player where they land, in the very frame they are applied to.
+    let spots = [(0.2, 0.25), (0.8, 0.7), (0.3, 0.8)];
+    for (i, &(x, y)) in spots.iter().enumerate() {
+        let seq = 2 * i as u32 + 1;
+        let (px, py) = ((x * 65535.0) as u16, (y * 65535.0) as u16);
+        let down = InputEvent { seq, kind: InputKind::PointerDown { x: px, y: py, button: 0 } };
+        let up =
+            InputEvent { seq: seq + 1, kind: InputKind::PointerUp { x: px, y: py, button: 0 } };
+        whep.viewer().send_input(&down.encode().unwrap()).await.unwrap();
+        whep.viewer().send_input(&up.encode().unwrap()).await.unwrap();
+        watch.until("the click's ack", |w, _| w.acks.iter().any(|a| a.seq == seq)).await;
+        let ack = *watch.acks.iter().find(|a| a.seq == seq).unwrap();
+        let stamp = ack.rtp_timestamp.expect("the ack carries the frame's RTP timestamp");
+        // Wait until the picture after the acked one is decoded too.
+        watch
+            .until("the acked frame", |w, _| {
+                w.shown.iter().any(|&(ts, _)| ts.wrapping_sub(stamp) as i32 > 0)
+            })
+            .await;
+        let at = watch.shown.iter().position(|&(ts, _)| ts == stamp).unwrap_or_else(|| {
+            panic!("no decoded frame has RTP timestamp {stamp}: {:?}", watch.shown)
+        });
+        let (shown_x, shown_y) = watch.shown[at].1;
+        assert!(
+            (shown_x - x).abs() < 0.03 && (shown_y - y).abs() < 0.03,
+            "the acked frame shows the player at {shown_x},{shown_y}, not at the click {x},{y}"
+        );
+        let (before_x, before_y) = watch.shown[at - 1].1;
+        assert!(
+            (before_x - x).abs() > 0.1 || (before_y - y).abs() > 0.1,
+            "the frame before the acked one already shows the click ({before_x},{before_y})"
+        );
+    }
+    whep.end().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_probe_reports_are_verified_kept_and_served_signed() {
+    let net = Network::start().await;
+    let client = k256::ecdsa::SigningKey::from_slice(&[0x5e; 32]).unwrap();
+    let address = Address::of(client.verifying_key()).to_string();
+    let session = net.allocate_with(serde_json::json!({ "client_key": address })).await;
+    let (whep, events) =
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await
+            .unwrap();
+    let mut watch = Watch::new(events);
+    watch.picture().await;
+    watch.until("the probes channel", |w, _| w.probes_open).await;
+
+    let report = |seq: u32| ProbeReport {
+        session_id: session.session_id.clone(),
+        seq,
+        interval_ms: 1000,
+        frames_presented: 30,
+        frames_decoded: 30,
+        fps_centi: 3000,
+        decode_us: Some(1500),
+        jitter_us: Some(400),
+        loss_ppm: Some(0),
+        rtt_us: Some(300),
+        click_to_photon_p50_us: None,
+        click_to_photon_p95_us: None,
+        click_to_photon_samples: 0,
+    };
+    let viewer = whep.viewer();
+    let send = |message: ClientProbeMessage| {
+        let text = serde_json::to_string(&message).unwrap();
+        async move { viewer.send_probe(&text).await.unwrap() }
+    };
+    send(ClientProbeMessage::Ping { id: 9 }).await;
+    send(report(1).sign(&client).into()).await;
+    let forger = k256::ecdsa::SigningKey::from_slice(&[0x5f; 32]).unwrap();
+    send(report(2).sign(&forger).into()).await;
+    send(report(1).sign(&client).into()).await; // a replay
+    watch.until("the pong and two refusals", |w, _| w.probe_messages.len() >= 3).await;
+    assert!(watch.probe_messages.contains(&HostProbeMessage::Pong { id: 9 }));
+    let refused: Vec<u32> = watch
+        .probe_messages
+        .iter()
+        .filter_map(|m| match m {
+            HostProbeMessage::Rejected { seq, .. } => Some(*seq),
+            HostProbeMessage::Pong { .. } => None,
+        })
+        .collect();
+    assert_eq!(refused, vec![2, 1]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(report(2).sign(&client).into()).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let url = format!("{}/probes", whep.resource());
+    let probes = fetch_probes(&net.http, &url, &session.token).await;
+    assert_eq!(probes.session_id, session.session_id);
+    assert_eq!(probes.client_key.as_deref(), Some(address.as_str()));
+    assert_eq!(probes.reports_valid, 2);
+    assert_eq!((probes.reports_rejected.bad_signature, probes.reports_rejected.replayed), (1, 1));
+    let reported: Vec<u32> =
+        probes.records.iter().filter_map(|r| r.client.as_ref().map(|c| c.report.seq)).collect();
+    assert_eq!(reported, vec![1, 2]);
+    for record in probes.records.iter().filter_map(|r| r.client.as_ref()) {
+        assert_eq!(record.signer().unwrap().to_string(), address, "anyone can re-verify");
+    }
+    let last = probes.records.last().expect("records");
+    assert!(last.host.frames_sent > 0 && last.host.bitrate_bps > 0, "{last:?}");
+    assert_eq!(probes.blocks.len(), 1);
+    assert_eq!(probes.blocks[0].seconds_with_client_report, 2);
+    assert!(!probes.blocks[0].complete && !probes.ended);
+
+    // Another session's token is refused; the log outlives the session.
+    let other = net.allocate().await;
+    let response = net.http.get(&url).bearer_auth(&other.token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    whep.end().await.unwrap();
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    let ended = fetch_probes(&net.http, &url, &session.token).await;
+    assert!(ended.ended && ended.blocks.iter().all(|b| b.complete));
+    assert_eq!(ended.reports_valid, 2);
+}
+
+/// `GET` a session's probe log; checks the host's signature over the body.
+async fn fetch_probes(http: &reqwest::Client, url: &str, token: &str) -> SessionProbes {
+    let response = http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let signature = response.headers()[PROBES_SIGNATURE_HEADER].to_str().unwrap().to_owned();
+    let body = response.bytes().await.unwrap();
+    let signature: [u8; 64] = B64.decode(signature).unwrap().try_into().unwrap();
+    let host = SigningKey::from_bytes(&HOST_SEED).verifying_key();
+    host.verify(&body, &Signature::from_bytes(&signature)).expect("signed by the host");
+    serde_json::from_slice(&body).unwrap()
 }

@@ -5,6 +5,7 @@ use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::ProtocolError;
+use crate::probe::ClientKey;
 
 /// Widest or tallest frame a session may ask for, in pixels.
 pub const MAX_DIMENSION: u32 = 3840;
@@ -67,6 +68,13 @@ pub struct AllocateRequest {
     #[serde(default)]
     #[ts(optional)]
     pub max_rtt_ms: Option<u32>,
+    /// The player's per-session key, which signs the session's probe reports
+    /// (see [`crate::probe`]): a `0x` Ethereum address (20 bytes) or a `0x`
+    /// compressed secp256k1 public key (33 bytes), in hex. The broker puts it
+    /// in the session token so that the host knows whose signatures count.
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_key: Option<String>,
 }
 
 /// A point on Earth, in degrees.
@@ -133,6 +141,9 @@ impl AllocateRequest {
         }
         if samples.iter().any(|s| !(0.0..=10_000.0).contains(&s.rtt_ms) || s.host_id.len() > 128) {
             return Err(ProtocolError::Invalid("rtt_ms must be within 0..=10000".into()));
+        }
+        if let Some(key) = &self.client_key {
+            key.parse::<ClientKey>()?;
         }
         Ok(())
     }
@@ -365,6 +376,7 @@ mod tests {
             location: None,
             rtt_samples: None,
             max_rtt_ms: None,
+            client_key: None,
         }
     }
 
@@ -383,10 +395,14 @@ mod tests {
                 rtt_samples: Some(vec![RttSample { host_id: "h".into(), rtt_ms: -1.0 }]),
                 ..request()
             },
+            AllocateRequest { client_key: Some("0x1234".into()), ..request() },
+            AllocateRequest { client_key: Some(format!("0x04{}", "11".repeat(32))), ..request() },
         ];
         for r in absurd {
             assert!(r.validate().is_err(), "{r:?}");
         }
+        let address = format!("0x{}", "Ab".repeat(20));
+        assert!(AllocateRequest { client_key: Some(address), ..request() }.validate().is_ok());
     }
 
     #[test]

@@ -39,4 +39,16 @@ pub enum ProtocolError {
     /// A public key was not 32 bytes of valid base64url ed25519 key.
     #[error("malformed public key")]
     MalformedKey,
+    /// A client key was neither a `0x` address (40 hex digits) nor a `0x`
+    /// compressed secp256k1 public key (66 hex digits) on the curve.
+    #[error(
+        "client_key must be a 0x-prefixed address (20 bytes) or compressed secp256k1 public key (33 bytes)"
+    )]
+    BadClientKey,
+    /// A probe report's signature was malformed or not made by the session's key.
+    #[error("probe report signature is invalid")]
+    BadProbeSignature,
+    /// A probe message was not valid JSON of its type or held impossible values.
+    #[error("invalid probe message: {0}")]
+    InvalidProbe(String),
 }

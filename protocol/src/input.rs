@@ -27,8 +27,18 @@
 //! | `0x0b` | [`TouchEnd`](InputKind::TouchEnd)        | as `TouchStart`                                                                | 11..=56  |
 //! | `0x0c` | [`TouchCancel`](InputKind::TouchCancel)  | as `TouchStart`                                                                | 11..=56  |
 //!
-//! The host's one message is `0x80` [`InputApplied`]: `seq: u32`,
-//! `frame_id: u32` (9 bytes).
+//! The host answers each input with an [`InputApplied`] in one of two forms:
+//!
+//! | type   | payload after `type`                                  | bytes |
+//! |--------|-------------------------------------------------------|-------|
+//! | `0x80` | `seq: u32`, `frame_id: u32`                           | 9     |
+//! | `0x81` | `seq: u32`, `frame_id: u32`, `rtp_timestamp: u32`     | 13    |
+//!
+//! `0x81` adds the RTP timestamp (90 kHz) of that frame on the video track,
+//! which the receiver sees again on the frame it presents
+//! (`requestVideoFrameCallback`'s `rtpTimestamp`): that is how a client
+//! finds the presented frame of an input, for click-to-photon. The host
+//! sends `0x81` whenever the frame went out on RTP; both forms decode.
 //!
 //! # Meaning
 //!
@@ -83,6 +93,7 @@ const TOUCH_MOVE: u8 = 0x0a;
 const TOUCH_END: u8 = 0x0b;
 const TOUCH_CANCEL: u8 = 0x0c;
 const INPUT_APPLIED: u8 = 0x80;
+const INPUT_APPLIED_AT: u8 = 0x81;
 
 /// Bits of [`InputKind::Gamepad`]'s `buttons`: the W3C Gamepad "standard"
 /// mapping, bit `i` for `Gamepad.buttons[i]`.
@@ -249,6 +260,10 @@ pub struct InputApplied {
     pub seq: u32,
     /// Id of the first frame that reflects it.
     pub frame_id: u32,
+    /// RTP timestamp (90 kHz) that frame was sent with, when it went out on RTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub rtp_timestamp: Option<u32>,
 }
 
 impl InputEvent {
@@ -358,25 +373,29 @@ impl InputEvent {
 }
 
 impl InputApplied {
-    /// Encodes the acknowledgement into its wire form.
-    pub fn encode(&self) -> [u8; 9] {
-        let mut out = [0u8; 9];
-        out[0] = INPUT_APPLIED;
-        out[1..5].copy_from_slice(&self.seq.to_le_bytes());
-        out[5..9].copy_from_slice(&self.frame_id.to_le_bytes());
-        out
+    /// Encodes the acknowledgement: `0x81` with an RTP timestamp, `0x80` without.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(13));
+        w.u8(if self.rtp_timestamp.is_some() { INPUT_APPLIED_AT } else { INPUT_APPLIED });
+        w.u32(self.seq);
+        w.u32(self.frame_id);
+        if let Some(rtp_timestamp) = self.rtp_timestamp {
+            w.u32(rtp_timestamp);
+        }
+        w.0
     }
 
-    /// Decodes an acknowledgement.
+    /// Decodes an acknowledgement of either form.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader(bytes);
-        match r.u8()? {
-            INPUT_APPLIED => {}
-            other => return Err(ProtocolError::UnknownInputType(other)),
+        let ty = r.u8()?;
+        if ty != INPUT_APPLIED && ty != INPUT_APPLIED_AT {
+            return Err(ProtocolError::UnknownInputType(ty));
         }
-        let applied = Self { seq: r.u32()?, frame_id: r.u32()? };
+        let (seq, frame_id) = (r.u32()?, r.u32()?);
+        let rtp_timestamp = if ty == INPUT_APPLIED_AT { Some(r.u32()?) } else { None };
         r.finish()?;
-        Ok(applied)
+        Ok(Self { seq, frame_id, rtp_timestamp })
     }
 }
 
@@ -646,11 +665,19 @@ mod tests {
     }
 
     #[test]
-    fn applied_round_trips_and_rejects_other_types() {
-        let applied = InputApplied { seq: 7, frame_id: 99 };
+    fn applied_round_trips_in_both_forms_and_rejects_other_types() {
+        let applied = InputApplied { seq: 7, frame_id: 99, rtp_timestamp: None };
+        assert_eq!(applied.encode().len(), 9);
         assert_eq!(InputApplied::decode(&applied.encode()).unwrap(), applied);
+        let at = InputApplied { rtp_timestamp: Some(0xdead_beef), ..applied };
+        assert_eq!(at.encode().len(), 13);
+        assert_eq!(InputApplied::decode(&at.encode()).unwrap(), at);
         assert!(InputApplied::decode(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert_eq!(InputApplied::decode(&applied.encode()[..8]), Err(ProtocolError::Truncated));
+        assert_eq!(InputApplied::decode(&at.encode()[..12]), Err(ProtocolError::Truncated));
+        let mut long = applied.encode();
+        long.push(0);
+        assert_eq!(InputApplied::decode(&long), Err(ProtocolError::TrailingBytes(1)));
     }
 
     #[test]

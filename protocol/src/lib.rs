@@ -1,5 +1,5 @@
 //! The wire contract every Gridplay party shares: API records, session
-//! tokens and the binary input codec.
+//! tokens, the binary input codec and signed probe reports.
 //!
 //! This crate does no I/O. TypeScript types for the web client are generated
 //! from it (`cargo test -p gridplay-protocol` writes them to
@@ -9,6 +9,7 @@ mod api;
 mod error;
 pub mod host_auth;
 pub mod input;
+pub mod probe;
 pub mod token;
 
 pub use api::*;

@@ -32,6 +32,11 @@ pub struct SessionClaims {
     pub fps: u32,
     /// Unix time in milliseconds after which the token is refused.
     pub expires_at_ms: u64,
+    /// The player's per-session key (canonical lowercase `0x` hex, an address
+    /// or a compressed public key; see [`crate::probe::ClientKey`]): only
+    /// probe reports it signed count. Absent when the player named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
 }
 
 impl SessionClaims {
@@ -92,6 +97,7 @@ mod tests {
             height: 720,
             fps: 60,
             expires_at_ms: 10_000,
+            client_key: None,
         }
     }
 
@@ -123,6 +129,18 @@ mod tests {
         for bad in ["", "abc", "a.b", "!!.??", &"x".repeat(MAX_TOKEN_LEN + 1)] {
             assert_eq!(SessionClaims::verify(bad, &vk, 0), Err(ProtocolError::MalformedToken));
         }
+    }
+
+    #[test]
+    fn the_client_key_travels_in_the_token_and_old_tokens_still_verify() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let with_key =
+            SessionClaims { client_key: Some(format!("0x{}", "ab".repeat(20))), ..claims() };
+        let token = with_key.sign(&key);
+        assert_eq!(SessionClaims::verify(&token, &key.verifying_key(), 0), Ok(with_key));
+        // A token signed before the field existed has no `client_key` key at all.
+        let json = serde_json::to_value(claims()).unwrap();
+        assert!(json.get("client_key").is_none());
     }
 
     #[test]

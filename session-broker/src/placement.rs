@@ -97,6 +97,7 @@ mod tests {
             location: None,
             rtt_samples: None,
             max_rtt_ms: None,
+            client_key: None,
         }
     }
 

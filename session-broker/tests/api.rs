@@ -137,6 +137,26 @@ async fn allocates_a_signed_session_then_reports_no_capacity() {
 }
 
 #[tokio::test]
+async fn the_client_key_is_validated_and_carried_in_the_token() {
+    let broker = Broker::new();
+    broker.register(&SigningKey::from_bytes(&[1; 32]), 2).await;
+    let with_key = |key: &str| {
+        format!(
+            r#"{{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60,"client_key":"{key}"}}"#
+        )
+    };
+    let (status, body) = broker.json("POST", "/v1/sessions", &with_key("0x1234")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+    let address = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23";
+    let (status, body) = broker.json("POST", "/v1/sessions", &with_key(address)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let answer: AllocateResponse = serde_json::from_slice(&body).unwrap();
+    let claims =
+        SessionClaims::verify(&answer.token, &broker.key.verifying_key(), now_ms()).unwrap();
+    assert_eq!(claims.client_key.as_deref(), Some(address));
+}
+
+#[tokio::test]
 async fn hosts_must_sign_with_their_own_key() {
     let broker = Broker::new();
     let host = SigningKey::from_bytes(&[1; 32]);

@@ -25,6 +25,9 @@ pub enum StreamingError {
     /// The WebRTC stack failed.
     #[error("webrtc: {0}")]
     WebRtc(#[from] ::webrtc::error::Error),
+    /// An access unit could not be packetized into RTP.
+    #[error("RTP packetization: {0}")]
+    Rtp(String),
     /// An SDP offer was refused before reaching the WebRTC stack.
     #[error("bad SDP: {0}")]
     BadSdp(String),

@@ -38,4 +38,11 @@ rtt_samples?: Array<RttSample>,
 /**
  * Hosts predicted slower than this are never chosen.
  */
-max_rtt_ms?: number, };
+max_rtt_ms?: number, 
+/**
+ * The player's per-session key, which signs the session's probe reports
+ * (see [`crate::probe`]): a `0x` Ethereum address (20 bytes) or a `0x`
+ * compressed secp256k1 public key (33 bytes), in hex. The broker puts it
+ * in the session token so that the host knows whose signatures count.
+ */
+client_key?: string, };

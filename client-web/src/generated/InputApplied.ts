@@ -11,4 +11,8 @@ seq: number,
 /**
  * Id of the first frame that reflects it.
  */
-frame_id: number, };
+frame_id: number, 
+/**
+ * RTP timestamp (90 kHz) that frame was sent with, when it went out on RTP.
+ */
+rtp_timestamp?: number, };

@@ -7,11 +7,17 @@ import { captureGamepads } from "./gamepad.ts";
 import { normalisePoint, pictureRect, toButton, toI16, wheelPixels } from "./mapping.ts";
 import { captureTouch } from "./touch.ts";
 
+/** Keys the page keeps for itself and never sends to the game (F2 toggles the stats overlay). */
+export const LOCAL_KEYS: ReadonlySet<string> = new Set(["F2"]);
+
 /** Keys whose browser default (scrolling, button activation) would fight the game. */
 const NO_DEFAULT = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Space", "PageUp", "PageDown", "Home", "End"]);
 
-/** Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. */
-export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) => void): () => void {
+/**
+ * Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. `send` gets each
+ * input with the time it happened (the DOM event's timeStamp, performance.now() time base) when there was an event.
+ */
+export function captureInput(video: HTMLVideoElement, send: (kind: InputKind, at?: number) => void): () => void {
   const held = new Set<string>();
   // The cursor in client coordinates; under pointer lock it is moved by movementX/Y.
   let cursor = { x: 0, y: 0 };
@@ -22,14 +28,14 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) =>
 
   const onKeyDown = (e: KeyboardEvent): void => {
     if (NO_DEFAULT.has(e.code)) e.preventDefault();
-    if (e.repeat || held.has(e.code) || !isEncodableKeyCode(e.code)) return;
+    if (e.repeat || held.has(e.code) || LOCAL_KEYS.has(e.code) || !isEncodableKeyCode(e.code)) return;
     held.add(e.code);
-    send({ KeyDown: { code: e.code } });
+    send({ KeyDown: { code: e.code } }, e.timeStamp);
   };
   const onKeyUp = (e: KeyboardEvent): void => {
     if (NO_DEFAULT.has(e.code)) e.preventDefault();
     if (!held.delete(e.code)) return;
-    send({ KeyUp: { code: e.code } });
+    send({ KeyUp: { code: e.code } }, e.timeStamp);
   };
   const releaseKeys = (): void => {
     for (const code of held) send({ KeyUp: { code } });
@@ -50,26 +56,27 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind) =>
     } else {
       cursor = { x: e.clientX, y: e.clientY };
     }
-    send({ PointerMove: { ...position(), dx: toI16(e.movementX), dy: toI16(e.movementY) } });
+    send({ PointerMove: { ...position(), dx: toI16(e.movementX), dy: toI16(e.movementY) } }, e.timeStamp);
   };
   const onPointerDown = (e: PointerEvent): void => {
     if (isTouch(e)) return;
     e.preventDefault();
     if (!locked()) cursor = { x: e.clientX, y: e.clientY };
     video.setPointerCapture(e.pointerId);
-    send({ PointerDown: { ...position(), button: toButton(e.button) } });
+    send({ PointerDown: { ...position(), button: toButton(e.button) } }, e.timeStamp);
   };
   const onPointerUp = (e: PointerEvent): void => {
     if (isTouch(e)) return;
     if (!locked()) cursor = { x: e.clientX, y: e.clientY };
-    send({ PointerUp: { ...position(), button: toButton(e.button) } });
+    send({ PointerUp: { ...position(), button: toButton(e.button) } }, e.timeStamp);
   };
   const onWheel = (e: WheelEvent): void => {
     e.preventDefault();
     const page = picture();
-    send({
-      Wheel: { dx: toI16(wheelPixels(e.deltaX, e.deltaMode, page.width)), dy: toI16(wheelPixels(e.deltaY, e.deltaMode, page.height)) },
-    });
+    send(
+      { Wheel: { dx: toI16(wheelPixels(e.deltaX, e.deltaMode, page.width)), dy: toI16(wheelPixels(e.deltaY, e.deltaMode, page.height)) } },
+      e.timeStamp,
+    );
   };
   const onContextMenu = (e: Event): void => e.preventDefault();
   const onDoubleClick = (): void => {

@@ -11,9 +11,10 @@
 //   0x08 GamepadGone            pad u8 (0..=15)
 //   0x09 TouchStart / 0x0a Move / 0x0b End / 0x0c Cancel
 //                               u8 count N (1..=10), N × (id u8 (0..=9, distinct), x u16, y u16)
-// Host → client: 0x80 InputApplied: seq u32, frame_id u32.
+// Host → client: 0x80 InputApplied: seq u32, frame_id u32;
+//                0x81 InputApplied with the frame's RTP timestamp: seq u32, frame_id u32, rtp_timestamp u32.
 //
-// Shared test vectors: protocol/tests/vectors/input.json and input_invalid.json.
+// Shared test vectors: protocol/tests/vectors/input.json, input_invalid.json, applied.json and applied_invalid.json.
 
 import type { InputApplied } from "../generated/InputApplied";
 import type { InputEvent } from "../generated/InputEvent";
@@ -39,6 +40,7 @@ const TOUCH_MOVE = 0x0a;
 const TOUCH_END = 0x0b;
 const TOUCH_CANCEL = 0x0c;
 const INPUT_APPLIED = 0x80;
+const INPUT_APPLIED_AT = 0x81;
 
 export class CodecError extends Error {
   override name = "CodecError";
@@ -142,16 +144,21 @@ export function decodeInput(bytes: Uint8Array): InputEvent {
   return { seq, kind };
 }
 
+/** Encodes an ack: 0x81 when it carries an RTP timestamp, 0x80 when not. */
 export function encodeApplied(applied: InputApplied): Uint8Array<ArrayBuffer> {
-  return new Writer().u8(INPUT_APPLIED).u32(applied.seq).u32(applied.frame_id).finish();
+  const w = new Writer().u8(applied.rtp_timestamp === undefined ? INPUT_APPLIED : INPUT_APPLIED_AT);
+  w.u32(applied.seq).u32(applied.frame_id);
+  if (applied.rtp_timestamp !== undefined) w.u32(applied.rtp_timestamp);
+  return w.finish();
 }
 
-/** Decodes a host message (only InputApplied exists); throws CodecError otherwise. */
+/** Decodes a host message (InputApplied in either form); throws CodecError otherwise. */
 export function decodeApplied(bytes: Uint8Array): InputApplied {
   const r = new Reader(bytes);
   const type = r.u8();
-  if (type !== INPUT_APPLIED) throw new CodecError(`unknown host message type 0x${type.toString(16)}`);
+  if (type !== INPUT_APPLIED && type !== INPUT_APPLIED_AT) throw new CodecError(`unknown host message type 0x${type.toString(16)}`);
   const applied: InputApplied = { seq: r.u32(), frame_id: r.u32() };
+  if (type === INPUT_APPLIED_AT) applied.rtp_timestamp = r.u32();
   r.finish();
   return applied;
 }

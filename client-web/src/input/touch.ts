@@ -76,12 +76,12 @@ function message(phase: Phase, touches: TouchPoint[]): InputKind {
 }
 
 /** Captures touches on `video` (default actions prevented: no scrolling, zooming or mouse emulation); returns a stop function. */
-export function captureTouch(video: HTMLVideoElement, picture: () => Rect, send: (kind: InputKind) => void): () => void {
+export function captureTouch(video: HTMLVideoElement, picture: () => Rect, send: (kind: InputKind, at?: number) => void): () => void {
   const slots = new TouchSlots();
   const handler = (phase: Phase) => (e: TouchEvent): void => {
     if (e.cancelable) e.preventDefault();
     const kind = slots.event(phase, e.changedTouches, picture());
-    if (kind !== null) send(kind);
+    if (kind !== null) send(kind, e.timeStamp);
   };
   const handlers = [
     ["touchstart", handler("start")],

@@ -19,7 +19,7 @@ use crate::BrokerError;
 use crate::placement::rank;
 
 /// Hosts considered per allocation.
-const CANDIDATES: usize = 32;
+const CANDIDATES: usize = 16;
 /// Claims tried per allocation before answering "no capacity".
 const CLAIM_ATTEMPTS: usize = 8;
 
@@ -140,6 +140,7 @@ async fn try_allocate(
             height: request.height,
             fps: request.fps,
             expires_at_ms,
+            client_key: request.client_key.clone(),
         };
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
         return Ok(AllocateResponse {

@@ -174,6 +174,8 @@ async fn nearby_hosts_come_nearest_first(store: &dyn SessionStore) {
     store.register_host(&host("far", 1, 0, 40.0, 40.0), T0).await.unwrap();
     store.register_host(&host("near", 1, 0, 1.0, 1.0), T0).await.unwrap();
     store.register_host(&host("mid", 1, 0, 10.0, 10.0), T0).await.unwrap();
+    let polar = host("polar", 1, 0, 89.9, 0.0);
+    store.register_host(&polar, T0).await.unwrap();
     let mut phone_only = host("phone", 1, 1, 0.5, 0.5);
     phone_only.offers.retain(|o| o.profile == Profile::Phone);
     store.register_host(&phone_only, T0).await.unwrap();
@@ -184,7 +186,8 @@ async fn nearby_hosts_come_nearest_first(store: &dyn SessionStore) {
     assert!(store.claim(&session("s", "near", Profile::Game), T0).await.unwrap());
     let hosts = store.nearby_hosts(HERE, Profile::Game, 10, T0).await.unwrap();
     assert_eq!(hosts[0].used.get(&Profile::Game), Some(&1));
-    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts.len(), 4);
+    assert_eq!(hosts[3].registration.host_id, "polar", "hosts near the poles are found too");
     let silent = T0 + TIMING.lease_ms;
     store.heartbeat("mid", &Heartbeat { load: 0.0, sessions: vec![] }, silent - 1).await.unwrap();
     let hosts = store.nearby_hosts(HERE, Profile::Game, 10, silent).await.unwrap();

@@ -1,6 +1,6 @@
 //! The in-memory store: one lock around all state, so every operation is atomic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,12 +16,16 @@ struct Host {
     registration: HostRegistration,
     last_seen_ms: u64,
     used: BTreeMap<Profile, u32>,
+    /// Its sessions not yet ended.
+    live: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     hosts: HashMap<String, Host>,
     sessions: HashMap<String, SessionRecord>,
+    /// Unconfirmed reservations by deadline, so lapsing never scans all sessions.
+    pending: BTreeSet<(u64, String)>,
 }
 
 /// Broker state in this process (the default store).
@@ -49,45 +53,46 @@ impl State {
             .is_some_and(|h| now_ms.saturating_sub(h.last_seen_ms) < timing.lease_ms)
     }
 
+    /// Moves a session out of the pending set (confirmed or ended).
+    fn unpend(&mut self, record: &SessionRecord, timing: StoreTiming) {
+        self.pending
+            .remove(&(record.allocated_at_ms + timing.confirm_ms, record.session_id.clone()));
+    }
+
     /// Ends a session and frees its slot (no-op when already ended).
-    fn end(&mut self, session_id: &str) {
+    fn end(&mut self, session_id: &str, timing: StoreTiming) {
         let Some(record) = self.sessions.get_mut(session_id) else { return };
         if record.state == SessionState::Ended {
             return;
         }
         record.state = SessionState::Ended;
-        if let Some(host) = self.hosts.get_mut(&record.host_id)
-            && let Some(used) = host.used.get_mut(&record.profile)
-        {
-            *used = used.saturating_sub(1);
+        let record = record.clone();
+        self.unpend(&record, timing);
+        if let Some(host) = self.hosts.get_mut(&record.host_id) {
+            host.live.remove(session_id);
+            if let Some(used) = host.used.get_mut(&record.profile) {
+                *used = used.saturating_sub(1);
+            }
         }
     }
 
-    /// Lapses unconfirmed reservations of one host (or all hosts).
-    fn lapse(&mut self, host_id: Option<&str>, now_ms: u64, timing: StoreTiming) {
-        let lapsed: Vec<String> = self
-            .sessions
-            .values()
-            .filter(|s| host_id.is_none_or(|h| s.host_id == h))
-            .filter(|s| s.state == SessionState::Allocated)
-            .filter(|s| now_ms >= s.allocated_at_ms + timing.confirm_ms)
-            .map(|s| s.session_id.clone())
-            .collect();
-        for id in lapsed {
-            self.end(&id);
+    /// Lapses the unconfirmed reservations whose deadline has come.
+    fn lapse(&mut self, now_ms: u64, timing: StoreTiming) {
+        while let Some((deadline, id)) = self.pending.first().cloned() {
+            if deadline > now_ms {
+                break;
+            }
+            self.pending.pop_first();
+            self.end(&id, timing);
         }
     }
 
     /// Ends every session of a host and zeroes its counters.
-    fn lose_host(&mut self, host_id: &str) {
-        let ids: Vec<String> = self
-            .sessions
-            .values()
-            .filter(|s| s.host_id == host_id && s.state != SessionState::Ended)
-            .map(|s| s.session_id.clone())
-            .collect();
+    fn lose_host(&mut self, host_id: &str, timing: StoreTiming) {
+        let ids: Vec<String> =
+            self.hosts.get(host_id).map(|h| h.live.iter().cloned().collect()).unwrap_or_default();
         for id in ids {
-            self.end(&id);
+            self.end(&id, timing);
         }
         if let Some(host) = self.hosts.get_mut(host_id) {
             host.used.clear();
@@ -117,13 +122,11 @@ impl SessionStore for MemoryStore {
         let mut state = self.lock();
         let id = &registration.host_id;
         if state.hosts.contains_key(id) && !state.host_alive(id, now_ms, self.timing) {
-            state.lose_host(id);
+            state.lose_host(id, self.timing);
         }
-        let used = state.hosts.remove(id).map(|h| h.used).unwrap_or_default();
-        state.hosts.insert(
-            id.clone(),
-            Host { registration: registration.clone(), last_seen_ms: now_ms, used },
-        );
+        let (used, live) = state.hosts.remove(id).map(|h| (h.used, h.live)).unwrap_or_default();
+        let host = Host { registration: registration.clone(), last_seen_ms: now_ms, used, live };
+        state.hosts.insert(id.clone(), host);
         Ok(())
     }
 
@@ -137,7 +140,7 @@ impl SessionStore for MemoryStore {
         if !state.host_alive(host_id, now_ms, self.timing) {
             return Err(BrokerError::HostNotFound);
         }
-        state.lapse(Some(host_id), now_ms, self.timing);
+        state.lapse(now_ms, self.timing);
         state.hosts.get_mut(host_id).expect("alive host").last_seen_ms = now_ms;
         let ended_sessions = beat
             .sessions
@@ -161,20 +164,29 @@ impl SessionStore for MemoryStore {
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError> {
         let mut state = self.lock();
-        state.lapse(None, now_ms, self.timing);
-        let mut hosts: Vec<HostView> = state
+        state.lapse(now_ms, self.timing);
+        // Distances first; only the nearest `limit` hosts are copied out.
+        let mut near_hosts: Vec<(f64, &Host)> = state
             .hosts
             .values()
             .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms)
             .filter(|h| h.registration.offer(profile).is_some())
-            .map(|h| HostView {
+            .map(|h| (distance_km(near, h.registration.location), h))
+            .collect();
+        let by_distance = |a: &(f64, &Host), b: &(f64, &Host)| a.0.total_cmp(&b.0);
+        if near_hosts.len() > limit && limit > 0 {
+            near_hosts.select_nth_unstable_by(limit - 1, by_distance);
+        }
+        near_hosts.truncate(limit);
+        near_hosts.sort_by(by_distance);
+        let hosts = near_hosts
+            .into_iter()
+            .map(|(distance_km, h)| HostView {
                 registration: h.registration.clone(),
                 used: h.used.clone(),
-                distance_km: distance_km(near, h.registration.location),
+                distance_km,
             })
             .collect();
-        hosts.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
-        hosts.truncate(limit);
         Ok(hosts)
     }
 
@@ -185,7 +197,7 @@ impl SessionStore for MemoryStore {
         {
             return Ok(false);
         }
-        state.lapse(Some(&record.host_id), now_ms, self.timing);
+        state.lapse(now_ms, self.timing);
         let host = state.hosts.get_mut(&record.host_id).expect("alive host");
         let capacity = host.registration.offer(record.profile).map_or(0, |o| o.slots);
         let used = host.used.entry(record.profile).or_insert(0);
@@ -193,11 +205,13 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         }
         *used += 1;
+        host.live.insert(record.session_id.clone());
         let record = SessionRecord {
             state: SessionState::Allocated,
             allocated_at_ms: now_ms,
             ..record.clone()
         };
+        state.pending.insert((now_ms + self.timing.confirm_ms, record.session_id.clone()));
         state.sessions.insert(record.session_id.clone(), record);
         Ok(true)
     }
@@ -222,9 +236,13 @@ impl SessionStore for MemoryStore {
         }
         let current = state.effective(record, now_ms, self.timing);
         if current.state == SessionState::Ended || new_state == SessionState::Ended {
-            state.end(session_id);
+            state.end(session_id, self.timing);
         } else if let Some(record) = state.sessions.get_mut(session_id) {
             record.state = new_state;
+            if new_state == SessionState::Running {
+                let record = record.clone();
+                state.unpend(&record, self.timing);
+            }
         }
         Ok(state.sessions[session_id].clone())
     }
@@ -238,16 +256,16 @@ impl SessionStore for MemoryStore {
             .cloned()
             .collect();
         for id in &lost {
-            state.lose_host(id);
+            state.lose_host(id, self.timing);
             state.hosts.remove(id);
         }
-        state.lapse(None, now_ms, self.timing);
+        state.lapse(now_ms, self.timing);
         Ok(lost.len())
     }
 
     async fn free_slots(&self, now_ms: u64) -> Result<BTreeMap<Profile, u32>, BrokerError> {
         let mut state = self.lock();
-        state.lapse(None, now_ms, self.timing);
+        state.lapse(now_ms, self.timing);
         let mut free = BTreeMap::new();
         for host in state
             .hosts

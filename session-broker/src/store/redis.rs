@@ -31,6 +31,13 @@ const GEO: &str = "gp:geo";
 const SEEN: &str = "gp:seen";
 const DEADLINES: &str = "gp:deadlines";
 
+/// Redis geo indexes stop at ±85.05112878° (Web Mercator) and searches miss
+/// points at the very edge; nearer the poles a point is indexed at ±85°
+/// (distances are still computed exactly).
+fn geo_lat(lat: f64) -> f64 {
+    lat.clamp(-85.0, 85.0)
+}
+
 fn host_key(host: &str) -> String {
     format!("gp:{{{host}}}:host")
 }
@@ -209,7 +216,7 @@ impl SessionStore for RedisStore {
         }
         let loc = registration.location;
         redis::pipe()
-            .geo_add(GEO, (redis::geo::Coord::lon_lat(loc.lon, loc.lat), host))
+            .geo_add(GEO, (redis::geo::Coord::lon_lat(loc.lon, geo_lat(loc.lat)), host))
             .zadd(SEEN, host, now_ms)
             .exec_async(&mut conn)
             .await?;
@@ -256,14 +263,14 @@ impl SessionStore for RedisStore {
             .arg(GEO)
             .arg("FROMLONLAT")
             .arg(near.lon)
-            .arg(near.lat)
+            .arg(geo_lat(near.lat))
             .arg("BYRADIUS")
             .arg(20_038)
             .arg("km")
             .arg("ASC")
             .arg("COUNT")
             // Over-fetch: lost hosts and hosts without the profile are filtered below.
-            .arg(limit.max(1) * 4 + 16)
+            .arg(limit.max(1) * 2 + 8)
             .query_async(&mut conn)
             .await?;
         let mut pipe = redis::pipe();

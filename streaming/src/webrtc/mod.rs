@@ -2,9 +2,11 @@
 //! viewer peer used by checkers and tests.
 //!
 //! Both sides negotiate one H.264 video track (constrained baseline,
-//! packetization-mode 1) and an unordered "input" data channel.
+//! packetization-mode 1), an unordered "input" data channel and, from
+//! clients that report probes, a reliable "probes" channel.
 
 mod feedback;
+mod framer;
 mod peer;
 mod sdp;
 mod sender;
@@ -22,3 +24,6 @@ pub const MAX_SDP_LEN: usize = 32 * 1024;
 
 /// Label of the data channel that carries input events and their acknowledgements.
 pub const INPUT_CHANNEL: &str = "input";
+
+/// Label of the reliable data channel that carries probe reports and pings.
+pub use gridplay_protocol::probe::PROBES_CHANNEL;

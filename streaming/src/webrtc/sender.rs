@@ -1,29 +1,28 @@
 //! The host's side: answers a WHEP offer and sends H.264 access units; input
-//! arrives on the "input" data channel.
+//! arrives on the "input" data channel, probe reports and pings on "probes".
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
-use rtc::rtp_transceiver::PayloadType;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::feedback::{SharedRate, asks_for_keyframe};
+use super::framer::RtpFramer;
 use super::peer::{PeerRole, RawEvent, build_peer, h264_codec};
-use super::{INPUT_CHANNEL, MAX_SDP_LEN};
+use super::{INPUT_CHANNEL, MAX_SDP_LEN, PROBES_CHANNEL};
 use crate::StreamingError;
 
 /// What happens on a host's peer connection.
@@ -31,21 +30,29 @@ use crate::StreamingError;
 pub enum PeerEvent {
     /// ICE and DTLS are up: media flows.
     Connected,
-    /// A message arrived on the input channel.
+    /// A binary message arrived on the input channel.
     Input(Bytes),
+    /// A message (JSON text) arrived on the probes channel.
+    Probe(Bytes),
     /// The receiver asked for a keyframe (PLI or FIR).
     KeyframeRequest,
     /// The connection failed, timed out or was closed.
     Closed,
 }
 
+/// The data channels the client opened, once they arrive.
+#[derive(Default)]
+struct Channels {
+    input: Mutex<Option<Arc<dyn DataChannel>>>,
+    probes: Mutex<Option<Arc<dyn DataChannel>>>,
+}
+
 /// A host's WebRTC peer for one session.
 pub struct StreamPeer {
     pc: Arc<dyn PeerConnection>,
-    track: Arc<TrackLocalStaticSample>,
-    ssrc: u32,
-    payload_type: PayloadType,
-    input: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    track: Arc<TrackLocalStaticRTP>,
+    framer: Mutex<RtpFramer>,
+    channels: Arc<Channels>,
 }
 
 impl StreamPeer {
@@ -65,24 +72,21 @@ impl StreamPeer {
             let _ = pc.close().await;
             return Err(StreamingError::BadSdp(e.to_string()));
         }
-        let ssrc = rand_ssrc();
-        let track = Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                "gridplay".to_owned(),
-                "video".to_owned(),
-                "gridplay-video".to_owned(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: h264_codec(),
+        let ssrc = random_u32();
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "gridplay".to_owned(),
+            "video".to_owned(),
+            "gridplay-video".to_owned(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
                     ..Default::default()
-                }],
-            ),
-        )?);
+                },
+                codec: h264_codec(),
+                ..Default::default()
+            }],
+        )));
         let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
         let answer = pc.create_answer(None).await?;
         pc.set_local_description(answer).await?;
@@ -97,32 +101,47 @@ impl StreamPeer {
             .map(|c| c.payload_type)
             .ok_or_else(|| StreamingError::BadSdp("offer has no H.264 video".into()))?;
 
-        let input = Arc::new(Mutex::new(None));
+        let channels = Arc::new(Channels::default());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(pump_events(built.events, events_tx.clone(), Arc::clone(&input)));
+        tokio::spawn(pump_events(built.events, events_tx.clone(), Arc::clone(&channels)));
         tokio::spawn(pump_keyframe_requests(Arc::clone(&track), events_tx));
-        let peer = Self { pc, track, ssrc, payload_type, input };
+        let first_sequence = random_u32() as u16;
+        let framer = Mutex::new(RtpFramer::new(ssrc, payload_type, first_sequence, random_u32()));
+        let peer = Self { pc, track, framer, channels };
         Ok((peer, answer_sdp, events_rx))
     }
 
-    /// Sends one access unit lasting `duration` on the video track.
-    pub async fn send_frame(&self, data: Bytes, duration: Duration) -> Result<(), StreamingError> {
-        let sample = Sample { data, duration, ..Sample::new(Instant::now()) };
-        let no_playout_delay = PlayoutDelayExtension { min_delay: 0, max_delay: 0 };
-        self.track
-            .sample_writer(self.ssrc, self.payload_type)
-            .with_extension(HeaderExtension::PlayoutDelay(no_playout_delay))
-            .write_sample(&sample)
-            .await?;
-        Ok(())
+    /// Sends one access unit captured at `captured` on the video track;
+    /// returns the RTP timestamp it went out with (90 kHz, following the
+    /// capture instants: see `framer.rs`), which the receiver sees again on
+    /// the frame.
+    pub async fn send_frame(&self, data: Bytes, captured: Instant) -> Result<u32, StreamingError> {
+        let (timestamp, packets) =
+            self.framer.lock().expect("framer lock").packetize(&data, captured)?;
+        let no_playout_delay =
+            [HeaderExtension::PlayoutDelay(PlayoutDelayExtension { min_delay: 0, max_delay: 0 })];
+        for packet in packets {
+            self.track.write_rtp_with_extensions(packet, &no_playout_delay).await?;
+        }
+        Ok(timestamp)
     }
 
     /// Sends a message on the input channel (input acknowledgements); dropped
     /// quietly before the channel opens.
     pub async fn send_input_message(&self, message: &[u8]) -> Result<(), StreamingError> {
-        let channel = self.input.lock().expect("input lock").clone();
+        let channel = self.channels.input.lock().expect("channels lock").clone();
         if let Some(channel) = channel {
             channel.send(BytesMut::from(message)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a text message on the probes channel (pongs, refusals); dropped
+    /// quietly when the client opened none.
+    pub async fn send_probe_message(&self, message: &str) -> Result<(), StreamingError> {
+        let channel = self.channels.probes.lock().expect("channels lock").clone();
+        if let Some(channel) = channel {
+            channel.send_text(message).await?;
         }
         Ok(())
     }
@@ -146,14 +165,14 @@ fn check_offer(sdp: &str) -> Result<(), StreamingError> {
     Ok(())
 }
 
-fn rand_ssrc() -> u32 {
+fn random_u32() -> u32 {
     let mut bytes = [0u8; 4];
     getrandom::getrandom(&mut bytes).expect("OS randomness");
     u32::from_le_bytes(bytes)
 }
 
 async fn pump_keyframe_requests(
-    track: Arc<TrackLocalStaticSample>,
+    track: Arc<TrackLocalStaticRTP>,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
@@ -166,7 +185,7 @@ async fn pump_keyframe_requests(
 async fn pump_events(
     mut raw: mpsc::UnboundedReceiver<RawEvent>,
     events: mpsc::UnboundedSender<PeerEvent>,
-    input: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    channels: Arc<Channels>,
 ) {
     while let Some(event) = raw.recv().await {
         match event {
@@ -183,16 +202,25 @@ async fn pump_events(
             }
             RawEvent::State(_) | RawEvent::Track(_) => {}
             RawEvent::DataChannel(channel) => {
-                if channel.label().await.ok().as_deref() != Some(INPUT_CHANNEL) {
-                    continue;
-                }
-                *input.lock().expect("input lock") = Some(Arc::clone(&channel));
+                let label = channel.label().await.unwrap_or_default();
+                // Input is binary; probe messages are JSON text (binary is let through
+                // for the parser to judge).
+                let (slot, wrap): (_, fn(Bytes, bool) -> Option<PeerEvent>) = match label.as_str() {
+                    INPUT_CHANNEL => {
+                        (&channels.input, |data, text| (!text).then_some(PeerEvent::Input(data)))
+                    }
+                    PROBES_CHANNEL => (&channels.probes, |data, _| Some(PeerEvent::Probe(data))),
+                    _ => continue,
+                };
+                *slot.lock().expect("channels lock") = Some(Arc::clone(&channel));
                 let events = events.clone();
                 tokio::spawn(async move {
                     while let Some(event) = channel.poll().await {
                         match event {
-                            DataChannelEvent::OnMessage(msg) if !msg.is_string => {
-                                let _ = events.send(PeerEvent::Input(msg.data.freeze()));
+                            DataChannelEvent::OnMessage(msg) => {
+                                if let Some(event) = wrap(msg.data.freeze(), msg.is_string) {
+                                    let _ = events.send(event);
+                                }
                             }
                             DataChannelEvent::OnClose => break,
                             _ => {}

@@ -1,6 +1,6 @@
 //! The receiving side: offers to receive one H.264 track, reassembles access
-//! units and speaks on the input channel. Used by checkers, the headless
-//! player and tests.
+//! units and speaks on the input and probes channels. Used by checkers, the
+//! headless player and tests.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
-use super::INPUT_CHANNEL;
 use super::peer::{PeerRole, RawEvent, build_peer};
+use super::{INPUT_CHANNEL, PROBES_CHANNEL};
 use crate::StreamingError;
 
 /// What a viewer observes.
@@ -42,6 +42,10 @@ pub enum ViewerEvent {
     FrameLost,
     /// A message from the host on the input channel.
     InputMessage(Bytes),
+    /// The probes channel is open: probe messages can be sent.
+    ProbesOpen,
+    /// A message (JSON text) from the host on the probes channel.
+    ProbeMessage(Bytes),
     /// The connection ended.
     Closed,
 }
@@ -69,6 +73,7 @@ impl ViewerOptions {
 pub struct Viewer {
     pc: Arc<dyn PeerConnection>,
     input: Arc<dyn DataChannel>,
+    probes: Arc<dyn DataChannel>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
@@ -94,15 +99,17 @@ impl Viewer {
                 Some(RTCDataChannelInit { ordered: false, ..Default::default() }),
             )
             .await?;
+        let probes = pc.create_data_channel(PROBES_CHANNEL, None).await?;
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         let _ = built.gathered.await;
         let offer_sdp = pc.local_description().await.ok_or(StreamingError::Closed)?.sdp;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        tokio::spawn(pump_input(Arc::clone(&input), events_tx.clone()));
+        tokio::spawn(pump_channel(Arc::clone(&input), events_tx.clone(), Channel::Input));
+        tokio::spawn(pump_channel(Arc::clone(&probes), events_tx.clone(), Channel::Probes));
         let track = Arc::new(Mutex::new(None));
         tokio::spawn(pump_events(built.events, events_tx, Arc::clone(&track)));
-        Ok((Self { pc, input, track }, offer_sdp, events_rx))
+        Ok((Self { pc, input, probes, track }, offer_sdp, events_rx))
     }
 
     /// Applies the host's SDP answer.
@@ -116,6 +123,12 @@ impl Viewer {
     /// Sends one message on the input channel.
     pub async fn send_input(&self, message: &[u8]) -> Result<(), StreamingError> {
         self.input.send(BytesMut::from(message)).await?;
+        Ok(())
+    }
+
+    /// Sends one text message on the probes channel (a report, a ping).
+    pub async fn send_probe(&self, message: &str) -> Result<(), StreamingError> {
+        self.probes.send_text(message).await?;
         Ok(())
     }
 
@@ -135,12 +148,29 @@ impl Viewer {
     }
 }
 
-async fn pump_input(channel: Arc<dyn DataChannel>, events: mpsc::UnboundedSender<ViewerEvent>) {
+/// Which of the viewer's data channels.
+#[derive(Clone, Copy)]
+enum Channel {
+    Input,
+    Probes,
+}
+
+async fn pump_channel(
+    channel: Arc<dyn DataChannel>,
+    events: mpsc::UnboundedSender<ViewerEvent>,
+    which: Channel,
+) {
     while let Some(event) = channel.poll().await {
-        let out = match event {
-            DataChannelEvent::OnOpen => ViewerEvent::InputOpen,
-            DataChannelEvent::OnMessage(msg) => ViewerEvent::InputMessage(msg.data.freeze()),
-            DataChannelEvent::OnClose => break,
+        let out = match (event, which) {
+            (DataChannelEvent::OnOpen, Channel::Input) => ViewerEvent::InputOpen,
+            (DataChannelEvent::OnOpen, Channel::Probes) => ViewerEvent::ProbesOpen,
+            (DataChannelEvent::OnMessage(msg), Channel::Input) => {
+                ViewerEvent::InputMessage(msg.data.freeze())
+            }
+            (DataChannelEvent::OnMessage(msg), Channel::Probes) => {
+                ViewerEvent::ProbeMessage(msg.data.freeze())
+            }
+            (DataChannelEvent::OnClose, _) => break,
             _ => continue,
         };
         if events.send(out).is_err() {

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { overlayRows } from "../src/overlay.ts";
+import type { GridplayStats } from "../src/stats.ts";
+
+const base: GridplayStats = {
+  sessionId: "s",
+  framesDecoded: 0,
+  inputsSent: 0,
+  inputsAcked: 0,
+  inputOpen: true,
+  rttProbeMs: null,
+  clickToFirstFrameMs: null,
+  lastInputLatencyMs: null,
+  lastAckedFrameId: null,
+  clientKey: null,
+  token: null,
+  probesUrl: null,
+  clickToPhotonMs: [],
+  probeReportsSent: 0,
+  probeReportsRejected: 0,
+  lastProbeReport: null,
+  fps: null,
+  width: null,
+  height: null,
+  bitrateBps: null,
+  rttMs: null,
+  decodeMs: null,
+  jitterMs: null,
+  loss: null,
+};
+
+const values = (s: GridplayStats): Record<string, string> => Object.fromEntries(overlayRows(s).map((r) => [r.key, r.value]));
+
+test("shows every figure the overlay promises", () => {
+  const shown = values({
+    ...base,
+    fps: 59.94,
+    width: 1280,
+    height: 720,
+    bitrateBps: 4_250_000,
+    rttMs: 0.84,
+    decodeMs: 2.1,
+    jitterMs: 1.2,
+    loss: 0.0015,
+    clickToPhotonMs: [12, 14, 30, 16],
+  });
+  assert.deepEqual(shown, {
+    fps: "59.9",
+    resolution: "1280×720",
+    bitrate: "4.25 Mbit/s",
+    rtt: "0.8 ms",
+    decode: "2.1 ms",
+    "c2p-p50": "14.0 ms",
+    "c2p-p95": "30.0 ms",
+    "c2p-n": "4",
+    loss: "0.15 %",
+    jitter: "1.2 ms",
+  });
+});
+
+test("unmeasured figures show a dash, and percentiles use the latest 100 samples", () => {
+  const shown = values({ ...base, clickToPhotonMs: [...Array<number>(50).fill(500), ...Array<number>(100).fill(10)] });
+  assert.equal(shown["fps"], "–");
+  assert.equal(shown["rtt"], "–");
+  assert.equal(shown["c2p-p95"], "10.0 ms");
+  assert.equal(shown["c2p-n"], "100");
+});
