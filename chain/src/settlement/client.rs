@@ -37,6 +37,25 @@ fn chain_error(e: impl std::fmt::Display) -> Error {
     Error::Chain(e.to_string())
 }
 
+/// Sends a contract call and waits for it to be mined successfully.
+async fn mined<C: alloy::sol_types::SolCall>(
+    what: &str,
+    call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+) -> Result<alloy::rpc::types::TransactionReceipt, Error> {
+    let receipt = call
+        .send()
+        .await
+        .map_err(chain_error)?
+        .with_timeout(Some(RECEIPT_TIMEOUT))
+        .get_receipt()
+        .await
+        .map_err(chain_error)?;
+    if !receipt.status() {
+        return Err(Error::Chain(format!("{what} reverted")));
+    }
+    Ok(receipt)
+}
+
 async fn provider(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider, Error> {
     let url = rpc_url.parse().map_err(|e| Error::Chain(format!("bad RPC URL `{rpc_url}`: {e}")))?;
     // Simple nonce management asks the node each time, so a transaction that
@@ -114,19 +133,8 @@ impl SettlementClient {
         leaf_count: u32,
         total: u128,
     ) -> Result<(u64, B256), Error> {
-        let receipt = self
-            .contract
-            .commitEpoch(root, leaf_count, total)
-            .send()
-            .await
-            .map_err(chain_error)?
-            .with_timeout(Some(RECEIPT_TIMEOUT))
-            .get_receipt()
-            .await
-            .map_err(chain_error)?;
-        if !receipt.status() {
-            return Err(Error::Chain("commitEpoch reverted".into()));
-        }
+        let receipt =
+            mined("commitEpoch", self.contract.commitEpoch(root, leaf_count, total)).await?;
         let committed = receipt
             .decoded_log::<GridplaySettlement::EpochCommitted>()
             .ok_or_else(|| Error::Chain("no EpochCommitted event".into()))?;
@@ -150,19 +158,7 @@ impl SettlementClient {
         host: Address,
         sessions: Vec<SessionClaim>,
     ) -> Result<B256, Error> {
-        let receipt = self
-            .contract
-            .claim(U256::from(id), host, sessions)
-            .send()
-            .await
-            .map_err(chain_error)?
-            .with_timeout(Some(RECEIPT_TIMEOUT))
-            .get_receipt()
-            .await
-            .map_err(chain_error)?;
-        if !receipt.status() {
-            return Err(Error::Chain("claim reverted".into()));
-        }
+        let receipt = mined("claim", self.contract.claim(U256::from(id), host, sessions)).await?;
         Ok(receipt.transaction_hash)
     }
 }
