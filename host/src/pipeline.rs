@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -103,13 +103,24 @@ pub struct FramePacer {
 }
 
 impl FramePacer {
+    /// The earliest a frame may start after one started at `started`: input
+    /// may pull a frame forward, by at most half a period.
+    pub fn earliest_after(&self, started: Instant) -> Instant {
+        started + self.period / 2
+    }
+
     /// A pacer whose first frame is due at `start`.
     pub fn new(period: Duration, start: Instant) -> Self {
         Self { period, next: start }
     }
 
     /// Called when a frame starts at `now`; returns when the next one is due.
+    /// A frame started early (for fresh input) moves the grid to it.
     pub fn frame_started(&mut self, now: Instant) -> Instant {
+        if now + self.period / 2 < self.next {
+            self.next = now + self.period;
+            return self.next;
+        }
         self.next += self.period;
         if self.next <= now {
             let behind = now - self.next;
@@ -139,16 +150,19 @@ pub fn run_pipeline(
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut last = Instant::now();
     let mut frame_id = 0u32;
+    let mut early: Vec<InputEvent> = Vec::new();
     while !control.stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut acks = Vec::new();
         frame_id += 1;
+        let mut apply = |event: InputEvent| {
+            game.apply(&event);
+            acks.push(InputApplied { seq: event.seq, frame_id, rtp_timestamp: None });
+        };
+        early.drain(..).for_each(&mut apply);
         loop {
             match inputs.try_recv() {
-                Ok(event) => {
-                    game.apply(&event);
-                    acks.push(InputApplied { seq: event.seq, frame_id, rtp_timestamp: None });
-                }
+                Ok(event) => apply(event),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
@@ -177,9 +191,22 @@ pub fn run_pipeline(
         if output.blocking_send(out).is_err() {
             return Ok(());
         }
+        // Wait for the next slot; input arriving meanwhile pulls the frame
+        // forward (no sooner than half a period after this one started), so
+        // it reaches the screen without waiting out the slot.
         let due = pacer.frame_started(started);
+        let earliest = pacer.earliest_after(started);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+            match inputs.recv_timeout(wait) {
+                Ok(event) => {
+                    early.push(event);
+                    if let Some(hold) = earliest.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(hold);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
         }
     }
     Ok(())
@@ -199,6 +226,14 @@ mod tests {
         assert_eq!(pacer.frame_started(t0 + Duration::from_millis(12)), t0 + 2 * period);
         // A frame that overran by 2.5 periods skips to the next slot ahead of now.
         assert_eq!(pacer.frame_started(t0 + Duration::from_millis(45)), t0 + 5 * period);
+        // A frame pulled forward by input (at 43 ms, slot due at 50) moves the grid to it.
+        let early = t0 + Duration::from_millis(53);
+        assert_eq!(
+            pacer.earliest_after(t0 + Duration::from_millis(45)),
+            t0 + Duration::from_millis(50)
+        );
+        assert_eq!(pacer.frame_started(t0 + Duration::from_millis(50)), t0 + 6 * period);
+        assert_eq!(pacer.frame_started(early), early + period);
     }
 
     #[test]
