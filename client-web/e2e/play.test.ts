@@ -10,14 +10,13 @@ import { after, before, test } from "node:test";
 import type { Page } from "playwright-core";
 
 import type { AllocateRequest } from "../src/generated/AllocateRequest";
-import type { GridplayStats } from "../src/stats.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
-import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
+import { analyseFrame, pictureBox } from "./frame.ts";
+import { WAIT_MS, player, settledFrame, stats, waitFor } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 const FIRST_FRAMES = 120;
-const WAIT_MS = 30_000;
 const HOLD_MS = 600;
 /** A uniform (e.g. all-black) picture has a luma std-dev near 0; the scene is far above this. */
 const MIN_LUMA_STD_DEV = 4;
@@ -40,20 +39,6 @@ after(async () => {
   await server?.stop();
 });
 
-const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
-
-/** page.waitForFunction with the page's stats and messages in the error. */
-async function waitFor(page: Page, what: string, fn: (arg: number) => boolean, arg = 0): Promise<void> {
-  try {
-    await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
-  } catch (err) {
-    const shown = await page.evaluate(() =>
-      ["error", "status", "lobby-status"].map((id) => `#${id}: ${document.getElementById(id)?.textContent ?? ""}`).join("; "),
-    );
-    throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(await stats(page))}; ${shown}`, { cause: err });
-  }
-}
-
 /** The JSON body of the next POST /v1/sessions that `page` sends. */
 async function allocationRequest(page: Page): Promise<AllocateRequest> {
   const request = await page.waitForRequest((r) => r.method() === "POST" && new URL(r.url()).pathname === "/v1/sessions", {
@@ -70,15 +55,6 @@ function assertSampled(body: AllocateRequest, hostId: string): void {
     `no rtt_sample for host ${hostId} in the allocation request: ${JSON.stringify(body)}`,
   );
   assert.ok(samples.length <= 4 && samples.every((s) => s.rtt_ms >= 0 && s.rtt_ms <= 10_000), JSON.stringify(samples));
-}
-
-/** Waits until every input sent so far is acknowledged, then a few more frames, and measures the frame. */
-async function settledFrame(page: Page): Promise<FrameAnalysis> {
-  const { inputsSent } = await stats(page);
-  await waitFor(page, `acks for ${inputsSent} inputs`, (n) => window.__gridplay.inputsAcked >= n, inputsSent);
-  const { framesDecoded } = await stats(page);
-  await waitFor(page, "5 more frames", (n) => window.__gridplay.framesDecoded >= n, framesDecoded + 5);
-  return page.evaluate(analyseFrame);
 }
 
 /** The broker's view of a session: GET /v1/sessions/{id}. */
@@ -130,11 +106,6 @@ async function play(page: Page, base: string, frames: number): Promise<string> {
   const { sessionId } = await stats(page);
   assert.ok(sessionId !== null, "no session id after frames arrived");
   return sessionId;
-}
-
-function player(frame: FrameAnalysis): { x: number; y: number } {
-  assert.ok(frame.cx !== null && frame.cy !== null, `no yellow player in the frame: ${JSON.stringify(frame)}`);
-  return { x: frame.cx, y: frame.cy };
 }
 
 test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
