@@ -2,13 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium redis-server
+APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium redis-server iproute2 curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain e2e lint generated bench clean
+.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain test-netns e2e lint generated bench clean
 
 help:
 	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
@@ -60,7 +60,12 @@ e2e: web
 	$(CARGO) build --bin gridplay
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
 
-test: deps lint test-web test-chain generated e2e
+# A 30 s stream through network namespaces: 5 Mbit/s tbf bottleneck, 50 ms RTT, jitter, 1% loss (needs root).
+test-netns:
+	$(CARGO) build --bin gridplay
+	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30
+
+test: deps lint test-web test-chain generated e2e test-netns
 
 # The browser run (Chromium, Play to first frame, host memory) feeds the Rust run, which measures
 # the pipeline by stage on one lavapipe thread and one live session, and writes bench/results/pipeline.json.

@@ -59,6 +59,8 @@ struct Second {
     decoded_frames: u32,
     /// Frames that arrived incomplete or failed to decode.
     broken_frames: u32,
+    /// Decoded frames with concealed parts (after a loss, until a keyframe).
+    concealed_frames: u32,
     /// Keyframes the host sent in this second.
     keyframes: u64,
     received_kbit: u64,
@@ -146,10 +148,15 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         }
         tokio::select! {
             event = events.recv() => match event.context("connection closed")? {
-                ViewerEvent::AccessUnit { data, .. } => {
+                ViewerEvent::AccessUnit { data, complete, .. } => {
                     current.received_kbit += data.len() as u64 * 8 / 1000;
+                    if !complete {
+                        current.broken_frames += 1;
+                        needs_keyframe = true;
+                    }
                     match decoder.decode(&data) {
-                        Ok(Some(_)) => {
+                        Ok(Some(picture)) => {
+                            current.concealed_frames += u32::from(picture.concealed);
                             let now = Instant::now();
                             if let Some(last) = last_frame {
                                 longest_freeze = longest_freeze.max(now - last);
@@ -164,10 +171,6 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                             needs_keyframe = true;
                         }
                     }
-                }
-                ViewerEvent::FrameLost => {
-                    current.broken_frames += 1;
-                    needs_keyframe = true;
                 }
                 ViewerEvent::InputOpen => input_open = true,
                 ViewerEvent::InputMessage(bytes) => {

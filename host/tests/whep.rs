@@ -137,7 +137,7 @@ impl Watch {
                 let picture = match self.events.recv().await.expect("viewer events ended") {
                     // A unit damaged by loss on a loaded machine is skipped; the
                     // stream recovers at the next keyframe.
-                    ViewerEvent::AccessUnit { data, rtp_timestamp } => {
+                    ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
                         let picture = self.decoder.decode(&data).ok().flatten();
                         if let Some(p) = &picture {
                             self.shown.push((rtp_timestamp, player_centroid(p)));
@@ -161,7 +161,7 @@ impl Watch {
                         self.probe_messages.push(message);
                         None
                     }
-                    ViewerEvent::Connected | ViewerEvent::Closed | ViewerEvent::FrameLost => None,
+                    ViewerEvent::Connected | ViewerEvent::Closed => None,
                 };
                 if done(self, picture.as_ref()) {
                     return picture;

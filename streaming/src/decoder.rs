@@ -1,8 +1,14 @@
-//! H.264 decoding (openh264), for viewers, checkers and tests.
+//! H.264 decoding (openh264), for viewers, checkers and tests. Error
+//! concealment is on: after a loss the decoder still yields a picture
+//! (marked concealed) rather than nothing until the next keyframe.
 
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
-use openh264::formats::YUVSource;
+use openh264_sys2::{
+    DECODER_OPTION_ERROR_CON_IDC, ERROR_CON_SLICE_MV_COPY_CROSS_IDR, SBufferInfo,
+    dsDataErrorConcealed,
+};
+use yuv::{YuvPlanarImage, YuvRange, YuvStandardMatrix, yuv420_to_rgba};
 
 use crate::StreamingError;
 
@@ -15,6 +21,8 @@ pub struct DecodedFrame {
     pub height: u32,
     /// `width * height * 4` bytes.
     pub rgba: Vec<u8>,
+    /// Whether parts of it were concealed (copied from earlier pictures) after a loss.
+    pub concealed: bool,
 }
 
 /// Decodes Annex-B access units into RGBA pictures.
@@ -23,21 +31,81 @@ pub struct H264Decoder {
 }
 
 impl H264Decoder {
-    /// Creates a decoder.
+    /// Creates a decoder with error concealment on.
+    #[allow(unsafe_code)]
     pub fn new() -> Result<Self, StreamingError> {
-        let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())?;
+        let mut decoder =
+            Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())?;
+        let mut mode = ERROR_CON_SLICE_MV_COPY_CROSS_IDR;
+        // SAFETY: the decoder is initialised; the option reads one int through the
+        // pointer, which outlives the call; concealment is not a setting the safe
+        // wrapper relies on.
+        let status = unsafe {
+            decoder
+                .raw_api()
+                .set_option(DECODER_OPTION_ERROR_CON_IDC, std::ptr::addr_of_mut!(mode).cast())
+        };
+        if status != 0 {
+            return Err(StreamingError::Decoder(format!(
+                "enabling error concealment failed ({status})"
+            )));
+        }
         Ok(Self { decoder })
     }
 
-    /// Decodes one access unit; `None` when it completes no picture.
+    /// Decodes one access unit; `None` when it completes no picture. A
+    /// damaged unit yields a concealed picture when the decoder can make one.
+    #[allow(unsafe_code)]
     pub fn decode(&mut self, annex_b: &[u8]) -> Result<Option<DecodedFrame>, StreamingError> {
-        let Some(yuv) = self.decoder.decode(annex_b)? else {
-            return Ok(None);
+        let len = i32::try_from(annex_b.len())
+            .map_err(|_| StreamingError::Decoder("unit too large".into()))?;
+        let mut planes = [std::ptr::null_mut::<u8>(); 3];
+        let mut info = SBufferInfo::default();
+        // SAFETY: the decoder is initialised; the source pointer and length describe
+        // `annex_b`; `planes` and `info` are valid for writes for the call.
+        let state = unsafe {
+            self.decoder.raw_api().decode_frame_no_delay(
+                annex_b.as_ptr(),
+                len,
+                planes.as_mut_ptr(),
+                &raw mut info,
+            )
         };
-        let (w, h) = yuv.dimensions();
-        let mut rgba = vec![0; w * h * 4];
-        yuv.write_rgba8(&mut rgba);
-        Ok(Some(DecodedFrame { width: w as u32, height: h as u32, rgba }))
+        let concealed = state & dsDataErrorConcealed != 0;
+        if info.iBufferStatus != 1 || planes.iter().any(|p| p.is_null()) {
+            return if state == 0 || concealed {
+                Ok(None)
+            } else {
+                Err(StreamingError::Decoder(format!("undecodable unit (state {state:#x})")))
+            };
+        }
+        // SAFETY: with iBufferStatus 1 the decoder wrote the system-buffer variant of
+        // UsrData, and the three plane pointers address its internal picture buffer,
+        // valid until the next decode call: Y is height rows of stride[0], U and V are
+        // height/2 rows of stride[1]. They are only read, before the next call.
+        let frame = unsafe {
+            let sys = info.UsrData.sSystemBuffer;
+            let (w, h) = (sys.iWidth as u32, sys.iHeight as u32);
+            let (y_stride, uv_stride) = (sys.iStride[0] as u32, sys.iStride[1] as u32);
+            let y = std::slice::from_raw_parts(planes[0], (h * y_stride) as usize);
+            let u = std::slice::from_raw_parts(planes[1], (h.div_ceil(2) * uv_stride) as usize);
+            let v = std::slice::from_raw_parts(planes[2], (h.div_ceil(2) * uv_stride) as usize);
+            let image = YuvPlanarImage {
+                y_plane: y,
+                y_stride,
+                u_plane: u,
+                u_stride: uv_stride,
+                v_plane: v,
+                v_stride: uv_stride,
+                width: w,
+                height: h,
+            };
+            let mut rgba = vec![0; (w * h * 4) as usize];
+            yuv420_to_rgba(&image, &mut rgba, w * 4, YuvRange::Limited, YuvStandardMatrix::Bt709)
+                .map_err(|e| StreamingError::Colour(e.to_string()))?;
+            DecodedFrame { width: w, height: h, rgba, concealed }
+        };
+        Ok(Some(frame))
     }
 }
 
@@ -68,6 +136,29 @@ mod tests {
         assert!(forced.keyframe);
         let next = enc.encode(conv.convert(&rgba).unwrap(), false).unwrap();
         assert!(!next.keyframe);
+    }
+
+    #[test]
+    fn a_damaged_unit_still_yields_a_concealed_picture() {
+        let (w, h) = (320, 240);
+        let mut conv = ColourConverter::new(w, h);
+        let mut enc = OpenH264Encoder::new(EncoderSettings::for_stream(w, h, 30)).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let mut pictures = Vec::new();
+        for f in 0..4u32 {
+            let rgba: Vec<u8> = (0..w * h)
+                .flat_map(|i| [((i % w + f * 8) % 256) as u8, (i / w) as u8, 90, 255])
+                .collect();
+            let unit = enc.encode(conv.convert(&rgba).unwrap(), false).unwrap().data;
+            // Frame 2 loses the second half of its data.
+            let unit = if f == 2 { unit[..unit.len() / 2].to_vec() } else { unit };
+            pictures.push(dec.decode(&unit));
+        }
+        assert!(matches!(&pictures[1], Ok(Some(p)) if !p.concealed));
+        let later: Vec<_> =
+            pictures[2..].iter().filter_map(|p| p.as_ref().ok().and_then(|p| p.as_ref())).collect();
+        assert!(!later.is_empty(), "pictures keep coming after a loss: {pictures:?}");
+        assert!(later.iter().any(|p| p.concealed), "and say they were concealed");
     }
 
     #[test]

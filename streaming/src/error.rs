@@ -19,6 +19,9 @@ pub enum StreamingError {
     /// The H.264 encoder or decoder failed.
     #[error("openh264: {0}")]
     Codec(#[from] openh264::Error),
+    /// The decoder could not use a unit.
+    #[error("decoder: {0}")]
+    Decoder(String),
     /// The encoder refused a setting.
     #[error("encoder: {0}")]
     Encoder(String),

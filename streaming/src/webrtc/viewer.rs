@@ -30,16 +30,17 @@ pub enum ViewerEvent {
     Connected,
     /// The input channel is open: input can be sent.
     InputOpen,
-    /// One complete access unit (Annex-B) and its RTP timestamp.
+    /// One access unit (Annex-B) and its RTP timestamp.
     AccessUnit {
         /// Annex-B bytes.
         data: Bytes,
         /// RTP timestamp (90 kHz).
         rtp_timestamp: u32,
+        /// False when packets of it were lost: a concealing decoder can still
+        /// use it, and a keyframe should be asked for
+        /// ([`Viewer::request_keyframe`]).
+        complete: bool,
     },
-    /// A frame arrived incomplete and was dropped; later frames may not
-    /// decode until a keyframe (ask with [`Viewer::request_keyframe`]).
-    FrameLost,
     /// A message from the host on the input channel.
     InputMessage(Bytes),
     /// The probes channel is open: probe messages can be sent.
@@ -202,8 +203,8 @@ async fn pump_events(
     }
 }
 
-/// Depacketizes RTP into access units, one per marker bit. A unit with a
-/// sequence gap is dropped and reported as [`ViewerEvent::FrameLost`].
+/// Depacketizes RTP into access units, one per marker bit; a unit with a
+/// sequence gap is passed on marked incomplete.
 async fn reassemble(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<ViewerEvent>) {
     let mut depacketizer = H264Packet::default();
     let mut unit = BytesMut::new();
@@ -224,12 +225,13 @@ async fn reassemble(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<V
         }
         if packet.header.marker {
             let data = unit.split().freeze();
-            let event = if damaged || data.is_empty() {
-                ViewerEvent::FrameLost
-            } else {
-                ViewerEvent::AccessUnit { data, rtp_timestamp: packet.header.timestamp }
-            };
+            let complete = !damaged;
             damaged = false;
+            if data.is_empty() {
+                continue;
+            }
+            let event =
+                ViewerEvent::AccessUnit { data, rtp_timestamp: packet.header.timestamp, complete };
             if events.send(event).is_err() {
                 return;
             }
