@@ -10,7 +10,8 @@
 //! (hosts by last heartbeat), `gp:deadlines` (reservations by confirm
 //! deadline) and `gp:sess:<id>` (session → host).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gridplay_protocol::{
@@ -83,10 +84,17 @@ impl From<serde_json::Error> for BrokerError {
     }
 }
 
+/// Parsed registrations by host, with the revision they were read at.
+type RegistrationCache = Mutex<HashMap<String, (u64, Arc<HostRegistration>)>>;
+
+/// Most registrations a replica keeps parsed in memory.
+const REGISTRATION_CACHE: usize = 100_000;
+
 /// Broker state in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    registrations: Arc<RegistrationCache>,
     timing: StoreTiming,
     claim: Script,
     update: Script,
@@ -102,6 +110,7 @@ impl RedisStore {
         let conn = ConnectionManager::new(client).await?;
         Ok(Self {
             conn,
+            registrations: Arc::default(),
             timing,
             claim: Script::new(include_str!("lua/claim.lua")),
             update: Script::new(include_str!("lua/update.lua")),
@@ -150,6 +159,31 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await?;
         result.as_deref().map(parse_state).transpose()
+    }
+
+    /// A host's registration at revision `rev`, from the cache or Redis.
+    async fn registration(
+        &self,
+        host: &str,
+        rev: u64,
+    ) -> Result<Arc<HostRegistration>, BrokerError> {
+        if let Some((cached_rev, registration)) =
+            self.registrations.lock().expect("cache lock").get(host)
+            && *cached_rev == rev
+        {
+            return Ok(Arc::clone(registration));
+        }
+        let mut conn = self.conn.clone();
+        let json: Option<String> = conn.hget(host_key(host), "reg").await?;
+        let registration = Arc::new(serde_json::from_str::<HostRegistration>(
+            &json.ok_or(BrokerError::HostNotFound)?,
+        )?);
+        let mut cache = self.registrations.lock().expect("cache lock");
+        if cache.len() >= REGISTRATION_CACHE {
+            cache.clear();
+        }
+        cache.insert(host.to_owned(), (rev, Arc::clone(&registration)));
+        Ok(registration)
     }
 
     async fn host_of(&self, session: &str) -> Result<String, BrokerError> {
@@ -273,32 +307,31 @@ impl SessionStore for RedisStore {
             .arg(limit.max(1) * 2 + 8)
             .query_async(&mut conn)
             .await?;
+        // One round trip for what changes per allocation (lease, counters,
+        // registration revision); registrations themselves are cached per
+        // revision and read only when a host re-registered.
         let mut pipe = redis::pipe();
         for host in &hosts {
-            pipe.hgetall(host_key(host));
+            pipe.cmd("HMGET").arg(host_key(host)).arg(&["rev", "seen", "used:game", "used:phone"]);
         }
-        let entries: Vec<BTreeMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let rows: Vec<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)> =
+            pipe.query_async(&mut conn).await?;
         let mut views = Vec::new();
-        for entry in entries {
-            let (Some(reg), Some(seen)) = (entry.get("reg"), entry.get("seen")) else { continue };
-            let seen: u64 = seen.parse().unwrap_or(0);
+        for (host, (rev, seen, used_game, used_phone)) in hosts.iter().zip(rows) {
+            let (Some(rev), Some(seen)) = (rev, seen) else { continue };
             if now_ms.saturating_sub(seen) >= self.timing.lease_ms {
                 continue;
             }
-            let registration: HostRegistration = serde_json::from_str(reg)?;
+            let registration = self.registration(host, rev).await?;
             if registration.offer(profile).is_none() {
                 continue;
             }
-            let used = registration
-                .offers
-                .iter()
-                .map(|o| {
-                    let n = entry.get(&format!("used:{}", profile_name(o.profile)));
-                    (o.profile, n.and_then(|n| n.parse().ok()).unwrap_or(0))
-                })
-                .collect();
+            let used = BTreeMap::from([
+                (Profile::Game, used_game.unwrap_or(0)),
+                (Profile::Phone, used_phone.unwrap_or(0)),
+            ]);
             let distance_km = distance_km(near, registration.location);
-            views.push(HostView { registration, used, distance_km });
+            views.push(HostView { registration: (*registration).clone(), used, distance_km });
         }
         views.truncate(limit);
         Ok(views)

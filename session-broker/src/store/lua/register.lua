@@ -1,5 +1,6 @@
--- Registers or re-registers a host; refuses while a lost incarnation still
--- has live sessions (the caller loses them first).
+-- Registers or re-registers a host (bumping its `rev`, so replicas know to
+-- re-read the registration); refuses while a lost incarnation still has live
+-- sessions (the caller loses them first).
 -- KEYS: host hash, live-session set
 -- ARGV: now_ms, lease_ms, registration_json, then profile, capacity pairs
 local now = tonumber(ARGV[1])
@@ -14,6 +15,7 @@ for _, f in ipairs(fields) do
   end
 end
 redis.call('HSET', KEYS[1], 'reg', ARGV[3], 'seen', now)
+redis.call('HINCRBY', KEYS[1], 'rev', 1)
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], 'cap:' .. ARGV[i], ARGV[i + 1])
 end
