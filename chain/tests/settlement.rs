@@ -75,26 +75,8 @@ async fn an_epoch_is_committed_once_then_claimed_with_proofs() {
     let operator_client = SettlementClient::deploy(&url, operator.clone(), params).await.unwrap();
     let host_client = operator_client.with_signer(&url, host.clone()).await.unwrap();
     let player_client = operator_client.with_signer(&url, player.clone()).await.unwrap();
-    host_client
-        .contract()
-        .registerHost()
-        .value(parse_ether("1").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    player_client
-        .contract()
-        .deposit()
-        .value(parse_ether("10").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    host_client.bond(parse_ether("1").unwrap()).await.unwrap();
+    player_client.deposit(parse_ether("10").unwrap()).await.unwrap();
 
     // Two sessions' vouchers, signed off-chain by the player.
     let (chain_id, contract) = (operator_client.chain_id(), operator_client.address());

@@ -1,48 +1,11 @@
 // The counters of the current session: exposed as `window.__gridplay` for tests and shown in the stats overlay.
 
-import type { ProbeReport } from "./generated/ProbeReport";
+import { freshStats, type GridplayStats } from "./statsShape.ts";
+
+export type { GridplayStats } from "./statsShape.ts";
 
 /** Most click-to-photon samples kept (the latest). */
 export const MAX_SAMPLES_KEPT = 1000;
-
-export interface GridplayStats {
-  sessionId: string | null;
-  /** requestVideoFrameCallback callbacks since the session started. */
-  framesDecoded: number;
-  inputsSent: number;
-  inputsAcked: number;
-  /** True while the "input" data channel is open. */
-  inputOpen: boolean;
-  /** Time spent measuring RTT to candidate hosts before allocating (overlaps ICE gathering, after the click). */
-  rttProbeMs: number | null;
-  /** From the Play click to the first presented frame. */
-  clickToFirstFrameMs: number | null;
-  /** From sending an input to its InputApplied ack, for the latest ack. */
-  lastInputLatencyMs: number | null;
-  /** The frame id named by the latest ack. */
-  lastAckedFrameId: number | null;
-  /** The session key's Ethereum address (the allocation's `client_key`), which signs the probe reports. */
-  clientKey: string | null;
-  /** The session's bearer token and its probes endpoint on the host (`GET` with the token). */
-  token: string | null;
-  probesUrl: string | null;
-  /** Click-to-photon samples in ms (input event → presentation of the first frame showing it), the latest last. */
-  clickToPhotonMs: number[];
-  /** Signed probe reports sent, and refused by the host. */
-  probeReportsSent: number;
-  probeReportsRejected: number;
-  lastProbeReport: ProbeReport | null;
-  /** The latest second's figures (null until measured). */
-  fps: number | null;
-  width: number | null;
-  height: number | null;
-  bitrateBps: number | null;
-  rttMs: number | null;
-  decodeMs: number | null;
-  jitterMs: number | null;
-  /** Packets lost / expected in the latest second, 0..1. */
-  loss: number | null;
-}
 
 declare global {
   interface Window {
@@ -50,42 +13,13 @@ declare global {
   }
 }
 
-function fresh(): GridplayStats {
-  return {
-    sessionId: null,
-    framesDecoded: 0,
-    inputsSent: 0,
-    inputsAcked: 0,
-    inputOpen: false,
-    rttProbeMs: null,
-    clickToFirstFrameMs: null,
-    lastInputLatencyMs: null,
-    lastAckedFrameId: null,
-    clientKey: null,
-    token: null,
-    probesUrl: null,
-    clickToPhotonMs: [],
-    probeReportsSent: 0,
-    probeReportsRejected: 0,
-    lastProbeReport: null,
-    fps: null,
-    width: null,
-    height: null,
-    bitrateBps: null,
-    rttMs: null,
-    decodeMs: null,
-    jitterMs: null,
-    loss: null,
-  };
-}
-
 /** The live stats object (also `window.__gridplay`). */
-export const stats: GridplayStats = fresh();
+export const stats: GridplayStats = freshStats();
 window.__gridplay = stats;
 
 /** Zeroes every counter for a new session. */
 export function resetStats(): void {
-  Object.assign(stats, fresh());
+  Object.assign(stats, freshStats());
 }
 
 /** Records one click-to-photon sample (ms). */

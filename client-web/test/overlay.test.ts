@@ -2,34 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { overlayRows } from "../src/overlay.ts";
-import type { GridplayStats } from "../src/stats.ts";
+import { freshStats, type GridplayStats } from "../src/statsShape.ts";
 
-const base: GridplayStats = {
-  sessionId: "s",
-  framesDecoded: 0,
-  inputsSent: 0,
-  inputsAcked: 0,
-  inputOpen: true,
-  rttProbeMs: null,
-  clickToFirstFrameMs: null,
-  lastInputLatencyMs: null,
-  lastAckedFrameId: null,
-  clientKey: null,
-  token: null,
-  probesUrl: null,
-  clickToPhotonMs: [],
-  probeReportsSent: 0,
-  probeReportsRejected: 0,
-  lastProbeReport: null,
-  fps: null,
-  width: null,
-  height: null,
-  bitrateBps: null,
-  rttMs: null,
-  decodeMs: null,
-  jitterMs: null,
-  loss: null,
-};
+const base: GridplayStats = { ...freshStats(), sessionId: "s", inputOpen: true };
 
 const values = (s: GridplayStats): Record<string, string> => Object.fromEntries(overlayRows(s).map((r) => [r.key, r.value]));
 

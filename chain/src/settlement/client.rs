@@ -126,6 +126,16 @@ impl SettlementClient {
         &self.contract
     }
 
+    /// Registers the signer as a host with `wei` of bond (or tops the bond up).
+    pub async fn bond(&self, wei: U256) -> Result<B256, Error> {
+        Ok(mined("registerHost", self.contract.registerHost().value(wei)).await?.transaction_hash)
+    }
+
+    /// Deposits `wei` into the signer's player escrow.
+    pub async fn deposit(&self, wei: U256) -> Result<B256, Error> {
+        Ok(mined("deposit", self.contract.deposit().value(wei)).await?.transaction_hash)
+    }
+
     /// Commits an epoch's root (operator only); returns its id and the transaction.
     pub async fn commit_epoch(
         &self,

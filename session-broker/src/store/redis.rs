@@ -275,13 +275,20 @@ impl SessionStore for RedisStore {
             return Err(BrokerError::HostNotFound);
         }
         let _: () = conn.zadd(SEEN, host_id, now_ms).await?;
-        let mut ended_sessions = Vec::new();
+        // One round trip for every session the host reports.
+        let mut pipe = redis::pipe();
         for id in &beat.sessions {
-            let state: Option<String> = conn.hget(session_key(host_id, id), "state").await?;
-            if state.as_deref().is_none_or(|s| s == "ended") {
-                ended_sessions.push(id.clone());
-            }
+            pipe.hget(session_key(host_id, id), "state");
         }
+        let states: Vec<Option<String>> =
+            if beat.sessions.is_empty() { Vec::new() } else { pipe.query_async(&mut conn).await? };
+        let ended_sessions = beat
+            .sessions
+            .iter()
+            .zip(states)
+            .filter(|(_, state)| state.as_deref().is_none_or(|s| s == "ended"))
+            .map(|(id, _)| id.clone())
+            .collect();
         Ok(HeartbeatAck { ended_sessions })
     }
 

@@ -1,0 +1,72 @@
+// The shape of the session's counters and their starting values; no side effects, so tests can import it.
+
+import type { ProbeReport } from "./generated/ProbeReport";
+
+export interface GridplayStats {
+  sessionId: string | null;
+  /** requestVideoFrameCallback callbacks since the session started. */
+  framesDecoded: number;
+  inputsSent: number;
+  inputsAcked: number;
+  /** True while the "input" data channel is open. */
+  inputOpen: boolean;
+  /** Time spent measuring RTT to candidate hosts before allocating (overlaps ICE gathering, after the click). */
+  rttProbeMs: number | null;
+  /** From the Play click to the first presented frame. */
+  clickToFirstFrameMs: number | null;
+  /** From sending an input to its InputApplied ack, for the latest ack. */
+  lastInputLatencyMs: number | null;
+  /** The frame id named by the latest ack. */
+  lastAckedFrameId: number | null;
+  /** The session key's Ethereum address (the allocation's `client_key`), which signs the probe reports. */
+  clientKey: string | null;
+  /** The session's bearer token and its probes endpoint on the host (`GET` with the token). */
+  token: string | null;
+  probesUrl: string | null;
+  /** Click-to-photon samples in ms (input event → presentation of the first frame showing it), the latest last. */
+  clickToPhotonMs: number[];
+  /** Signed probe reports sent, and refused by the host. */
+  probeReportsSent: number;
+  probeReportsRejected: number;
+  lastProbeReport: ProbeReport | null;
+  /** The latest second's figures (null until measured). */
+  fps: number | null;
+  width: number | null;
+  height: number | null;
+  bitrateBps: number | null;
+  rttMs: number | null;
+  decodeMs: number | null;
+  jitterMs: number | null;
+  /** Packets lost / expected in the latest second, 0..1. */
+  loss: number | null;
+}
+
+/** Counters before anything happened. */
+export function freshStats(): GridplayStats {
+  return {
+    sessionId: null,
+    framesDecoded: 0,
+    inputsSent: 0,
+    inputsAcked: 0,
+    inputOpen: false,
+    rttProbeMs: null,
+    clickToFirstFrameMs: null,
+    lastInputLatencyMs: null,
+    lastAckedFrameId: null,
+    clientKey: null,
+    token: null,
+    probesUrl: null,
+    clickToPhotonMs: [],
+    probeReportsSent: 0,
+    probeReportsRejected: 0,
+    lastProbeReport: null,
+    fps: null,
+    width: null,
+    height: null,
+    bitrateBps: null,
+    rttMs: null,
+    decodeMs: null,
+    jitterMs: null,
+    loss: null,
+  };
+}
