@@ -60,7 +60,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 --via 10.77.2.1 --jitter-buffer-ms 120 \
+in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 --via 10.77.2.1 --jitter-buffer-ms 0 \
   --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" || { tail -n 20 "$work"/*.log; exit 1; }
 [ -s "$work/summary.json" ] || { tail -n 20 "$work"/*.log; exit 1; }
 
@@ -72,7 +72,9 @@ secs = s["seconds"]
 settled = secs[5:]
 over = [i + 5 for i, x in enumerate(settled) if x["sent_kbit"] > cap_kbit]
 print(f"mean fps {s['mean_fps']:.1f}, longest freeze {s['longest_freeze_ms']:.0f} ms, "
-      f"sent kbit/s {[x['sent_kbit'] for x in secs]}, target kbit/s {[x['target_kbit'] for x in secs]}")
+      f"sent kbit/s {[x['sent_kbit'] for x in secs]}, target kbit/s {[x['target_kbit'] for x in secs]}, "
+      f"decoded/s {[x['decoded_frames'] for x in secs]}, broken/s {[x['broken_frames'] for x in secs]}, "
+      f"keyframes/s {[x['keyframes'] for x in secs]}")
 problems = []
 if s["mean_fps"] < 25: problems.append(f"mean fps {s['mean_fps']:.1f} < 25")
 if s["longest_freeze_ms"] > 1000: problems.append(f"freeze of {s['longest_freeze_ms']:.0f} ms > 1 s")

@@ -215,6 +215,11 @@ async fn reassemble(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<V
             continue;
         };
         let seq = packet.header.sequence_number;
+        // A packet from before the one expected (a late retransmission) can no
+        // longer join its unit.
+        if expected.is_some_and(|e| seq.wrapping_sub(e) > u16::MAX / 2) {
+            continue;
+        }
         if expected.is_some_and(|e| e != seq) {
             damaged = true;
         }
