@@ -106,6 +106,12 @@ struct HostArgs {
     /// UDP ports for media, one per session, e.g. 40000-40015 (default: any free port).
     #[arg(long, env = "GRIDPLAY_MEDIA_PORTS", value_parser = parse_port_range)]
     media_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// UDP port of the QUIC endpoint for native clients, on the media address (0: any free port).
+    #[arg(long, env = "GRIDPLAY_QUIC_PORT", default_value_t = 0, conflicts_with = "no_quic")]
+    quic_port: u16,
+    /// Serve no QUIC endpoint (browsers only).
+    #[arg(long)]
+    no_quic: bool,
     /// Game sessions (up to 1920x1080@60) offered at once.
     #[arg(long, env = "GRIDPLAY_GAME_SLOTS", default_value_t = 4)]
     game_slots: u32,
@@ -299,6 +305,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         public_url: args.public_url,
         media_ip: args.media_ip,
         media_ports: args.media_ports,
+        quic_listen: (!args.no_quic).then(|| SocketAddr::new(args.media_ip, args.quic_port)),
         offers,
         region: args.region,
         location: GeoPoint { lat: args.lat, lon: args.lon },

@@ -1,17 +1,39 @@
 //! `gridplay play --headless`: a native player without a screen. It
-//! allocates a session, streams it over WebRTC, decodes every frame with
-//! openh264, sends scripted input, and prints what it measured.
+//! allocates a session, streams it over QUIC (or WebRTC), decodes every
+//! frame with openh264, sends scripted input, and prints what it measured.
 
-use std::net::IpAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
-use gridplay_protocol::{AllocateRequest, AllocateResponse, Profile};
+use gridplay_protocol::quic::{JoinRole, VideoCarriage};
+use gridplay_protocol::{AllocateRequest, AllocateResponse, Profile, StreamStats};
 use gridplay_streaming::H264Decoder;
+use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use serde::Serialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// How the player reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// QUIC, the native transport.
+    Quic,
+    /// WebRTC through WHEP, as a browser does.
+    Webrtc,
+}
+
+/// How QUIC carries video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Video {
+    /// One stream per frame.
+    Streams,
+    /// Datagrams.
+    Datagrams,
+}
 
 /// `gridplay play` flags.
 #[derive(Args)]
@@ -37,9 +59,153 @@ pub struct PlayArgs {
     /// Reach the host's media through a UDP relay at this address (`gridplay relay`).
     #[arg(long)]
     via: Option<IpAddr>,
-    /// Milliseconds of jitter buffer (reordering, waiting for retransmissions); 0 for none.
+    /// Milliseconds of jitter buffer (reordering, waiting for retransmissions); 0 for none (WebRTC).
     #[arg(long, default_value_t = 0)]
     jitter_buffer_ms: u64,
+    /// Transport to the host.
+    #[arg(long, value_enum, default_value_t = Transport::Quic)]
+    transport: Transport,
+    /// How QUIC carries video.
+    #[arg(long, value_enum, default_value_t = Video::Streams)]
+    video: Video,
+    /// Milliseconds between scripted inputs.
+    #[arg(long, default_value_t = 500)]
+    input_every_ms: u64,
+}
+
+/// The connection to the host, whichever transport.
+enum Link {
+    WebRtc(WhepSession),
+    Quic(QuicViewer),
+}
+
+impl Link {
+    /// Connects as `args` say; returns the link and its events.
+    async fn connect(
+        args: &PlayArgs,
+        session: &AllocateResponse,
+    ) -> anyhow::Result<(Self, UnboundedReceiver<ViewerEvent>)> {
+        match args.transport {
+            Transport::Webrtc => {
+                let options = ViewerOptions {
+                    bind_ip: args.bind,
+                    via: args.via,
+                    jitter_buffer: (args.jitter_buffer_ms > 0)
+                        .then(|| Duration::from_millis(args.jitter_buffer_ms)),
+                };
+                let (whep, events) =
+                    WhepSession::connect(&session.whep_url, &session.token, &options).await?;
+                Ok((Self::WebRtc(whep), events))
+            }
+            Transport::Quic => {
+                let endpoint =
+                    session.quic.as_ref().context("the host offers no QUIC endpoint")?;
+                let mut addr: SocketAddr =
+                    endpoint.addr.parse().context("the host's QUIC address")?;
+                if let Some(via) = args.via {
+                    addr.set_ip(via);
+                }
+                let options = JoinOptions {
+                    token: session.token.clone(),
+                    role: JoinRole::Player,
+                    video: match args.video {
+                        Video::Streams => VideoCarriage::Streams,
+                        Video::Datagrams => VideoCarriage::Datagrams,
+                    },
+                };
+                let (viewer, _, events) =
+                    QuicViewer::connect(addr, &endpoint.cert_sha256, &options).await?;
+                Ok((Self::Quic(viewer), events))
+            }
+        }
+    }
+
+    async fn request_keyframe(&self) -> anyhow::Result<()> {
+        match self {
+            Self::WebRtc(whep) => whep.viewer().request_keyframe().await?,
+            Self::Quic(quic) => quic.request_keyframe().await?,
+        }
+        Ok(())
+    }
+
+    async fn send_input(&self, message: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Self::WebRtc(whep) => whep.viewer().send_input(message).await?,
+            Self::Quic(quic) => quic.send_input(message)?,
+        }
+        Ok(())
+    }
+
+    async fn end(self) -> anyhow::Result<()> {
+        match self {
+            Self::WebRtc(whep) => whep.end().await?,
+            Self::Quic(quic) => quic.close().await,
+        }
+        Ok(())
+    }
+}
+
+/// What the host says it sent (`GET` on the session's WHEP resource).
+async fn host_stats(
+    http: &reqwest::Client,
+    session: &AllocateResponse,
+) -> anyhow::Result<StreamStats> {
+    let url = format!("{}/sessions/{}", session.whep_url, session.session_id);
+    let response = http.get(url).bearer_auth(&session.token).send().await?;
+    Ok(response.error_for_status()?.json().await?)
+}
+
+/// Matches inputs with the decoded frames that first show them.
+#[derive(Default)]
+struct ClickToPhoton {
+    /// Inputs sent, by sequence number.
+    sent: HashMap<u32, Instant>,
+    /// Acknowledged inputs waiting for their frame, by media timestamp.
+    waiting: HashMap<u32, Vec<Instant>>,
+    /// Recently decoded frames: media timestamp and when.
+    decoded: VecDeque<(u32, Instant)>,
+    /// Input to acknowledgement, ms.
+    to_ack_ms: Vec<f64>,
+    /// Input to the decoded picture that first shows it, ms.
+    samples_ms: Vec<f64>,
+}
+
+impl ClickToPhoton {
+    fn sent(&mut self, seq: u32, at: Instant) {
+        self.sent.insert(seq, at);
+    }
+
+    fn acked(&mut self, ack: &InputApplied, now: Instant) {
+        let Some(sent) = self.sent.remove(&ack.seq) else { return };
+        self.to_ack_ms.push(ms(now - sent));
+        let Some(timestamp) = ack.rtp_timestamp else { return };
+        match self.decoded.iter().find(|(ts, _)| *ts == timestamp) {
+            Some((_, shown)) => self.samples_ms.push(ms(shown.saturating_duration_since(sent))),
+            None => self.waiting.entry(timestamp).or_default().push(sent),
+        }
+    }
+
+    fn decoded(&mut self, timestamp: u32, at: Instant) {
+        for sent in self.waiting.remove(&timestamp).unwrap_or_default() {
+            self.samples_ms.push(ms(at - sent));
+        }
+        self.decoded.push_back((timestamp, at));
+        if self.decoded.len() > 256 {
+            self.decoded.pop_front();
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The `q` quantile of sorted samples (0 when there are none).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn parse_stream(text: &str) -> Result<(u32, u32, u32), String> {
@@ -79,10 +245,16 @@ struct Summary {
     mean_fps: f64,
     /// Longest gap between two decoded frames, ms.
     longest_freeze_ms: f64,
-    /// Inputs sent and acknowledged, and the median time to the acknowledging frame, ms.
+    /// Inputs sent and acknowledged, and the median time to the acknowledgement, ms.
     inputs_sent: u32,
     inputs_acked: u32,
-    input_to_frame_ms_median: f64,
+    input_to_ack_ms_median: f64,
+    /// Input to the decoded picture that first shows it, ms: samples, p50, p99.
+    click_to_photon_samples: usize,
+    click_to_photon_ms_p50: f64,
+    click_to_photon_ms_p99: f64,
+    /// Transport used (`quic-streams`, `quic-datagrams`, `webrtc`).
+    transport: String,
 }
 
 /// Plays one session and prints a JSON summary.
@@ -114,14 +286,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         );
     }
     let session: AllocateResponse = response.json().await?;
-    let options = ViewerOptions {
-        bind_ip: args.bind,
-        via: args.via,
-        jitter_buffer: (args.jitter_buffer_ms > 0)
-            .then(|| Duration::from_millis(args.jitter_buffer_ms)),
-    };
-    let (whep, mut events) =
-        WhepSession::connect(&session.whep_url, &session.token, &options).await?;
+    let (link, mut events) = Link::connect(&args, &session).await?;
     let mut last_keyframe_request: Option<Instant> = None;
     let mut needs_keyframe = false;
     let mut decoder = H264Decoder::new()?;
@@ -130,34 +295,37 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let (mut decoded, mut longest_freeze) = (0u64, Duration::ZERO);
     let mut last_frame: Option<Instant> = None;
     let (mut seq, mut input_open) = (0u32, false);
-    let mut sent_at: std::collections::HashMap<u32, Instant> = Default::default();
-    let mut input_delays: Vec<f64> = Vec::new();
+    let mut probe = ClickToPhoton::default();
     let (mut last_sent_bytes, mut last_keyframes) = (0u64, 0u64);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    let mut input_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut input_tick = tokio::time::interval(Duration::from_millis(args.input_every_ms.max(1)));
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(args.seconds) {
         // After a lost or undecodable frame, ask for a keyframe, at most every 300 ms.
         if needs_keyframe
             && last_keyframe_request.is_none_or(|t| t.elapsed() > Duration::from_millis(300))
         {
-            whep.viewer().request_keyframe().await?;
+            link.request_keyframe().await?;
             last_keyframe_request = Some(Instant::now());
             needs_keyframe = false;
         }
         tokio::select! {
             event = events.recv() => match event.context("connection closed")? {
-                ViewerEvent::AccessUnit { data, complete, .. } => {
+                ViewerEvent::AccessUnit { data, complete, rtp_timestamp } => {
                     current.received_kbit += data.len() as u64 * 8 / 1000;
                     if !complete {
                         current.broken_frames += 1;
                         needs_keyframe = true;
                     }
+                    if data.is_empty() {
+                        continue;
+                    }
                     match decoder.decode(&data) {
                         Ok(Some(picture)) => {
                             current.concealed_frames += u32::from(picture.concealed);
                             let now = Instant::now();
+                            probe.decoded(rtp_timestamp, now);
                             if let Some(last) = last_frame {
                                 longest_freeze = longest_freeze.max(now - last);
                             }
@@ -174,10 +342,8 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                 }
                 ViewerEvent::InputOpen => input_open = true,
                 ViewerEvent::InputMessage(bytes) => {
-                    if let Ok(ack) = InputApplied::decode(&bytes)
-                        && let Some(at) = sent_at.remove(&ack.seq)
-                    {
-                        input_delays.push(at.elapsed().as_secs_f64() * 1e3);
+                    if let Ok(ack) = InputApplied::decode(&bytes) {
+                        probe.acked(&ack, Instant::now());
                     }
                 }
                 ViewerEvent::Closed => anyhow::bail!("the host closed the session"),
@@ -188,11 +354,11 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                 seq += 1;
                 let code = if (seq / 2) % 2 == 0 { "ArrowRight" } else { "ArrowLeft" };
                 let kind = if seq % 2 == 1 { InputKind::KeyDown { code: code.into() } } else { InputKind::KeyUp { code: code.into() } };
-                whep.viewer().send_input(&InputEvent { seq, kind }.encode()?).await?;
-                sent_at.insert(seq, Instant::now());
+                probe.sent(seq, Instant::now());
+                link.send_input(&InputEvent { seq, kind }.encode()?).await?;
             },
             _ = tick.tick() => {
-                if let Ok(stats) = whep.host_stats().await {
+                if let Ok(stats) = host_stats(&http, &session).await {
                     current.sent_kbit = stats.bytes_sent.saturating_sub(last_sent_bytes) * 8 / 1000;
                     current.target_kbit = stats.target_bps / 1000;
                     current.keyframes = stats.keyframes_sent.saturating_sub(last_keyframes);
@@ -204,18 +370,28 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    input_delays.sort_by(f64::total_cmp);
+    probe.to_ack_ms.sort_by(f64::total_cmp);
+    probe.samples_ms.sort_by(f64::total_cmp);
+    let transport = match (args.transport, args.video) {
+        (Transport::Webrtc, _) => "webrtc",
+        (Transport::Quic, Video::Streams) => "quic-streams",
+        (Transport::Quic, Video::Datagrams) => "quic-datagrams",
+    };
     let summary = Summary {
         session_id: session.session_id,
         decoded_frames: decoded,
         mean_fps: decoded as f64 / elapsed,
         longest_freeze_ms: longest_freeze.as_secs_f64() * 1e3,
         inputs_sent: seq,
-        inputs_acked: input_delays.len() as u32,
-        input_to_frame_ms_median: input_delays.get(input_delays.len() / 2).copied().unwrap_or(0.0),
+        inputs_acked: probe.to_ack_ms.len() as u32,
+        input_to_ack_ms_median: quantile(&probe.to_ack_ms, 0.5),
+        click_to_photon_samples: probe.samples_ms.len(),
+        click_to_photon_ms_p50: quantile(&probe.samples_ms, 0.5),
+        click_to_photon_ms_p99: quantile(&probe.samples_ms, 0.99),
+        transport: transport.into(),
         seconds,
     };
-    whep.end().await?;
+    link.end().await?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
@@ -223,6 +399,29 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn click_to_photon_pairs_inputs_with_frames_whichever_comes_first() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut probe = ClickToPhoton::default();
+        // Frame before its ack.
+        probe.sent(1, at(0));
+        probe.decoded(900, at(12));
+        probe.acked(&InputApplied { seq: 1, frame_id: 5, rtp_timestamp: Some(900) }, at(15));
+        // Ack before its frame.
+        probe.sent(2, at(100));
+        probe.acked(&InputApplied { seq: 2, frame_id: 9, rtp_timestamp: Some(2400) }, at(104));
+        probe.decoded(2400, at(118));
+        // An ack without a timestamp, and one for an input never sent.
+        probe.sent(3, at(200));
+        probe.acked(&InputApplied { seq: 3, frame_id: 12, rtp_timestamp: None }, at(210));
+        probe.acked(&InputApplied { seq: 77, frame_id: 12, rtp_timestamp: Some(1) }, at(210));
+        assert_eq!(probe.samples_ms, vec![12.0, 18.0]);
+        assert_eq!(probe.to_ack_ms, vec![15.0, 4.0, 10.0]);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0], 0.5), 2.0);
+        assert_eq!(quantile(&[], 0.99), 0.0);
+    }
 
     #[test]
     fn parses_stream_specs() {

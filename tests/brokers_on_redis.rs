@@ -102,6 +102,7 @@ async fn register_hosts(http: &reqwest::Client, base: &str) {
                 max_fps: 60,
             }],
             price_per_block: 1,
+            quic: None,
         };
         let status = signed_post(
             http,

@@ -1,6 +1,7 @@
 //! The Gridplay session host: finds the GPU, registers its slots with a
 //! broker, and for each player renders the built-in game with Vulkan,
-//! encodes it to H.264 and streams it over WebRTC (WHEP signalling).
+//! encodes it to H.264 and streams it over WebRTC (WHEP signalling) to
+//! browsers and over QUIC to native clients.
 //!
 //! It does not place players (the broker does) nor settle payments.
 
@@ -10,6 +11,7 @@ pub mod game;
 pub mod gpu;
 pub mod pipeline;
 pub mod probes;
+mod quic;
 pub mod render;
 mod serve;
 mod session;
@@ -18,5 +20,8 @@ mod whep;
 pub use broker_link::BrokerLink;
 pub use error::HostError;
 pub use serve::{HostConfig, run_host};
-pub use session::{EndReason, SessionCounters, SessionParts, run_session};
+pub use quic::serve_quic;
+pub use session::{
+    EndReason, PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session,
+};
 pub use whep::{HostState, whep_router};

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use gridplay_protocol::token::encode_public_key;
+use gridplay_protocol::quic::QuicEndpoint;
 use gridplay_protocol::{GeoPoint, HostRegistration, SlotOffer};
+use gridplay_streaming::quic::{HostCertificate, QuicListener};
 use tokio::net::TcpListener;
 
 use crate::broker_link::BrokerLink;
+use crate::quic::serve_quic;
 use crate::whep::{HostState, whep_router};
 use crate::{HostError, gpu};
 
@@ -30,6 +33,9 @@ pub struct HostConfig {
     /// UDP ports for sessions' media, one each (for firewalls and relays);
     /// `None` lets the system pick.
     pub media_ports: Option<RangeInclusive<u16>>,
+    /// UDP address of the QUIC endpoint for native clients (port 0 picks
+    /// one); `None` for none. Clients reach it at `media_ip` and its port.
+    pub quic_listen: Option<SocketAddr>,
     /// Slots per profile.
     pub offers: Vec<SlotOffer>,
     /// Region label.
@@ -58,6 +64,7 @@ impl HostConfig {
             public_url: None,
             media_ip: ip,
             media_ports: None,
+            quic_listen: Some(SocketAddr::new(ip, 0)),
             offers: vec![
                 SlotOffer {
                     profile: gridplay_protocol::Profile::Game,
@@ -102,6 +109,20 @@ pub async fn run_host(
     tracing::info!(%gpu, host = %host_id, "rendering device");
     let base = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let base = base.trim_end_matches('/');
+    let quic = match config.quic_listen {
+        Some(addr) => {
+            let cert = HostCertificate::generate()?;
+            let listener = Arc::new(QuicListener::bind(addr, &cert)?);
+            let port = listener.local_addr()?.port();
+            let endpoint = QuicEndpoint {
+                addr: SocketAddr::new(config.media_ip, port).to_string(),
+                cert_sha256: cert.sha256_hex().to_owned(),
+            };
+            tracing::info!(addr = %endpoint.addr, "QUIC endpoint");
+            Some((listener, endpoint))
+        }
+        None => None,
+    };
     let registration = HostRegistration {
         host_id: host_id.clone(),
         whep_url: format!("{base}/whep"),
@@ -111,6 +132,7 @@ pub async fn run_host(
         location: config.location,
         offers: config.offers.clone(),
         price_per_block: config.price_per_block,
+        quic: quic.as_ref().map(|(_, endpoint)| endpoint.clone()),
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
@@ -134,11 +156,19 @@ pub async fn run_host(
             .await
         })
     };
+    let quic_server = quic.map(|(listener, _)| {
+        let server = tokio::spawn(serve_quic(Arc::clone(&listener), Arc::clone(&state)));
+        (listener, server)
+    });
     on_ready(addr);
     let served = axum::serve(listener, whep_router(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)
         .await;
     heartbeats.abort();
     state.end_all();
+    if let Some((listener, server)) = quic_server {
+        listener.close();
+        server.abort();
+    }
     served.map_err(HostError::from)
 }

@@ -3,13 +3,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use gridplay_protocol::input::{InputApplied, InputEvent};
 use gridplay_protocol::probe::{ClientProbeMessage, HostProbeMessage, SignedProbeReport};
 use gridplay_protocol::{SessionState, StreamStats};
+use bytes::Bytes;
+use gridplay_streaming::StreamingError;
+use gridplay_streaming::quic::QuicPeer;
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
@@ -61,6 +64,67 @@ impl SessionCounters {
     }
 }
 
+/// Encoded frames a session's watchers can subscribe to, about a second's worth.
+pub const WATCHED_FRAMES: usize = 64;
+
+/// One encoded frame as watchers get it: the player's encode, shared.
+#[derive(Debug, Clone)]
+pub struct WatchedFrame {
+    /// Frame id in the session.
+    pub frame_id: u32,
+    /// When the frame started.
+    pub captured_at: Instant,
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
+    /// Annex-B access unit.
+    pub data: Bytes,
+}
+
+/// The player's connection: WebRTC from a browser, QUIC from a native client.
+pub enum PlayerPeer {
+    /// A WHEP session.
+    WebRtc(StreamPeer),
+    /// A QUIC connection.
+    Quic(QuicPeer),
+}
+
+impl PlayerPeer {
+    /// Sends a frame; returns the media timestamp input acks carry.
+    async fn send_frame(
+        &self,
+        data: Bytes,
+        captured_at: Instant,
+        frame_id: u32,
+        keyframe: bool,
+    ) -> Result<u32, StreamingError> {
+        match self {
+            Self::WebRtc(peer) => peer.send_frame(data, captured_at).await,
+            Self::Quic(peer) => peer.send_frame(data, captured_at, frame_id, keyframe),
+        }
+    }
+
+    async fn send_input_message(&self, message: &[u8]) -> Result<(), StreamingError> {
+        match self {
+            Self::WebRtc(peer) => peer.send_input_message(message).await,
+            Self::Quic(peer) => peer.send_input_message(message),
+        }
+    }
+
+    async fn send_probe_message(&self, text: &str) -> Result<(), StreamingError> {
+        match self {
+            Self::WebRtc(peer) => peer.send_probe_message(text).await,
+            Self::Quic(peer) => peer.send_probe_message(text).await,
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Self::WebRtc(peer) => peer.close().await,
+            Self::Quic(peer) => peer.close(),
+        }
+    }
+}
+
 /// Everything a session runs with besides its peer.
 pub struct SessionParts {
     /// Size and rate of the stream.
@@ -73,17 +137,19 @@ pub struct SessionParts {
     pub probes: Arc<Mutex<ProbeLog>>,
     /// Where to report the session's life, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
+    /// Every encoded frame also goes here, for watchers.
+    pub watchers: broadcast::Sender<WatchedFrame>,
 }
 
 /// Drives one session until it ends; returns why.
 pub async fn run_session(
     session_id: String,
     parts: SessionParts,
-    peer: StreamPeer,
+    peer: PlayerPeer,
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
 ) -> EndReason {
-    let SessionParts { spec, control, counters, probes, broker } = parts;
+    let SessionParts { spec, control, counters, probes, broker, watchers } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let mut pipeline_rx = Some((input_rx, frames_tx));
@@ -123,7 +189,18 @@ pub async fn run_session(
                     counters.sent(frame.data.len(), frame.keyframe);
                     let (bytes, encoded) = (frame.data.len(), !frame.data.is_empty());
                     let rtp_timestamp = if encoded {
-                        match peer.send_frame(frame.data, frame.captured_at).await {
+                        if watchers.receiver_count() > 0 {
+                            let _ = watchers.send(WatchedFrame {
+                                frame_id: frame.frame_id,
+                                captured_at: frame.captured_at,
+                                keyframe: frame.keyframe,
+                                data: frame.data.clone(),
+                            });
+                        }
+                        let sent = peer
+                            .send_frame(frame.data, frame.captured_at, frame.frame_id, frame.keyframe)
+                            .await;
+                        match sent {
                             Ok(timestamp) => Some(timestamp),
                             Err(e) => {
                                 tracing::debug!(session = %session_id, "send failed: {e}");
@@ -182,7 +259,7 @@ pub async fn run_session(
 /// when it is refused).
 async fn on_probe_message(
     session_id: &str,
-    peer: &StreamPeer,
+    peer: &PlayerPeer,
     probes: &Mutex<ProbeLog>,
     bytes: &[u8],
 ) {

@@ -22,24 +22,46 @@ use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{ApiError, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
-use tokio::sync::oneshot;
+use gridplay_streaming::webrtc::PeerEvent;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::probes::ProbeLog;
-use crate::session::{SessionCounters, SessionParts, run_session, unix_ms};
+use crate::session::{
+    PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session, unix_ms,
+};
 
 /// Probe logs of ended sessions kept for billing to fetch, newest last.
 const FINISHED_KEPT: usize = 64;
 
-/// A running session as the WHEP endpoint tracks it.
+/// A running session as the host tracks it.
 struct Running {
     cancel: oneshot::Sender<()>,
     port: u16,
     control: Arc<PipelineControl>,
     counters: Arc<SessionCounters>,
     probes: Arc<Mutex<ProbeLog>>,
+    watchers: broadcast::Sender<WatchedFrame>,
+}
+
+/// A session whose slot is held, waiting for its player's peer.
+pub(crate) struct NewSession {
+    session_id: String,
+    /// Its rate controller, keyframe requests and stop flag.
+    pub(crate) control: Arc<PipelineControl>,
+    port: u16,
+    parts: SessionParts,
+    cancel: oneshot::Receiver<()>,
+}
+
+/// What a watcher of a running session needs.
+pub(crate) struct Watch {
+    /// For keyframe requests.
+    pub(crate) control: Arc<PipelineControl>,
+    /// The session's encoded frames.
+    pub(crate) frames: broadcast::Receiver<WatchedFrame>,
 }
 
 /// Everything the WHEP handlers share.
@@ -121,6 +143,92 @@ impl HostState {
         }
     }
 
+    /// Checks a session token: signed by our broker, for this host, and
+    /// (when `check_expiry`) not expired.
+    pub(crate) fn verify_token(
+        &self,
+        token: &str,
+        check_expiry: bool,
+    ) -> Result<SessionClaims, WhepError> {
+        let now = if check_expiry { unix_ms() } else { 0 };
+        let claims = SessionClaims::verify(token, &self.broker_key, now).map_err(|e| match e {
+            ProtocolError::TokenExpired => WhepError::Unauthorized("token expired".into()),
+            other => WhepError::Unauthorized(other.to_string()),
+        })?;
+        if claims.host_id != self.host_id {
+            return Err(WhepError::Unauthorized("token is for another host".into()));
+        }
+        Ok(claims)
+    }
+
+    /// Holds a slot (and a media port) for the session `claims` name.
+    pub(crate) fn reserve(&self, claims: &SessionClaims) -> Result<NewSession, WhepError> {
+        let client_key = match claims.client_key.as_deref().map(str::parse::<ClientKey>) {
+            None => None,
+            Some(Ok(key)) => Some(key),
+            Some(Err(e)) => return Err(WhepError::Unauthorized(format!("token: {e}"))),
+        };
+        let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
+        let control = Arc::new(PipelineControl::new(spec));
+        let counters = Arc::new(SessionCounters::default());
+        let probes = Arc::new(Mutex::new(ProbeLog::new(
+            claims.session_id.clone(),
+            self.host_id.clone(),
+            client_key,
+            unix_ms(),
+        )));
+        let (watchers, _) = broadcast::channel(WATCHED_FRAMES);
+        let (cancel_tx, cancel) = oneshot::channel();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        if sessions.contains_key(&claims.session_id) {
+            return Err(WhepError::Conflict);
+        }
+        let port = self.free_port(&sessions).filter(|_| sessions.len() < self.slots as usize);
+        let port = port.ok_or(WhepError::Busy)?;
+        let running = Running {
+            cancel: cancel_tx,
+            port,
+            control: Arc::clone(&control),
+            counters: Arc::clone(&counters),
+            probes: Arc::clone(&probes),
+            watchers: watchers.clone(),
+        };
+        sessions.insert(claims.session_id.clone(), running);
+        let broker = self.broker.clone();
+        let parts = SessionParts { spec, control: Arc::clone(&control), counters, probes, broker, watchers };
+        Ok(NewSession { session_id: claims.session_id.clone(), control, port, parts, cancel })
+    }
+
+    /// Gives back a slot whose peer could not be set up.
+    pub(crate) fn release(&self, new: NewSession) {
+        self.sessions.lock().expect("sessions lock").remove(&new.session_id);
+    }
+
+    /// Runs a reserved session with its player's peer until it ends.
+    pub(crate) fn launch(
+        self: &Arc<Self>,
+        new: NewSession,
+        peer: PlayerPeer,
+        events: mpsc::UnboundedReceiver<PeerEvent>,
+    ) {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = new.session_id;
+            run_session(id.clone(), new.parts, peer, events, new.cancel).await;
+            state.retire(&id);
+        });
+    }
+
+    /// Subscribes to a running session's frames.
+    pub(crate) fn watch(&self, id: &str) -> Option<Watch> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        let running = sessions.get(id)?;
+        Some(Watch {
+            control: Arc::clone(&running.control),
+            frames: running.watchers.subscribe(),
+        })
+    }
+
     /// Number of sessions running now.
     pub fn active_sessions(&self) -> usize {
         self.sessions.lock().expect("sessions lock").len()
@@ -169,9 +277,9 @@ pub fn whep_router(state: Arc<HostState>) -> Router {
         .with_state(state)
 }
 
-/// Why a WHEP request was refused.
+/// Why a WHEP request (or a QUIC join) was refused.
 #[derive(Debug)]
-enum WhepError {
+pub(crate) enum WhepError {
     Unauthorized(String),
     BadSdp(String),
     UnsupportedMedia,
@@ -216,15 +324,7 @@ fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| WhepError::Unauthorized("missing bearer token".into()))?;
-    let now = if check_expiry { unix_ms() } else { 0 };
-    let claims = SessionClaims::verify(token, &state.broker_key, now).map_err(|e| match e {
-        ProtocolError::TokenExpired => WhepError::Unauthorized("token expired".into()),
-        other => WhepError::Unauthorized(other.to_string()),
-    })?;
-    if claims.host_id != state.host_id {
-        return Err(WhepError::Unauthorized("token is for another host".into()));
-    }
-    Ok(claims)
+    state.verify_token(token, check_expiry)
 }
 
 async fn offer(
@@ -243,57 +343,20 @@ async fn offer(
     }
     let sdp =
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
-    let client_key = match claims.client_key.as_deref().map(str::parse::<ClientKey>) {
-        None => None,
-        Some(Ok(key)) => Some(key),
-        Some(Err(e)) => return Err(WhepError::Unauthorized(format!("token: {e}"))),
-    };
-    let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
-    let control = Arc::new(PipelineControl::new(spec));
-    let counters = Arc::new(SessionCounters::default());
-    let probes = Arc::new(Mutex::new(ProbeLog::new(
-        claims.session_id.clone(),
-        state.host_id.clone(),
-        client_key,
-        unix_ms(),
-    )));
-    let (cancel_tx, cancel_rx) = oneshot::channel();
-    let port = {
-        let mut sessions = state.sessions.lock().expect("sessions lock");
-        if sessions.contains_key(&claims.session_id) {
-            return Err(WhepError::Conflict);
-        }
-        let port = state.free_port(&sessions).filter(|_| sessions.len() < state.slots as usize);
-        let port = port.ok_or(WhepError::Busy)?;
-        let running = Running {
-            cancel: cancel_tx,
-            port,
-            control: Arc::clone(&control),
-            counters: Arc::clone(&counters),
-            probes: Arc::clone(&probes),
+    let new = state.reserve(&claims)?;
+    let bind = SocketAddr::new(state.media_ip, new.port);
+    let (peer, answer, events) =
+        match StreamPeer::answer(sdp, bind, new.control.rate.clone()).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                state.release(new);
+                return Err(match e {
+                    StreamingError::BadSdp(m) => WhepError::BadSdp(m),
+                    other => WhepError::Internal(other.to_string()),
+                });
+            }
         };
-        sessions.insert(claims.session_id.clone(), running);
-        port
-    };
-    let bind = SocketAddr::new(state.media_ip, port);
-    let (peer, answer, events) = match StreamPeer::answer(sdp, bind, control.rate.clone()).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            state.sessions.lock().expect("sessions lock").remove(&claims.session_id);
-            return Err(match e {
-                StreamingError::BadSdp(m) => WhepError::BadSdp(m),
-                other => WhepError::Internal(other.to_string()),
-            });
-        }
-    };
-    let session_id = claims.session_id.clone();
-    let task_state = Arc::clone(&state);
-    tokio::spawn(async move {
-        let broker = task_state.broker.clone();
-        let parts = SessionParts { spec, control, counters, probes, broker };
-        run_session(session_id.clone(), parts, peer, events, cancel_rx).await;
-        task_state.retire(&session_id);
-    });
+    state.launch(new, PlayerPeer::WebRtc(peer), events);
     let location = format!("/whep/sessions/{}", claims.session_id);
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();

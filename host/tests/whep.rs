@@ -4,196 +4,22 @@
 //! the RTP timestamp of the frame that first shows it, and sends signed probe
 //! reports that the host verifies and serves, signed, from its probes endpoint.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signature, SigningKey, Verifier};
-use gridplay_host::{HostConfig, run_host};
-use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
+use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::probe::{
     Address, ClientProbeMessage, HostProbeMessage, PROBES_SIGNATURE_HEADER, ProbeReport,
     SessionProbes,
 };
-use gridplay_protocol::{AllocateResponse, Profile, SessionClaims, SessionRecord, SessionState};
-use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
-use gridplay_streaming::webrtc::{Viewer, ViewerEvent, ViewerOptions, WhepSession};
-use gridplay_streaming::{DecodedFrame, H264Decoder};
+use gridplay_protocol::{Profile, SessionClaims, SessionState};
+use gridplay_streaming::webrtc::{Viewer, ViewerOptions, WhepSession};
 use reqwest::StatusCode;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::time::timeout;
 
-const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const WAIT: Duration = Duration::from_secs(30);
-const BROKER_SEED: [u8; 32] = [42; 32];
-const HOST_SEED: [u8; 32] = [8; 32];
-
-struct Network {
-    broker: String,
-    http: reqwest::Client,
-}
-
-impl Network {
-    async fn start() -> Self {
-        let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
-        let broker = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(BrokerState::in_memory(
-            SigningKey::from_bytes(&BROKER_SEED),
-            BrokerConfig::default(),
-        ));
-        tokio::spawn(serve(listener, state, std::future::pending()));
-        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(run_host(
-            config,
-            move |addr| ready_tx.send(addr).unwrap(),
-            std::future::pending(),
-        ));
-        timeout(WAIT, ready_rx).await.unwrap().unwrap();
-        Self { broker, http: reqwest::Client::new() }
-    }
-
-    async fn allocate(&self) -> AllocateResponse {
-        self.allocate_with(serde_json::json!({})).await
-    }
-
-    /// Allocates a 640x360@30 "orbit" session with `extra` fields in the request.
-    async fn allocate_with(&self, extra: serde_json::Value) -> AllocateResponse {
-        let mut body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let response = self
-            .http
-            .post(format!("{}/v1/sessions", self.broker))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
-    }
-
-    async fn whep(&self, url: &str, token: Option<&str>, sdp: String) -> reqwest::Response {
-        let mut request = self.http.post(url).header("content-type", "application/sdp").body(sdp);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// Polls the broker until the session reaches `state`.
-    async fn wait_for_state(&self, session_id: &str, state: SessionState) {
-        let url = format!("{}/v1/sessions/{session_id}", self.broker);
-        timeout(WAIT, async {
-            loop {
-                let record: SessionRecord =
-                    self.http.get(&url).send().await.unwrap().json().await.unwrap();
-                if record.state == state {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("session never reached {state:?}"));
-    }
-}
-
-/// The viewer's event stream, remembering what arrives while waiting for something else.
-struct Watch {
-    events: UnboundedReceiver<ViewerEvent>,
-    decoder: H264Decoder,
-    input_open: bool,
-    probes_open: bool,
-    acks: Vec<InputApplied>,
-    probe_messages: Vec<HostProbeMessage>,
-    /// RTP timestamp and player position of every picture decoded, in order.
-    shown: Vec<(u32, (f64, f64))>,
-}
-
-impl Watch {
-    fn new(events: UnboundedReceiver<ViewerEvent>) -> Self {
-        Self {
-            events,
-            decoder: H264Decoder::new().unwrap(),
-            input_open: false,
-            probes_open: false,
-            acks: Vec::new(),
-            probe_messages: Vec::new(),
-            shown: Vec::new(),
-        }
-    }
-
-    /// Handles events until `done` holds; returns the last decoded picture, if any.
-    async fn until(
-        &mut self,
-        what: &str,
-        mut done: impl FnMut(&Self, Option<&DecodedFrame>) -> bool,
-    ) -> Option<DecodedFrame> {
-        timeout(WAIT, async {
-            loop {
-                let picture = match self.events.recv().await.expect("viewer events ended") {
-                    // A unit damaged by loss on a loaded machine is skipped; the
-                    // stream recovers at the next keyframe.
-                    ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
-                        let picture = self.decoder.decode(&data).ok().flatten();
-                        if let Some(p) = &picture {
-                            self.shown.push((rtp_timestamp, player_centroid(p)));
-                        }
-                        picture
-                    }
-                    ViewerEvent::InputOpen => {
-                        self.input_open = true;
-                        None
-                    }
-                    ViewerEvent::InputMessage(bytes) => {
-                        self.acks.push(InputApplied::decode(&bytes).expect("an input ack"));
-                        None
-                    }
-                    ViewerEvent::ProbesOpen => {
-                        self.probes_open = true;
-                        None
-                    }
-                    ViewerEvent::ProbeMessage(bytes) => {
-                        let message = serde_json::from_slice(&bytes).expect("a host probe message");
-                        self.probe_messages.push(message);
-                        None
-                    }
-                    ViewerEvent::Connected | ViewerEvent::Closed => None,
-                };
-                if done(self, picture.as_ref()) {
-                    return picture;
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-    }
-
-    async fn picture(&mut self) -> DecodedFrame {
-        self.until("a picture", |_, p| p.is_some()).await.expect("a picture")
-    }
-}
-
-/// Normalised centroid of the game's yellow player square.
-fn player_centroid(frame: &DecodedFrame) -> (f64, f64) {
-    let (mut sx, mut sy, mut n) = (0f64, 0f64, 0f64);
-    for (i, px) in frame.rgba.chunks_exact(4).enumerate() {
-        if px[0] > 180 && px[1] > 140 && px[2] < 90 {
-            sx += (i as u32 % frame.width) as f64;
-            sy += (i as u32 / frame.width) as f64;
-            n += 1.0;
-        }
-    }
-    assert!(n > 50.0, "player not visible");
-    (sx / n / frame.width as f64, sy / n / frame.height as f64)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_streams_decodes_steers_and_ends_the_session() {

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::ProtocolError;
 use crate::probe::ClientKey;
+use crate::quic::QuicEndpoint;
 
 /// Widest or tallest frame a session may ask for, in pixels.
 pub const MAX_DIMENSION: u32 = 3840;
@@ -164,6 +165,10 @@ pub struct AllocateResponse {
     /// When the token stops being accepted (Unix milliseconds).
     #[ts(type = "number")]
     pub expires_at_ms: u64,
+    /// The host's QUIC endpoint, for native clients, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub quic: Option<QuicEndpoint>,
 }
 
 /// The JSON body of every error answer.
@@ -197,6 +202,9 @@ pub struct HostRegistration {
     pub offers: Vec<SlotOffer>,
     /// Price per 15-minute block, in the settlement token's smallest unit.
     pub price_per_block: u64,
+    /// Where native clients reach the host over QUIC, if they can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic: Option<QuicEndpoint>,
 }
 
 /// Most slot offers one registration may carry.
@@ -220,6 +228,9 @@ impl HostRegistration {
             return Err(ProtocolError::Invalid("gpu ≤ 256 bytes, region 1..=64 bytes".into()));
         }
         self.location.validate()?;
+        if let Some(quic) = &self.quic {
+            quic.validate()?;
+        }
         if self.offers.is_empty() || self.offers.len() > MAX_OFFERS {
             return Err(ProtocolError::Invalid(format!("1..={MAX_OFFERS} offers")));
         }

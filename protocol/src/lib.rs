@@ -10,6 +10,7 @@ mod error;
 pub mod host_auth;
 pub mod input;
 pub mod probe;
+pub mod quic;
 pub mod token;
 
 pub use api::*;

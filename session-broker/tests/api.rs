@@ -91,6 +91,7 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
             max_fps: 60,
         }],
         price_per_block: 10,
+        quic: None,
     }
 }
 

@@ -40,4 +40,18 @@ pub enum StreamingError {
     /// The peer connection is gone.
     #[error("peer connection closed")]
     Closed,
+    /// The QUIC transport failed (endpoint, handshake, TLS, a stream).
+    #[error("QUIC: {0}")]
+    Quic(String),
+    /// The remote side broke the wire contract.
+    #[error("protocol: {0}")]
+    Protocol(#[from] gridplay_protocol::ProtocolError),
+    /// The host closed the QUIC connection with a reason.
+    #[error("host closed the connection: {code:?} {reason}")]
+    Refused {
+        /// Why, if the code is known.
+        code: Option<gridplay_protocol::quic::CloseCode>,
+        /// The host's words.
+        reason: String,
+    },
 }

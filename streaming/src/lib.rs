@@ -8,6 +8,7 @@ mod decoder;
 mod encoder;
 mod error;
 mod frame;
+pub mod quic;
 pub mod rate;
 pub mod relay;
 pub mod webrtc;

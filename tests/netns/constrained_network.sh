@@ -60,7 +60,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 --via 10.77.2.1 --jitter-buffer-ms 0 \
+in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 --via 10.77.2.1 --transport webrtc --jitter-buffer-ms 0 \
   --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" || { tail -n 20 "$work"/*.log; exit 1; }
 [ -s "$work/summary.json" ] || { tail -n 20 "$work"/*.log; exit 1; }
 

@@ -75,6 +75,7 @@ impl Fleet {
                         max_fps: 60,
                     }],
                     price_per_block: u64::from(1 + i % 5),
+                    quic: None,
                 };
                 SimHost {
                     key,

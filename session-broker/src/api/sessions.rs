@@ -149,6 +149,7 @@ async fn try_allocate(
             whep_url: host.whep_url.clone(),
             token: claims.sign(&state.key),
             expires_at_ms,
+            quic: host.quic.clone(),
         });
     }
     Err(BrokerError::NoCapacity)

@@ -29,6 +29,7 @@ pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistra
         location: GeoPoint { lat, lon },
         offers: vec![offer(Profile::Game, game), offer(Profile::Phone, phone)],
         price_per_block: 100,
+        quic: None,
     }
 }
 

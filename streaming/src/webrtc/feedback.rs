@@ -65,6 +65,14 @@ impl SharedRate {
     pub fn target_bps(&self) -> u64 {
         self.lock().target_bps()
     }
+
+    /// Feeds per-packet (or per-frame) feedback that arrived at `now` from
+    /// a transport other than RTP.
+    pub fn on_feedback(&self, now: Instant, feedback: &[PacketFeedback]) {
+        if !feedback.is_empty() {
+            self.lock().on_packet_feedback(now, feedback);
+        }
+    }
 }
 
 impl BandwidthEstimator for SharedRate {

@@ -69,21 +69,6 @@ impl WhepSession {
         &self.resource
     }
 
-    /// The host's counters for this session (`GET` on the session resource).
-    pub async fn host_stats(&self) -> Result<gridplay_protocol::StreamStats, StreamingError> {
-        let response = self
-            .http
-            .get(self.resource.clone())
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| StreamingError::Whep(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(StreamingError::Whep(format!("stats answered {}", response.status())));
-        }
-        response.json().await.map_err(|e| StreamingError::Whep(e.to_string()))
-    }
-
     /// Ends the session with DELETE on its resource, then closes the peer.
     pub async fn end(self) -> Result<(), StreamingError> {
         let result = self.http.delete(self.resource.clone()).bearer_auth(&self.token).send().await;

@@ -1,0 +1,190 @@
+//! What the host's end-to-end tests share: a broker and a host on loopback,
+//! and a viewer's event stream with a decoder behind it.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use gridplay_host::{HostConfig, run_host};
+use gridplay_protocol::input::InputApplied;
+use gridplay_protocol::probe::HostProbeMessage;
+use gridplay_protocol::{AllocateResponse, SessionRecord, SessionState};
+use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_streaming::webrtc::ViewerEvent;
+use gridplay_streaming::{DecodedFrame, H264Decoder};
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::timeout;
+
+pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub const WAIT: Duration = Duration::from_secs(30);
+pub const BROKER_SEED: [u8; 32] = [42; 32];
+pub const HOST_SEED: [u8; 32] = [8; 32];
+
+pub struct Network {
+    pub broker: String,
+    pub http: reqwest::Client,
+}
+
+impl Network {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+        let broker = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(BrokerState::in_memory(
+            SigningKey::from_bytes(&BROKER_SEED),
+            BrokerConfig::default(),
+        ));
+        tokio::spawn(serve(listener, state, std::future::pending()));
+        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(run_host(
+            config,
+            move |addr| ready_tx.send(addr).unwrap(),
+            std::future::pending(),
+        ));
+        timeout(WAIT, ready_rx).await.unwrap().unwrap();
+        Self { broker, http: reqwest::Client::new() }
+    }
+
+    pub async fn allocate(&self) -> AllocateResponse {
+        self.allocate_with(serde_json::json!({})).await
+    }
+
+    /// Allocates a 640x360@30 "orbit" session with `extra` fields in the request.
+    pub async fn allocate_with(&self, extra: serde_json::Value) -> AllocateResponse {
+        let mut body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360, "fps": 30});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let response = self
+            .http
+            .post(format!("{}/v1/sessions", self.broker))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn whep(&self, url: &str, token: Option<&str>, sdp: String) -> reqwest::Response {
+        let mut request = self.http.post(url).header("content-type", "application/sdp").body(sdp);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Polls the broker until the session reaches `state`.
+    pub async fn wait_for_state(&self, session_id: &str, state: SessionState) {
+        let url = format!("{}/v1/sessions/{session_id}", self.broker);
+        timeout(WAIT, async {
+            loop {
+                let record: SessionRecord =
+                    self.http.get(&url).send().await.unwrap().json().await.unwrap();
+                if record.state == state {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("session never reached {state:?}"));
+    }
+}
+
+/// The viewer's event stream, remembering what arrives while waiting for something else.
+pub struct Watch {
+    pub events: UnboundedReceiver<ViewerEvent>,
+    pub decoder: H264Decoder,
+    pub input_open: bool,
+    pub probes_open: bool,
+    pub acks: Vec<InputApplied>,
+    pub probe_messages: Vec<HostProbeMessage>,
+    /// RTP timestamp and player position of every picture decoded, in order.
+    pub shown: Vec<(u32, (f64, f64))>,
+}
+
+impl Watch {
+    pub fn new(events: UnboundedReceiver<ViewerEvent>) -> Self {
+        Self {
+            events,
+            decoder: H264Decoder::new().unwrap(),
+            input_open: false,
+            probes_open: false,
+            acks: Vec::new(),
+            probe_messages: Vec::new(),
+            shown: Vec::new(),
+        }
+    }
+
+    /// Handles events until `done` holds; returns the last decoded picture, if any.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&Self, Option<&DecodedFrame>) -> bool,
+    ) -> Option<DecodedFrame> {
+        timeout(WAIT, async {
+            loop {
+                let picture = match self.events.recv().await.expect("viewer events ended") {
+                    // A unit damaged by loss on a loaded machine is skipped; the
+                    // stream recovers at the next keyframe.
+                    ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
+                        let picture = self.decoder.decode(&data).ok().flatten();
+                        if let Some(p) = &picture {
+                            self.shown.push((rtp_timestamp, player_centroid(p)));
+                        }
+                        picture
+                    }
+                    ViewerEvent::InputOpen => {
+                        self.input_open = true;
+                        None
+                    }
+                    ViewerEvent::InputMessage(bytes) => {
+                        self.acks.push(InputApplied::decode(&bytes).expect("an input ack"));
+                        None
+                    }
+                    ViewerEvent::ProbesOpen => {
+                        self.probes_open = true;
+                        None
+                    }
+                    ViewerEvent::ProbeMessage(bytes) => {
+                        let message = serde_json::from_slice(&bytes).expect("a host probe message");
+                        self.probe_messages.push(message);
+                        None
+                    }
+                    ViewerEvent::Connected | ViewerEvent::Closed => None,
+                };
+                if done(self, picture.as_ref()) {
+                    return picture;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    pub async fn picture(&mut self) -> DecodedFrame {
+        self.until("a picture", |_, p| p.is_some()).await.expect("a picture")
+    }
+}
+
+/// Normalised centroid of the game's yellow player square.
+pub fn player_centroid(frame: &DecodedFrame) -> (f64, f64) {
+    let (mut sx, mut sy, mut n) = (0f64, 0f64, 0f64);
+    for (i, px) in frame.rgba.chunks_exact(4).enumerate() {
+        if px[0] > 180 && px[1] > 140 && px[2] < 90 {
+            sx += (i as u32 % frame.width) as f64;
+            sy += (i as u32 / frame.width) as f64;
+            n += 1.0;
+        }
+    }
+    assert!(n > 50.0, "player not visible");
+    (sx / n / frame.width as f64, sy / n / frame.height as f64)
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
