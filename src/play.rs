@@ -98,8 +98,7 @@ impl Link {
                 Ok((Self::WebRtc(whep), events))
             }
             Transport::Quic => {
-                let endpoint =
-                    session.quic.as_ref().context("the host offers no QUIC endpoint")?;
+                let endpoint = session.quic.as_ref().context("the host offers no QUIC endpoint")?;
                 let mut addr: SocketAddr =
                     endpoint.addr.parse().context("the host's QUIC address")?;
                 if let Some(via) = args.via {

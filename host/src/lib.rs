@@ -19,8 +19,8 @@ mod whep;
 
 pub use broker_link::BrokerLink;
 pub use error::HostError;
-pub use serve::{HostConfig, run_host};
 pub use quic::serve_quic;
+pub use serve::{HostConfig, run_host};
 pub use session::{
     EndReason, PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session,
 };

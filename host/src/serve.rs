@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::quic::QuicEndpoint;
+use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{GeoPoint, HostRegistration, SlotOffer};
 use gridplay_streaming::quic::{HostCertificate, QuicListener};
 use tokio::net::TcpListener;

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use gridplay_protocol::input::{InputApplied, InputEvent};
 use gridplay_protocol::probe::{ClientProbeMessage, HostProbeMessage, SignedProbeReport};
 use gridplay_protocol::{SessionState, StreamStats};
-use bytes::Bytes;
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::quic::QuicPeer;
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};

@@ -21,8 +21,8 @@ use gridplay_protocol::probe::{ClientKey, PROBES_SIGNATURE_HEADER};
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{ApiError, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
-use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
 use gridplay_streaming::webrtc::PeerEvent;
+use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tower_http::cors::{Any, CorsLayer};
 
@@ -195,7 +195,14 @@ impl HostState {
         };
         sessions.insert(claims.session_id.clone(), running);
         let broker = self.broker.clone();
-        let parts = SessionParts { spec, control: Arc::clone(&control), counters, probes, broker, watchers };
+        let parts = SessionParts {
+            spec,
+            control: Arc::clone(&control),
+            counters,
+            probes,
+            broker,
+            watchers,
+        };
         Ok(NewSession { session_id: claims.session_id.clone(), control, port, parts, cancel })
     }
 
@@ -223,10 +230,7 @@ impl HostState {
     pub(crate) fn watch(&self, id: &str) -> Option<Watch> {
         let sessions = self.sessions.lock().expect("sessions lock");
         let running = sessions.get(id)?;
-        Some(Watch {
-            control: Arc::clone(&running.control),
-            frames: running.watchers.subscribe(),
-        })
+        Some(Watch { control: Arc::clone(&running.control), frames: running.watchers.subscribe() })
     }
 
     /// Number of sessions running now.
@@ -345,17 +349,17 @@ async fn offer(
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
     let new = state.reserve(&claims)?;
     let bind = SocketAddr::new(state.media_ip, new.port);
-    let (peer, answer, events) =
-        match StreamPeer::answer(sdp, bind, new.control.rate.clone()).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                state.release(new);
-                return Err(match e {
-                    StreamingError::BadSdp(m) => WhepError::BadSdp(m),
-                    other => WhepError::Internal(other.to_string()),
-                });
-            }
-        };
+    let (peer, answer, events) = match StreamPeer::answer(sdp, bind, new.control.rate.clone()).await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            state.release(new);
+            return Err(match e {
+                StreamingError::BadSdp(m) => WhepError::BadSdp(m),
+                other => WhepError::Internal(other.to_string()),
+            });
+        }
+    };
     state.launch(new, PlayerPeer::WebRtc(peer), events);
     let location = format!("/whep/sessions/{}", claims.session_id);
     let mut response = (StatusCode::CREATED, answer).into_response();

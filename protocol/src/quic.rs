@@ -382,7 +382,9 @@ impl FrameFeedback {
     pub fn decode(datagram: &[u8]) -> Result<Vec<FrameFeedback>, ProtocolError> {
         let (&kind, rest) = datagram.split_first().ok_or(ProtocolError::Truncated)?;
         if kind != DATAGRAM_FEEDBACK {
-            return Err(ProtocolError::Invalid(format!("datagram type 0x{kind:02x} is not feedback")));
+            return Err(ProtocolError::Invalid(format!(
+                "datagram type 0x{kind:02x} is not feedback"
+            )));
         }
         let (&n, body) = rest.split_first().ok_or(ProtocolError::Truncated)?;
         let n = usize::from(n);

@@ -187,4 +187,3 @@ pub fn player_centroid(frame: &DecodedFrame) -> (f64, f64) {
 pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
-

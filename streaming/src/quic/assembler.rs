@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use gridplay_protocol::quic::{FrameHeader, Fragment};
+use gridplay_protocol::quic::{Fragment, FrameHeader};
 
 /// Most frames held at once; beyond this the oldest is given up as lost.
 const MAX_PENDING: usize = 64;
@@ -188,7 +188,10 @@ mod tests {
         assert!(a.on_fragment(&first[0]).is_empty());
         assert!(a.on_fragment(&first[0]).is_empty());
         let out = a.on_fragment(&first[1]);
-        assert_eq!(out, vec![Assembled::Frame { header: header(1), data: Bytes::from(unit.clone()) }]);
+        assert_eq!(
+            out,
+            vec![Assembled::Frame { header: header(1), data: Bytes::from(unit.clone()) }]
+        );
         // Frame 2 loses its middle fragment; frame 3 completes: 2 is lost.
         let second = Fragment::split(header(2), &unit, 1000).expect("split");
         assert!(a.on_fragment(&second[0]).is_empty());

@@ -95,18 +95,15 @@ impl QuicViewer {
                 Welcome { session_id, width, height, fps }
             }
             Ok(other) => {
-                return Err(connection
-                    .close_reason()
-                    .map(|e| closed_error(&e))
-                    .unwrap_or_else(|| StreamingError::Quic(format!("expected welcome, got {other:?}"))));
+                return Err(connection.close_reason().map(|e| closed_error(&e)).unwrap_or_else(
+                    || StreamingError::Quic(format!("expected welcome, got {other:?}")),
+                ));
             }
             Err(e) => {
                 // A refusal closes the connection; its reason says more than the stream error.
-                let closed = tokio::time::timeout(
-                    std::time::Duration::from_secs(1),
-                    connection.closed(),
-                )
-                .await;
+                let closed =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), connection.closed())
+                        .await;
                 return Err(closed.map(|e| closed_error(&e)).unwrap_or(e));
             }
         };
@@ -130,7 +127,8 @@ impl QuicViewer {
         tokio::spawn(accept_frame_streams(connection.clone(), arrivals.clone(), epoch));
         tokio::spawn(read_datagrams(connection.clone(), arrivals, events.clone()));
         tokio::spawn(read_control(recv, events));
-        let viewer = Self { connection, control: tokio::sync::Mutex::new(send), _endpoint: endpoint };
+        let viewer =
+            Self { connection, control: tokio::sync::Mutex::new(send), _endpoint: endpoint };
         Ok((viewer, welcome, rx))
     }
 
@@ -192,10 +190,8 @@ async fn accept_frame_streams(
             if stream.read_exact(&mut data).await.is_err() {
                 return;
             }
-            let feedback = FrameFeedback {
-                frame_id: header.frame_id,
-                arrival_us: Some(micros_since(epoch)),
-            };
+            let feedback =
+                FrameFeedback { frame_id: header.frame_id, arrival_us: Some(micros_since(epoch)) };
             let _ = connection.send_datagram(Bytes::from(FrameFeedback::encode(&[feedback])));
             let _ = arrivals.send(Arrival::Frame(header, Bytes::from(data)));
         });
@@ -248,11 +244,19 @@ async fn assemble(
                         let arrival_us = Some(micros_since(epoch));
                         feedback.push(FrameFeedback { frame_id: header.frame_id, arrival_us });
                     }
-                    ViewerEvent::AccessUnit { data, rtp_timestamp: header.timestamp, complete: true }
+                    ViewerEvent::AccessUnit {
+                        data,
+                        rtp_timestamp: header.timestamp,
+                        complete: true,
+                    }
                 }
                 Assembled::Lost { frame_id } => {
                     feedback.push(FrameFeedback { frame_id, arrival_us: None });
-                    ViewerEvent::AccessUnit { data: Bytes::new(), rtp_timestamp: 0, complete: false }
+                    ViewerEvent::AccessUnit {
+                        data: Bytes::new(),
+                        rtp_timestamp: 0,
+                        complete: false,
+                    }
                 }
             };
             if events.send(event).is_err() {

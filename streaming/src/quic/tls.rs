@@ -67,7 +67,10 @@ pub(crate) fn client_config(
     let pinned = unhex(cert_sha256)
         .ok_or_else(|| StreamingError::Quic("certificate hash must be 64 hex digits".into()))?;
     let provider = provider();
-    let verifier = PinnedCertificate { sha256: pinned, algorithms: provider.signature_verification_algorithms };
+    let verifier = PinnedCertificate {
+        sha256: pinned,
+        algorithms: provider.signature_verification_algorithms,
+    };
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
@@ -174,7 +177,10 @@ mod tests {
     fn certificate_hash_is_hex_of_the_der_and_parses_back() {
         let cert = HostCertificate::generate().expect("certificate");
         assert_eq!(cert.sha256_hex().len(), 64);
-        assert_eq!(unhex(cert.sha256_hex()).map(|h| h.to_vec()), Some(Sha256::digest(&cert.cert).to_vec()));
+        assert_eq!(
+            unhex(cert.sha256_hex()).map(|h| h.to_vec()),
+            Some(Sha256::digest(&cert.cert).to_vec())
+        );
         assert!(unhex("zz").is_none());
         assert!(unhex(&"é".repeat(32)).is_none());
         assert!(client_config("abc").is_err());
