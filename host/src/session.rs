@@ -64,6 +64,53 @@ impl SessionCounters {
     }
 }
 
+/// Inputs remembered for recognising repeats (a client on an unreliable
+/// path resends an input until it is acknowledged).
+const REMEMBERED_INPUTS: usize = 1024;
+
+/// The inputs seen recently and, once applied, their acknowledgements: a
+/// repeat is not applied again, and gets the acknowledgement again.
+#[derive(Debug, Default)]
+struct RecentInputs {
+    acks: std::collections::HashMap<u32, Option<InputApplied>>,
+    order: std::collections::VecDeque<u32>,
+}
+
+/// What to do with an input that arrived.
+#[derive(Debug, PartialEq, Eq)]
+enum Arrival {
+    /// First time: apply it.
+    New,
+    /// Seen and acknowledged: acknowledge again.
+    Repeat(InputApplied),
+    /// Seen, not applied yet: nothing to do.
+    Pending,
+}
+
+impl RecentInputs {
+    fn arrived(&mut self, seq: u32) -> Arrival {
+        match self.acks.get(&seq) {
+            Some(Some(ack)) => return Arrival::Repeat(*ack),
+            Some(None) => return Arrival::Pending,
+            None => {}
+        }
+        self.acks.insert(seq, None);
+        self.order.push_back(seq);
+        if self.order.len() > REMEMBERED_INPUTS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.acks.remove(&old);
+        }
+        Arrival::New
+    }
+
+    fn acked(&mut self, ack: InputApplied) {
+        if let Some(slot) = self.acks.get_mut(&ack.seq) {
+            *slot = Some(ack);
+        }
+    }
+}
+
 /// Encoded frames a session's watchers can subscribe to, about a second's worth.
 pub const WATCHED_FRAMES: usize = 64;
 
@@ -156,6 +203,7 @@ pub async fn run_session(
     let mut pipeline: Option<tokio::task::JoinHandle<_>> = None;
     // Acks of frames that never went out wait for the next frame that does.
     let mut held_acks: Vec<InputApplied> = Vec::new();
+    let mut recent = RecentInputs::default();
     let reason = loop {
         tokio::select! {
             _ = &mut cancel => break EndReason::Deleted,
@@ -173,9 +221,15 @@ pub async fn run_session(
                     }
                 }
                 Some(PeerEvent::Input(bytes)) => match InputEvent::decode(&bytes) {
-                    Ok(event) => {
-                        let _ = input_tx.send(event);
-                    }
+                    Ok(event) => match recent.arrived(event.seq) {
+                        Arrival::New => {
+                            let _ = input_tx.send(event);
+                        }
+                        Arrival::Repeat(ack) => {
+                            let _ = peer.send_input_message(&ack.encode()).await;
+                        }
+                        Arrival::Pending => {}
+                    },
                     Err(e) => tracing::debug!(session = %session_id, "dropped bad input: {e}"),
                 },
                 Some(PeerEvent::Probe(bytes)) => {
@@ -226,11 +280,13 @@ pub async fn run_session(
                                 rtp_timestamp: Some(rtp_timestamp),
                                 ..ack
                             };
+                            recent.acked(ack);
                             let _ = peer.send_input_message(&ack.encode()).await;
                         }
                     } else if held_acks.len() > MAX_HELD_ACKS {
                         // Frames keep failing to go out: ack without a timestamp rather than hoard.
                         for ack in held_acks.drain(..) {
+                            recent.acked(ack);
                             let _ = peer.send_input_message(&ack.encode()).await;
                         }
                     }
@@ -286,5 +342,29 @@ async fn on_probe_message(
     if let Some(answer) = answer {
         let text = serde_json::to_string(&answer).expect("probe messages serialise");
         let _ = peer.send_probe_message(&text).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_inputs_are_applied_once_and_acknowledged_again() {
+        let mut recent = RecentInputs::default();
+        assert_eq!(recent.arrived(1), Arrival::New);
+        assert_eq!(recent.arrived(1), Arrival::Pending);
+        let ack = InputApplied { seq: 1, frame_id: 4, rtp_timestamp: Some(6000) };
+        recent.acked(ack);
+        assert_eq!(recent.arrived(1), Arrival::Repeat(ack));
+        // An ack for an input never seen (or long forgotten) changes nothing.
+        recent.acked(InputApplied { seq: 9, frame_id: 4, rtp_timestamp: None });
+        assert_eq!(recent.arrived(9), Arrival::New);
+        // Memory is bounded: the oldest are forgotten.
+        for seq in 100..100 + REMEMBERED_INPUTS as u32 {
+            recent.arrived(seq);
+        }
+        assert_eq!(recent.acks.len(), REMEMBERED_INPUTS);
+        assert_eq!(recent.arrived(1), Arrival::New);
     }
 }

@@ -2,9 +2,11 @@
 //! back in order and reports on them, sends input and probes.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
+use gridplay_protocol::input::{InputApplied, InputEvent};
 use gridplay_protocol::quic::{
     ControlMessage, DATAGRAM_INPUT, DATAGRAM_VIDEO, FRAME_HEADER_LEN, Fragment, FrameFeedback,
     FrameHeader, JoinRole, VideoCarriage, input_datagram,
@@ -13,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::assembler::{Assembled, FrameAssembler};
 use super::control::{closed_error, read_message, write_message};
+use super::resend::InputResender;
 use super::tls::client_config;
 use crate::StreamingError;
 use crate::webrtc::ViewerEvent;
@@ -54,8 +57,12 @@ enum Arrival {
 pub struct QuicViewer {
     connection: quinn::Connection,
     control: tokio::sync::Mutex<quinn::SendStream>,
+    inputs: Arc<Mutex<InputResender>>,
     _endpoint: quinn::Endpoint,
 }
+
+/// How often unacknowledged inputs are looked at for resending.
+const RESEND_TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl QuicViewer {
     /// Connects to the host at `addr` whose certificate hashes to
@@ -125,18 +132,35 @@ impl QuicViewer {
             epoch,
         ));
         tokio::spawn(accept_frame_streams(connection.clone(), arrivals.clone(), epoch));
-        tokio::spawn(read_datagrams(connection.clone(), arrivals, events.clone()));
+        let inputs = Arc::new(Mutex::new(InputResender::default()));
+        tokio::spawn(read_datagrams(
+            connection.clone(),
+            arrivals,
+            events.clone(),
+            Arc::clone(&inputs),
+        ));
+        tokio::spawn(resend_inputs(connection.clone(), Arc::clone(&inputs)));
         tokio::spawn(read_control(recv, events));
-        let viewer =
-            Self { connection, control: tokio::sync::Mutex::new(send), _endpoint: endpoint };
+        let viewer = Self {
+            connection,
+            control: tokio::sync::Mutex::new(send),
+            inputs,
+            _endpoint: endpoint,
+        };
         Ok((viewer, welcome, rx))
     }
 
-    /// Sends one input-codec message.
+    /// Sends one input-codec message; an input event is resent until the
+    /// host acknowledges it (or [`GIVE_UP_AFTER`](super::GIVE_UP_AFTER) passes).
     pub fn send_input(&self, message: &[u8]) -> Result<(), StreamingError> {
+        let datagram = Bytes::from(input_datagram(message));
         self.connection
-            .send_datagram(Bytes::from(input_datagram(message)))
-            .map_err(|e| StreamingError::Quic(format!("datagram: {e}")))
+            .send_datagram(datagram.clone())
+            .map_err(|e| StreamingError::Quic(format!("datagram: {e}")))?;
+        if let Ok(event) = InputEvent::decode(message) {
+            self.inputs.lock().expect("inputs lock").sent(event.seq, datagram, Instant::now());
+        }
+        Ok(())
     }
 
     /// Asks the host for a keyframe.
@@ -203,6 +227,7 @@ async fn read_datagrams(
     connection: quinn::Connection,
     arrivals: mpsc::UnboundedSender<Arrival>,
     events: mpsc::UnboundedSender<ViewerEvent>,
+    inputs: Arc<Mutex<InputResender>>,
 ) {
     while let Ok(datagram) = connection.read_datagram().await {
         match datagram.first() {
@@ -210,9 +235,26 @@ async fn read_datagrams(
                 let _ = arrivals.send(Arrival::Fragment(datagram));
             }
             Some(&DATAGRAM_INPUT) => {
-                let _ = events.send(ViewerEvent::InputMessage(datagram.slice(1..)));
+                let message = datagram.slice(1..);
+                if let Ok(ack) = InputApplied::decode(&message) {
+                    inputs.lock().expect("inputs lock").acked(ack.seq);
+                }
+                let _ = events.send(ViewerEvent::InputMessage(message));
             }
             other => tracing::debug!("ignored datagram of type {other:?}"),
+        }
+    }
+}
+
+/// Resends inputs the host has not acknowledged, until the connection ends.
+async fn resend_inputs(connection: quinn::Connection, inputs: Arc<Mutex<InputResender>>) {
+    let mut tick = tokio::time::interval(RESEND_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while connection.close_reason().is_none() {
+        tick.tick().await;
+        let due = inputs.lock().expect("inputs lock").due(Instant::now(), connection.rtt());
+        for datagram in due {
+            let _ = connection.send_datagram(datagram);
         }
     }
 }

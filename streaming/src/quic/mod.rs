@@ -9,10 +9,12 @@
 mod assembler;
 mod client;
 mod control;
+mod resend;
 mod server;
 mod tls;
 
 pub use assembler::{Assembled, FrameAssembler};
 pub use client::{JoinOptions, QuicViewer, Welcome};
+pub use resend::GIVE_UP_AFTER;
 pub use server::{HELLO_TIMEOUT, QuicIncoming, QuicJoin, QuicListener, QuicPeer};
 pub use tls::HostCertificate;
