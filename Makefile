@@ -60,10 +60,12 @@ e2e: web
 	$(CARGO) build --bin gridplay
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
 
-# A 30 s stream through network namespaces: 5 Mbit/s tbf bottleneck, 50 ms RTT, jitter, 1% loss (needs root).
+# A 30 s stream through network namespaces: 5 Mbit/s tbf bottleneck, 50 ms RTT, jitter, 1% loss (needs root),
+# once over WebRTC and once over QUIC, each with the native player.
 test-netns:
 	$(CARGO) build --bin gridplay
-	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30
+	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30 webrtc
+	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30 quic
 
 test: deps lint test-web test-chain generated e2e test-netns
 

@@ -103,6 +103,9 @@ struct HostArgs {
     /// Address the WebRTC media sockets bind to (the host's reachable address).
     #[arg(long, env = "GRIDPLAY_MEDIA_IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     media_ip: IpAddr,
+    /// Address players send media to, when not --media-ip: a 1:1 NAT's public address, or a relay in front.
+    #[arg(long, env = "GRIDPLAY_MEDIA_PUBLIC_IP")]
+    media_public_ip: Option<IpAddr>,
     /// UDP ports for media, one per session, e.g. 40000-40015 (default: any free port).
     #[arg(long, env = "GRIDPLAY_MEDIA_PORTS", value_parser = parse_port_range)]
     media_ports: Option<std::ops::RangeInclusive<u16>>,
@@ -304,6 +307,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         listen: args.listen,
         public_url: args.public_url,
         media_ip: args.media_ip,
+        media_public_ip: args.media_public_ip,
         media_ports: args.media_ports,
         quic_listen: (!args.no_quic).then(|| SocketAddr::new(args.media_ip, args.quic_port)),
         offers,

@@ -28,6 +28,13 @@ pub struct RelayArgs {
     /// Random loss in each direction, 0..=1.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
+    /// Cap host → client at this many kbit/s (a drop-tail queue of --queue-kb); 0 for none.
+    /// `tc tbf` on a real interface is the more faithful cap where it can be used.
+    #[arg(long, default_value_t = 0)]
+    rate_kbit: u64,
+    /// Bottleneck queue for --rate-kbit, KiB.
+    #[arg(long, default_value_t = 64)]
+    queue_kb: usize,
     /// Seed of the random draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -43,20 +50,26 @@ pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
         ..LinkConfig::default()
     };
     println!(
-        "relaying {}:{:?} -> {} ({} ms ± {} ms, {:.1}% loss each way)",
+        "relaying {}:{:?} -> {} ({} ms ± {} ms, {:.1}% loss each way, {} kbit/s to clients)",
         args.client_side,
         args.ports,
         args.upstream,
         args.delay_ms,
         args.jitter_ms,
-        args.loss * 100.0
+        args.loss * 100.0,
+        if args.rate_kbit > 0 { args.rate_kbit.to_string() } else { "no cap".into() }
     );
+    let to_client = LinkConfig {
+        capacity_bps: (args.rate_kbit > 0).then_some(args.rate_kbit * 1000),
+        queue_bytes: args.queue_kb * 1024,
+        ..link
+    };
     let config = RelayConfig {
         client_side: args.client_side,
         upstream: args.upstream,
         ports: args.ports,
         to_upstream: link,
-        to_client: link,
+        to_client,
         seed: args.seed,
     };
     run_relay(config).await?;

@@ -30,11 +30,15 @@ pub struct HostConfig {
     pub public_url: Option<String>,
     /// Address the WebRTC media sockets bind to.
     pub media_ip: IpAddr,
+    /// Address players send media (WebRTC and QUIC) to, when not `media_ip`:
+    /// a 1:1 NAT's public address, or a relay placed in front of the host.
+    pub media_public_ip: Option<IpAddr>,
     /// UDP ports for sessions' media, one each (for firewalls and relays);
     /// `None` lets the system pick.
     pub media_ports: Option<RangeInclusive<u16>>,
     /// UDP address of the QUIC endpoint for native clients (port 0 picks
-    /// one); `None` for none. Clients reach it at `media_ip` and its port.
+    /// one); `None` for none. Clients reach it at the media address
+    /// (`media_public_ip`, else `media_ip`) and its port.
     pub quic_listen: Option<SocketAddr>,
     /// Slots per profile.
     pub offers: Vec<SlotOffer>,
@@ -63,6 +67,7 @@ impl HostConfig {
             listen: SocketAddr::new(ip, port),
             public_url: None,
             media_ip: ip,
+            media_public_ip: None,
             media_ports: None,
             quic_listen: Some(SocketAddr::new(ip, 0)),
             offers: vec![
@@ -115,7 +120,8 @@ pub async fn run_host(
             let listener = Arc::new(QuicListener::bind(addr, &cert)?);
             let port = listener.local_addr()?.port();
             let endpoint = QuicEndpoint {
-                addr: SocketAddr::new(config.media_ip, port).to_string(),
+                addr: SocketAddr::new(config.media_public_ip.unwrap_or(config.media_ip), port)
+                    .to_string(),
                 cert_sha256: cert.sha256_hex().to_owned(),
             };
             tracing::info!(addr = %endpoint.addr, "QUIC endpoint");
@@ -144,7 +150,11 @@ pub async fn run_host(
         slots,
         Some(Arc::clone(&link)),
     );
-    let state = Arc::new(state.with_media_ports(config.media_ports.clone()));
+    let state = Arc::new(
+        state
+            .with_media_ports(config.media_ports.clone())
+            .with_media_public_ip(config.media_public_ip),
+    );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));
         tokio::spawn(async move {

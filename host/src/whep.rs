@@ -74,6 +74,8 @@ pub struct HostState {
     pub broker_key: VerifyingKey,
     /// Address the WebRTC sockets bind to.
     pub media_ip: IpAddr,
+    /// Address players send media to, when not `media_ip` (a 1:1 NAT or a relay in front).
+    pub media_public_ip: Option<IpAddr>,
     /// UDP ports sessions bind, one each; `None` lets the system pick.
     pub media_ports: Option<RangeInclusive<u16>>,
     /// Concurrent sessions allowed.
@@ -99,6 +101,7 @@ impl HostState {
             key,
             broker_key,
             media_ip,
+            media_public_ip: None,
             media_ports: None,
             slots,
             broker,
@@ -127,6 +130,12 @@ impl HostState {
             finished.pop_front();
         }
         Some(running)
+    }
+
+    /// Names `ip` in media candidates instead of the bound address.
+    pub fn with_media_public_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.media_public_ip = ip;
+        self
     }
 
     /// Binds each session's media socket to its own port of `ports`.
@@ -349,7 +358,13 @@ async fn offer(
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
     let new = state.reserve(&claims)?;
     let bind = SocketAddr::new(state.media_ip, new.port);
-    let (peer, answer, events) = match StreamPeer::answer(sdp, bind, new.control.rate.clone()).await
+    let (peer, answer, events) = match StreamPeer::answer(
+        sdp,
+        bind,
+        state.media_public_ip,
+        new.control.rate.clone(),
+    )
+    .await
     {
         Ok(ok) => ok,
         Err(e) => {

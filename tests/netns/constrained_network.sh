@@ -3,13 +3,20 @@
 # network namespaces joined through a third that holds the impairment relay.
 # Host → player traffic is capped at 5 Mbit/s by tc tbf; the relay adds 25 ms
 # each way (50 ms RTT), ±5 ms jitter and 1% random loss each way, seeded.
+# The host names the relay as its media address (--media-public-ip), so the
+# player's WebRTC or QUIC traffic goes through it like any client's would.
 # Over 30 s the player must decode at least 25 fps, the host's sent bitrate
 # must stay under the cap from 5 s on, and no freeze may last over 1 s.
 #
-# Usage: constrained_network.sh GRIDPLAY_BIN [SECONDS]   (needs root: ip netns, tc)
+# Usage: constrained_network.sh GRIDPLAY_BIN [SECONDS] [quic|webrtc|chromium]
+#   (needs root: ip netns, tc). The player is `gridplay play` over QUIC or
+#   WebRTC, or headless Chromium (client-web/e2e/netplay.ts). With
+#   SUMMARY_OUT set, the player's JSON summary is copied there.
 set -euo pipefail
 bin=$(realpath "$1")
 seconds=${2:-30}
+player=${3:-webrtc}
+here=$(cd "$(dirname "$0")" && pwd)
 tag=gp$$
 host_ns=${tag}h relay_ns=${tag}r player_ns=${tag}p
 work=$(mktemp -d)
@@ -48,10 +55,14 @@ in_ns "$player_ns" ip route add 10.77.1.0/24 via 10.77.2.1
 # The bottleneck: relay → player, 5 Mbit/s.
 in_ns "$relay_ns" tc qdisc add dev "${tag}d" root tbf rate 5mbit burst 20kb latency 60ms
 
-in_ns "$host_ns" "$bin" broker --listen 10.77.1.2:8080 >"$work/broker.log" 2>&1 &
+# Chromium loads the web client from the broker.
+web=()
+[ "$player" != chromium ] || web=(--web-dir "$here/../../client-web/dist")
+in_ns "$host_ns" "$bin" broker --listen 10.77.1.2:8080 "${web[@]}" >"$work/broker.log" 2>&1 &
 in_ns "$host_ns" "$bin" host --broker-url http://10.77.1.2:8080 --listen 10.77.1.2:8081 \
-  --media-ip 10.77.1.2 --media-ports 40000-40003 --key-file "$work/host.key" >"$work/host.log" 2>&1 &
-in_ns "$relay_ns" "$bin" relay --client-side 10.77.2.1 --upstream 10.77.1.2 --ports 40000-40003 \
+  --media-ip 10.77.1.2 --media-public-ip 10.77.2.1 --media-ports 40000-40003 --quic-port 40004 \
+  --key-file "$work/host.key" >"$work/host.log" 2>&1 &
+in_ns "$relay_ns" "$bin" relay --client-side 10.77.2.1 --upstream 10.77.1.2 --ports 40000-40004 \
   --delay-ms 25 --jitter-ms 5 --loss 0.01 --seed 7 >"$work/relay.log" 2>&1 &
 
 # Wait until the host has registered (the broker lists it as a candidate).
@@ -60,21 +71,32 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 --via 10.77.2.1 --transport webrtc --jitter-buffer-ms 0 \
-  --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" || { tail -n 20 "$work"/*.log; exit 1; }
+case "$player" in
+  quic | webrtc)
+    in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 \
+      --transport "$player" --input-every-ms 200 --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" ;;
+  chromium)
+    in_ns "$player_ns" env GRIDPLAY_URL=http://10.77.1.2:8080 PLAY_SECONDS="$seconds" \
+      node "$here/../../client-web/build/e2e/netplay.js" >"$work/summary.json" 2>"$work/play.log" ;;
+  *) echo "unknown player $player" >&2; exit 2 ;;
+esac || { tail -n 20 "$work"/*.log; exit 1; }
 [ -s "$work/summary.json" ] || { tail -n 20 "$work"/*.log; exit 1; }
+tail -n 1 "$work/summary.json" >"$work/last.json" && mv "$work/last.json" "$work/summary.json"
+[ -z "${SUMMARY_OUT:-}" ] || cp "$work/summary.json" "$SUMMARY_OUT"
 
-python3 - "$work/summary.json" <<'PY'
+python3 - "$work/summary.json" "$player" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
+player = sys.argv[2]
 cap_kbit = 5000
 secs = s["seconds"]
 settled = secs[5:]
-over = [i + 5 for i, x in enumerate(settled) if x["sent_kbit"] > cap_kbit]
-print(f"mean fps {s['mean_fps']:.1f}, longest freeze {s['longest_freeze_ms']:.0f} ms, "
-      f"sent kbit/s {[x['sent_kbit'] for x in secs]}, target kbit/s {[x['target_kbit'] for x in secs]}, "
-      f"decoded/s {[x['decoded_frames'] for x in secs]}, broken/s {[x['broken_frames'] for x in secs]}, "
-      f"keyframes/s {[x['keyframes'] for x in secs]}")
+over = [i + 5 for i, x in enumerate(settled) if x.get("sent_kbit", 0) > cap_kbit]
+col = lambda key: [x.get(key) for x in secs]
+print(f"{player}: mean fps {s['mean_fps']:.1f}, longest freeze {s['longest_freeze_ms']:.0f} ms, "
+      f"click-to-photon p50 {s.get('click_to_photon_ms_p50', 0):.0f} ms p99 {s.get('click_to_photon_ms_p99', 0):.0f} ms, "
+      f"sent kbit/s {col('sent_kbit')}, target kbit/s {col('target_kbit')}, "
+      f"decoded/s {col('decoded_frames')}, broken/s {col('broken_frames')}, keyframes/s {col('keyframes')}")
 problems = []
 if s["mean_fps"] < 25: problems.append(f"mean fps {s['mean_fps']:.1f} < 25")
 if s["longest_freeze_ms"] > 1000: problems.append(f"freeze of {s['longest_freeze_ms']:.0f} ms > 1 s")

@@ -16,6 +16,9 @@ use rtc::shared::error::Error;
 
 use crate::rate::{PacketFeedback, RateController};
 
+/// Pacing rate over the controller's target (as libwebrtc's pacer does).
+pub const PACING_FACTOR: f64 = 1.5;
+
 /// A [`RateController`] shared between the interceptor chain (which feeds it)
 /// and the frame loop (which reads its target).
 #[derive(Clone)]
@@ -98,8 +101,12 @@ impl BandwidthEstimator for SharedRate {
         }
     }
 
+    /// What the pacer releases packets at: faster than the encoder's target
+    /// ([`PACING_FACTOR`]), so retransmissions, packet overhead and a
+    /// keyframe's burst drain at once instead of queueing behind the frames
+    /// that follow.
     fn target_bitrate(&self) -> f64 {
-        self.target_bps() as f64
+        self.target_bps() as f64 * PACING_FACTOR
     }
 }
 

@@ -1,7 +1,7 @@
 //! The host's side: answers a WHEP offer and sends H.264 access units; input
 //! arrives on the "input" data channel, probe reports and pings on "probes".
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,6 +22,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use super::feedback::{SharedRate, asks_for_keyframe};
 use super::framer::RtpFramer;
 use super::peer::{PeerRole, RawEvent, build_peer, h264_codec};
+use super::sdp::route_candidates_via;
 use super::{INPUT_CHANNEL, MAX_SDP_LEN, PROBES_CHANNEL};
 use crate::StreamingError;
 
@@ -57,10 +58,13 @@ pub struct StreamPeer {
 
 impl StreamPeer {
     /// Answers an SDP offer; returns the peer, the SDP answer (with all host
-    /// candidates, no trickle) and the peer's events. Receiver feedback feeds `rate`.
+    /// candidates, no trickle) and the peer's events. Receiver feedback feeds
+    /// `rate`. The candidates name `public_ip` instead of the bound address
+    /// when given.
     pub async fn answer(
         offer_sdp: &str,
         bind: SocketAddr,
+        public_ip: Option<IpAddr>,
         rate: SharedRate,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
         check_offer(offer_sdp)?;
@@ -92,6 +96,10 @@ impl StreamPeer {
         pc.set_local_description(answer).await?;
         let _ = built.gathered.await;
         let answer_sdp = pc.local_description().await.ok_or(StreamingError::Closed)?.sdp;
+        let answer_sdp = match public_ip {
+            Some(ip) => route_candidates_via(&answer_sdp, ip),
+            None => answer_sdp,
+        };
         let payload_type = sender
             .get_parameters()
             .await?
