@@ -73,6 +73,8 @@ test: deps lint test-web test-chain generated e2e test-netns
 # the pipeline by stage on one lavapipe thread and one live session, and writes bench/results/pipeline.json.
 # The broker run sweeps an open-loop allocation load over 1k and 10k simulated hosts on the memory store
 # and on Redis (1 and 2 brokers), measures the EVALSHA ceiling and broker memory: bench/results/broker.json.
+# The streaming run measures click-to-photon per transport on loopback and through the constrained network
+# (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
 bench: deps web
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results
@@ -80,6 +82,8 @@ bench: deps web
 	  npm run --silent bench | tail -n 1 > $(abspath bench/results)/browser.json
 	LP_NUM_THREADS=1 $(TARGET_DIR)/release/gridplay-bench pipeline --out bench/results --browser bench/results/browser.json
 	$(TARGET_DIR)/release/gridplay-bench broker --out bench/results
+	$(SUDO) $(TARGET_DIR)/release/gridplay-bench streaming --gridplay $(TARGET_DIR)/release/gridplay \
+	  --browser bench/results/browser.json --out bench/results
 
 clean:
 	$(CARGO) clean

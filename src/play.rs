@@ -71,6 +71,10 @@ pub struct PlayArgs {
     /// Milliseconds between scripted inputs.
     #[arg(long, default_value_t = 500)]
     input_every_ms: u64,
+    /// Count whole frames without decoding them (load tests, where a decoder
+    /// on the same machine would compete with the host).
+    #[arg(long)]
+    no_decode: bool,
 }
 
 /// The connection to the host, whichever transport.
@@ -221,6 +225,7 @@ fn parse_stream(text: &str) -> Result<(u32, u32, u32), String> {
 /// One second of the session, as the player saw it.
 #[derive(Debug, Default, Clone, Serialize)]
 struct Second {
+    /// Frames decoded (received whole, with --no-decode).
     decoded_frames: u32,
     /// Frames that arrived incomplete or failed to decode.
     broken_frames: u32,
@@ -241,7 +246,11 @@ struct Summary {
     session_id: String,
     seconds: Vec<Second>,
     decoded_frames: u64,
+    /// Decoded frames per second from the first one on (whole frames
+    /// received, with --no-decode).
     mean_fps: f64,
+    /// Whole frames received.
+    received_frames: u64,
     /// Longest gap between two decoded frames, ms.
     longest_freeze_ms: f64,
     /// Inputs sent and acknowledged, and the median time to the acknowledgement, ms.
@@ -293,6 +302,8 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let mut current = Second::default();
     let (mut decoded, mut longest_freeze) = (0u64, Duration::ZERO);
     let mut last_frame: Option<Instant> = None;
+    let mut received = 0u64;
+    let mut first_frame: Option<Instant> = None;
     let (mut seq, mut input_open) = (0u32, false);
     let mut probe = ClickToPhoton::default();
     let (mut last_sent_bytes, mut last_keyframes) = (0u64, 0u64);
@@ -320,6 +331,12 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                     if data.is_empty() {
                         continue;
                     }
+                    received += 1;
+                    if args.no_decode {
+                        first_frame.get_or_insert_with(Instant::now);
+                        current.decoded_frames += 1;
+                        continue;
+                    }
                     match decoder.decode(&data) {
                         Ok(Some(picture)) => {
                             current.concealed_frames += u32::from(picture.concealed);
@@ -329,6 +346,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
                                 longest_freeze = longest_freeze.max(now - last);
                             }
                             last_frame = Some(now);
+                            first_frame.get_or_insert(now);
                             decoded += 1;
                             current.decoded_frames += 1;
                         }
@@ -368,7 +386,9 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
             },
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    // Frame rate from the first frame on: connecting is not streaming.
+    let streaming = first_frame.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let counted = if args.no_decode { received } else { decoded };
     probe.to_ack_ms.sort_by(f64::total_cmp);
     probe.samples_ms.sort_by(f64::total_cmp);
     let transport = match (args.transport, args.video) {
@@ -379,7 +399,8 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
     let summary = Summary {
         session_id: session.session_id,
         decoded_frames: decoded,
-        mean_fps: decoded as f64 / elapsed,
+        mean_fps: if streaming > 0.0 { counted.saturating_sub(1) as f64 / streaming } else { 0.0 },
+        received_frames: received,
         longest_freeze_ms: longest_freeze.as_secs_f64() * 1e3,
         inputs_sent: seq,
         inputs_acked: probe.to_ack_ms.len() as u32,

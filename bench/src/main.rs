@@ -3,12 +3,15 @@
 //! - `pipeline`: the streaming pipeline by stage and one live session
 //!   (`pipeline.json`);
 //! - `broker`: the session broker's allocation rate and latency on the memory
-//!   store and on Redis, the Redis EVALSHA ceiling, and its memory (`broker.json`).
+//!   store and on Redis, the Redis EVALSHA ceiling, and its memory (`broker.json`);
+//! - `streaming`: click-to-photon per transport on loopback and through a
+//!   constrained network, and 720p30 sessions per host (`streaming.json`).
 
 mod broker;
 mod pipeline;
 mod session;
 mod stats;
+mod streaming;
 
 use std::path::PathBuf;
 
@@ -33,6 +36,8 @@ enum Command {
     Pipeline(PipelineArgs),
     /// Session broker allocations on the memory store and Redis, EVALSHA ceiling, memory.
     Broker(broker::BrokerArgs),
+    /// Click-to-photon per transport (loopback and constrained), sessions per host.
+    Streaming(streaming::StreamingArgs),
 }
 
 #[derive(clap::Args)]
@@ -59,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Pipeline(args) => pipeline_bench(args),
         Command::Broker(args) => broker::run(args),
+        Command::Streaming(args) => streaming::run(args),
     }
 }
 

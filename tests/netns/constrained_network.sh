@@ -8,9 +8,10 @@
 # Over 30 s the player must decode at least 25 fps, the host's sent bitrate
 # must stay under the cap from 5 s on, and no freeze may last over 1 s.
 #
-# Usage: constrained_network.sh GRIDPLAY_BIN [SECONDS] [quic|webrtc|chromium]
-#   (needs root: ip netns, tc). The player is `gridplay play` over QUIC or
-#   WebRTC, or headless Chromium (client-web/e2e/netplay.ts). With
+# Usage: constrained_network.sh GRIDPLAY_BIN [SECONDS] [quic|quic-datagrams|webrtc|chromium]
+#   (needs root: ip netns, tc). The player is `gridplay play` over QUIC (video
+#   on frame streams, or datagrams) or WebRTC, or headless Chromium
+#   (client-web/e2e/netplay.ts, built by `npm run build:node`). With
 #   SUMMARY_OUT set, the player's JSON summary is copied there.
 set -euo pipefail
 bin=$(realpath "$1")
@@ -72,9 +73,14 @@ for _ in $(seq 100); do
 done
 
 case "$player" in
-  quic | webrtc)
+  quic | quic-datagrams | webrtc)
+    case "$player" in
+      quic) transport=(--transport quic --video streams) ;;
+      quic-datagrams) transport=(--transport quic --video datagrams) ;;
+      webrtc) transport=(--transport webrtc) ;;
+    esac
     in_ns "$player_ns" "$bin" play --headless --broker http://10.77.1.2:8080 --bind 10.77.2.2 \
-      --transport "$player" --input-every-ms 200 --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" ;;
+      "${transport[@]}" --input-every-ms 200 --seconds "$seconds" >"$work/summary.json" 2>"$work/play.log" ;;
   chromium)
     in_ns "$player_ns" env GRIDPLAY_URL=http://10.77.1.2:8080 PLAY_SECONDS="$seconds" \
       node "$here/../../client-web/build/e2e/netplay.js" >"$work/summary.json" 2>"$work/play.log" ;;
