@@ -1,21 +1,22 @@
 // Browser benchmark (not a test: `npm run bench`, never matched by `npm run e2e`'s *.test.js glob).
 // Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
 // Runs BENCH_RUNS (default 10) sessions, each in a fresh tab of one Chromium: Play → first frame → End session.
-// On the last run the session is held for HOLD_MS while the server's VmRSS and the page's decode rate are sampled.
+// On the last run the session is held for HOLD_MS while the server's VmRSS and the page's decode rate are sampled,
+// then the picture is clicked every 200 ms for CLICK_MS (real pointer input) for click-to-photon samples.
 // Logs go to stderr; the last line on stdout is one JSON object:
 //   {"click_to_first_frame_ms":{"median":..,"p99":..,"runs":[...]},"rtt_probe_ms":{"median":..,"runs":[...]},
-//    "host_rss_mb_one_session":..,"browser_fps_one_session":..}
+//    "host_rss_mb_one_session":..,"browser_fps_one_session":..,"click_to_photon_ms":{"p50":..,"p99":..,"samples":..}}
 
 import { readFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
 
-import type { GridplayStats } from "../src/stats.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
+import { WAIT_MS, clickFor, sleep, stats, summariseClickToPhoton, waitFor, type ClickToPhotonSummary } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
-const WAIT_MS = 30_000;
 const HOLD_MS = 10_000;
+const CLICK_MS = 10_000;
 const RSS_SAMPLE_MS = 500;
 
 interface BenchResult {
@@ -26,6 +27,8 @@ interface BenchResult {
   host_rss_mb_one_session: number | null;
   /** framesDecoded (requestVideoFrameCallback) per second over the hold. */
   browser_fps_one_session: number;
+  /** Input event → presentation of the frame that shows it, over CLICK_MS of clicks at 1280x720@60 (app "orbit"). */
+  click_to_photon_ms: ClickToPhotonSummary;
 }
 
 function positiveInt(text: string | undefined, fallback: number): number {
@@ -37,8 +40,6 @@ function positiveInt(text: string | undefined, fallback: number): number {
 
 const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 const round1 = (x: number): number => Math.round(x * 10) / 10;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,18 +61,6 @@ async function rssMb(pid: number): Promise<number> {
   return Number(match[1]) / 1024;
 }
 
-/** page.waitForFunction with the page's stats and messages in the error. */
-async function waitFor(page: Page, what: string, fn: () => boolean): Promise<void> {
-  try {
-    await page.waitForFunction(fn, undefined, { timeout: WAIT_MS, polling: 50 });
-  } catch (err) {
-    const shown = await page.evaluate(() =>
-      ["error", "status", "lobby-status"].map((id) => `#${id}: ${document.getElementById(id)?.textContent ?? ""}`).join("; "),
-    );
-    throw new Error(`timed out waiting for ${what}; stats ${JSON.stringify(await stats(page))}; ${shown}`, { cause: err });
-  }
-}
-
 /** Holds the running session for HOLD_MS; returns the peak server RSS (MiB) and the decode rate (frames/s). */
 async function hold(page: Page, pid: number | null): Promise<{ rss: number | null; fps: number }> {
   const frames = (): Promise<{ n: number; t: number }> =>
@@ -89,10 +78,22 @@ async function hold(page: Page, pid: number | null): Promise<{ rss: number | nul
   return { rss: rss.length > 0 ? Math.max(...rss) : null, fps };
 }
 
+/** Clicks the picture for CLICK_MS, waits for every input's ack, and summarises the click-to-photon samples. */
+async function clickToPhoton(page: Page): Promise<ClickToPhotonSummary> {
+  await waitFor(page, "the input channel to open", () => window.__gridplay.inputOpen);
+  await clickFor(page, CLICK_MS);
+  const { inputsSent } = await stats(page);
+  await waitFor(page, `acks for ${inputsSent} inputs`, (n) => window.__gridplay.inputsAcked >= n, inputsSent);
+  await sleep(200); // the frames that show the last inputs
+  const summary = summariseClickToPhoton((await stats(page)).clickToPhotonMs);
+  log(`click to photon over ${inputsSent} inputs: ${JSON.stringify(summary)}`);
+  return summary;
+}
+
 async function run(server: Server, browser: Browser, runs: number): Promise<BenchResult> {
   const firstFrame: number[] = [];
   const probe: number[] = [];
-  let held: { rss: number | null; fps: number } | null = null;
+  let held: { rss: number | null; fps: number; c2p: ClickToPhotonSummary } | null = null;
   for (let i = 0; i < runs; i++) {
     const page = await browser.context.newPage();
     try {
@@ -108,7 +109,7 @@ async function run(server: Server, browser: Browser, runs: number): Promise<Benc
       if (rttProbeMs !== null) probe.push(round1(rttProbeMs));
       log(`run ${i + 1}/${runs}: click to first frame ${round1(ms)} ms (RTT probe ${rttProbeMs === null ? "–" : round1(rttProbeMs)} ms)`);
 
-      if (i === runs - 1) held = await hold(page, server.pid);
+      if (i === runs - 1) held = { ...(await hold(page, server.pid)), c2p: await clickToPhoton(page) };
 
       await page.getByRole("button", { name: "End session" }).click();
       await play.waitFor({ state: "visible", timeout: WAIT_MS });
@@ -122,6 +123,7 @@ async function run(server: Server, browser: Browser, runs: number): Promise<Benc
     rtt_probe_ms: { median: round1(median(probe)), runs: probe },
     host_rss_mb_one_session: held.rss === null ? null : round1(held.rss),
     browser_fps_one_session: round1(held.fps),
+    click_to_photon_ms: held.c2p,
   };
 }
 

@@ -1,12 +1,19 @@
-// Waiting on the page's stats and reading the player off the picture, shared by the browser tests.
+// Shared by the browser tests and benches: waiting on the page's stats, reading the player off the picture, clicking
+// it, and summarising click-to-photon.
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 
+import { percentile } from "../src/probes/clickToPhoton.ts";
 import type { GridplayStats } from "../src/stats.ts";
-import { analyseFrame, type FrameAnalysis } from "./frame.ts";
+import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
 
 export const WAIT_MS = 30_000;
+
+/** How often clickFor clicks. */
+export const CLICK_EVERY_MS = 200;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
 
@@ -35,4 +42,30 @@ export async function settledFrame(page: Page): Promise<FrameAnalysis> {
 export function player(frame: FrameAnalysis): { x: number; y: number } {
   assert.ok(frame.cx !== null && frame.cy !== null, `no yellow player in the frame: ${JSON.stringify(frame)}`);
   return { x: frame.cx, y: frame.cy };
+}
+
+/** Clicks the picture (real pointer input: move, down, up) every CLICK_EVERY_MS for `durationMs`, at spots spread over it. */
+export async function clickFor(page: Page, durationMs: number): Promise<void> {
+  const start = Date.now();
+  for (let i = 0; Date.now() - start < durationMs; i++) {
+    const box = await page.evaluate(pictureBox);
+    // Golden-ratio steps land on a different spot each time, all inside the middle 70% of the picture.
+    const fx = 0.15 + 0.7 * ((i * 0.618034) % 1);
+    const fy = 0.15 + 0.7 * ((i * 0.381966 + 0.5) % 1);
+    await page.mouse.click(box.left + fx * box.width, box.top + fy * box.height);
+    await sleep(start + (i + 1) * CLICK_EVERY_MS - Date.now());
+  }
+}
+
+export interface ClickToPhotonSummary {
+  /** Nearest-rank percentiles in ms (one decimal); null without samples. */
+  p50: number | null;
+  p99: number | null;
+  samples: number;
+}
+
+/** p50/p99 of the page's raw click-to-photon samples (window.__gridplay.clickToPhotonMs). */
+export function summariseClickToPhoton(samples: readonly number[]): ClickToPhotonSummary {
+  const round1 = (x: number | null): number | null => (x === null ? null : Math.round(x * 10) / 10);
+  return { p50: round1(percentile(samples, 50)), p99: round1(percentile(samples, 99)), samples: samples.length };
 }

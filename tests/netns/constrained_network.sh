@@ -100,7 +100,7 @@ settled = secs[5:]
 over = [i + 5 for i, x in enumerate(settled) if x.get("sent_kbit", 0) > cap_kbit]
 col = lambda key: [x.get(key) for x in secs]
 print(f"{player}: mean fps {s['mean_fps']:.1f}, longest freeze {s['longest_freeze_ms']:.0f} ms, "
-      f"click-to-photon p50 {s.get('click_to_photon_ms_p50', 0):.0f} ms p99 {s.get('click_to_photon_ms_p99', 0):.0f} ms, "
+      f"click-to-photon p50 {s.get('click_to_photon_ms_p50') or 0:.0f} ms p99 {s.get('click_to_photon_ms_p99') or 0:.0f} ms, "
       f"sent kbit/s {col('sent_kbit')}, target kbit/s {col('target_kbit')}, "
       f"decoded/s {col('decoded_frames')}, broken/s {col('broken_frames')}, keyframes/s {col('keyframes')}")
 problems = []
