@@ -1,5 +1,6 @@
 //! `gridplay`: the one command-line entry to every Gridplay role.
 
+mod checker;
 mod play;
 mod relay;
 mod settle;
@@ -37,6 +38,8 @@ enum Command {
     Host(HostArgs),
     /// Play a session: allocate, stream, decode, send input, print a summary.
     Play(play::PlayArgs),
+    /// Check a host as a synthetic client and print a signed report of the service it delivered.
+    Checker(checker::CheckerArgs),
     /// Relay UDP ports with added delay, jitter and loss (for testing on impaired networks).
     Relay(relay::RelayArgs),
     /// Submit the signed epoch roots of a local ledger to the settlement contract, exactly once.
@@ -163,6 +166,7 @@ fn main() -> anyhow::Result<()> {
             Command::Broker(args) => broker(args, shutdown).await,
             Command::Host(args) => host(args, shutdown).await,
             Command::Play(args) => play::run(args).await,
+            Command::Checker(args) => checker::run(args).await,
             Command::Relay(args) => relay::run(args).await,
             Command::Settle(args) => settle::run(args).await,
         }

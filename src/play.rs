@@ -40,41 +40,41 @@ pub enum Video {
 pub struct PlayArgs {
     /// Run without a window (the only mode so far).
     #[arg(long, required = true)]
-    headless: bool,
+    pub(crate) headless: bool,
     /// The broker's base URL.
     #[arg(long, env = "GRIDPLAY_BROKER_URL", default_value = "http://127.0.0.1:8080")]
-    broker: String,
+    pub(crate) broker: String,
     /// App to play.
     #[arg(long, default_value = "orbit")]
-    app: String,
+    pub(crate) app: String,
     /// Frame size and rate, e.g. 1280x720@60.
     #[arg(long, default_value = "1280x720@60", value_parser = parse_stream)]
-    stream: (u32, u32, u32),
+    pub(crate) stream: (u32, u32, u32),
     /// Seconds to play.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(crate) seconds: u64,
     /// Local address for media.
     #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
+    pub(crate) bind: IpAddr,
     /// Reach the host's media through a UDP relay at this address (`gridplay relay`).
     #[arg(long)]
-    via: Option<IpAddr>,
+    pub(crate) via: Option<IpAddr>,
     /// Milliseconds of jitter buffer (reordering, waiting for retransmissions); 0 for none (WebRTC).
     #[arg(long, default_value_t = 0)]
-    jitter_buffer_ms: u64,
+    pub(crate) jitter_buffer_ms: u64,
     /// Transport to the host.
     #[arg(long, value_enum, default_value_t = Transport::Quic)]
-    transport: Transport,
+    pub(crate) transport: Transport,
     /// How QUIC carries video.
     #[arg(long, value_enum, default_value_t = Video::Streams)]
-    video: Video,
+    pub(crate) video: Video,
     /// Milliseconds between scripted inputs.
     #[arg(long, default_value_t = 500)]
-    input_every_ms: u64,
+    pub(crate) input_every_ms: u64,
     /// Count whole frames without decoding them (load tests, where a decoder
     /// on the same machine would compete with the host).
     #[arg(long)]
-    no_decode: bool,
+    pub(crate) no_decode: bool,
 }
 
 /// The connection to the host, whichever transport.
@@ -137,6 +137,14 @@ impl Link {
             Self::Quic(quic) => quic.send_input(message)?,
         }
         Ok(())
+    }
+
+    /// The transport's round-trip estimate, where it keeps one.
+    fn rtt(&self) -> Option<Duration> {
+        match self {
+            Self::WebRtc(_) => None,
+            Self::Quic(quic) => Some(quic.rtt()),
+        }
     }
 
     async fn end(self) -> anyhow::Result<()> {
@@ -211,7 +219,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn parse_stream(text: &str) -> Result<(u32, u32, u32), String> {
+pub(crate) fn parse_stream(text: &str) -> Result<(u32, u32, u32), String> {
     let bad = || format!("expected WIDTHxHEIGHT@FPS, got `{text}`");
     let (size, fps) = text.split_once('@').ok_or_else(bad)?;
     let (w, h) = size.split_once('x').ok_or_else(bad)?;
@@ -242,31 +250,48 @@ struct Second {
 
 /// What `gridplay play` prints.
 #[derive(Debug, Serialize)]
-struct Summary {
-    session_id: String,
+pub(crate) struct Summary {
+    pub(crate) session_id: String,
     seconds: Vec<Second>,
-    decoded_frames: u64,
+    pub(crate) decoded_frames: u64,
     /// Decoded frames per second from the first one on (whole frames
     /// received, with --no-decode).
-    mean_fps: f64,
+    pub(crate) mean_fps: f64,
     /// Whole frames received.
-    received_frames: u64,
+    pub(crate) received_frames: u64,
     /// Longest gap between two decoded frames, ms.
-    longest_freeze_ms: f64,
+    pub(crate) longest_freeze_ms: f64,
     /// Inputs sent and acknowledged, and the median time to the acknowledgement, ms.
-    inputs_sent: u32,
-    inputs_acked: u32,
-    input_to_ack_ms_median: f64,
+    pub(crate) inputs_sent: u32,
+    pub(crate) inputs_acked: u32,
+    pub(crate) input_to_ack_ms_median: f64,
     /// Input to the decoded picture that first shows it, ms: samples, p50, p99.
-    click_to_photon_samples: usize,
-    click_to_photon_ms_p50: f64,
-    click_to_photon_ms_p99: f64,
+    pub(crate) click_to_photon_samples: usize,
+    pub(crate) click_to_photon_ms_p50: f64,
+    pub(crate) click_to_photon_ms_p99: f64,
     /// Transport used (`quic-streams`, `quic-datagrams`, `webrtc`).
-    transport: String,
+    pub(crate) transport: String,
 }
 
 /// Plays one session and prints a JSON summary.
 pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
+    let played = play_session(&args).await?;
+    println!("{}", serde_json::to_string(&played.summary)?);
+    Ok(())
+}
+
+/// A session played to its end.
+pub(crate) struct Played {
+    /// What the player measured.
+    pub summary: Summary,
+    /// The broker's allocation (host, token, endpoints).
+    pub session: AllocateResponse,
+    /// The transport's last round-trip estimate, ms (QUIC).
+    pub rtt_ms: Option<f64>,
+}
+
+/// Allocates a session, plays it as `args` say and ends it.
+pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
     let (width, height, fps) = args.stream;
     let request = AllocateRequest {
         app: args.app.clone(),
@@ -294,7 +319,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         );
     }
     let session: AllocateResponse = response.json().await?;
-    let (link, mut events) = Link::connect(&args, &session).await?;
+    let (link, mut events) = Link::connect(args, &session).await?;
     let mut last_keyframe_request: Option<Instant> = None;
     let mut needs_keyframe = false;
     let mut decoder = H264Decoder::new()?;
@@ -397,7 +422,7 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         (Transport::Quic, Video::Datagrams) => "quic-datagrams",
     };
     let summary = Summary {
-        session_id: session.session_id,
+        session_id: session.session_id.clone(),
         decoded_frames: decoded,
         mean_fps: if streaming > 0.0 { counted.saturating_sub(1) as f64 / streaming } else { 0.0 },
         received_frames: received,
@@ -411,9 +436,9 @@ pub async fn run(args: PlayArgs) -> anyhow::Result<()> {
         transport: transport.into(),
         seconds,
     };
+    let rtt_ms = link.rtt().map(ms);
     link.end().await?;
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(())
+    Ok(Played { summary, session, rtt_ms })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `client-web/src/generated/`).
 
 mod api;
+pub mod check;
 mod error;
 pub mod host_auth;
 pub mod input;

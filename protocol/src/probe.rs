@@ -397,12 +397,42 @@ impl ProbeReport {
 
     /// Signs the report with a session key (RFC 6979 deterministic, low `s`).
     pub fn sign(self, key: &SigningKey) -> SignedProbeReport {
-        let (signature, recovery) =
-            key.sign_prehash_recoverable(&self.digest()).expect("a 32-byte prehash signs");
-        let mut bytes = signature.to_bytes().to_vec();
-        bytes.push(27 + recovery.to_byte());
-        SignedProbeReport { report: self, signature: format!("0x{}", to_hex(&bytes)) }
+        let signature = sign_digest(key, &self.digest());
+        SignedProbeReport { report: self, signature }
     }
+}
+
+/// Signs a 32-byte digest as Ethereum does: `0x`-hex `r ‖ s ‖ v`, `v` 27 or
+/// 28 (RFC 6979 deterministic, low `s`).
+pub(crate) fn sign_digest(key: &SigningKey, digest: &Hash) -> String {
+    let (signature, recovery) =
+        key.sign_prehash_recoverable(digest).expect("a 32-byte prehash signs");
+    let mut bytes = signature.to_bytes().to_vec();
+    bytes.push(27 + recovery.to_byte());
+    format!("0x{}", to_hex(&bytes))
+}
+
+/// The Ethereum address that signed `digest` (what `ecrecover` returns).
+/// Refuses malformed signatures, `v` other than 27/28 and high `s`.
+pub(crate) fn recover_signer(digest: &Hash, signature: &str) -> Result<Address, ProtocolError> {
+    let bytes: [u8; 65] = signature
+        .strip_prefix("0x")
+        .and_then(from_hex)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(ProtocolError::BadProbeSignature)?;
+    let parsed =
+        Signature::from_slice(&bytes[..64]).map_err(|_| ProtocolError::BadProbeSignature)?;
+    if parsed.normalize_s().is_some() {
+        return Err(ProtocolError::BadProbeSignature); // high s: malleable
+    }
+    let recovery = bytes[64]
+        .checked_sub(27)
+        .and_then(RecoveryId::from_byte)
+        .filter(|id| !id.is_x_reduced())
+        .ok_or(ProtocolError::BadProbeSignature)?;
+    let key = VerifyingKey::recover_from_prehash(digest, &parsed, recovery)
+        .map_err(|_| ProtocolError::BadProbeSignature)?;
+    Ok(Address::of(&key))
 }
 
 /// The EIP-712 domain separator of probe reports.
@@ -418,25 +448,7 @@ impl SignedProbeReport {
     /// The Ethereum address that signed the report (what `ecrecover` returns).
     /// Refuses malformed signatures, `v` other than 27/28 and high `s`.
     pub fn signer(&self) -> Result<Address, ProtocolError> {
-        let bytes: [u8; 65] = self
-            .signature
-            .strip_prefix("0x")
-            .and_then(from_hex)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(ProtocolError::BadProbeSignature)?;
-        let signature =
-            Signature::from_slice(&bytes[..64]).map_err(|_| ProtocolError::BadProbeSignature)?;
-        if signature.normalize_s().is_some() {
-            return Err(ProtocolError::BadProbeSignature); // high s: malleable
-        }
-        let recovery = bytes[64]
-            .checked_sub(27)
-            .and_then(RecoveryId::from_byte)
-            .filter(|id| !id.is_x_reduced())
-            .ok_or(ProtocolError::BadProbeSignature)?;
-        let key = VerifyingKey::recover_from_prehash(&self.report.digest(), &signature, recovery)
-            .map_err(|_| ProtocolError::BadProbeSignature)?;
-        Ok(Address::of(&key))
+        recover_signer(&self.report.digest(), &self.signature)
     }
 
     /// Checks the report's values and that `key` signed it.

@@ -1,0 +1,150 @@
+//! Checker reports: what a synthetic client saw of a host's service,
+//! signed with the checker's secp256k1 key as an Ethereum signed message
+//! (EIP-191), so a broker can weigh it into the host's reputation and a
+//! contract or anyone else can tell which checker vouches for it.
+
+use k256::ecdsa::SigningKey;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ProtocolError;
+use crate::probe::{Address, Hash, keccak256, recover_signer, sign_digest};
+
+/// What the host's own signed record of the checked session says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostRecord {
+    /// Whether the host's ed25519 signature over its record verified.
+    pub signature_verified: bool,
+    /// Seconds the host recorded.
+    pub seconds: u32,
+    /// Frames the host says it sent over those seconds.
+    pub frames_sent: u64,
+    /// Client probe reports the host accepted.
+    pub reports_valid: u32,
+}
+
+/// What a checker saw of one host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckReport {
+    /// The host checked (its ed25519 id).
+    pub host_id: String,
+    /// The session the checker played.
+    pub session_id: String,
+    /// The checker's address, `0x` and 40 hex digits.
+    pub checker: String,
+    /// When the check ended, Unix milliseconds.
+    pub checked_at_ms: u64,
+    /// The stream asked for, `WIDTHxHEIGHT@FPS`.
+    pub stream: String,
+    /// Frames decoded per second.
+    pub mean_fps: f64,
+    /// Longest gap between decoded frames, ms.
+    pub longest_freeze_ms: f64,
+    /// Click-to-photon (input to the decoded picture that shows it), median, ms.
+    pub click_to_photon_ms_p50: f64,
+    /// Its 99th percentile, ms.
+    pub click_to_photon_ms_p99: f64,
+    /// Its samples.
+    pub click_to_photon_samples: u32,
+    /// The transport's round-trip estimate at the end, ms.
+    pub rtt_ms: Option<f64>,
+    /// The host's own record of the session.
+    pub host: HostRecord,
+    /// Whether the service met the checker's bar.
+    pub delivered: bool,
+}
+
+/// A report and the checker's signature over its JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCheck {
+    /// The report.
+    pub report: CheckReport,
+    /// `0x`-hex 65-byte signature (`r ‖ s ‖ v`) over the report's JSON text
+    /// as an Ethereum signed message.
+    pub signature: String,
+}
+
+/// EIP-191 digest of `message`: what `personal_sign` signs.
+fn signed_message_digest(message: &[u8]) -> Hash {
+    let mut bytes = format!("\x19Ethereum Signed Message:\n{}", message.len()).into_bytes();
+    bytes.extend_from_slice(message);
+    keccak256(&bytes)
+}
+
+impl SignedCheck {
+    /// Signs `report` with the checker's key.
+    pub fn sign(report: CheckReport, key: &SigningKey) -> Self {
+        let text = serde_json::to_string(&report).expect("reports serialise");
+        let signature = sign_digest(key, &signed_message_digest(text.as_bytes()));
+        Self { report, signature }
+    }
+
+    /// The checker's address, once the signature is found to be over this
+    /// report and made by the checker the report names.
+    pub fn verify(&self) -> Result<Address, ProtocolError> {
+        let text = serde_json::to_string(&self.report).expect("reports serialise");
+        let signer = recover_signer(&signed_message_digest(text.as_bytes()), &self.signature)?;
+        if signer.to_string() != self.report.checker.to_lowercase() {
+            return Err(ProtocolError::BadProbeSignature);
+        }
+        Ok(signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32].into()).unwrap()
+    }
+
+    fn report(checker: &SigningKey) -> CheckReport {
+        CheckReport {
+            host_id: "h".into(),
+            session_id: "s".into(),
+            checker: Address::of(checker.verifying_key()).to_string(),
+            checked_at_ms: 1,
+            stream: "1280x720@60".into(),
+            mean_fps: 59.5,
+            longest_freeze_ms: 40.0,
+            click_to_photon_ms_p50: 18.0,
+            click_to_photon_ms_p99: 30.0,
+            click_to_photon_samples: 70,
+            rtt_ms: Some(0.4),
+            host: HostRecord {
+                signature_verified: true,
+                seconds: 15,
+                frames_sent: 900,
+                reports_valid: 0,
+            },
+            delivered: true,
+        }
+    }
+
+    #[test]
+    fn eip191_digest_matches_a_known_vector() {
+        // personal_sign("hello") digest, as ethers/viem compute it.
+        assert_eq!(
+            crate::probe::to_hex(&signed_message_digest(b"hello")),
+            "50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750"
+        );
+    }
+
+    #[test]
+    fn signed_checks_verify_and_tampering_or_impersonation_is_caught() {
+        let checker = key(3);
+        let signed = SignedCheck::sign(report(&checker), &checker);
+        assert_eq!(signed.verify(), Ok(Address::of(checker.verifying_key())));
+        let mut tampered = signed.clone();
+        tampered.report.mean_fps = 60.0;
+        assert!(tampered.verify().is_err());
+        let forged = SignedCheck::sign(report(&checker), &key(4));
+        assert!(forged.verify().is_err(), "signed by someone other than the named checker");
+        let garbage = SignedCheck { signature: "0x1234".into(), ..signed };
+        assert!(garbage.verify().is_err());
+    }
+}
