@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gridplay_protocol::input::{InputApplied, InputEvent};
-use gridplay_streaming::rate::{RateConfig, RateController};
+use gridplay_streaming::rate::{
+    DegradationPolicy, LADDER_720P60, QualityLevel, RateConfig, RateController,
+};
 use gridplay_streaming::webrtc::SharedRate;
 use gridplay_streaming::{ColourConverter, EncoderSettings, OpenH264Encoder, VideoEncoder};
 use tokio::sync::mpsc::Sender;
@@ -56,14 +58,17 @@ const ENCODER_HEADROOM: f64 = 0.9;
 
 impl PipelineControl {
     /// Control for a stream: the rate controller starts at the stream's
-    /// default bitrate and may go up to 1.5 times it.
+    /// default bitrate and may go up to 1.5 times it; under sustained
+    /// pressure it steps down the stream's quality ladder ([`ladder_for`]).
     pub fn new(spec: StreamSpec) -> Self {
         let start =
             u64::from(EncoderSettings::for_stream(spec.width, spec.height, spec.fps).bitrate_bps);
         let config = RateConfig { min_bps: 300_000, max_bps: start * 3 / 2, start_bps: start };
+        let controller =
+            RateController::new(config).with_degradation(DegradationPolicy::new(ladder_for(spec)));
         Self {
             keyframe: AtomicBool::new(false),
-            rate: SharedRate::new(RateController::new(config)),
+            rate: SharedRate::new(controller),
             stop: AtomicBool::new(false),
         }
     }
@@ -72,6 +77,32 @@ impl PipelineControl {
     fn encoder_target(&self) -> u32 {
         (self.rate.target_bps() as f64 * ENCODER_HEADROOM) as u32
     }
+}
+
+/// The quality ladder of a stream: [`LADDER_720P60`]'s rungs scaled to the
+/// stream's size (its height against 720, both sides alike, so portrait
+/// streams scale too), never above its frame rate, their minimum bitrates
+/// scaled by the pixel count; repeated rungs dropped.
+pub fn ladder_for(spec: StreamSpec) -> Vec<QualityLevel> {
+    let pixels = f64::from(spec.width) * f64::from(spec.height) / (1280.0 * 720.0);
+    let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
+    let mut ladder: Vec<QualityLevel> = Vec::new();
+    for rung in LADDER_720P60 {
+        let scale = f64::from(rung.height) / 720.0;
+        let level = QualityLevel {
+            width: even(f64::from(spec.width) * scale),
+            height: even(f64::from(spec.height) * scale),
+            fps: rung.fps.min(spec.fps),
+            min_bps: (rung.min_bps as f64 * pixels) as u64,
+        };
+        if ladder
+            .last()
+            .is_none_or(|l| (l.width, l.height, l.fps) != (level.width, level.height, level.fps))
+        {
+            ladder.push(level);
+        }
+    }
+    ladder
 }
 
 /// One encoded frame ready to send, with the inputs it is the first to reflect.
@@ -131,6 +162,25 @@ impl FramePacer {
     }
 }
 
+/// What turns the game into H.264 at one size: renderer, colour converter
+/// and encoder, rebuilt when the quality ladder changes the size.
+struct Stages {
+    renderer: Renderer,
+    converter: ColourConverter,
+    encoder: OpenH264Encoder,
+}
+
+impl Stages {
+    fn new(spec: StreamSpec, bitrate_bps: u32) -> Result<Self, HostError> {
+        let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
+        Ok(Self {
+            renderer: Renderer::new(spec.width, spec.height)?,
+            converter: ColourConverter::new(spec.width, spec.height),
+            encoder: OpenH264Encoder::new(EncoderSettings { bitrate_bps, ..settings })?,
+        })
+    }
+}
+
 /// Runs the frame loop until `control.stop` is set or the output channel
 /// closes. Blocking: call it on its own thread.
 pub fn run_pipeline(
@@ -139,19 +189,28 @@ pub fn run_pipeline(
     output: Sender<EncodedOutput>,
     control: Arc<PipelineControl>,
 ) -> Result<(), HostError> {
-    let mut renderer = Renderer::new(spec.width, spec.height)?;
-    let mut converter = ColourConverter::new(spec.width, spec.height);
-    let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
-    let mut encoder = OpenH264Encoder::new(EncoderSettings {
-        bitrate_bps: control.encoder_target(),
-        ..settings
-    })?;
+    let mut stages = Stages::new(spec, control.encoder_target())?;
     let mut game = GameState::new(spec.width, spec.height);
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
+    let mut size = (spec.width, spec.height);
+    let mut quality_changed = false;
     let mut last = Instant::now();
     let mut frame_id = 0u32;
     let mut early: Vec<InputEvent> = Vec::new();
     while !control.stop.load(Ordering::Relaxed) {
+        // Under sustained pressure the controller steps down its ladder (and
+        // back up once the path recovers): same scene, fewer pixels or frames.
+        if let Some(change) = control.rate.poll_quality_change() {
+            let q = change.quality;
+            tracing::info!(width = q.width, height = q.height, fps = q.fps, "quality changed");
+            let now_spec = StreamSpec { width: q.width, height: q.height, fps: q.fps };
+            if (q.width, q.height) != size {
+                stages = Stages::new(now_spec, control.encoder_target())?;
+                size = (q.width, q.height);
+            }
+            pacer = FramePacer::new(now_spec.frame_duration(), Instant::now());
+            quality_changed = true;
+        }
         let started = Instant::now();
         let mut acks = Vec::new();
         frame_id += 1;
@@ -169,17 +228,19 @@ pub fn run_pipeline(
         }
         game.advance(started - last);
         last = started;
-        renderer.render(&game.scene())?;
-        let frame = converter.convert(renderer.pixels())?;
+        stages.renderer.render(&game.scene())?;
+        let frame = stages.converter.convert(stages.renderer.pixels())?;
         let target = control.encoder_target();
-        let current = encoder.settings().bitrate_bps;
+        let current = stages.encoder.settings().bitrate_bps;
         if target.abs_diff(current) > current / 20
-            && let Err(e) = encoder.set_bitrate(target)
+            && let Err(e) = stages.encoder.set_bitrate(target)
         {
             tracing::warn!("keeping {current} bit/s: {e}");
         }
-        let keyframe = frame_id == 1 || control.keyframe.swap(false, Ordering::Relaxed);
-        let encoded = encoder.encode(frame, keyframe)?;
+        let keyframe = frame_id == 1
+            || std::mem::take(&mut quality_changed)
+            || control.keyframe.swap(false, Ordering::Relaxed);
+        let encoded = stages.encoder.encode(frame, keyframe)?;
         let out = EncodedOutput {
             frame_id,
             captured_at: started,
@@ -234,6 +295,22 @@ mod tests {
         );
         assert_eq!(pacer.frame_started(t0 + Duration::from_millis(50)), t0 + 6 * period);
         assert_eq!(pacer.frame_started(early), early + period);
+    }
+
+    #[test]
+    fn ladders_scale_to_the_stream_and_drop_repeated_rungs() {
+        let ladder = ladder_for(StreamSpec { width: 1280, height: 720, fps: 60 });
+        assert_eq!(ladder, LADDER_720P60.to_vec());
+        // A portrait phone stream scales both sides by the same factor.
+        let phone = ladder_for(StreamSpec { width: 720, height: 1280, fps: 60 });
+        let sizes: Vec<_> = phone.iter().map(|l| (l.width, l.height, l.fps)).collect();
+        assert_eq!(sizes, vec![(720, 1280, 60), (720, 1280, 30), (480, 854, 30), (360, 640, 30)]);
+        // At 30 fps the 60 and 30 fps rungs are one; 1080p needs more bits per rung.
+        let full_hd = ladder_for(StreamSpec { width: 1920, height: 1080, fps: 30 });
+        assert_eq!(full_hd.len(), 3);
+        assert_eq!((full_hd[0].width, full_hd[0].height, full_hd[0].fps), (1920, 1080, 30));
+        assert_eq!(full_hd[0].min_bps, 4_500_000);
+        assert!(full_hd.iter().all(|l| l.width % 2 == 0 && l.height % 2 == 0));
     }
 
     #[test]

@@ -103,7 +103,7 @@ mod tests {
 
     fn view(id: &str, slots: u32, used: u32, distance_km: f64) -> HostView {
         HostView {
-            registration: host(id, slots, 0, 0.0, 0.0),
+            registration: std::sync::Arc::new(host(id, slots, 0, 0.0, 0.0)),
             used: BTreeMap::from([(Profile::Game, used)]),
             distance_km,
         }
@@ -143,7 +143,7 @@ mod tests {
         ) {
             let views: Vec<HostView> = hosts.iter().enumerate().map(|(i, (slots, used, km, price, _))| {
                 let mut v = view(&format!("h{i}"), *slots, *used, *km);
-                v.registration.price_per_block = *price;
+                std::sync::Arc::make_mut(&mut v.registration).price_per_block = *price;
                 v
             }).collect();
             let samples = hosts.iter().enumerate()

@@ -17,6 +17,7 @@ use super::extract::{ApiJson, header_text};
 use super::{Shared, unix_ms};
 use crate::BrokerError;
 use crate::placement::rank;
+use crate::store::HostView;
 
 /// Hosts considered per allocation.
 const CANDIDATES: usize = 16;
@@ -69,9 +70,9 @@ pub(super) async fn candidates(
         hosts
             .into_iter()
             .map(|h| CandidateHost {
-                host_id: h.registration.host_id,
-                region: h.registration.region,
-                ping_url: h.registration.ping_url,
+                host_id: h.registration.host_id.clone(),
+                region: h.registration.region.clone(),
+                ping_url: h.registration.ping_url.clone(),
                 distance_km: h.distance_km,
             })
             .collect(),
@@ -116,8 +117,26 @@ async fn try_allocate(
     }
     let now = unix_ms();
     let near = request.location.unwrap_or(state.config.default_location);
-    let hosts = state.store.nearby_hosts(near, request.profile, CANDIDATES, now).await?;
-    for choice in rank(&hosts, &request).into_iter().take(CLAIM_ATTEMPTS) {
+    // The replica's cached view first (no store round trip); when nothing
+    // there can be claimed, the store's own view decides "no capacity".
+    let store = &state.store;
+    if let Some(hosts) = store.cached_candidates(near, request.profile, CANDIDATES, now).await?
+        && let Some(response) = claim_best(state, &request, &hosts, now).await?
+    {
+        return Ok(response);
+    }
+    let hosts = store.nearby_hosts(near, request.profile, CANDIDATES, now).await?;
+    claim_best(state, &request, &hosts, now).await?.ok_or(BrokerError::NoCapacity)
+}
+
+/// Claims a slot on the best-ranked of `hosts` that still has one.
+async fn claim_best(
+    state: &Shared,
+    request: &AllocateRequest,
+    hosts: &[HostView],
+    now: u64,
+) -> Result<Option<AllocateResponse>, BrokerError> {
+    for choice in rank(hosts, request).into_iter().take(CLAIM_ATTEMPTS) {
         let host = &choice.host.registration;
         let record = SessionRecord {
             session_id: uuid::Uuid::new_v4().to_string(),
@@ -143,16 +162,16 @@ async fn try_allocate(
             client_key: request.client_key.clone(),
         };
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
-        return Ok(AllocateResponse {
+        return Ok(Some(AllocateResponse {
             session_id: record.session_id,
             host_id: host.host_id.clone(),
             whep_url: host.whep_url.clone(),
             token: claims.sign(&state.key),
             expires_at_ms,
             quic: host.quic.clone(),
-        });
+        }));
     }
-    Err(BrokerError::NoCapacity)
+    Ok(None)
 }
 
 /// A session's state.

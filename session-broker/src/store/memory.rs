@@ -1,19 +1,20 @@
 //! The in-memory store: one lock around all state, so every operation is atomic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gridplay_protocol::{
     GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
 
-use super::{HostView, SessionStore, StoreTiming, distance_km};
+use super::grid::Grid;
+use super::{HostView, SessionStore, StoreTiming};
 use crate::BrokerError;
 
 #[derive(Debug)]
 struct Host {
-    registration: HostRegistration,
+    registration: Arc<HostRegistration>,
     last_seen_ms: u64,
     used: BTreeMap<Profile, u32>,
     /// Its sessions not yet ended.
@@ -26,6 +27,9 @@ struct State {
     sessions: HashMap<String, SessionRecord>,
     /// Unconfirmed reservations by deadline, so lapsing never scans all sessions.
     pending: BTreeSet<(u64, String)>,
+    /// Hosts by location, with the host ids in grid order; rebuilt on the
+    /// next search after a host comes, moves or goes.
+    grid: Option<(Grid, Vec<String>)>,
 }
 
 /// Broker state in this process (the default store).
@@ -124,8 +128,16 @@ impl SessionStore for MemoryStore {
         if state.hosts.contains_key(id) && !state.host_alive(id, now_ms, self.timing) {
             state.lose_host(id, self.timing);
         }
-        let (used, live) = state.hosts.remove(id).map(|h| (h.used, h.live)).unwrap_or_default();
-        let host = Host { registration: registration.clone(), last_seen_ms: now_ms, used, live };
+        // A new or moved host changes where searches find it.
+        let (used, live, regrid) = match state.hosts.remove(id) {
+            Some(h) => (h.used, h.live, h.registration.location != registration.location),
+            None => (BTreeMap::new(), HashSet::new(), true),
+        };
+        if regrid {
+            state.grid = None;
+        }
+        let host =
+            Host { registration: Arc::new(registration.clone()), last_seen_ms: now_ms, used, live };
         state.hosts.insert(id.clone(), host);
         Ok(())
     }
@@ -165,24 +177,23 @@ impl SessionStore for MemoryStore {
     ) -> Result<Vec<HostView>, BrokerError> {
         let mut state = self.lock();
         state.lapse(now_ms, self.timing);
-        // Distances first; only the nearest `limit` hosts are copied out.
-        let mut near_hosts: Vec<(f64, &Host)> = state
-            .hosts
-            .values()
-            .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms)
-            .filter(|h| h.registration.offer(profile).is_some())
-            .map(|h| (distance_km(near, h.registration.location), h))
-            .collect();
-        let by_distance = |a: &(f64, &Host), b: &(f64, &Host)| a.0.total_cmp(&b.0);
-        if near_hosts.len() > limit && limit > 0 {
-            near_hosts.select_nth_unstable_by(limit - 1, by_distance);
+        if state.grid.is_none() {
+            let ids: Vec<String> = state.hosts.keys().cloned().collect();
+            let points = ids.iter().map(|id| state.hosts[id].registration.location).collect();
+            state.grid = Some((Grid::new(points), ids));
         }
-        near_hosts.truncate(limit);
-        near_hosts.sort_by(by_distance);
-        let hosts = near_hosts
+        let (grid, ids) = state.grid.as_ref().expect("just built");
+        let host = |i: usize| &state.hosts[&ids[i]];
+        let nearest = grid.nearest(near, limit, |i| {
+            let h = host(i);
+            now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms
+                && h.registration.offer(profile).is_some()
+        });
+        let hosts = nearest
             .into_iter()
+            .map(|(distance_km, i)| (distance_km, host(i)))
             .map(|(distance_km, h)| HostView {
-                registration: h.registration.clone(),
+                registration: Arc::clone(&h.registration),
                 used: h.used.clone(),
                 distance_km,
             })
@@ -258,6 +269,9 @@ impl SessionStore for MemoryStore {
         for id in &lost {
             state.lose_host(id, self.timing);
             state.hosts.remove(id);
+        }
+        if !lost.is_empty() {
+            state.grid = None;
         }
         state.lapse(now_ms, self.timing);
         Ok(lost.len())

@@ -11,6 +11,7 @@
 //!
 //! Time is passed in as Unix milliseconds so that replicas share one clock.
 
+mod grid;
 mod memory;
 mod redis;
 
@@ -18,6 +19,7 @@ mod redis;
 pub(crate) mod conformance;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use gridplay_protocol::{
@@ -25,7 +27,7 @@ use gridplay_protocol::{
 };
 
 pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use redis::{CACHE_REFRESH_MS, RedisStore};
 
 use crate::BrokerError;
 
@@ -41,8 +43,8 @@ pub struct StoreTiming {
 /// A live host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
-    /// What it registered.
-    pub registration: HostRegistration,
+    /// What it registered (shared, not copied, per allocation).
+    pub registration: Arc<HostRegistration>,
     /// Slots in use per profile.
     pub used: BTreeMap<Profile, u32>,
     /// Distance from the requested point, km.
@@ -76,6 +78,24 @@ pub trait SessionStore: Send + Sync {
         limit: usize,
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError>;
+
+    /// Like [`nearby_hosts`](Self::nearby_hosts), but only hosts this
+    /// replica believes have a free `profile` slot, from a copy it keeps
+    /// in memory that may lag the store by a moment (for the Redis store,
+    /// [`CACHE_REFRESH_MS`] plus a re-read). For placement only: a claim
+    /// re-checks everything, and a caller that finds nothing here asks
+    /// `nearby_hosts` before saying there is no capacity. `None` when the
+    /// store keeps no such copy (its `nearby_hosts` is already cheap).
+    async fn cached_candidates(
+        &self,
+        near: GeoPoint,
+        profile: Profile,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Option<Vec<HostView>>, BrokerError> {
+        let _ = (near, profile, limit, now_ms);
+        Ok(None)
+    }
 
     /// Atomically takes one `record.profile` slot on `record.host_id` for a new
     /// session in state `allocated`; `false` when the host is full or lost.

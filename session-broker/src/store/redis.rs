@@ -9,9 +9,16 @@
 //! Global keys, each used alone: `gp:geo` (GEO set of hosts), `gp:seen`
 //! (hosts by last heartbeat), `gp:deadlines` (reservations by confirm
 //! deadline) and `gp:sess:<id>` (session → host).
+//!
+//! A claim is one round trip: the index, the deadline and the claim script
+//! go in one pipeline, in that order. Placement reads a replica-local copy of
+//! the live hosts and their counters ([`SessionStore::cached_candidates`]),
+//! re-read in the background every [`CACHE_REFRESH_MS`] and corrected by every
+//! claim's answer; the claim script alone decides whether a slot is free.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use gridplay_protocol::{
@@ -20,6 +27,7 @@ use gridplay_protocol::{
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use super::grid::Grid;
 use super::{HostView, SessionStore, StoreTiming, distance_km};
 use crate::BrokerError;
 
@@ -84,6 +92,78 @@ impl From<serde_json::Error> for BrokerError {
     }
 }
 
+/// How old (ms) the candidate cache may get before a request starts a
+/// background re-read.
+pub const CACHE_REFRESH_MS: u64 = 250;
+/// How old (ms) the candidate cache may get before requests wait for a re-read.
+const CACHE_MAX_AGE_MS: u64 = 2_000;
+/// Hosts read per pipeline when re-reading the cache.
+const CACHE_CHUNK: usize = 512;
+/// Radii (km) the exact nearby search widens through; the last is half the
+/// Earth's circumference, so the whole globe.
+const SEARCH_RADII_KM: [u32; 3] = [1_000, 4_000, 20_038];
+
+/// Answers of the claim script (see `lua/claim.lua`); a success answers the
+/// profile's used slots after the claim (at least 1).
+const CLAIM_FULL: i64 = 0;
+const CLAIM_HOST_LOST: i64 = -1;
+
+/// Index of a profile's counter in [`CachedHost::used`].
+fn profile_index(profile: Profile) -> usize {
+    match profile {
+        Profile::Game => 0,
+        Profile::Phone => 1,
+    }
+}
+
+/// A live host as this replica last read it.
+struct CachedHost {
+    registration: Arc<HostRegistration>,
+    /// Last heartbeat, Unix ms; 0 once a claim found it lost.
+    seen_ms: AtomicU64,
+    /// Used slots per profile ([`profile_index`]); `u32::MAX` once a claim
+    /// found the profile full.
+    used: [AtomicU32; 2],
+}
+
+/// The live hosts at one moment, indexed for nearest-first search.
+struct Snapshot {
+    /// When it was read, Unix ms.
+    taken_ms: u64,
+    hosts: Vec<CachedHost>,
+    by_id: HashMap<String, usize>,
+    grid: Grid,
+}
+
+/// This replica's copy of the live hosts, for placement.
+#[derive(Default)]
+struct CandidateCache {
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    /// A background re-read is under way.
+    refreshing: AtomicBool,
+    /// Serialises re-reads.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl CandidateCache {
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.read().expect("cache lock").clone()
+    }
+
+    /// Applies a claim's answer to the cached counters.
+    fn learn(&self, host: &str, profile: Profile, answer: i64) {
+        let Some(snapshot) = self.current() else { return };
+        let Some(cached) = snapshot.by_id.get(host).map(|&i| &snapshot.hosts[i]) else { return };
+        let used = &cached.used[profile_index(profile)];
+        match answer {
+            CLAIM_HOST_LOST => cached.seen_ms.store(0, Ordering::Relaxed),
+            CLAIM_FULL => used.store(u32::MAX, Ordering::Relaxed),
+            n if n > 0 => used.store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed),
+            _ => {}
+        }
+    }
+}
+
 /// Parsed registrations by host, with the revision they were read at.
 type RegistrationCache = Mutex<HashMap<String, (u64, Arc<HostRegistration>)>>;
 
@@ -94,6 +174,10 @@ const REGISTRATION_CACHE: usize = 100_000;
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// A second connection for cache re-reads, so their long pipelines do
+    /// not queue in front of claims.
+    cache_conn: ConnectionManager,
+    cache: Arc<CandidateCache>,
     registrations: Arc<RegistrationCache>,
     timing: StoreTiming,
     claim: Script,
@@ -107,9 +191,12 @@ impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`).
     pub async fn connect(url: &str, timing: StoreTiming) -> Result<Self, BrokerError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
+        let cache_conn = ConnectionManager::new(client).await?;
         Ok(Self {
             conn,
+            cache_conn,
+            cache: Arc::default(),
             registrations: Arc::default(),
             timing,
             claim: Script::new(include_str!("lua/claim.lua")),
@@ -184,6 +271,104 @@ impl RedisStore {
         }
         cache.insert(host.to_owned(), (rev, Arc::clone(&registration)));
         Ok(registration)
+    }
+
+    /// The candidate cache, re-read first when missing or too old, and in
+    /// the background when merely old.
+    async fn snapshot(&self, now_ms: u64) -> Result<Arc<Snapshot>, BrokerError> {
+        let age = |s: &Snapshot| now_ms.saturating_sub(s.taken_ms);
+        if let Some(snapshot) = self.cache.current()
+            && age(&snapshot) < CACHE_MAX_AGE_MS
+        {
+            if age(&snapshot) >= CACHE_REFRESH_MS
+                && !self.cache.refreshing.swap(true, Ordering::AcqRel)
+            {
+                let store = self.clone();
+                tokio::spawn(async move {
+                    let _reading = store.cache.reading.lock().await;
+                    if let Err(e) = store.read_snapshot(now_ms).await {
+                        tracing::warn!("re-reading the candidate cache: {e}");
+                    }
+                    store.cache.refreshing.store(false, Ordering::Release);
+                });
+            }
+            return Ok(snapshot);
+        }
+        let _reading = self.cache.reading.lock().await;
+        match self.cache.current() {
+            Some(snapshot) if age(&snapshot) < CACHE_MAX_AGE_MS => Ok(snapshot),
+            _ => self.read_snapshot(now_ms).await,
+        }
+    }
+
+    /// Reads every live host's lease, counters and registration into a new
+    /// snapshot (registrations only when their revision changed).
+    async fn read_snapshot(&self, now_ms: u64) -> Result<Arc<Snapshot>, BrokerError> {
+        let mut conn = self.cache_conn.clone();
+        let cutoff = now_ms.saturating_sub(self.timing.lease_ms) + 1;
+        let ids: Vec<String> = conn.zrangebyscore(SEEN, cutoff, "+inf").await?;
+        // Per host: rev, seen, used:game, used:phone.
+        type Row = (Option<u64>, Option<u64>, Option<u32>, Option<u32>);
+        let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CACHE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for host in chunk {
+                pipe.cmd("HMGET").arg(host_key(host)).arg(&[
+                    "rev",
+                    "seen",
+                    "used:game",
+                    "used:phone",
+                ]);
+            }
+            rows.extend(pipe.query_async::<Vec<Row>>(&mut conn).await?);
+        }
+        let mut registrations: Vec<Option<Arc<HostRegistration>>> = {
+            let cache = self.registrations.lock().expect("cache lock");
+            ids.iter()
+                .zip(&rows)
+                .map(|(host, row)| {
+                    cache
+                        .get(host)
+                        .filter(|(rev, _)| Some(*rev) == row.0)
+                        .map(|(_, r)| Arc::clone(r))
+                })
+                .collect()
+        };
+        let missing: Vec<usize> =
+            (0..ids.len()).filter(|&i| registrations[i].is_none() && rows[i].0.is_some()).collect();
+        for chunk in missing.chunks(CACHE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for &i in chunk {
+                pipe.hget(host_key(&ids[i]), "reg");
+            }
+            let jsons: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+            let mut cache = self.registrations.lock().expect("cache lock");
+            if cache.len() + chunk.len() > REGISTRATION_CACHE {
+                cache.clear();
+            }
+            for (&i, json) in chunk.iter().zip(jsons) {
+                let Some(json) = json else { continue };
+                let registration = Arc::new(serde_json::from_str::<HostRegistration>(&json)?);
+                let rev = rows[i].0.unwrap_or_default();
+                cache.insert(ids[i].clone(), (rev, Arc::clone(&registration)));
+                registrations[i] = Some(registration);
+            }
+        }
+        let mut hosts = Vec::with_capacity(ids.len());
+        let mut by_id = HashMap::with_capacity(ids.len());
+        for ((id, row), registration) in ids.into_iter().zip(rows).zip(registrations) {
+            let (Some(registration), Some(seen)) = (registration, row.1) else { continue };
+            by_id.insert(id, hosts.len());
+            hosts.push(CachedHost {
+                registration,
+                seen_ms: AtomicU64::new(seen),
+                used: [AtomicU32::new(row.2.unwrap_or(0)), AtomicU32::new(row.3.unwrap_or(0))],
+            });
+        }
+        let grid = Grid::new(hosts.iter().map(|h| h.registration.location).collect());
+        let snapshot = Arc::new(Snapshot { taken_ms: now_ms, hosts, by_id, grid });
+        *self.cache.snapshot.write().expect("cache lock") = Some(Arc::clone(&snapshot));
+        Ok(snapshot)
     }
 
     async fn host_of(&self, session: &str) -> Result<String, BrokerError> {
@@ -300,20 +485,29 @@ impl SessionStore for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError> {
         let mut conn = self.conn.clone();
-        let hosts: Vec<String> = redis::cmd("GEOSEARCH")
-            .arg(GEO)
-            .arg("FROMLONLAT")
-            .arg(near.lon)
-            .arg(geo_lat(near.lat))
-            .arg("BYRADIUS")
-            .arg(20_038)
-            .arg("km")
-            .arg("ASC")
-            .arg("COUNT")
-            // Over-fetch: lost hosts and hosts without the profile are filtered below.
-            .arg(limit.max(1) * 2 + 8)
-            .query_async(&mut conn)
-            .await?;
+        // Over-fetch: lost hosts and hosts without the profile are filtered below.
+        let want = limit.max(1) * 2 + 8;
+        // Widen the circle only while it holds too few hosts: a small circle
+        // costs Redis a few geohash cells, the whole globe every host.
+        let mut hosts: Vec<String> = Vec::new();
+        for radius in SEARCH_RADII_KM {
+            hosts = redis::cmd("GEOSEARCH")
+                .arg(GEO)
+                .arg("FROMLONLAT")
+                .arg(near.lon)
+                .arg(geo_lat(near.lat))
+                .arg("BYRADIUS")
+                .arg(radius)
+                .arg("km")
+                .arg("ASC")
+                .arg("COUNT")
+                .arg(want)
+                .query_async(&mut conn)
+                .await?;
+            if hosts.len() >= want {
+                break;
+            }
+        }
         // One round trip for what changes per allocation (lease, counters,
         // registration revision); registrations themselves are cached per
         // revision and read only when a host re-registered.
@@ -338,57 +532,125 @@ impl SessionStore for RedisStore {
                 (Profile::Phone, used_phone.unwrap_or(0)),
             ]);
             let distance_km = distance_km(near, registration.location);
-            views.push(HostView { registration: (*registration).clone(), used, distance_km });
+            views.push(HostView { registration, used, distance_km });
         }
         views.truncate(limit);
         Ok(views)
     }
 
+    async fn cached_candidates(
+        &self,
+        near: GeoPoint,
+        profile: Profile,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Option<Vec<HostView>>, BrokerError> {
+        let snapshot = self.snapshot(now_ms).await?;
+        let ix = profile_index(profile);
+        let nearest = snapshot.grid.nearest(near, limit, |i| {
+            let host = &snapshot.hosts[i];
+            let seen = host.seen_ms.load(Ordering::Relaxed);
+            host.registration.offer(profile).is_some_and(|offer| {
+                now_ms.saturating_sub(seen) < self.timing.lease_ms
+                    && host.used[ix].load(Ordering::Relaxed) < offer.slots
+            })
+        });
+        let views = nearest
+            .into_iter()
+            .map(|(distance_km, i)| {
+                let host = &snapshot.hosts[i];
+                let used = [Profile::Game, Profile::Phone]
+                    .map(|p| (p, host.used[profile_index(p)].load(Ordering::Relaxed)));
+                HostView {
+                    registration: Arc::clone(&host.registration),
+                    used: BTreeMap::from(used),
+                    distance_km,
+                }
+            })
+            .collect();
+        Ok(Some(views))
+    }
+
     async fn claim(&self, record: &SessionRecord, now_ms: u64) -> Result<bool, BrokerError> {
         let host = record.host_id.as_str();
         let id = record.session_id.as_str();
+        let profile = profile_name(record.profile);
         let record = SessionRecord {
             state: SessionState::Allocated,
             allocated_at_ms: now_ms,
             ..record.clone()
         };
+        let json = serde_json::to_string(&record)?;
+        let (host_k, live_k, session_k) = (host_key(host), live_key(host), session_key(host, id));
+        let deadline_member = format!("{host}|{id}");
         let mut conn = self.conn.clone();
-        // Index and deadline go first: a broker that dies after the claim
-        // still leaves the reservation findable and due to lapse.
-        let indexed: bool = redis::cmd("SET")
-            .arg(index_key(id))
-            .arg(host)
+        // One round trip, run in this order: index and deadline go first, so
+        // a broker that dies after the claim still leaves the reservation
+        // findable and due to lapse.
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        pipe.cmd("SET").arg(index_key(id)).arg(host).arg("NX").arg("EX").arg(RETENTION_S);
+        pipe.cmd("ZADD")
+            .arg(DEADLINES)
             .arg("NX")
-            .arg("EX")
-            .arg(RETENTION_S)
-            .query_async::<Option<String>>(&mut conn)
-            .await?
-            .is_some();
-        if !indexed {
-            return Ok(false);
-        }
-        let deadline = now_ms + self.timing.confirm_ms;
-        let _: () = conn.zadd(DEADLINES, format!("{host}|{id}"), deadline).await?;
-        let claimed: i64 = self
-            .claim
-            .key(host_key(host))
-            .key(live_key(host))
-            .key(session_key(host, id))
+            .arg(now_ms + self.timing.confirm_ms)
+            .arg(&deadline_member);
+        pipe.cmd("EVALSHA")
+            .arg(self.claim.get_hash())
+            .arg(3)
+            .arg(&host_k)
+            .arg(&live_k)
+            .arg(&session_k)
             .arg(now_ms)
             .arg(self.timing.lease_ms)
             .arg(id)
-            .arg(profile_name(record.profile))
-            .arg(serde_json::to_string(&record)?)
-            .invoke_async(&mut conn)
-            .await?;
-        if claimed == 0 {
-            redis::pipe()
-                .del(index_key(id))
-                .zrem(DEADLINES, format!("{host}|{id}"))
-                .exec_async(&mut conn)
-                .await?;
+            .arg(profile)
+            .arg(&json);
+        type Answers =
+            (redis::RedisResult<Option<String>>, redis::RedisResult<i64>, redis::RedisResult<i64>);
+        let (indexed, deadline_added, answer): Answers = pipe.query_async(&mut conn).await?;
+        let indexed = indexed?.is_some();
+        let deadline_added = deadline_added? == 1;
+        let answer = match answer {
+            Ok(answer) => answer,
+            // Redis forgot the script (restart, SCRIPT FLUSH): load it and claim again.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.claim
+                    .key(&host_k)
+                    .key(&live_k)
+                    .key(&session_k)
+                    .arg(now_ms)
+                    .arg(self.timing.lease_ms)
+                    .arg(id)
+                    .arg(profile)
+                    .arg(&json)
+                    .invoke_async(&mut conn)
+                    .await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.cache.learn(host, record.profile, answer);
+        let claimed = answer > 0;
+        if claimed && indexed {
+            return Ok(true);
         }
-        Ok(claimed == 1)
+        if claimed {
+            // The id is already another host's session: give the slot back.
+            self.set_state(host, id, SessionState::Ended, None).await?;
+        }
+        // Undo only what this call wrote: the index and deadline of an
+        // existing session with this id stay.
+        let mut undo = redis::pipe();
+        if indexed {
+            undo.del(index_key(id));
+        }
+        if deadline_added {
+            undo.zrem(DEADLINES, &deadline_member);
+        }
+        if indexed || deadline_added {
+            undo.exec_async(&mut conn).await?;
+        }
+        Ok(false)
     }
 
     async fn session(&self, session_id: &str, now_ms: u64) -> Result<SessionRecord, BrokerError> {
@@ -466,6 +728,61 @@ mod tests {
     use super::*;
     use crate::store::conformance;
     use crate::testing::RedisServer;
+
+    fn ids(hosts: &[HostView]) -> Vec<&str> {
+        hosts.iter().map(|h| h.registration.host_id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn cached_candidates_follow_claims_and_skip_full_or_lost_hosts() {
+        let server = RedisServer::start().expect("redis-server (apt-get install redis-server)");
+        let (a, b) = (
+            RedisStore::connect(&server.url(), conformance::TIMING).await.unwrap(),
+            RedisStore::connect(&server.url(), conformance::TIMING).await.unwrap(),
+        );
+        let t0 = 1_000_000;
+        a.register_host(&conformance::host("near", 1, 0, 1.0, 1.0), t0).await.unwrap();
+        a.register_host(&conformance::host("far", 2, 0, 20.0, 20.0), t0).await.unwrap();
+        let here = GeoPoint { lat: 0.0, lon: 0.0 };
+        let cached = |store: &RedisStore, now| {
+            let store = store.clone();
+            async move { store.cached_candidates(here, Profile::Game, 8, now).await.unwrap().unwrap() }
+        };
+        assert_eq!(ids(&cached(&a, t0).await), ["near", "far"]);
+        assert_eq!(ids(&cached(&b, t0).await), ["near", "far"]);
+        // A fills `near`: it knows at once; B learns when its own claim fails.
+        let session = |id: &str, host: &str| SessionRecord {
+            session_id: id.into(),
+            host_id: host.into(),
+            app: "orbit".into(),
+            profile: Profile::Game,
+            allocated_at_ms: t0,
+            state: SessionState::Allocated,
+        };
+        assert!(a.claim(&session("s1", "near"), t0).await.unwrap());
+        assert_eq!(ids(&cached(&a, t0).await), ["far"]);
+        assert_eq!(ids(&cached(&b, t0).await), ["near", "far"], "stale until corrected");
+        assert!(!b.claim(&session("s2", "near"), t0).await.unwrap());
+        assert_eq!(ids(&cached(&b, t0).await), ["far"]);
+        // The claim on `far` reports its counter.
+        assert!(b.claim(&session("s3", "far"), t0).await.unwrap());
+        assert_eq!(cached(&b, t0).await[0].used[&Profile::Game], 1);
+        // Past the cache's longest age it is read again: the lease of both
+        // hosts has run out by then for B, and `near`'s slot is free once
+        // its session ends.
+        a.update_session("s1", None, SessionState::Ended, t0).await.unwrap();
+        let later = t0 + CACHE_MAX_AGE_MS;
+        a.heartbeat("near", &Heartbeat { load: 0.0, sessions: vec![] }, later).await.unwrap();
+        assert_eq!(ids(&cached(&b, later).await), ["near", "far"]);
+        let lost = t0 + conformance::TIMING.lease_ms;
+        assert_eq!(ids(&cached(&b, lost).await), ["near"], "far's lease ran out");
+        // Nothing is left in the index or the deadlines by failed claims.
+        let mut conn = a.conn.clone();
+        let index: Option<String> = conn.get(index_key("s2")).await.unwrap();
+        assert_eq!(index, None);
+        let deadlines: Vec<String> = conn.zrange(DEADLINES, 0, -1).await.unwrap();
+        assert_eq!(deadlines, ["far|s3"]);
+    }
 
     #[tokio::test]
     async fn passes_the_conformance_suite_on_a_real_redis() {

@@ -14,7 +14,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-use crate::rate::{PacketFeedback, RateController};
+use crate::rate::{PacketFeedback, QualityChange, RateController};
 
 /// Pacing rate over the controller's target (as libwebrtc's pacer does).
 pub const PACING_FACTOR: f64 = 1.5;
@@ -67,6 +67,12 @@ impl SharedRate {
     /// The controller's current target, bits per second.
     pub fn target_bps(&self) -> u64 {
         self.lock().target_bps()
+    }
+
+    /// The change of resolution or frame rate the controller's quality
+    /// ladder suggests, once (see [`RateController::poll_quality_change`]).
+    pub fn poll_quality_change(&self) -> Option<QualityChange> {
+        self.lock().poll_quality_change()
     }
 
     /// Feeds per-packet (or per-frame) feedback that arrived at `now` from
