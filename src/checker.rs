@@ -3,7 +3,9 @@
 //! over QUIC (decoding every frame, clicking every 200 ms), reads the
 //! host's own signed record of the session, and signs a report of what it
 //! saw with its secp256k1 key (EIP-191), so that anyone can tell which
-//! checker vouches for it and a dispute can rest on it.
+//! checker vouches for it and a dispute can rest on it. The report goes to
+//! the broker, which weighs it into the host's reputation if it trusts the
+//! checker (`gridplay broker --checker 0x…`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use clap::Args;
 use ed25519_dalek::{Signature, Verifier};
 use gridplay_protocol::AllocateResponse;
-use gridplay_protocol::check::{CheckReport, HostRecord, SignedCheck};
+use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
 use gridplay_protocol::probe::{Address, PROBES_SIGNATURE_HEADER, SessionProbes, from_hex, to_hex};
 use gridplay_protocol::token::decode_public_key;
 use k256::ecdsa::SigningKey;
@@ -45,6 +47,9 @@ pub struct CheckerArgs {
     /// Also write the signed report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the report without submitting it to the broker (`POST /v1/checks`).
+    #[arg(long)]
+    no_submit: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -151,12 +156,24 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         host,
         delivered,
     };
-    let signed = SignedCheck::sign(report, &key);
+    let signed = SignedCheck::sign(&report, &key);
     let text = serde_json::to_string(&signed)?;
     if let Some(path) = &args.out {
         std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{text}");
+    if !args.no_submit {
+        let url = format!("{}/v1/checks", args.broker.trim_end_matches('/'));
+        let response = reqwest::Client::new().post(url).json(&signed).send().await?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        anyhow::ensure!(status.is_success(), "the broker refused the report: {status} {body}");
+        let accepted: CheckAccepted = serde_json::from_str(&body)?;
+        eprintln!(
+            "submitted: host {} now has reputation {:.3}",
+            accepted.host_id, accepted.reputation
+        );
+    }
     Ok(())
 }
 

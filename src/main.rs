@@ -87,6 +87,18 @@ struct BrokerArgs {
     /// Allocations per second one client address may make (bursts of twice that); 0 turns the limit off.
     #[arg(long, env = "GRIDPLAY_ALLOCATIONS_PER_IP", default_value_t = 10)]
     allocations_per_ip: u32,
+    /// Checkers whose signed reports count towards host reputation (0x addresses; repeat or comma-separate).
+    #[arg(long = "checker", env = "GRIDPLAY_CHECKERS", value_delimiter = ',', value_parser = parse_address)]
+    checkers: Vec<String>,
+}
+
+/// A `0x` Ethereum address, lowercased.
+fn parse_address(text: &str) -> Result<String, String> {
+    let hex = text
+        .strip_prefix("0x")
+        .filter(|h| h.len() == 40 && h.chars().all(|c| c.is_ascii_hexdigit()));
+    hex.map(|h| format!("0x{}", h.to_lowercase()))
+        .ok_or_else(|| format!("expected a 0x address, got `{text}`"))
 }
 
 #[derive(Args)]
@@ -280,6 +292,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         web_dir: args.web_dir,
         token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
         allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),
+        checkers: args.checkers,
         ..BrokerConfig::default()
     };
     let state = broker_state(config, key, args.redis_url.as_deref()).await?;

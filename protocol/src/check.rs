@@ -56,15 +56,26 @@ pub struct CheckReport {
     pub delivered: bool,
 }
 
-/// A report and the checker's signature over its JSON text.
+/// A report's exact JSON text and the checker's signature over it (the
+/// text, not a re-serialisation, is what is signed: numbers survive a JSON
+/// round trip only approximately in many parsers).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignedCheck {
-    /// The report.
-    pub report: CheckReport,
-    /// `0x`-hex 65-byte signature (`r ‖ s ‖ v`) over the report's JSON text
-    /// as an Ethereum signed message.
+    /// The [`CheckReport`] as JSON text.
+    pub report: String,
+    /// `0x`-hex 65-byte signature (`r ‖ s ‖ v`) over `report` as an
+    /// Ethereum signed message.
     pub signature: String,
+}
+
+/// The broker's answer to an accepted [`SignedCheck`] (`POST /v1/checks`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct CheckAccepted {
+    /// The host the report was about.
+    pub host_id: String,
+    /// Its reputation now, `0..=1`.
+    pub reputation: f64,
 }
 
 /// EIP-191 digest of `message`: what `personal_sign` signs.
@@ -76,21 +87,23 @@ fn signed_message_digest(message: &[u8]) -> Hash {
 
 impl SignedCheck {
     /// Signs `report` with the checker's key.
-    pub fn sign(report: CheckReport, key: &SigningKey) -> Self {
-        let text = serde_json::to_string(&report).expect("reports serialise");
-        let signature = sign_digest(key, &signed_message_digest(text.as_bytes()));
+    pub fn sign(report: &CheckReport, key: &SigningKey) -> Self {
+        let report = serde_json::to_string(report).expect("reports serialise");
+        let signature = sign_digest(key, &signed_message_digest(report.as_bytes()));
         Self { report, signature }
     }
 
-    /// The checker's address, once the signature is found to be over this
-    /// report and made by the checker the report names.
-    pub fn verify(&self) -> Result<Address, ProtocolError> {
-        let text = serde_json::to_string(&self.report).expect("reports serialise");
-        let signer = recover_signer(&signed_message_digest(text.as_bytes()), &self.signature)?;
-        if signer.to_string() != self.report.checker.to_lowercase() {
+    /// The report and the checker's address, once the signature is found to
+    /// be over this text and made by the checker the report names.
+    pub fn verify(&self) -> Result<(CheckReport, Address), ProtocolError> {
+        let signer =
+            recover_signer(&signed_message_digest(self.report.as_bytes()), &self.signature)?;
+        let report: CheckReport = serde_json::from_str(&self.report)
+            .map_err(|e| ProtocolError::Invalid(format!("check report: {e}")))?;
+        if signer.to_string() != report.checker.to_lowercase() {
             return Err(ProtocolError::BadProbeSignature);
         }
-        Ok(signer)
+        Ok((report, signer))
     }
 }
 
@@ -137,12 +150,16 @@ mod tests {
     #[test]
     fn signed_checks_verify_and_tampering_or_impersonation_is_caught() {
         let checker = key(3);
-        let signed = SignedCheck::sign(report(&checker), &checker);
-        assert_eq!(signed.verify(), Ok(Address::of(checker.verifying_key())));
+        let signed = SignedCheck::sign(&report(&checker), &checker);
+        assert_eq!(signed.verify(), Ok((report(&checker), Address::of(checker.verifying_key()))));
+        // Numbers that do not survive a parse and re-print still verify: the text is signed.
+        let awkward =
+            CheckReport { click_to_photon_ms_p99: 62.798311999999996, ..report(&checker) };
+        assert!(SignedCheck::sign(&awkward, &checker).verify().is_ok());
         let mut tampered = signed.clone();
-        tampered.report.mean_fps = 60.0;
+        tampered.report = tampered.report.replace("59.5", "60.5");
         assert!(tampered.verify().is_err());
-        let forged = SignedCheck::sign(report(&checker), &key(4));
+        let forged = SignedCheck::sign(&report(&checker), &key(4));
         assert!(forged.verify().is_err(), "signed by someone other than the named checker");
         let garbage = SignedCheck { signature: "0x1234".into(), ..signed };
         assert!(garbage.verify().is_err());

@@ -3,10 +3,11 @@
 //!
 //! Hard constraints: the host offers the request's profile at that size and
 //! rate, has a free slot, and its predicted RTT is within `max_rtt_ms`.
-//! Among the rest, lower score wins:
-//! `predicted RTT + PACKING_MS × free fraction + PRICE_MS × relative price`,
-//! so RTT dominates, partly used hosts fill before empty ones (best fit),
-//! and price breaks near-ties.
+//! Among the rest, lower score wins: `predicted RTT + PACKING_MS × free
+//! fraction + PRICE_MS × relative price + REPUTATION_MS × (1 − reputation)`,
+//! so RTT dominates, a host checkers found wanting must be that much nearer
+//! to win, partly used hosts fill before empty ones (best fit), and price
+//! breaks near-ties.
 
 use std::cmp::Ordering;
 
@@ -22,6 +23,19 @@ pub const RTT_MS_PER_KM: f64 = 0.015;
 pub const PACKING_MS: f64 = 4.0;
 /// Score added for the dearest candidate versus the cheapest, ms.
 pub const PRICE_MS: f64 = 2.0;
+/// Score added for a host with no reputation left versus a spotless one, ms.
+pub const REPUTATION_MS: f64 = 50.0;
+/// Weight of the newest checker report in a host's reputation.
+pub const REPUTATION_WEIGHT: f64 = 0.25;
+/// The reputation of a host no checker has reported on.
+pub const INITIAL_REPUTATION: f64 = 1.0;
+
+/// A host's reputation after one more checker report: an exponentially
+/// weighted share of reports that found the service delivered, in `0..=1`.
+pub fn next_reputation(current: f64, delivered: bool) -> f64 {
+    let current = if current.is_finite() { current.clamp(0.0, 1.0) } else { INITIAL_REPUTATION };
+    current + REPUTATION_WEIGHT * (f64::from(u8::from(delivered)) - current)
+}
 
 /// A host that passed the hard constraints, with its score.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +80,11 @@ pub fn rank<'a>(hosts: &'a [HostView], request: &AllocateRequest) -> Vec<Ranked<
             }
             let free_fraction = f64::from(offer.slots - used - 1) / f64::from(offer.slots);
             let price = (host.registration.price_per_block as f64 - cheapest) / price_span;
-            let score = predicted_rtt_ms + PACKING_MS * free_fraction + PRICE_MS * price;
+            let distrust = 1.0 - host.reputation.clamp(0.0, 1.0);
+            let score = predicted_rtt_ms
+                + PACKING_MS * free_fraction
+                + PRICE_MS * price
+                + REPUTATION_MS * distrust;
             Some(Ranked { host, predicted_rtt_ms, score })
         })
         .collect();
@@ -106,7 +124,36 @@ mod tests {
             registration: std::sync::Arc::new(host(id, slots, 0, 0.0, 0.0)),
             used: BTreeMap::from([(Profile::Game, used)]),
             distance_km,
+            reputation: INITIAL_REPUTATION,
         }
+    }
+
+    #[test]
+    fn reputation_moves_towards_each_report_and_stays_in_bounds() {
+        let mut r = INITIAL_REPUTATION;
+        r = next_reputation(r, false);
+        assert_eq!(r, 0.75);
+        r = next_reputation(r, true);
+        assert_eq!(r, 0.8125);
+        for _ in 0..100 {
+            r = next_reputation(r, false);
+        }
+        assert!((0.0..0.001).contains(&r));
+        assert_eq!(next_reputation(f64::NAN, true), 1.0);
+        assert_eq!(next_reputation(7.0, true), 1.0);
+    }
+
+    #[test]
+    fn a_host_checkers_found_wanting_loses_to_an_equal_one() {
+        let mut bad = view("bad", 4, 1, 100.0);
+        bad.reputation = 0.4;
+        let hosts = [bad, view("good", 4, 1, 100.0)];
+        assert_eq!(rank(&hosts, &request())[0].host.registration.host_id, "good");
+        // ...but still serves when it is much nearer.
+        let mut bad = view("bad", 4, 1, 0.0);
+        bad.reputation = 0.4;
+        let hosts = [bad, view("good", 4, 1, 5000.0)];
+        assert_eq!(rank(&hosts, &request())[0].host.registration.host_id, "bad");
     }
 
     #[test]

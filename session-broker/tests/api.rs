@@ -6,7 +6,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ed25519_dalek::SigningKey;
+use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::probe::Address;
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
     AllocateResponse, ApiError, GeoPoint, HostRegistered, HostRegistration, Profile, SessionClaims,
@@ -27,7 +29,10 @@ struct Broker {
 
 impl Broker {
     fn new() -> Self {
-        let config = BrokerConfig::default();
+        Self::with_config(BrokerConfig::default())
+    }
+
+    fn with_config(config: BrokerConfig) -> Self {
         let store = Arc::new(MemoryStore::new(config.timing()));
         let key = SigningKey::from_bytes(&[3; 32]);
         Self { router: app(Arc::new(BrokerState::new(store, key.clone(), config))), key }
@@ -284,6 +289,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/hosts", "post"),
         ("/v1/hosts/{id}/heartbeat", "post"),
         ("/v1/hosts/{id}/sessions/{session_id}", "post"),
+        ("/v1/checks", "post"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} undocumented");
     }
@@ -297,4 +303,80 @@ async fn the_openapi_document_describes_every_route() {
     assert!(
         allocate["201"].is_object() && allocate["503"].is_object() && allocate["429"].is_object()
     );
+}
+
+fn check_report(host_id: &str, checker: &k256::ecdsa::SigningKey, delivered: bool) -> CheckReport {
+    CheckReport {
+        host_id: host_id.into(),
+        session_id: "s".into(),
+        checker: Address::of(checker.verifying_key()).to_string(),
+        checked_at_ms: now_ms(),
+        stream: "1280x720@60".into(),
+        mean_fps: if delivered { 59.8 } else { 12.0 },
+        longest_freeze_ms: 50.0,
+        click_to_photon_ms_p50: 20.0,
+        click_to_photon_ms_p99: 40.0,
+        click_to_photon_samples: 60,
+        rtt_ms: Some(1.0),
+        host: HostRecord {
+            signature_verified: true,
+            seconds: 15,
+            frames_sent: 900,
+            reports_valid: 0,
+        },
+        delivered,
+    }
+}
+
+#[tokio::test]
+async fn signed_checker_reports_move_host_reputation_and_nothing_else_does() {
+    let checker = k256::ecdsa::SigningKey::from_bytes(&[5; 32].into()).unwrap();
+    let stranger = k256::ecdsa::SigningKey::from_bytes(&[6; 32].into()).unwrap();
+    let config = BrokerConfig {
+        checkers: vec![Address::of(checker.verifying_key()).to_string()],
+        ..BrokerConfig::default()
+    };
+    let broker = Broker::with_config(config);
+    let host = SigningKey::from_bytes(&[9; 32]);
+    assert_eq!(broker.register(&host, 2).await.0, StatusCode::OK);
+    let host_id = encode_public_key(&host.verifying_key());
+    let submit = |check: SignedCheck| {
+        let body = serde_json::to_string(&check).unwrap();
+        let broker = &broker;
+        async move { broker.json("POST", "/v1/checks", &body).await }
+    };
+
+    let (status, body) =
+        submit(SignedCheck::sign(&check_report(&host_id, &checker, false), &checker)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let accepted: CheckAccepted = serde_json::from_slice(&body).unwrap();
+    assert_eq!(accepted.reputation, 0.75);
+
+    // A checker the broker does not know, a report signed by someone else, a
+    // tampered one, a stale one, an unknown host, and garbage: refused, and the
+    // reputation stays where it was.
+    let unknown = SignedCheck::sign(&check_report(&host_id, &stranger, false), &stranger);
+    assert_eq!(submit(unknown).await.0, StatusCode::UNAUTHORIZED);
+    let forged = SignedCheck::sign(&check_report(&host_id, &checker, false), &stranger);
+    assert_eq!(submit(forged).await.0, StatusCode::UNAUTHORIZED);
+    let mut tampered = SignedCheck::sign(&check_report(&host_id, &checker, true), &checker);
+    tampered.report = tampered.report.replace("\"delivered\":true", "\"delivered\":false");
+    assert_eq!(submit(tampered).await.0, StatusCode::UNAUTHORIZED);
+    let stale = CheckReport {
+        checked_at_ms: now_ms() - 3_600_000,
+        ..check_report(&host_id, &checker, false)
+    };
+    assert_eq!(submit(SignedCheck::sign(&stale, &checker)).await.0, StatusCode::BAD_REQUEST);
+    let nobody = SignedCheck::sign(&check_report("nobody", &checker, false), &checker);
+    assert_eq!(submit(nobody).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        broker.json("POST", "/v1/checks", "{\"report\":1}").await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, body) =
+        submit(SignedCheck::sign(&check_report(&host_id, &checker, true), &checker)).await;
+    assert_eq!(status, StatusCode::OK);
+    let accepted: CheckAccepted = serde_json::from_slice(&body).unwrap();
+    assert_eq!(accepted.reputation, 0.8125, "only the two accepted reports counted");
 }

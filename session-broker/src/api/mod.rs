@@ -1,6 +1,7 @@
 //! The broker's HTTP API (axum): catalogue, candidates, sessions, hosts,
 //! metrics, and the web client's static files.
 
+mod checks;
 mod extract;
 mod hosts;
 mod limit;
@@ -44,6 +45,9 @@ pub struct BrokerConfig {
     /// Allocations per second one client address may make (bursts of twice
     /// that); `None` turns the limit off.
     pub allocations_per_ip: Option<NonZeroU32>,
+    /// Checkers whose signed reports count towards host reputation
+    /// (`0x` addresses, lowercase).
+    pub checkers: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -55,6 +59,7 @@ impl Default for BrokerConfig {
             default_location: GeoPoint { lat: 0.0, lon: 0.0 },
             web_dir: None,
             allocations_per_ip: NonZeroU32::new(10),
+            checkers: Vec::new(),
         }
     }
 }
@@ -122,6 +127,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts", post(hosts::register))
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
+        .route("/v1/checks", post(checks::submit))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY));

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{hosts, sessions};
+use super::{checks, hosts, sessions};
 
 /// The broker API.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use super::{hosts, sessions};
         hosts::register,
         hosts::heartbeat,
         hosts::update_session,
+        checks::submit,
     )
 )]
 pub struct BrokerApi;

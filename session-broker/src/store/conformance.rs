@@ -64,6 +64,25 @@ where
     only_the_owner_updates_and_ended_is_final(&fresh().await).await;
     heartbeat_names_ended_sessions(&fresh().await).await;
     nearby_hosts_come_nearest_first(&fresh().await).await;
+    reputation_follows_checks_and_outlives_the_lease(&fresh().await).await;
+}
+
+async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionStore) {
+    assert_eq!(store.record_check("nobody", true).await, Err(BrokerError::HostNotFound));
+    store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
+    let here = GeoPoint { lat: 0.0, lon: 0.0 };
+    let seen = |now| async move {
+        store.nearby_hosts(here, Profile::Game, 4, now).await.unwrap()[0].reputation
+    };
+    assert_eq!(seen(T0).await, 1.0, "unchecked hosts start spotless");
+    assert_eq!(store.record_check("h", false).await.unwrap(), 0.75);
+    assert_eq!(seen(T0).await, 0.75);
+    // Losing the lease and registering again does not wipe the record.
+    let late = T0 + 11_000;
+    store.sweep(late).await.unwrap();
+    store.register_host(&host("h", 1, 0, 0.0, 0.0), late).await.unwrap();
+    assert_eq!(seen(late).await, 0.75);
+    assert_eq!(store.record_check("h", true).await.unwrap(), 0.8125);
 }
 
 async fn claims_never_exceed_capacity_and_ending_frees(store: &dyn SessionStore) {

@@ -11,6 +11,7 @@ use gridplay_protocol::{
 use super::grid::Grid;
 use super::{HostView, SessionStore, StoreTiming};
 use crate::BrokerError;
+use crate::placement::{INITIAL_REPUTATION, next_reputation};
 
 #[derive(Debug)]
 struct Host {
@@ -30,6 +31,8 @@ struct State {
     /// Hosts by location, with the host ids in grid order; rebuilt on the
     /// next search after a host comes, moves or goes.
     grid: Option<(Grid, Vec<String>)>,
+    /// Checker-fed reputations, kept whatever happens to the hosts' leases.
+    reputations: HashMap<String, f64>,
 }
 
 /// Broker state in this process (the default store).
@@ -142,6 +145,16 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn record_check(&self, host_id: &str, delivered: bool) -> Result<f64, BrokerError> {
+        let mut state = self.lock();
+        if !state.hosts.contains_key(host_id) {
+            return Err(BrokerError::HostNotFound);
+        }
+        let reputation = state.reputations.entry(host_id.to_owned()).or_insert(INITIAL_REPUTATION);
+        *reputation = next_reputation(*reputation, delivered);
+        Ok(*reputation)
+    }
+
     async fn heartbeat(
         &self,
         host_id: &str,
@@ -196,6 +209,11 @@ impl SessionStore for MemoryStore {
                 registration: Arc::clone(&h.registration),
                 used: h.used.clone(),
                 distance_km,
+                reputation: state
+                    .reputations
+                    .get(&h.registration.host_id)
+                    .copied()
+                    .unwrap_or(INITIAL_REPUTATION),
             })
             .collect();
         Ok(hosts)

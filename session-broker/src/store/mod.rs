@@ -49,6 +49,8 @@ pub struct HostView {
     pub used: BTreeMap<Profile, u32>,
     /// Distance from the requested point, km.
     pub distance_km: f64,
+    /// What checkers found, `0..=1` ([`crate::placement::next_reputation`]).
+    pub reputation: f64,
 }
 
 /// Where broker state lives.
@@ -69,6 +71,12 @@ pub trait SessionStore: Send + Sync {
         beat: &Heartbeat,
         now_ms: u64,
     ) -> Result<HeartbeatAck, BrokerError>;
+
+    /// Weighs one checker report into a host's reputation
+    /// ([`crate::placement::next_reputation`]) and returns the new value. The
+    /// reputation outlives the host's leases and re-registrations.
+    /// [`BrokerError::HostNotFound`] for a host never registered.
+    async fn record_check(&self, host_id: &str, delivered: bool) -> Result<f64, BrokerError>;
 
     /// Up to `limit` live hosts offering `profile`, nearest to `near` first.
     async fn nearby_hosts(

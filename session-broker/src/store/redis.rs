@@ -30,6 +30,7 @@ use redis::{AsyncCommands, Script};
 use super::grid::Grid;
 use super::{HostView, SessionStore, StoreTiming, distance_km};
 use crate::BrokerError;
+use crate::placement::{INITIAL_REPUTATION, REPUTATION_WEIGHT};
 
 /// How long an ended session stays readable, in seconds.
 const RETENTION_S: u64 = 24 * 3600;
@@ -124,6 +125,8 @@ struct CachedHost {
     /// Used slots per profile ([`profile_index`]); `u32::MAX` once a claim
     /// found the profile full.
     used: [AtomicU32; 2],
+    /// What checkers found (as of the read).
+    reputation: f64,
 }
 
 /// The live hosts at one moment, indexed for nearest-first search.
@@ -185,6 +188,7 @@ pub struct RedisStore {
     lose: Script,
     register: Script,
     heartbeat: Script,
+    reputation: Script,
 }
 
 impl RedisStore {
@@ -204,6 +208,7 @@ impl RedisStore {
             lose: Script::new(include_str!("lua/lose.lua")),
             register: Script::new(include_str!("lua/register.lua")),
             heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
+            reputation: Script::new(include_str!("lua/reputation.lua")),
         })
     }
 
@@ -307,8 +312,8 @@ impl RedisStore {
         let mut conn = self.cache_conn.clone();
         let cutoff = now_ms.saturating_sub(self.timing.lease_ms) + 1;
         let ids: Vec<String> = conn.zrangebyscore(SEEN, cutoff, "+inf").await?;
-        // Per host: rev, seen, used:game, used:phone.
-        type Row = (Option<u64>, Option<u64>, Option<u32>, Option<u32>);
+        // Per host: rev, seen, used:game, used:phone, rep.
+        type Row = (Option<u64>, Option<u64>, Option<u32>, Option<u32>, Option<f64>);
         let mut rows: Vec<Row> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CACHE_CHUNK) {
             let mut pipe = redis::pipe();
@@ -318,6 +323,7 @@ impl RedisStore {
                     "seen",
                     "used:game",
                     "used:phone",
+                    "rep",
                 ]);
             }
             rows.extend(pipe.query_async::<Vec<Row>>(&mut conn).await?);
@@ -363,6 +369,7 @@ impl RedisStore {
                 registration,
                 seen_ms: AtomicU64::new(seen),
                 used: [AtomicU32::new(row.2.unwrap_or(0)), AtomicU32::new(row.3.unwrap_or(0))],
+                reputation: row.4.unwrap_or(INITIAL_REPUTATION),
             });
         }
         let grid = Grid::new(hosts.iter().map(|h| h.registration.location).collect());
@@ -442,6 +449,19 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn record_check(&self, host_id: &str, delivered: bool) -> Result<f64, BrokerError> {
+        let mut conn = self.conn.clone();
+        let reputation: Option<f64> = self
+            .reputation
+            .key(host_key(host_id))
+            .arg(u8::from(delivered))
+            .arg(REPUTATION_WEIGHT)
+            .arg(INITIAL_REPUTATION)
+            .invoke_async(&mut conn)
+            .await?;
+        reputation.ok_or(BrokerError::HostNotFound)
+    }
+
     async fn heartbeat(
         &self,
         host_id: &str,
@@ -513,12 +533,18 @@ impl SessionStore for RedisStore {
         // revision and read only when a host re-registered.
         let mut pipe = redis::pipe();
         for host in &hosts {
-            pipe.cmd("HMGET").arg(host_key(host)).arg(&["rev", "seen", "used:game", "used:phone"]);
+            pipe.cmd("HMGET").arg(host_key(host)).arg(&[
+                "rev",
+                "seen",
+                "used:game",
+                "used:phone",
+                "rep",
+            ]);
         }
-        let rows: Vec<(Option<u64>, Option<u64>, Option<u32>, Option<u32>)> =
-            pipe.query_async(&mut conn).await?;
+        type Row = (Option<u64>, Option<u64>, Option<u32>, Option<u32>, Option<f64>);
+        let rows: Vec<Row> = pipe.query_async(&mut conn).await?;
         let mut views = Vec::new();
-        for (host, (rev, seen, used_game, used_phone)) in hosts.iter().zip(rows) {
+        for (host, (rev, seen, used_game, used_phone, rep)) in hosts.iter().zip(rows) {
             let (Some(rev), Some(seen)) = (rev, seen) else { continue };
             if now_ms.saturating_sub(seen) >= self.timing.lease_ms {
                 continue;
@@ -532,7 +558,8 @@ impl SessionStore for RedisStore {
                 (Profile::Phone, used_phone.unwrap_or(0)),
             ]);
             let distance_km = distance_km(near, registration.location);
-            views.push(HostView { registration, used, distance_km });
+            let reputation = rep.unwrap_or(INITIAL_REPUTATION);
+            views.push(HostView { registration, used, distance_km, reputation });
         }
         views.truncate(limit);
         Ok(views)
@@ -565,6 +592,7 @@ impl SessionStore for RedisStore {
                     registration: Arc::clone(&host.registration),
                     used: BTreeMap::from(used),
                     distance_km,
+                    reputation: host.reputation,
                 }
             })
             .collect();
