@@ -1,5 +1,6 @@
 //! One session's frame loop on its own thread: apply input, advance the game,
-//! render (Vulkan), read back, convert to I420 and encode (openh264).
+//! render (Vulkan), read back, convert to I420 and encode (NVENC when built
+//! with the `nvenc` feature and the driver has it, else openh264).
 //!
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
 //! frame that reflects each input.
@@ -15,7 +16,7 @@ use gridplay_streaming::rate::{
     DegradationPolicy, LADDER_720P60, QualityLevel, RateConfig, RateController,
 };
 use gridplay_streaming::webrtc::SharedRate;
-use gridplay_streaming::{ColourConverter, EncoderSettings, OpenH264Encoder, VideoEncoder};
+use gridplay_streaming::{ColourConverter, EncoderSettings, VideoEncoder, open_encoder};
 use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
@@ -167,16 +168,23 @@ impl FramePacer {
 struct Stages {
     renderer: Renderer,
     converter: ColourConverter,
-    encoder: OpenH264Encoder,
+    /// NVENC when built with the `nvenc` feature and the GPU has one, openh264 otherwise.
+    encoder: Box<dyn VideoEncoder + Send>,
+    /// The bitrate the encoder was last set to.
+    bitrate_bps: u32,
 }
 
 impl Stages {
     fn new(spec: StreamSpec, bitrate_bps: u32) -> Result<Self, HostError> {
+        let renderer = Renderer::new(spec.width, spec.height)?;
         let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
+        let (encoder, kind) = open_encoder(EncoderSettings { bitrate_bps, ..settings })?;
+        tracing::info!(encoder = %kind, width = spec.width, height = spec.height, "encoder opened");
         Ok(Self {
-            renderer: Renderer::new(spec.width, spec.height)?,
+            renderer,
             converter: ColourConverter::new(spec.width, spec.height),
-            encoder: OpenH264Encoder::new(EncoderSettings { bitrate_bps, ..settings })?,
+            encoder,
+            bitrate_bps,
         })
     }
 }
@@ -231,11 +239,12 @@ pub fn run_pipeline(
         stages.renderer.render(&game.scene())?;
         let frame = stages.converter.convert(stages.renderer.pixels())?;
         let target = control.encoder_target();
-        let current = stages.encoder.settings().bitrate_bps;
-        if target.abs_diff(current) > current / 20
-            && let Err(e) = stages.encoder.set_bitrate(target)
-        {
-            tracing::warn!("keeping {current} bit/s: {e}");
+        let current = stages.bitrate_bps;
+        if target.abs_diff(current) > current / 20 {
+            match stages.encoder.set_bitrate(target) {
+                Ok(()) => stages.bitrate_bps = target,
+                Err(e) => tracing::warn!("keeping {current} bit/s: {e}"),
+            }
         }
         let keyframe = frame_id == 1
             || std::mem::take(&mut quality_changed)

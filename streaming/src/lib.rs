@@ -8,12 +8,16 @@ mod decoder;
 mod encoder;
 mod error;
 mod frame;
+#[cfg(feature = "nvenc")]
+pub mod nvenc;
 pub mod quic;
 pub mod rate;
 pub mod relay;
+mod select;
 pub mod webrtc;
 
 pub use decoder::{DecodedFrame, H264Decoder};
 pub use encoder::{EncodedFrame, EncoderSettings, OpenH264Encoder, VideoEncoder};
 pub use error::StreamingError;
 pub use frame::{ColourConverter, I420Frame};
+pub use select::{EncoderKind, open_encoder};
