@@ -41,6 +41,7 @@ up: deps web
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p gridplay-streaming -p gridplay-host --all-targets --features gridplay-streaming/nvenc -- -D warnings
 
 test-rust:
 	$(CARGO) test --workspace
@@ -75,6 +76,8 @@ test: deps lint test-web test-chain generated e2e test-netns
 # and on Redis (1 and 2 brokers), measures the EVALSHA ceiling and broker memory: bench/results/broker.json.
 # The streaming run measures click-to-photon per transport on loopback and through the constrained network
 # (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
+# The chain run measures settlement gas per session-hour on anvil against per-report transactions:
+# bench/results/chain.json.
 bench: deps web
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results
@@ -84,6 +87,7 @@ bench: deps web
 	$(TARGET_DIR)/release/gridplay-bench broker --out bench/results
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench streaming --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser.json --out bench/results
+	$(TARGET_DIR)/release/gridplay-bench chain --out bench/results
 
 clean:
 	$(CARGO) clean

@@ -5,9 +5,12 @@
 //! - `broker`: the session broker's allocation rate and latency on the memory
 //!   store and on Redis, the Redis EVALSHA ceiling, and its memory (`broker.json`);
 //! - `streaming`: click-to-photon per transport on loopback and through a
-//!   constrained network, and 720p30 sessions per host (`streaming.json`).
+//!   constrained network, and 720p30 sessions per host (`streaming.json`);
+//! - `chain`: settlement gas per session-hour on anvil at 1 to 10,000 sessions
+//!   per epoch, against one transaction per five signed reports (`chain.json`).
 
 mod broker;
+mod chain;
 mod pipeline;
 mod session;
 mod stats;
@@ -36,6 +39,8 @@ enum Command {
     Pipeline(PipelineArgs),
     /// Session broker allocations on the memory store and Redis, EVALSHA ceiling, memory.
     Broker(broker::BrokerArgs),
+    /// Settlement gas per session-hour on anvil, against per-report transactions.
+    Chain(chain::ChainArgs),
     /// Click-to-photon per transport (loopback and constrained), sessions per host.
     Streaming(streaming::StreamingArgs),
 }
@@ -65,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline_bench(args),
         Command::Broker(args) => broker::run(args),
         Command::Streaming(args) => streaming::run(args),
+        Command::Chain(args) => chain::run(args),
     }
 }
 

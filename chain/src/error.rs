@@ -35,6 +35,15 @@ pub enum Error {
     /// The share of seconds that must meet the bar is outside 1..=10 000 basis points.
     #[error("min_met_bps must be in 1..=10000, not {0}")]
     InvalidSla(u16),
+    /// The contract refused a transaction: it would revert, with the contract's own error
+    /// (for example `LeafWithinVoucher` for a dispute of a block its voucher allows).
+    #[error("{call} refused by the contract: {reason}")]
+    Reverted {
+        /// The contract function called.
+        call: String,
+        /// The contract's custom error and its arguments, or what is known of the revert.
+        reason: String,
+    },
     /// The chain, its RPC endpoint or a transaction failed.
     #[error("chain: {0}")]
     Chain(String),

@@ -1,6 +1,8 @@
 //! The settlement client against the real contract on a real anvil: deploy,
 //! bond, deposit, sign vouchers, commit an epoch through the ledger exactly
-//! once, wait out the challenge window, claim with proofs, refuse a double claim.
+//! once, wait out the challenge window, claim with proofs, refuse a double claim;
+//! dispute blocks (beyond their voucher, by a signed probe summary) so that the
+//! host is slashed and the player keeps the money, and refuse false disputes.
 
 use std::path::PathBuf;
 
@@ -9,10 +11,10 @@ use alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use gridplay_chain::settlement::{
-    BilledBlock, DeployParams, Epoch, Ledger, LedgerEpoch, SettlementClient, Voucher, settle,
-    sign_voucher, voucher_session_id,
+    BilledBlock, DeployParams, Epoch, Ledger, LedgerEpoch, SettlementClient, Voucher,
+    probe_summary_digest, settle, sign_probe_summary, sign_voucher, voucher_session_id,
 };
-use gridplay_chain::{Leaf, ProbeSummary, keccak256};
+use gridplay_chain::{Error, Leaf, ProbeSummary, keccak256};
 
 const CHALLENGE_WINDOW: u64 = 60;
 
@@ -159,4 +161,255 @@ fn epoch_leaf(epoch: &Epoch) -> gridplay_chain::settlement::GridplayTypes::Leaf 
         amount: U256::from(leaf.amount),
         probeSummaryHash: B256::from(leaf.probe_summary_hash),
     }
+}
+
+const PRICE: u128 = 1_000_000_000_000_000; // 0.001 ether
+const MIN_BOND: u128 = 1_000_000_000_000_000_000; // 1 ether
+const SLASH: u128 = 100_000_000_000_000_000; // 0.1 ether
+const DEPOSIT: u128 = 1_000_000_000_000_000_000; // 1 ether
+
+/// A deployed contract with a bonded host and a player with escrow.
+struct Setup {
+    _anvil: AnvilInstance,
+    url: String,
+    operator: SettlementClient,
+    host: PrivateKeySigner,
+    player: PrivateKeySigner,
+}
+
+async fn setup() -> Setup {
+    let anvil = anvil();
+    let url = anvil.endpoint();
+    let (operator, player, host) = (signer(&anvil, 0), signer(&anvil, 1), signer(&anvil, 2));
+    let params = DeployParams {
+        challenge_window: CHALLENGE_WINDOW,
+        unbonding_period: 120,
+        withdrawal_delay: 120,
+        min_bond: MIN_BOND,
+        slash_amount: SLASH,
+    };
+    let operator = SettlementClient::deploy(&url, operator, params).await.unwrap();
+    let host_client = operator.with_signer(&url, host.clone()).await.unwrap();
+    host_client.bond(U256::from(MIN_BOND)).await.unwrap();
+    let player_client = operator.with_signer(&url, player.clone()).await.unwrap();
+    player_client.deposit(U256::from(DEPOSIT)).await.unwrap();
+    Setup { _anvil: anvil, url, operator, host, player }
+}
+
+impl Setup {
+    /// A voucher for one session of `max_blocks` blocks, signed by the player.
+    fn voucher(
+        &self,
+        session_key: Address,
+        max_blocks: u32,
+    ) -> (Voucher, alloy::primitives::Bytes, B256) {
+        let voucher = Voucher {
+            host: self.host.address(),
+            sessionKey: session_key,
+            pricePerBlock: U256::from(PRICE),
+            maxBlocks: max_blocks,
+            expiry: u64::MAX / 2,
+            nonce: B256::from(keccak256(b"dispute")),
+        };
+        let (chain_id, contract) = (self.operator.chain_id(), self.operator.address());
+        let signature = sign_voucher(&self.player, &voucher, chain_id, contract).unwrap();
+        let session_id = voucher_session_id(&voucher, chain_id, contract);
+        (voucher, signature, session_id)
+    }
+
+    /// Commits `epoch` and returns its id.
+    async fn commit(&self, epoch: &Epoch) -> u64 {
+        self.operator.commit_epoch(epoch.root(), epoch.leaf_count(), epoch.total()).await.unwrap().0
+    }
+
+    /// What disputes can change: the host's bond, the burned total, the player's escrow.
+    async fn money(&self) -> (u128, U256, u128) {
+        (
+            self.operator.host_bond(self.host.address()).await.unwrap(),
+            self.operator.slashed_total().await.unwrap(),
+            self.operator.escrow(self.player.address()).await.unwrap(),
+        )
+    }
+
+    /// Claims, after the challenge window, the host's blocks of `epoch` whose indices are in
+    /// `blocks`; returns what the host's balance gained.
+    async fn claim(&self, id: u64, epoch: &Epoch, blocks: &[u32]) -> Result<U256, Error> {
+        let mut claims = epoch.claims_for(self.host.address()).unwrap();
+        for claim in &mut claims {
+            claim.blocks.retain(|b| blocks.contains(&b.blockIndex));
+        }
+        claims.retain(|c| !c.blocks.is_empty());
+        let provider = self.operator.contract().provider();
+        let before = provider.get_balance(self.host.address()).await.unwrap();
+        // The operator sends the claim, so the host's balance moves by the payment alone.
+        self.operator.claim(id, self.host.address(), claims).await?;
+        Ok(provider.get_balance(self.host.address()).await.unwrap() - before)
+    }
+}
+
+/// Asserts that `result` is the contract refusing `call` with the custom error `name`.
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, Error>, call: &str, name: &str) {
+    match result {
+        Err(Error::Reverted { call: c, reason }) => {
+            assert_eq!(c, call);
+            assert!(reason.starts_with(name), "expected {name}, got {reason}");
+        }
+        other => panic!("expected {call} refused with {name}, got {other:?}"),
+    }
+}
+
+fn billed(
+    voucher: &Voucher,
+    signature: &alloy::primitives::Bytes,
+    session_id: B256,
+    index: u32,
+    player: Address,
+    amount: u128,
+) -> BilledBlock {
+    let mut b = block(voucher, signature, session_id, index, player);
+    b.leaf.amount = amount;
+    b
+}
+
+#[tokio::test]
+async fn a_block_beyond_its_voucher_is_disputed_the_host_slashed_and_the_player_keeps_the_money() {
+    let s = setup().await;
+    let (voucher, signature, session_id) = s.voucher(PrivateKeySigner::random().address(), 2);
+    let player = s.player.address();
+    // Blocks 0 and 1 are within the voucher; block 2 is past `maxBlocks`, block 1 is honest.
+    let epoch = Epoch::new(vec![
+        billed(&voucher, &signature, session_id, 0, player, PRICE),
+        billed(&voucher, &signature, session_id, 1, player, PRICE),
+        billed(&voucher, &signature, session_id, 2, player, PRICE),
+    ])
+    .unwrap();
+    let id = s.commit(&epoch).await;
+    let start = s.money().await;
+    assert_eq!(start, (MIN_BOND, U256::ZERO, DEPOSIT));
+
+    // A false dispute: block 0 is within its voucher. Refused, nothing changes.
+    let honest = epoch.evidence(0).unwrap();
+    assert_refused(
+        s.operator.dispute_beyond_voucher(id, &honest).await,
+        "disputeBeyondVoucher",
+        "LeafWithinVoucher",
+    );
+    // Evidence whose proof does not lead to the root is refused too.
+    let mut forged = epoch.evidence(2).unwrap();
+    forged.proof[0] = B256::repeat_byte(7);
+    assert_refused(
+        s.operator.dispute_beyond_voucher(id, &forged).await,
+        "disputeBeyondVoucher",
+        "InvalidProof",
+    );
+    assert_eq!(s.money().await, start, "a refused dispute changes nothing");
+    assert!(!s.operator.is_settled(session_id, 0).await.unwrap());
+    assert!(!s.operator.is_settled(session_id, 2).await.unwrap());
+
+    // The real dispute, sent by the player: the host is slashed, the block settled unpaid.
+    let player_client = s.operator.with_signer(&s.url, s.player.clone()).await.unwrap();
+    let beyond = epoch.evidence(2).unwrap();
+    player_client.dispute_beyond_voucher(id, &beyond).await.unwrap();
+    assert_eq!(s.money().await, (MIN_BOND - SLASH, U256::from(SLASH), DEPOSIT));
+    assert!(s.operator.is_settled(session_id, 2).await.unwrap());
+    assert_refused(
+        player_client.dispute_beyond_voucher(id, &beyond).await,
+        "disputeBeyondVoucher",
+        "BlockAlreadySettled",
+    );
+
+    // After the window: the honest blocks are paid, the disputed one never is.
+    assert_refused(s.claim(id, &epoch, &[0, 1]).await, "claim", "ChallengeWindowOpen");
+    advance(&s.operator, CHALLENGE_WINDOW + 1).await;
+    assert_refused(
+        s.operator.dispute_beyond_voucher(id, &beyond).await,
+        "disputeBeyondVoucher",
+        "ChallengeWindowClosed",
+    );
+    assert_refused(s.claim(id, &epoch, &[2]).await, "claim", "BlockBeyondVoucher");
+    assert_eq!(s.claim(id, &epoch, &[0, 1]).await.unwrap(), U256::from(2 * PRICE));
+    assert_eq!(s.money().await, (MIN_BOND - SLASH, U256::from(SLASH), DEPOSIT - 2 * PRICE));
+}
+
+#[tokio::test]
+async fn a_probe_summary_from_the_session_key_or_a_checker_wins_a_dispute_and_others_are_refused() {
+    let s = setup().await;
+    let session_key = PrivateKeySigner::random();
+    let (checker, stranger) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let (voucher, signature, session_id) = s.voucher(session_key.address(), 4);
+    let player = s.player.address();
+    let blocks: Vec<BilledBlock> =
+        (0..4).map(|i| billed(&voucher, &signature, session_id, i, player, PRICE)).collect();
+    let epoch = Epoch::new(blocks).unwrap();
+    let id = s.commit(&epoch).await;
+    let (chain_id, contract) = (s.operator.chain_id(), s.operator.address());
+    let sign = |who: &PrivateKeySigner, summary: &ProbeSummary| {
+        sign_probe_summary(who, summary, chain_id, contract).unwrap()
+    };
+    // What the observers saw: the block was barely delivered, worth nothing.
+    let bad = |index: u32| ProbeSummary {
+        session_id: session_id.0,
+        block_index: index,
+        seconds_covered: 900,
+        seconds_met: 12,
+        amount: 0,
+    };
+    let on_chain: B256 =
+        s.operator.contract().probeSummaryDigest((&bad(0)).into()).call().await.unwrap();
+    assert_eq!(probe_summary_digest(&bad(0), chain_id, contract), on_chain, "digests agree");
+
+    // False disputes, each refused with nothing changed.
+    let start = s.money().await;
+    let evidence = epoch.evidence(0).unwrap();
+    let dispute = |summary: ProbeSummary, by: &PrivateKeySigner| {
+        let signature = sign(by, &summary);
+        let evidence = epoch.evidence(summary.block_index as usize).unwrap();
+        let client = s.operator.clone();
+        async move { client.dispute_probe_summary(id, &evidence, &summary, signature).await }
+    };
+    assert_refused(dispute(bad(0), &stranger).await, "disputeProbeSummary", "UnauthorisedObserver");
+    assert_refused(dispute(bad(0), &checker).await, "disputeProbeSummary", "UnauthorisedObserver");
+    let agreeing = ProbeSummary { seconds_met: 890, amount: PRICE, ..bad(0) };
+    assert_refused(
+        dispute(agreeing, &session_key).await,
+        "disputeProbeSummary",
+        "SummaryAgreesWithLeaf",
+    );
+    let other_block = bad(1);
+    assert_refused(
+        s.operator
+            .dispute_probe_summary(id, &evidence, &other_block, sign(&session_key, &other_block))
+            .await,
+        "disputeProbeSummary",
+        "SummaryMismatch",
+    );
+    assert_eq!(s.money().await, start, "refused disputes change nothing");
+    assert!(!s.operator.is_settled(session_id, 0).await.unwrap());
+
+    // The session key's summary wins.
+    dispute(bad(0), &session_key).await.unwrap();
+    assert_eq!(s.money().await, (MIN_BOND - SLASH, U256::from(SLASH), DEPOSIT));
+    assert!(s.operator.is_settled(session_id, 0).await.unwrap());
+
+    // Only the operator names checkers; a named checker's summary wins.
+    let host_client = s.operator.with_signer(&s.url, s.host.clone()).await.unwrap();
+    assert_refused(
+        host_client.set_checker(checker.address(), true).await,
+        "setChecker",
+        "NotOperator",
+    );
+    assert!(!s.operator.is_checker(checker.address()).await.unwrap());
+    s.operator.set_checker(checker.address(), true).await.unwrap();
+    assert!(s.operator.is_checker(checker.address()).await.unwrap());
+    dispute(bad(1), &checker).await.unwrap();
+    assert_eq!(s.money().await, (MIN_BOND - 2 * SLASH, U256::from(2 * SLASH), DEPOSIT));
+    // A removed checker no longer counts.
+    s.operator.set_checker(checker.address(), false).await.unwrap();
+    assert_refused(dispute(bad(2), &checker).await, "disputeProbeSummary", "UnauthorisedObserver");
+
+    // After the window the disputed blocks stay unpaid; the others are paid.
+    advance(&s.operator, CHALLENGE_WINDOW + 1).await;
+    assert_refused(s.claim(id, &epoch, &[0, 2, 3]).await, "claim", "BlockAlreadySettled");
+    assert_eq!(s.claim(id, &epoch, &[2, 3]).await.unwrap(), U256::from(2 * PRICE));
+    assert_eq!(s.money().await, (MIN_BOND - 2 * SLASH, U256::from(2 * SLASH), DEPOSIT - 2 * PRICE));
 }

@@ -1,12 +1,16 @@
 //! Transactions and reads against a deployed `GridplaySettlement`.
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
-use super::GridplaySettlement::{self, GridplaySettlementInstance, SessionClaim};
-use crate::Error;
+use super::GridplaySettlement::{
+    self, GridplaySettlementErrors, GridplaySettlementInstance, SessionClaim,
+};
+use super::GridplayTypes;
+use super::epoch::DisputeEvidence;
+use crate::{Error, ProbeSummary};
 
 /// How long to wait for a transaction to be mined.
 const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -37,6 +41,28 @@ fn chain_error(e: impl std::fmt::Display) -> Error {
     Error::Chain(e.to_string())
 }
 
+/// Names the contract's custom error in a failed call, `Error::Reverted`; any other failure
+/// (transport, node) is `Error::Chain`.
+fn call_error(what: &str, e: alloy::contract::Error) -> Error {
+    if let Some(decoded) = e.as_decoded_interface_error::<GridplaySettlementErrors>() {
+        return Error::Reverted { call: what.into(), reason: revert_reason(&decoded) };
+    }
+    match e.as_revert_data() {
+        Some(data) => Error::Reverted { call: what.into(), reason: format!("revert data {data}") },
+        None => chain_error(e),
+    }
+}
+
+/// `Name { field: value, .. }` for a decoded custom error: its `Debug` form without the
+/// enum's wrapper variant.
+fn revert_reason(decoded: &GridplaySettlementErrors) -> String {
+    let text = format!("{decoded:?}");
+    match (text.find('('), text.rfind(')')) {
+        (Some(open), Some(close)) if open < close => text[open + 1..close].to_string(),
+        _ => text,
+    }
+}
+
 /// Sends a contract call and waits for it to be mined successfully.
 async fn mined<C: alloy::sol_types::SolCall>(
     what: &str,
@@ -45,13 +71,13 @@ async fn mined<C: alloy::sol_types::SolCall>(
     let receipt = call
         .send()
         .await
-        .map_err(chain_error)?
+        .map_err(|e| call_error(what, e))?
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
         .map_err(chain_error)?;
     if !receipt.status() {
-        return Err(Error::Chain(format!("{what} reverted")));
+        return Err(Error::Reverted { call: what.into(), reason: "mined with status 0".into() });
     }
     Ok(receipt)
 }
@@ -149,6 +175,83 @@ impl SettlementClient {
             .decoded_log::<GridplaySettlement::EpochCommitted>()
             .ok_or_else(|| Error::Chain("no EpochCommitted event".into()))?;
         Ok((committed.epochId.to::<u64>(), receipt.transaction_hash))
+    }
+
+    /// Adds (`enabled`) or removes a checker key whose signed probe summaries can back
+    /// disputes (operator only).
+    pub async fn set_checker(&self, checker: Address, enabled: bool) -> Result<B256, Error> {
+        let call = self.contract.setChecker(checker, enabled);
+        Ok(mined("setChecker", call).await?.transaction_hash)
+    }
+
+    /// Disputes a committed block that its own voucher does not allow (another host, a block
+    /// index past `maxBlocks`, an amount over `pricePerBlock`, or an epoch committed after the
+    /// voucher's expiry) within the epoch's challenge window. On success the block is never
+    /// paid and the leaf's host is slashed; a block within its voucher is refused with
+    /// `Error::Reverted` naming `LeafWithinVoucher`.
+    pub async fn dispute_beyond_voucher(
+        &self,
+        epoch_id: u64,
+        evidence: &DisputeEvidence,
+    ) -> Result<B256, Error> {
+        let call = self.contract.disputeBeyondVoucher(
+            U256::from(epoch_id),
+            GridplayTypes::Leaf::from(&evidence.leaf),
+            evidence.proof.clone(),
+            evidence.voucher.clone(),
+            evidence.voucher_signature.clone(),
+        );
+        Ok(mined("disputeBeyondVoucher", call).await?.transaction_hash)
+    }
+
+    /// Disputes a committed block with an observer's probe summary of it that bills less than
+    /// the leaf, signed (see [`sign_probe_summary`](super::sign_probe_summary)) by the
+    /// voucher's session key or a registered checker, within the epoch's challenge window.
+    /// On success the block is never paid and the leaf's host is slashed; a summary that
+    /// agrees with the leaf, is for another block or is signed by anyone else is refused with
+    /// `Error::Reverted` (`SummaryAgreesWithLeaf`, `SummaryMismatch`, `UnauthorisedObserver`).
+    pub async fn dispute_probe_summary(
+        &self,
+        epoch_id: u64,
+        evidence: &DisputeEvidence,
+        summary: &ProbeSummary,
+        summary_signature: Bytes,
+    ) -> Result<B256, Error> {
+        let call = self.contract.disputeProbeSummary(
+            U256::from(epoch_id),
+            GridplayTypes::Leaf::from(&evidence.leaf),
+            evidence.proof.clone(),
+            evidence.voucher.clone(),
+            evidence.voucher_signature.clone(),
+            GridplayTypes::ProbeSummary::from(summary),
+            summary_signature,
+        );
+        Ok(mined("disputeProbeSummary", call).await?.transaction_hash)
+    }
+
+    /// A host's bond in wei (0 when not bonded).
+    pub async fn host_bond(&self, host: Address) -> Result<u128, Error> {
+        Ok(self.contract.hosts(host).call().await.map_err(chain_error)?.bond)
+    }
+
+    /// A player's escrow in wei.
+    pub async fn escrow(&self, player: Address) -> Result<u128, Error> {
+        Ok(self.contract.players(player).call().await.map_err(chain_error)?.balance)
+    }
+
+    /// Whether a session's block was already claimed or disputed.
+    pub async fn is_settled(&self, session_id: B256, block_index: u32) -> Result<bool, Error> {
+        self.contract.isSettled(session_id, block_index).call().await.map_err(chain_error)
+    }
+
+    /// Wei slashed from host bonds so far.
+    pub async fn slashed_total(&self) -> Result<U256, Error> {
+        self.contract.slashedTotal().call().await.map_err(chain_error)
+    }
+
+    /// Whether `checker`'s signed probe summaries can back disputes.
+    pub async fn is_checker(&self, checker: Address) -> Result<bool, Error> {
+        self.contract.isChecker(checker).call().await.map_err(chain_error)
     }
 
     /// Number of epochs committed so far.

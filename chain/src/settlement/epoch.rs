@@ -1,5 +1,7 @@
-//! An epoch's billed blocks: vouchers, leaves, the Merkle tree over them, and
-//! the claims a host makes from it.
+//! An epoch's billed blocks: vouchers, leaves, the Merkle tree over them, the
+//! claims a host makes from it, and the evidence a dispute of one block needs.
+
+use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::SignerSync;
@@ -8,7 +10,7 @@ use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};
 
 use super::GridplaySettlement::{BlockClaim, SessionClaim};
 use super::GridplayTypes;
-use crate::{Error, Leaf, MerkleTree};
+use crate::{Error, Leaf, MerkleTree, ProbeSummary};
 
 /// A player's authorisation of a session, as the contract reads it.
 pub type Voucher = GridplayTypes::Voucher;
@@ -37,6 +39,63 @@ pub fn sign_voucher(
 ) -> Result<Bytes, alloy::signers::Error> {
     let signature = player.sign_hash_sync(&voucher_session_id(voucher, chain_id, contract))?;
     Ok(Bytes::from(signature.as_bytes().to_vec()))
+}
+
+/// The EIP-712 digest an observer (the session key or a checker) signs for `summary`; the
+/// contract's `probeSummaryDigest`.
+pub fn probe_summary_digest(summary: &ProbeSummary, chain_id: u64, contract: Address) -> B256 {
+    GridplayTypes::ProbeSummary::from(summary).eip712_signing_hash(&domain(chain_id, contract))
+}
+
+/// An observer signs its summary of a block; the signature backs
+/// [`SettlementClient::dispute_probe_summary`](super::SettlementClient::dispute_probe_summary).
+pub fn sign_probe_summary(
+    observer: &PrivateKeySigner,
+    summary: &ProbeSummary,
+    chain_id: u64,
+    contract: Address,
+) -> Result<Bytes, alloy::signers::Error> {
+    let signature = observer.sign_hash_sync(&probe_summary_digest(summary, chain_id, contract))?;
+    Ok(Bytes::from(signature.as_bytes().to_vec()))
+}
+
+impl From<&Leaf> for GridplayTypes::Leaf {
+    fn from(leaf: &Leaf) -> Self {
+        Self {
+            sessionId: B256::from(leaf.session_id),
+            blockIndex: leaf.block_index,
+            player: Address::from(leaf.player),
+            host: Address::from(leaf.host),
+            amount: U256::from(leaf.amount),
+            probeSummaryHash: B256::from(leaf.probe_summary_hash),
+        }
+    }
+}
+
+impl From<&ProbeSummary> for GridplayTypes::ProbeSummary {
+    fn from(summary: &ProbeSummary) -> Self {
+        Self {
+            sessionId: B256::from(summary.session_id),
+            blockIndex: summary.block_index,
+            secondsCovered: summary.seconds_covered,
+            secondsMet: summary.seconds_met,
+            amount: U256::from(summary.amount),
+        }
+    }
+}
+
+/// What a dispute of one committed block carries: the leaf, its proof under the epoch
+/// root, and the voucher (with the player's signature) whose digest is the leaf's session.
+#[derive(Debug, Clone)]
+pub struct DisputeEvidence {
+    /// The disputed leaf.
+    pub leaf: Leaf,
+    /// Its Merkle proof under the epoch root.
+    pub proof: Vec<B256>,
+    /// The session's voucher.
+    pub voucher: Voucher,
+    /// The player's signature over the voucher.
+    pub voucher_signature: Bytes,
 }
 
 /// One billed block with the voucher that authorises it.
@@ -89,9 +148,26 @@ impl Epoch {
         Ok(self.tree.proof(index)?.into_iter().map(B256::from).collect())
     }
 
-    /// The claims `host` makes: its blocks grouped by session, with proofs.
+    /// The evidence for disputing block `index` (in leaf order).
+    pub fn evidence(&self, index: usize) -> Result<DisputeEvidence, Error> {
+        let proof = self.proof(index)?;
+        let block = self
+            .blocks
+            .get(index)
+            .ok_or(Error::LeafOutOfRange { index, len: self.blocks.len() })?;
+        Ok(DisputeEvidence {
+            leaf: block.leaf,
+            proof,
+            voucher: block.voucher.clone(),
+            voucher_signature: block.voucher_signature.clone(),
+        })
+    }
+
+    /// The claims `host` makes: its blocks grouped by session (in order of each session's
+    /// first block), with proofs.
     pub fn claims_for(&self, host: Address) -> Result<Vec<SessionClaim>, Error> {
         let mut claims: Vec<SessionClaim> = Vec::new();
+        let mut by_nonce: HashMap<B256, usize> = HashMap::new();
         for (index, block) in self.blocks.iter().enumerate() {
             if Address::from(block.leaf.host) != host {
                 continue;
@@ -102,16 +178,16 @@ impl Epoch {
                 probeSummaryHash: B256::from(block.leaf.probe_summary_hash),
                 proof: self.proof(index)?,
             };
-            match claims
-                .iter_mut()
-                .find(|c| c.voucher.nonce == block.voucher.nonce && c.voucher.host == host)
-            {
-                Some(existing) => existing.blocks.push(claim),
-                None => claims.push(SessionClaim {
-                    voucher: block.voucher.clone(),
-                    signature: block.voucher_signature.clone(),
-                    blocks: vec![claim],
-                }),
+            match by_nonce.get(&block.voucher.nonce).and_then(|&i| claims.get_mut(i)) {
+                Some(existing) if existing.voucher.host == host => existing.blocks.push(claim),
+                _ => {
+                    by_nonce.insert(block.voucher.nonce, claims.len());
+                    claims.push(SessionClaim {
+                        voucher: block.voucher.clone(),
+                        signature: block.voucher_signature.clone(),
+                        blocks: vec![claim],
+                    });
+                }
             }
         }
         Ok(claims)

@@ -8,7 +8,10 @@ mod epoch;
 mod ledger;
 
 pub use client::{DeployParams, SettlementClient};
-pub use epoch::{BilledBlock, Epoch, Voucher, sign_voucher, voucher_session_id};
+pub use epoch::{
+    BilledBlock, DisputeEvidence, Epoch, Voucher, probe_summary_digest, sign_probe_summary,
+    sign_voucher, voucher_session_id,
+};
 pub use ledger::{Ledger, LedgerEpoch, Submission, settle};
 
 alloy::sol!(
