@@ -4,6 +4,7 @@ mod checker;
 mod play;
 mod relay;
 mod settle;
+mod verify_receipt;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Submit the signed epoch roots of a local ledger to the settlement contract, exactly once.
     Settle(settle::SettleArgs),
+    /// Check a session receipt against the chain alone: voucher, leaves, proofs, roots, commits.
+    VerifyReceipt(verify_receipt::VerifyReceiptArgs),
 }
 
 #[derive(Args)]
@@ -181,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             Command::Checker(args) => checker::run(args).await,
             Command::Relay(args) => relay::run(args).await,
             Command::Settle(args) => settle::run(args).await,
+            Command::VerifyReceipt(args) => verify_receipt::run(args).await,
         }
     })
 }

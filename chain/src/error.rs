@@ -50,4 +50,10 @@ pub enum Error {
     /// The local ledger could not be read or written.
     #[error("ledger: {0}")]
     Ledger(String),
+    /// An epoch holds no block of the session a receipt was asked for.
+    #[error("no block of session {0} in the epoch")]
+    SessionNotInEpoch(String),
+    /// A receipt is malformed, or cannot be built or merged as asked.
+    #[error("receipt: {0}")]
+    Receipt(String),
 }

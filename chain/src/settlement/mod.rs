@@ -6,6 +6,7 @@
 mod client;
 mod epoch;
 mod ledger;
+mod receipt;
 
 pub use client::{DeployParams, SettlementClient};
 pub use epoch::{
@@ -13,6 +14,7 @@ pub use epoch::{
     sign_voucher, voucher_session_id,
 };
 pub use ledger::{Ledger, LedgerEpoch, Submission, settle};
+pub use receipt::{BlockVerdict, Failure, Receipt, ReceiptBlock, ReceiptCheck, verify_receipt};
 
 alloy::sol!(
     #[allow(missing_docs, clippy::too_many_arguments)]
