@@ -7,6 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+ANVIL := chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
 .PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain test-netns e2e lint generated bench clean
 
@@ -34,9 +35,10 @@ chain-deps:
 web: web-deps
 	cd $(WEB) && npm run --silent build
 
-up: deps web
+# The whole network on this machine, settling on a local anvil (contract deployed, host bonded, demo player funded).
+up: deps web chain-deps
 	$(CARGO) build --release --bin gridplay
-	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist $(ARGS)
+	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist --anvil $(abspath $(ANVIL)) $(ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,6 +1,7 @@
 //! `gridplay`: the one command-line entry to every Gridplay role.
 
 mod checker;
+mod demo_chain;
 mod play;
 mod relay;
 mod settle;
@@ -13,8 +14,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
+use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
+use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
 };
@@ -66,6 +69,13 @@ struct UpArgs {
     /// Game sessions the host offers at once.
     #[arg(long, env = "GRIDPLAY_SLOTS", default_value_t = 4)]
     slots: u32,
+    /// Settle on a local chain: the anvil binary to start (`make up` passes the one `make
+    /// chain-deps` installs). The contract is deployed, the host bonded and a demo player funded.
+    #[arg(long, env = "GRIDPLAY_ANVIL")]
+    anvil: Option<PathBuf>,
+    /// Seconds between epoch commits when settling.
+    #[arg(long, env = "GRIDPLAY_EPOCH_SECONDS", default_value_t = 20)]
+    epoch_seconds: u64,
 }
 
 #[derive(Args)]
@@ -93,6 +103,22 @@ struct BrokerArgs {
     /// Checkers whose signed reports count towards host reputation (0x addresses; repeat or comma-separate).
     #[arg(long = "checker", env = "GRIDPLAY_CHECKERS", value_delimiter = ',', value_parser = parse_address)]
     checkers: Vec<String>,
+    /// Settle sessions on this EVM JSON-RPC endpoint (with --contract and --operator-key-file);
+    /// run it on one broker replica.
+    #[arg(long, env = "GRIDPLAY_RPC_URL")]
+    rpc_url: Option<String>,
+    /// The settlement contract's address.
+    #[arg(long, env = "GRIDPLAY_CONTRACT")]
+    contract: Option<alloy::primitives::Address>,
+    /// File holding the operator's secp256k1 key (hex), which commits epochs.
+    #[arg(long, env = "GRIDPLAY_OPERATOR_KEY_FILE")]
+    operator_key_file: Option<PathBuf>,
+    /// Seconds between epoch commits.
+    #[arg(long, env = "GRIDPLAY_EPOCH_SECONDS", default_value_t = 900)]
+    epoch_seconds: u64,
+    /// The JSON-RPC endpoint players are told to check receipts against (default: --rpc-url).
+    #[arg(long, env = "GRIDPLAY_PUBLIC_RPC_URL")]
+    public_rpc_url: Option<String>,
 }
 
 /// A `0x` Ethereum address, lowercased.
@@ -151,6 +177,9 @@ struct HostArgs {
     /// Price per 15-minute block, in the settlement token's smallest unit.
     #[arg(long, env = "GRIDPLAY_PRICE_PER_BLOCK", default_value_t = 0)]
     price_per_block: u64,
+    /// The address (0x) this host is paid at when sessions settle on chain.
+    #[arg(long, env = "GRIDPLAY_PAYOUT_ADDRESS", value_parser = parse_address)]
+    payout_address: Option<String>,
 }
 
 /// Parses `FIRST-LAST` into a port range.
@@ -246,6 +275,7 @@ async fn broker_state(
     config: BrokerConfig,
     key: SigningKey,
     redis_url: Option<&str>,
+    settlement: Option<SettlementConfig>,
 ) -> anyhow::Result<Arc<BrokerState>> {
     let store: Arc<dyn SessionStore> = match redis_url {
         Some(url) => Arc::new(
@@ -253,7 +283,11 @@ async fn broker_state(
         ),
         None => Arc::new(MemoryStore::new(config.timing())),
     };
-    Ok(Arc::new(BrokerState::new(store, key, config)))
+    let state = BrokerState::new(store, key, config);
+    Ok(Arc::new(match settlement {
+        Some(settlement) => state.with_settlement(Settlement::new(settlement)),
+        None => state,
+    }))
 }
 
 async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -267,12 +301,24 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
     let broker_addr = listener.local_addr()?;
+    let epoch = std::time::Duration::from_secs(args.epoch_seconds.max(1));
+    let chain = match &args.anvil {
+        Some(path) => Some(demo_chain::start(path, epoch).await?),
+        None => None,
+    };
     let config = BrokerConfig { web_dir: Some(args.web_dir), ..BrokerConfig::default() };
-    let state = broker_state(config, random_key()?, None).await?;
+    // `chain` lives to the end of `up`: dropping it stops anvil.
+    let settlement = chain.as_ref().map(|c| c.settlement.clone());
+    let payout = chain.as_ref().map(|c| c.payout_address);
+    let state = broker_state(config, random_key()?, None, settlement).await?;
     let broker = tokio::spawn(serve(listener, state, wait(shutdown.clone())));
     let broker_url = format!("http://{broker_addr}");
-    let host_config =
+    let mut host_config =
         HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
+    if let Some(payout) = payout {
+        host_config.payout_address = Some(format!("{payout:#x}"));
+        host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
+    }
     let url = format!("http://{broker_addr}");
     run_host(
         host_config,
@@ -299,7 +345,25 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         checkers: args.checkers,
         ..BrokerConfig::default()
     };
-    let state = broker_state(config, key, args.redis_url.as_deref()).await?;
+    let settlement = match (&args.rpc_url, args.contract, &args.operator_key_file) {
+        (Some(rpc_url), Some(contract), Some(key_file)) => {
+            let text = std::fs::read_to_string(key_file)
+                .with_context(|| format!("reading {}", key_file.display()))?;
+            let operator: alloy::signers::local::PrivateKeySigner =
+                text.trim().parse().context("the operator key must be a hex secp256k1 key")?;
+            let client = SettlementClient::connect(rpc_url, operator, contract).await?;
+            Some(SettlementConfig {
+                client,
+                epoch: std::time::Duration::from_secs(args.epoch_seconds.max(1)),
+                rpc_url: Some(args.public_rpc_url.clone().unwrap_or_else(|| rpc_url.clone())),
+                demo_player_key: None,
+                min_met_bps: 9_000,
+            })
+        }
+        (None, None, None) => None,
+        _ => anyhow::bail!("settling needs --rpc-url, --contract and --operator-key-file together"),
+    };
+    let state = broker_state(config, key, args.redis_url.as_deref(), settlement).await?;
     println!("broker listening on http://{}", listener.local_addr()?);
     serve(listener, state, wait(shutdown)).await?;
     Ok(())
@@ -335,6 +399,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         region: args.region,
         location: GeoPoint { lat: args.lat, lon: args.lon },
         price_per_block: args.price_per_block,
+        payout_address: args.payout_address,
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

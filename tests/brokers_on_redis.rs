@@ -103,6 +103,7 @@ async fn register_hosts(http: &reqwest::Client, base: &str) {
             }],
             price_per_block: 1,
             quic: None,
+            payout_address: None,
         };
         let status = signed_post(
             http,

@@ -48,6 +48,8 @@ pub struct HostConfig {
     pub location: GeoPoint,
     /// Price per 15-minute block.
     pub price_per_block: u64,
+    /// Where the host is paid (`0x` address) when it settles on chain.
+    pub payout_address: Option<String>,
 }
 
 impl HostConfig {
@@ -89,6 +91,7 @@ impl HostConfig {
             region: "local".into(),
             location: GeoPoint { lat: 0.0, lon: 0.0 },
             price_per_block: 0,
+            payout_address: None,
         }
     }
 }
@@ -139,6 +142,7 @@ pub async fn run_host(
         offers: config.offers.clone(),
         price_per_block: config.price_per_block,
         quic: quic.as_ref().map(|(_, endpoint)| endpoint.clone()),
+        payout_address: config.payout_address.clone(),
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));

@@ -169,6 +169,15 @@ pub struct AllocateResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub quic: Option<QuicEndpoint>,
+    /// The host's payout address (`0x`), which the session's voucher names,
+    /// when the host settles on chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub payout_address: Option<String>,
+    /// The host's price per 15-minute block, wei.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub price_per_block: u64,
 }
 
 /// The JSON body of every error answer.
@@ -205,6 +214,9 @@ pub struct HostRegistration {
     /// Where native clients reach the host over QUIC, if they can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic: Option<QuicEndpoint>,
+    /// The address (`0x`) the host is paid at, when it settles on chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_address: Option<String>,
 }
 
 /// Most slot offers one registration may carry.
@@ -230,6 +242,9 @@ impl HostRegistration {
         self.location.validate()?;
         if let Some(quic) = &self.quic {
             quic.validate()?;
+        }
+        if self.payout_address.as_deref().is_some_and(|a| !crate::settlement::is_hex_of(a, 20)) {
+            return Err(ProtocolError::Invalid("payout_address must be a 0x address".into()));
         }
         if self.offers.is_empty() || self.offers.len() > MAX_OFFERS {
             return Err(ProtocolError::Invalid(format!("1..={MAX_OFFERS} offers")));

@@ -12,6 +12,7 @@ pub mod host_auth;
 pub mod input;
 pub mod probe;
 pub mod quic;
+pub mod settlement;
 pub mod token;
 
 pub use api::*;

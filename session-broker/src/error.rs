@@ -39,6 +39,9 @@ pub enum BrokerError {
     /// The session belongs to another host.
     #[error("session belongs to another host")]
     WrongHost,
+    /// This broker settles nothing on chain.
+    #[error("this broker does not settle sessions on chain")]
+    NotSettling,
 }
 
 impl BrokerError {
@@ -48,7 +51,7 @@ impl BrokerError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::SessionNotFound | Self::HostNotFound => StatusCode::NOT_FOUND,
+            Self::SessionNotFound | Self::HostNotFound | Self::NotSettling => StatusCode::NOT_FOUND,
             Self::WrongHost => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +69,7 @@ impl BrokerError {
             Self::SessionNotFound => "session_not_found",
             Self::HostNotFound => "host_not_found",
             Self::WrongHost => "wrong_host",
+            Self::NotSettling => "not_settling",
             Self::Unauthorized(_) => "unauthorized",
             Self::Store(_) => "store_unavailable",
         }

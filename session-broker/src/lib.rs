@@ -11,6 +11,7 @@ mod catalogue;
 mod error;
 mod metrics;
 pub mod placement;
+pub mod settlement;
 pub mod store;
 pub mod testing;
 

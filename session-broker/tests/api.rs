@@ -97,6 +97,7 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
         }],
         price_per_block: 10,
         quic: None,
+        payout_address: None,
     }
 }
 

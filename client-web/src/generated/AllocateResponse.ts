@@ -28,4 +28,13 @@ expires_at_ms: number,
 /**
  * The host's QUIC endpoint, for native clients, if it has one.
  */
-quic?: QuicEndpoint, };
+quic?: QuicEndpoint, 
+/**
+ * The host's payout address (`0x`), which the session's voucher names,
+ * when the host settles on chain.
+ */
+payout_address?: string, 
+/**
+ * The host's price per 15-minute block, wei.
+ */
+price_per_block: number, };

@@ -7,6 +7,7 @@ mod hosts;
 mod limit;
 mod openapi;
 mod sessions;
+mod settle;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::builtin_apps;
 use crate::metrics::Metrics;
+use crate::settlement::Settlement;
 use crate::store::{SessionStore, StoreTiming};
 
 /// Largest request body accepted, in bytes.
@@ -88,13 +90,22 @@ pub struct BrokerState {
     pub metrics: Metrics,
     /// Per-address allocation limiter.
     limiter: Option<limit::AddressLimiter>,
+    /// The settler, when this broker settles sessions on chain.
+    pub settlement: Option<Arc<Settlement>>,
 }
 
 impl BrokerState {
     /// A broker over `store`.
     pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
         let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
-        Self { store, key, config, apps: builtin_apps(), metrics: Metrics::default(), limiter }
+        let metrics = Metrics::default();
+        Self { store, key, config, apps: builtin_apps(), metrics, limiter, settlement: None }
+    }
+
+    /// This broker also settles sessions on chain.
+    pub fn with_settlement(mut self, settlement: Settlement) -> Self {
+        self.settlement = Some(Arc::new(settlement));
+        self
     }
 
     /// A broker on the in-memory store.
@@ -128,6 +139,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
         .route("/v1/checks", post(checks::submit))
+        .route("/v1/settlement", get(settle::info))
+        .route("/v1/sessions/{id}/voucher", post(settle::voucher))
+        .route("/v1/sessions/{id}/receipt", get(settle::receipt))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY));
@@ -150,7 +164,8 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
 }
 
 /// Serves the broker on `listener` until `shutdown` resolves, sweeping
-/// lost hosts and lapsed reservations every second.
+/// lost hosts and lapsed reservations every second, and, when it settles,
+/// committing an epoch every epoch period.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Shared,
@@ -168,6 +183,19 @@ pub async fn serve(
             }
         })
     };
+    let settler = state.settlement.as_ref().map(|settlement| {
+        let settlement = Arc::clone(settlement);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(settlement.epoch());
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = settlement.settle_once().await {
+                    tracing::warn!("settling failed: {e}");
+                }
+            }
+        })
+    });
     let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -175,5 +203,8 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    if let Some(settler) = settler {
+        settler.abort();
+    }
     served
 }

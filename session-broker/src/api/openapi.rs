@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{checks, hosts, sessions};
+use super::{checks, hosts, sessions, settle};
 
 /// The broker API.
 #[derive(OpenApi)]
@@ -22,6 +22,9 @@ use super::{checks, hosts, sessions};
         hosts::heartbeat,
         hosts::update_session,
         checks::submit,
+        settle::info,
+        settle::voucher,
+        settle::receipt,
     )
 )]
 pub struct BrokerApi;

@@ -162,13 +162,19 @@ async fn claim_best(
             client_key: request.client_key.clone(),
         };
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
+        let token = claims.sign(&state.key);
+        if let Some(settlement) = &state.settlement {
+            settlement.allocated(&record.session_id, &token, host, request);
+        }
         return Ok(Some(AllocateResponse {
             session_id: record.session_id,
             host_id: host.host_id.clone(),
             whep_url: host.whep_url.clone(),
-            token: claims.sign(&state.key),
+            token,
             expires_at_ms,
             quic: host.quic.clone(),
+            payout_address: host.payout_address.clone(),
+            price_per_block: host.price_per_block,
         }));
     }
     Ok(None)

@@ -30,6 +30,7 @@ pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistra
         offers: vec![offer(Profile::Game, game), offer(Profile::Phone, phone)],
         price_per_block: 100,
         quic: None,
+        payout_address: None,
     }
 }
 

@@ -1,0 +1,407 @@
+//! Settling sessions on chain. A player authorises a session with a signed
+//! voucher (no transaction); every epoch the settler reads each voucher's
+//! session from its host (the host's signed probe record), bills the blocks
+//! that are complete with the billing rule, commits one Merkle root for all
+//! of them, and keeps each session's receipt.
+//!
+//! One broker replica settles (the one given a chain); vouchers and receipts
+//! live in its memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, Signature, U256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::Verifier;
+use gridplay_chain::settlement::{BilledBlock, Epoch, Receipt, SettlementClient, Voucher};
+use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
+use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
+use gridplay_protocol::settlement::{
+    ReceiptLine, SessionReceipt, SettlementInfo, VoucherSubmission,
+};
+use gridplay_protocol::token::decode_public_key;
+use gridplay_protocol::{AllocateRequest, HostRegistration};
+
+use crate::BrokerError;
+
+/// Most sessions a voucher may cover: a day of 15-minute blocks.
+pub const MAX_VOUCHER_BLOCKS: u32 = 96;
+
+/// How a broker settles.
+#[derive(Clone)]
+pub struct SettlementConfig {
+    /// The operator's handle on the settlement contract (commits epochs).
+    pub client: SettlementClient,
+    /// Time between epoch commits.
+    pub epoch: Duration,
+    /// A JSON-RPC endpoint players can check receipts against.
+    pub rpc_url: Option<String>,
+    /// A funded demo player's private key, published on a local demo chain only.
+    pub demo_player_key: Option<String>,
+    /// Share of a block's seconds that must meet the service level, basis points.
+    pub min_met_bps: u16,
+}
+
+/// What the broker knows of an allocated session, for settling it.
+#[derive(Clone)]
+struct Allocation {
+    host_id: String,
+    whep_url: String,
+    token: String,
+    payout_address: Option<String>,
+    price_per_block: u64,
+    client_key: Option<String>,
+    fps: u32,
+}
+
+/// A voucher accepted for a session.
+struct Terms {
+    voucher: Voucher,
+    signature: Bytes,
+    player: Address,
+    onchain_id: B256,
+}
+
+/// One session on its way to the chain.
+struct Settling {
+    allocation: Allocation,
+    terms: Option<Terms>,
+    lines: BTreeMap<u32, ReceiptLine>,
+    receipt: Option<Receipt>,
+    /// The host's record is final and every block of it is billed.
+    finished: bool,
+}
+
+/// The settler's state.
+pub struct Settlement {
+    config: SettlementConfig,
+    sessions: Mutex<HashMap<String, Settling>>,
+    http: reqwest::Client,
+}
+
+/// A block billed in this round, waiting for its commit.
+struct NewBlock {
+    session_id: String,
+    billed: BilledBlock,
+    summary: ProbeSummary,
+}
+
+fn bad(message: impl Into<String>) -> BrokerError {
+    BrokerError::BadRequest(message.into())
+}
+
+impl Settlement {
+    /// A settler with no sessions yet.
+    pub fn new(config: SettlementConfig) -> Self {
+        Self { config, sessions: Mutex::new(HashMap::new()), http: reqwest::Client::new() }
+    }
+
+    /// Time between epoch commits.
+    pub fn epoch(&self) -> Duration {
+        self.config.epoch
+    }
+
+    /// `GET /v1/settlement`.
+    pub fn info(&self) -> SettlementInfo {
+        SettlementInfo {
+            chain_id: self.config.client.chain_id().to_string(),
+            contract: format!("{:#x}", self.config.client.address()),
+            epoch_seconds: self.config.epoch.as_secs(),
+            rpc_url: self.config.rpc_url.clone(),
+            demo_player_key: self.config.demo_player_key.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Settling>> {
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Remembers an allocation, so that a voucher for it can be checked and
+    /// its blocks fetched from its host.
+    pub fn allocated(
+        &self,
+        session_id: &str,
+        token: &str,
+        host: &HostRegistration,
+        request: &AllocateRequest,
+    ) {
+        let allocation = Allocation {
+            host_id: host.host_id.clone(),
+            whep_url: host.whep_url.clone(),
+            token: token.to_owned(),
+            payout_address: host.payout_address.clone(),
+            price_per_block: host.price_per_block,
+            client_key: request.client_key.clone(),
+            fps: request.fps,
+        };
+        let settling = Settling {
+            allocation,
+            terms: None,
+            lines: BTreeMap::new(),
+            receipt: None,
+            finished: false,
+        };
+        self.lock().insert(session_id.to_owned(), settling);
+    }
+
+    /// `POST /v1/sessions/{id}/voucher`: checks the voucher against the
+    /// session (host payout address, price, session key, nonce) and its
+    /// signature, and keeps it. `now_s` is Unix seconds.
+    pub fn submit_voucher(
+        &self,
+        session_id: &str,
+        submission: &VoucherSubmission,
+        now_s: u64,
+    ) -> Result<(), BrokerError> {
+        let terms = &submission.voucher;
+        terms.validate().map_err(|e| bad(e.to_string()))?;
+        let mut sessions = self.lock();
+        let settling = sessions.get_mut(session_id).ok_or(BrokerError::SessionNotFound)?;
+        if settling.terms.is_some() {
+            return Err(bad("the session already has a voucher"));
+        }
+        let allocation = &settling.allocation;
+        let payout =
+            allocation.payout_address.as_deref().ok_or_else(|| bad("the host settles nothing"))?;
+        let parse = |text: &str| text.parse::<Address>().map_err(|e| bad(e.to_string()));
+        let host = parse(&terms.host)?;
+        let session_key = parse(&terms.session_key)?;
+        if host != parse(payout)? {
+            return Err(bad("the voucher names another host"));
+        }
+        let client_key = allocation.client_key.as_deref().map(parse).transpose()?;
+        if client_key != Some(session_key) {
+            return Err(bad("the voucher's session key is not the session's client_key"));
+        }
+        let price: U256 = terms.price_per_block.parse().map_err(|_| bad("bad price_per_block"))?;
+        if price != U256::from(allocation.price_per_block) {
+            return Err(bad("the voucher's price is not the host's"));
+        }
+        let nonce: B256 = terms.nonce.parse().map_err(|_| bad("bad nonce"))?;
+        if nonce != B256::from(keccak256(session_id.as_bytes())) {
+            return Err(bad("the voucher's nonce is not keccak-256 of the session id"));
+        }
+        if terms.max_blocks > MAX_VOUCHER_BLOCKS || terms.expiry <= now_s {
+            return Err(bad(format!(
+                "a voucher covers 1..={MAX_VOUCHER_BLOCKS} blocks and has not expired"
+            )));
+        }
+        let voucher = Voucher {
+            host,
+            sessionKey: session_key,
+            pricePerBlock: price,
+            maxBlocks: terms.max_blocks,
+            expiry: terms.expiry,
+            nonce,
+        };
+        let client = &self.config.client;
+        let onchain_id = gridplay_chain::settlement::voucher_session_id(
+            &voucher,
+            client.chain_id(),
+            client.address(),
+        );
+        let bytes: Bytes = submission.signature.parse().map_err(|_| bad("bad signature hex"))?;
+        let signature = Signature::try_from(bytes.as_ref())
+            .map_err(|_| BrokerError::Unauthorized("malformed voucher signature".into()))?;
+        if signature.normalize_s().is_some() {
+            return Err(BrokerError::Unauthorized("high-s voucher signature".into()));
+        }
+        let player = signature
+            .recover_address_from_prehash(&onchain_id)
+            .map_err(|_| BrokerError::Unauthorized("voucher signature does not recover".into()))?;
+        settling.terms = Some(Terms { voucher, signature: bytes, player, onchain_id });
+        tracing::info!(session = %session_id, %player, "voucher accepted");
+        Ok(())
+    }
+
+    /// `GET /v1/sessions/{id}/receipt`.
+    pub fn receipt(&self, session_id: &str) -> Result<SessionReceipt, BrokerError> {
+        let sessions = self.lock();
+        let settling = sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
+        if settling.terms.is_none() {
+            return Err(BrokerError::SessionNotFound);
+        }
+        let lines: Vec<ReceiptLine> = settling.lines.values().cloned().collect();
+        let total: u128 = lines.iter().map(|l| l.amount.parse::<u128>().unwrap_or(0)).sum();
+        let receipt = settling.receipt.as_ref().and_then(|r| serde_json::to_value(r).ok());
+        Ok(SessionReceipt {
+            session_id: session_id.to_owned(),
+            lines,
+            total: total.to_string(),
+            receipt,
+        })
+    }
+
+    /// The host's signed record of a session, checked against the host id.
+    async fn host_record(
+        &self,
+        allocation: &Allocation,
+        session_id: &str,
+    ) -> Option<SessionProbes> {
+        let url = format!("{}/sessions/{session_id}/probes", allocation.whep_url);
+        let response = self.http.get(url).bearer_auth(&allocation.token).send().await.ok()?;
+        let response = response.error_for_status().ok()?;
+        let signature = response
+            .headers()
+            .get(PROBES_SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| B64.decode(v).ok())
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())?;
+        let body = response.bytes().await.ok()?;
+        let key = decode_public_key(&allocation.host_id).ok()?;
+        key.verify(&body, &signature).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// One round: bills every complete, unbilled block of every session with
+    /// a voucher, commits them as one epoch and updates the receipts.
+    /// Returns the epoch id and transaction, when anything was committed.
+    pub async fn settle_once(&self) -> Result<Option<(u64, B256)>, BrokerError> {
+        let pending: Vec<(String, Allocation, B256, Address, u128, Vec<u32>)> = self
+            .lock()
+            .iter()
+            .filter(|(_, s)| !s.finished)
+            .filter_map(|(id, s)| {
+                let terms = s.terms.as_ref()?;
+                let allocation = s.allocation.clone();
+                let price = terms.voucher.pricePerBlock.to::<u128>();
+                let billed = s.lines.keys().copied().collect();
+                Some((id.clone(), allocation, terms.onchain_id, terms.player, price, billed))
+            })
+            .collect();
+        let mut new_blocks = Vec::new();
+        for (session_id, allocation, onchain_id, player, price, billed) in pending {
+            let Some(probes) = self.host_record(&allocation, &session_id).await else {
+                tracing::debug!(session = %session_id, "host record unavailable this round");
+                continue;
+            };
+            let sla = self.sla(allocation.fps, price);
+            let mut lines = Vec::new();
+            for block in probes.blocks.iter().filter(|b| b.complete && !billed.contains(&b.block)) {
+                let records = block_records(&probes, block);
+                let bill = bill_block(&records, block.seconds_covered.min(BLOCK_SECONDS), &sla)
+                    .map_err(|e| BrokerError::Store(e.to_string()))?;
+                let summary = ProbeSummary::from_bill(onchain_id.0, block.block, &bill);
+                lines.push(ReceiptLine {
+                    block_index: block.block,
+                    seconds_covered: bill.covered_seconds,
+                    seconds_met: bill.met_seconds,
+                    amount: bill.amount.to_string(),
+                    epoch_id: None,
+                    commit_tx: None,
+                });
+                if bill.amount > 0 {
+                    new_blocks.push((session_id.clone(), block.block, player, summary));
+                }
+            }
+            let all_billed = probes.blocks.iter().all(|b| b.complete);
+            let mut sessions = self.lock();
+            if let Some(settling) = sessions.get_mut(&session_id) {
+                for line in lines {
+                    settling.lines.insert(line.block_index, line);
+                }
+                settling.finished = probes.ended && all_billed;
+            }
+        }
+        let blocks: Vec<NewBlock> = {
+            let sessions = self.lock();
+            new_blocks
+                .into_iter()
+                .filter_map(|(session_id, block_index, player, summary)| {
+                    let terms = sessions.get(&session_id)?.terms.as_ref()?;
+                    let leaf = Leaf {
+                        session_id: terms.onchain_id.0,
+                        block_index,
+                        player: player.0.0,
+                        host: terms.voucher.host.0.0,
+                        amount: summary.amount,
+                        probe_summary_hash: summary.struct_hash(),
+                    };
+                    let billed = BilledBlock {
+                        voucher: terms.voucher.clone(),
+                        voucher_signature: terms.signature.clone(),
+                        leaf,
+                    };
+                    Some(NewBlock { session_id, billed, summary })
+                })
+                .collect()
+        };
+        if blocks.is_empty() {
+            return Ok(None);
+        }
+        let epoch = Epoch::new(blocks.iter().map(|b| b.billed.clone()).collect())
+            .map_err(|e| BrokerError::Store(e.to_string()))?;
+        let client = &self.config.client;
+        let (epoch_id, tx) = client
+            .commit_epoch(epoch.root(), epoch.leaf_count(), epoch.total())
+            .await
+            .map_err(|e| BrokerError::Store(format!("committing an epoch: {e}")))?;
+        tracing::info!(epoch = epoch_id, blocks = blocks.len(), %tx, "epoch committed");
+        let mut sessions = self.lock();
+        let mut summaries: HashMap<&str, Vec<ProbeSummary>> = HashMap::new();
+        for block in &blocks {
+            summaries.entry(&block.session_id).or_default().push(block.summary);
+        }
+        for (session_id, summaries) in summaries {
+            let Some(settling) = sessions.get_mut(session_id) else { continue };
+            let Some(terms) = &settling.terms else { continue };
+            for summary in &summaries {
+                if let Some(line) = settling.lines.get_mut(&summary.block_index) {
+                    line.epoch_id = Some(epoch_id.to_string());
+                    line.commit_tx = Some(format!("{tx:#x}"));
+                }
+            }
+            let built = match settling.receipt.as_mut() {
+                Some(receipt) => receipt.extend(&epoch, epoch_id, tx, &summaries),
+                None => Receipt::for_session(
+                    &epoch,
+                    epoch_id,
+                    tx,
+                    terms.onchain_id,
+                    &summaries,
+                    client.chain_id(),
+                    client.address(),
+                )
+                .map(|receipt| settling.receipt = Some(receipt)),
+            };
+            if let Err(e) = built {
+                tracing::warn!(session = %session_id, "receipt not updated: {e}");
+            }
+        }
+        Ok(Some((epoch_id, tx)))
+    }
+
+    /// The service level a session is billed against: 80% of its frame
+    /// rate, RTT and click-to-photon within 250 ms, loss within 5%.
+    fn sla(&self, fps: u32, price_per_block: u128) -> Sla {
+        Sla {
+            min_fps: fps as f32 * 0.8,
+            max_rtt_ms: 250.0,
+            max_click_to_photon_ms: 250.0,
+            max_loss: 0.05,
+            min_met_bps: self.config.min_met_bps,
+            price_per_block,
+        }
+    }
+}
+
+/// The client's per-second probe records within one block, as the billing
+/// rule takes them. A report without an RTT is not evidence of one.
+pub fn block_records(probes: &SessionProbes, block: &BlockSummary) -> Vec<ProbeRecord> {
+    let first = block.block.saturating_mul(BLOCK_SECONDS);
+    let seconds = first..first.saturating_add(block.seconds_covered.min(BLOCK_SECONDS));
+    probes
+        .records
+        .iter()
+        .filter(|r| seconds.contains(&r.second))
+        .filter_map(|r| r.client.as_ref())
+        .map(|c| ProbeRecord {
+            fps: c.report.fps_centi as f32 / 100.0,
+            rtt_ms: c.report.rtt_us.map_or(f32::NAN, |us| us as f32 / 1000.0),
+            loss: c.report.loss_ppm.map_or(0.0, |ppm| ppm as f32 / 1e6),
+            click_to_photon_p95_ms: c.report.click_to_photon_p95_us.map(|us| us as f32 / 1000.0),
+        })
+        .collect()
+}

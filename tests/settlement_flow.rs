@@ -1,0 +1,215 @@
+//! One session settled end to end on a real anvil: the player signs a
+//! voucher (no transaction), plays over WebRTC sending signed probe reports,
+//! ends; the broker's settler reads the host's signed record, bills the
+//! block, commits the epoch, and the receipt it serves verifies against the
+//! chain alone. Bad vouchers are refused and leave nothing behind.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::node_bindings::Anvil;
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use ed25519_dalek::SigningKey;
+use gridplay_chain::keccak256;
+use gridplay_chain::settlement::{
+    DeployParams, Receipt, SettlementClient, Voucher, sign_voucher, verify_receipt,
+};
+use gridplay_host::{HostConfig, run_host};
+use gridplay_protocol::AllocateResponse;
+use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport, SessionProbes};
+use gridplay_protocol::settlement::{SessionReceipt, VoucherSubmission, VoucherTerms};
+use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
+use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::time::timeout;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const ETHER: u128 = 1_000_000_000_000_000_000;
+const PRICE: u64 = 10_000_000_000_000_000;
+const WAIT: Duration = Duration::from_secs(30);
+
+fn now_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn voucher_for(
+    session: &AllocateResponse,
+    session_key: &str,
+    price: u64,
+) -> (VoucherTerms, Voucher) {
+    let nonce = B256::from(keccak256(session.session_id.as_bytes()));
+    let terms = VoucherTerms {
+        host: session.payout_address.clone().expect("the host has a payout address"),
+        session_key: session_key.to_owned(),
+        price_per_block: price.to_string(),
+        max_blocks: 8,
+        expiry: now_s() + 3600,
+        nonce: format!("{nonce:#x}"),
+    };
+    let voucher = Voucher {
+        host: terms.host.parse().unwrap(),
+        sessionKey: session_key.parse().unwrap(),
+        pricePerBlock: U256::from(price),
+        maxBlocks: 8,
+        expiry: terms.expiry,
+        nonce,
+    };
+    (terms, voucher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
+    // The chain: contract deployed, host bonded, player funded.
+    let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(anvil_path.exists(), "anvil not installed: run `make chain-deps`");
+    let anvil = Anvil::new().path(anvil_path).try_spawn().unwrap();
+    let rpc = anvil.endpoint();
+    let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+    let (operator, host, player) = (key(0), key(1), key(2));
+    let params = DeployParams {
+        challenge_window: 60,
+        unbonding_period: 120,
+        withdrawal_delay: 120,
+        min_bond: ETHER,
+        slash_amount: ETHER / 10,
+    };
+    let client = SettlementClient::deploy(&rpc, operator, params).await.unwrap();
+    client.with_signer(&rpc, host.clone()).await.unwrap().bond(U256::from(ETHER)).await.unwrap();
+    client
+        .with_signer(&rpc, player.clone())
+        .await
+        .unwrap()
+        .deposit(U256::from(ETHER))
+        .await
+        .unwrap();
+
+    // A settling broker (its own epoch timer far off: the test settles by hand) and a host.
+    let settlement = Settlement::new(SettlementConfig {
+        client: client.clone(),
+        epoch: Duration::from_secs(3600),
+        rpc_url: Some(rpc.clone()),
+        demo_player_key: None,
+        min_met_bps: 5_000,
+    });
+    let state = Arc::new(
+        BrokerState::in_memory(SigningKey::from_bytes(&[4; 32]), BrokerConfig::default())
+            .with_settlement(settlement),
+    );
+    let settler = Arc::clone(state.settlement.as_ref().unwrap());
+    let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let broker = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let mut config = HostConfig::local(&broker, LOOPBACK, 0, 1, SigningKey::from_bytes(&[5; 32]));
+    config.payout_address = Some(format!("{:#x}", host.address()));
+    config.price_per_block = PRICE;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(run_host(config, move |a| ready_tx.send(a).unwrap(), std::future::pending()));
+    timeout(WAIT, ready_rx).await.unwrap().unwrap();
+    let http = reqwest::Client::new();
+
+    // Allocate with a session key; the voucher names the host's payout address and price.
+    let session_key = k256::ecdsa::SigningKey::from_slice(&[0x5e; 32]).unwrap();
+    let key_address = Address::of(session_key.verifying_key()).to_string();
+    let body = serde_json::json!({"app": "orbit", "profile": "game", "width": 640, "height": 360,
+        "fps": 30, "client_key": key_address});
+    let session: AllocateResponse = http
+        .post(format!("{broker}/v1/sessions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session.price_per_block, PRICE);
+    let info: serde_json::Value =
+        http.get(format!("{broker}/v1/settlement")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["chain_id"], client.chain_id().to_string());
+    let voucher_url = format!("{broker}/v1/sessions/{}/voucher", session.session_id);
+    let submit = |submission: VoucherSubmission| {
+        let (http, url) = (http.clone(), voucher_url.clone());
+        async move { http.post(url).json(&submission).send().await.unwrap().status() }
+    };
+    let signed = |terms: VoucherTerms, voucher: &Voucher, signer: &PrivateKeySigner| {
+        let signature = sign_voucher(signer, voucher, client.chain_id(), client.address()).unwrap();
+        VoucherSubmission { voucher: terms, signature: format!("{signature}") }
+    };
+    // Refused: another price, another session key, a malformed body. Nothing is kept.
+    let (terms, voucher) = voucher_for(&session, &key_address, PRICE / 2);
+    assert_eq!(submit(signed(terms, &voucher, &player)).await, StatusCode::BAD_REQUEST);
+    let (terms, voucher) = voucher_for(&session, &format!("0x{}", "11".repeat(20)), PRICE);
+    assert_eq!(submit(signed(terms, &voucher, &player)).await, StatusCode::BAD_REQUEST);
+    let garbage = http.post(&voucher_url).body("{").header("content-type", "application/json");
+    assert_eq!(garbage.send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let receipt_url = format!("{broker}/v1/sessions/{}/receipt", session.session_id);
+    assert_eq!(http.get(&receipt_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (terms, voucher) = voucher_for(&session, &key_address, PRICE);
+    assert_eq!(submit(signed(terms.clone(), &voucher, &player)).await, StatusCode::NO_CONTENT);
+    assert_eq!(submit(signed(terms, &voucher, &player)).await, StatusCode::BAD_REQUEST, "once");
+
+    // Play a few seconds with a signed probe report each second, then end.
+    let (whep, mut events) =
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await
+            .unwrap();
+    timeout(WAIT, async { while !matches!(events.recv().await, Some(ViewerEvent::ProbesOpen)) {} })
+        .await
+        .unwrap();
+    for seq in 1..=4 {
+        let report = ProbeReport {
+            session_id: session.session_id.clone(),
+            seq,
+            interval_ms: 1000,
+            frames_presented: 30,
+            frames_decoded: 30,
+            fps_centi: 3000,
+            decode_us: Some(1500),
+            jitter_us: Some(400),
+            loss_ppm: Some(0),
+            rtt_us: Some(300),
+            click_to_photon_p50_us: None,
+            click_to_photon_p95_us: None,
+            click_to_photon_samples: 0,
+        };
+        let message = ClientProbeMessage::from(report.sign(&session_key));
+        whep.viewer().send_probe(&serde_json::to_string(&message).unwrap()).await.unwrap();
+        // The host takes one report per second of its own clock.
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+    }
+    whep.end().await.unwrap();
+    let probes_url = format!("{}/sessions/{}/probes", session.whep_url, session.session_id);
+    timeout(WAIT, async {
+        loop {
+            let response = http.get(&probes_url).bearer_auth(&session.token).send().await;
+            let probes: SessionProbes = response.unwrap().json().await.unwrap();
+            if probes.ended {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the host's record ends");
+
+    // One settling round: the block is billed and committed.
+    let (epoch_id, tx) = settler.settle_once().await.unwrap().expect("an epoch was committed");
+    assert_eq!(settler.settle_once().await.unwrap(), None, "nothing is billed twice");
+    let shown: SessionReceipt = http.get(&receipt_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(shown.lines.len(), 1);
+    let line = &shown.lines[0];
+    assert!(line.seconds_met >= 3 && line.seconds_met <= line.seconds_covered, "{line:?}");
+    let amount: u128 = line.amount.parse().unwrap();
+    assert_eq!(amount, u128::from(PRICE) * u128::from(line.seconds_covered) / 900);
+    assert_eq!(line.epoch_id.as_deref(), Some(epoch_id.to_string().as_str()));
+    assert_eq!(line.commit_tx.as_deref(), Some(format!("{tx:#x}").as_str()));
+    let receipt: Receipt = serde_json::from_value(shown.receipt.expect("a chain receipt")).unwrap();
+    let check = verify_receipt(&receipt, &rpc).await.unwrap();
+    assert!(check.ok(), "{check:#?}");
+    assert_eq!(check.player, Some(player.address()));
+}
