@@ -59,7 +59,7 @@ test-web: web-deps
 test-chain: chain-deps
 	cd chain/contracts && node compile.mjs --check && npm test --silent
 
-e2e: web
+e2e: web chain-deps
 	$(CARGO) build --bin gridplay
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
 

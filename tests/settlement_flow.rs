@@ -127,7 +127,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         .json()
         .await
         .unwrap();
-    assert_eq!(session.price_per_block, PRICE);
+    assert_eq!(session.price_per_block, PRICE.to_string());
     let info: serde_json::Value =
         http.get(format!("{broker}/v1/settlement")).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["chain_id"], client.chain_id().to_string());

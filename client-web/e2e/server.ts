@@ -1,4 +1,5 @@
-// The Gridplay server under test: GRIDPLAY_URL if set, else `$GRIDPLAY_BIN up` on free ports.
+// The Gridplay server under test: GRIDPLAY_URL if set, else `$GRIDPLAY_BIN up` on free ports (plus any extra `up`
+// arguments a test needs, e.g. a local chain).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -7,8 +8,10 @@ import { fileURLToPath } from "node:url";
 
 // build/e2e/ → client-web/ → repository root.
 const clientDir = fileURLToPath(new URL("../../", import.meta.url));
-const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const START_TIMEOUT_MS = 120_000;
+/** Lines of the server's output quoted when it fails to start. */
+const OUTPUT_LINES_KEPT = 20;
 
 export interface Server {
   /** Base URL ending in "/", e.g. http://127.0.0.1:8080/. */
@@ -21,6 +24,8 @@ export interface Server {
 export interface ServerOptions {
   /** `--slots`: concurrent sessions the host offers (the binary's default when absent; ignored with GRIDPLAY_URL). */
   slots?: number;
+  /** More `gridplay up` arguments, e.g. `["--anvil", path, "--epoch-seconds", "10"]` (ignored with GRIDPLAY_URL). */
+  upArgs?: string[];
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<Server> {
@@ -35,24 +40,27 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
   const [port, hostPort] = [await freePort(), await freePort()];
   const args = ["up", "--port", String(port), "--host-port", String(hostPort)];
   if (options.slots !== undefined) args.push("--slots", String(options.slots));
+  args.push(...(options.upArgs ?? []));
   process.stderr.write(`[e2e] starting ${bin} ${args.join(" ")}\n`);
   const child = spawn(bin, args, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, GRIDPLAY_WEB_DIR: `${clientDir}dist` },
   });
-  forward(child);
+  const output = forward(child);
   const url = `http://127.0.0.1:${port}/`;
   try {
     await waitForApi(url, child);
   } catch (err) {
     await stop(child);
-    throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`${bin} ${args.join(" ")} did not start: ${why}\nits last output:\n${output.join("\n")}`, { cause: err });
   }
   return { url, pid: child.pid ?? null, stop: () => stop(child) };
 }
 
-function gridplayBinary(): string {
+/** The gridplay binary: GRIDPLAY_BIN, else target/{release,debug}/gridplay. */
+export function gridplayBinary(): string {
   const given = process.env["GRIDPLAY_BIN"];
   if (given) return given;
   const built = [`${repoRoot}target/release/gridplay`, `${repoRoot}target/debug/gridplay`].find((p) => existsSync(p));
@@ -90,13 +98,21 @@ async function waitForApi(url: string, child: ChildProcess | null): Promise<void
   throw new Error(`${url}v1/apps did not answer within ${START_TIMEOUT_MS} ms (last: ${last})`);
 }
 
-function forward(child: ChildProcess): void {
+/** Copies the child's output to stderr; returns its latest lines (kept up to date). */
+function forward(child: ChildProcess): string[] {
+  const latest: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding("utf8");
     stream?.on("data", (chunk: string) => {
-      for (const line of chunk.split("\n")) if (line !== "") process.stderr.write(`[gridplay] ${line}\n`);
+      for (const line of chunk.split("\n")) {
+        if (line === "") continue;
+        process.stderr.write(`[gridplay] ${line}\n`);
+        latest.push(line);
+        if (latest.length > OUTPUT_LINES_KEPT) latest.shift();
+      }
     });
   }
+  return latest;
 }
 
 async function stop(child: ChildProcess): Promise<void> {

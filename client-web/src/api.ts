@@ -4,6 +4,9 @@ import type { AllocateRequest } from "./generated/AllocateRequest";
 import type { AllocateResponse } from "./generated/AllocateResponse";
 import type { ApiError } from "./generated/ApiError";
 import type { App } from "./generated/App";
+import type { SessionReceipt } from "./generated/SessionReceipt";
+import type { SettlementInfo } from "./generated/SettlementInfo";
+import type { VoucherSubmission } from "./generated/VoucherSubmission";
 
 /** A failed HTTP exchange, with a message fit to show the player. */
 export class RequestFailure extends Error {
@@ -38,6 +41,34 @@ export async function deleteSession(allocation: AllocateResponse, keepalive = fa
     headers: { Authorization: `Bearer ${allocation.token}` },
     keepalive,
   });
+}
+
+/** Where sessions settle on chain; null when the broker settles nothing (404). */
+export async function getSettlement(): Promise<SettlementInfo | null> {
+  return orNullOn404(() => send("/v1/settlement", { headers: { Accept: "application/json" } }));
+}
+
+/** Hands the broker the player's signed voucher for the session (204). */
+export async function submitVoucher(allocation: AllocateResponse, submission: VoucherSubmission): Promise<void> {
+  await send(`/v1/sessions/${encodeURIComponent(allocation.session_id)}/voucher`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${allocation.token}` },
+    body: JSON.stringify(submission),
+  });
+}
+
+/** The session's billed blocks so far; null while the broker has none (404: no voucher). */
+export async function getReceipt(sessionId: string): Promise<SessionReceipt | null> {
+  return orNullOn404(() => send(`/v1/sessions/${encodeURIComponent(sessionId)}/receipt`, { headers: { Accept: "application/json" } }));
+}
+
+async function orNullOn404<T>(request: () => Promise<Response>): Promise<T | null> {
+  try {
+    return (await (await request()).json()) as T;
+  } catch (err) {
+    if (err instanceof RequestFailure && err.status === 404) return null;
+    throw err;
+  }
 }
 
 /** fetch that turns network errors and non-2xx answers into RequestFailure. */

@@ -4,6 +4,7 @@ import { listApps } from "./api.ts";
 import type { App } from "./generated/App";
 import { renderLobby, setPlayEnabled } from "./lobby.ts";
 import { startOverlay } from "./overlay.ts";
+import { createReceiptPanel, watchReceipt } from "./receipt.ts";
 import { startSession, type PlaySession } from "./session.ts";
 import { stats } from "./stats.ts";
 
@@ -24,9 +25,17 @@ const ui = {
   overlay: element("stats", HTMLElement),
   end: element("end", HTMLButtonElement),
 };
+/** The receipt of the latest billed session, in the lobby. */
+const receiptPanel = createReceiptPanel(ui.lobby);
+/** The voucher's state in the player's bar ("demo player 0x…: voucher accepted"). */
+const voucherBadge = document.createElement("span");
+voucherBadge.id = "settlement";
+voucherBadge.hidden = true;
+ui.end.before(voucherBadge);
 
 let session: PlaySession | null = null;
 let stopOverlay = (): void => undefined;
+let stopReceipt = (): void => undefined;
 
 function showError(message: string): void {
   ui.error.textContent = message;
@@ -48,6 +57,11 @@ function showPlayer(app: App): void {
   stopOverlay = startOverlay(ui.overlay, stats);
 }
 
+function setVoucherText(text: string): void {
+  voucherBadge.textContent = text;
+  voucherBadge.hidden = text === "";
+}
+
 function setStatus(text: string): void {
   ui.status.textContent = text;
   ui.status.hidden = text === "";
@@ -55,12 +69,16 @@ function setStatus(text: string): void {
 
 async function play(app: App, clickedAt: number): Promise<void> {
   showError("");
+  stopReceipt();
+  stopReceipt = (): void => undefined;
+  setVoucherText("");
   setPlayEnabled(ui.apps, false);
   showPlayer(app);
   try {
     session = await startSession(app, ui.video, clickedAt, {
       status: setStatus,
       failed: (err) => void endSession(err.message),
+      voucher: setVoucherText,
     });
   } catch (err) {
     showLobby();
@@ -76,6 +94,13 @@ async function endSession(errorMessage = ""): Promise<void> {
   setStatus("");
   showLobby();
   showError(errorMessage);
+  // A billed session's receipt: the voucher may still be on its way (it never waits on the stream).
+  const settled = await ending?.settled;
+  if (ending && settled && !ui.lobby.hidden) {
+    stopReceipt = watchReceipt(receiptPanel, ending.id, settled, (r) => {
+      stats.receipt = r;
+    });
+  }
 }
 
 async function loadLobby(): Promise<void> {

@@ -1,7 +1,9 @@
 // The stats overlay over the picture, toggled by F2: fps, resolution, bitrate, RTT, decode time, click-to-photon
-// p50/p95 and loss. The formatting is pure (unit-tested); the panel refreshes twice a second while shown.
+// p50/p95, loss, jitter and the settlement voucher. The formatting is pure (unit-tested); the panel refreshes twice a
+// second while shown.
 
 import { percentile } from "./probes/clickToPhoton.ts";
+import { describeVoucher } from "./settlement.ts";
 import type { GridplayStats } from "./stats.ts";
 
 /** The key that shows and hides the overlay (never sent to the game: see LOCAL_KEYS in input/capture.ts). */
@@ -36,6 +38,7 @@ export function overlayRows(s: GridplayStats): OverlayRow[] {
     { key: "c2p-n", label: "samples", value: String(recent.length) },
     { key: "loss", label: "loss", value: fixed(s.loss === null ? null : s.loss * 100, 2, "%") },
     { key: "jitter", label: "jitter", value: fixed(s.jitterMs, 1, "ms") },
+    { key: "voucher", label: "settlement", value: describeVoucher(s.voucher) || dash },
   ];
 }
 

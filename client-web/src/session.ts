@@ -11,6 +11,7 @@ import { ClickToPhoton } from "./probes/clickToPhoton.ts";
 import { SessionKey } from "./probes/report.ts";
 import { ProbeReporter } from "./probes/reporter.ts";
 import { probe } from "./rtt.ts";
+import { describeVoucher, fetchSettlement, sendVoucher, type Settled } from "./settlement.ts";
 import { recordClickToPhoton, resetStats, stats } from "./stats.ts";
 import { whepDelete, whepOffer } from "./whep.ts";
 
@@ -27,6 +28,8 @@ export interface SessionHooks {
   status(text: string): void;
   /** The session broke after it started (connection lost, no video). */
   failed(error: Error): void;
+  /** The settlement voucher's state, in words for the player ("" when the broker settles nothing). */
+  voucher(text: string): void;
 }
 
 /**
@@ -35,12 +38,15 @@ export interface SessionHooks {
  * host accepts only probe reports it signed.
  * ICE gathering (~100+ ms, independent of the host) runs while the RTT probe and the allocation do, so the
  * probe adds nothing to click-to-first-frame unless probe + allocation outlast gathering.
+ * When the broker settles on chain, the session's voucher is signed and sent beside the connection (see
+ * settlement.ts); it never delays the stream, and its failure only shows in the stats.
  */
 export async function startSession(app: App, video: HTMLVideoElement, clickedAt: number, hooks: SessionHooks): Promise<PlaySession> {
   resetStats();
   const key = new SessionKey();
   stats.clientKey = key.address;
   hooks.status("Finding a host…");
+  const settlement = fetchSettlement(); // beside the probe and the allocation; only the voucher waits for it
   const peer = createPeer();
   const offer = gatheredOffer(peer.pc);
   offer.catch(() => undefined); // awaited in connect(); this only keeps an early failure from being "unhandled"
@@ -63,7 +69,11 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
   }
   stats.sessionId = allocation.session_id;
   stats.token = allocation.token;
-  const session = new PlaySession(allocation, peer, video, hooks, key);
+  const settled = sendVoucher(settlement, allocation, key.address, (state) => {
+    stats.voucher = state;
+    hooks.voucher(describeVoucher(state));
+  });
+  const session = new PlaySession(allocation, peer, video, hooks, key, settled);
   try {
     await session.connect(clickedAt, offer);
   } catch (err) {
@@ -87,6 +97,8 @@ export class PlaySession {
     private readonly video: HTMLVideoElement,
     private readonly hooks: SessionHooks,
     private readonly key: SessionKey,
+    /** Resolves once the broker accepted the session's voucher; to null when the session is not billed. */
+    readonly settled: Promise<Settled | null>,
   ) {}
 
   get id(): string {

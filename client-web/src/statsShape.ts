@@ -1,6 +1,8 @@
 // The shape of the session's counters and their starting values; no side effects, so tests can import it.
 
 import type { ProbeReport } from "./generated/ProbeReport";
+import type { SessionReceipt } from "./generated/SessionReceipt";
+import type { VoucherState } from "./settlement.ts";
 
 export interface GridplayStats {
   sessionId: string | null;
@@ -39,6 +41,10 @@ export interface GridplayStats {
   jitterMs: number | null;
   /** Packets lost / expected in the latest second, 0..1. */
   loss: number | null;
+  /** The session's settlement voucher. */
+  voucher: VoucherState;
+  /** The latest receipt fetched for the session after it ended (GET /v1/sessions/{id}/receipt). */
+  receipt: SessionReceipt | null;
 }
 
 /** Counters before anything happened. */
@@ -68,5 +74,7 @@ export function freshStats(): GridplayStats {
     decodeMs: null,
     jitterMs: null,
     loss: null,
+    voucher: { state: "off" },
+    receipt: null,
   };
 }

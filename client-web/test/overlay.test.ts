@@ -32,6 +32,7 @@ test("shows every figure the overlay promises", () => {
     "c2p-n": "4",
     loss: "0.15 %",
     jitter: "1.2 ms",
+    voucher: "–",
   });
 });
 
@@ -41,4 +42,10 @@ test("unmeasured figures show a dash, and percentiles use the latest 100 samples
   assert.equal(shown["rtt"], "–");
   assert.equal(shown["c2p-p95"], "10.0 ms");
   assert.equal(shown["c2p-n"], "100");
+});
+
+test("the voucher row names the demo player", () => {
+  const player = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
+  assert.equal(values({ ...base, voucher: { state: "accepted", player } })["voucher"], "demo player 0x7099…79c8: voucher accepted");
+  assert.equal(values({ ...base, voucher: { state: "failed", reason: "expired" } })["voucher"], "voucher failed: expired");
 });

@@ -174,10 +174,10 @@ pub struct AllocateResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub payout_address: Option<String>,
-    /// The host's price per 15-minute block, wei.
+    /// The host's price per 15-minute block, wei, decimal (a string: wei
+    /// overflow a JavaScript number's exact range).
     #[serde(default)]
-    #[ts(type = "number")]
-    pub price_per_block: u64,
+    pub price_per_block: String,
 }
 
 /// The JSON body of every error answer.

@@ -35,6 +35,7 @@ quic?: QuicEndpoint,
  */
 payout_address?: string, 
 /**
- * The host's price per 15-minute block, wei.
+ * The host's price per 15-minute block, wei, decimal (a string: wei
+ * overflow a JavaScript number's exact range).
  */
-price_per_block: number, };
+price_per_block: string, };

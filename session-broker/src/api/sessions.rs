@@ -174,7 +174,7 @@ async fn claim_best(
             expires_at_ms,
             quic: host.quic.clone(),
             payout_address: host.payout_address.clone(),
-            price_per_block: host.price_per_block,
+            price_per_block: host.price_per_block.to_string(),
         }));
     }
     Ok(None)
