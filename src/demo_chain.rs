@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::primitives::Address;
 use anyhow::Context;
-use gridplay_chain::settlement::{DeployParams, SettlementClient};
+use gridplay_chain::settlement::{DeployParams, LocalChain};
 use gridplay_session_broker::settlement::SettlementConfig;
 
 /// One ether, in wei.
@@ -21,7 +19,7 @@ pub const DEMO_PRICE_PER_BLOCK: u64 = 10_000_000_000_000_000;
 /// A running demo chain.
 pub struct DemoChain {
     /// Keeps anvil alive; it stops when this is dropped.
-    _anvil: AnvilInstance,
+    _chain: LocalChain,
     /// The broker's settlement settings (the operator commits epochs).
     pub settlement: SettlementConfig,
     /// The host's payout address (bonded).
@@ -36,10 +34,6 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
         "anvil not found at {} (run `make chain-deps`)",
         anvil_path.display()
     );
-    let anvil = Anvil::new().path(anvil_path).try_spawn().context("starting anvil")?;
-    let url = anvil.endpoint();
-    let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
-    let (operator, host, player) = (key(0), key(1), key(2));
     let params = DeployParams {
         challenge_window: 60,
         unbonding_period: 120,
@@ -47,20 +41,21 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
         min_bond: ETHER,
         slash_amount: ETHER / 10,
     };
-    let client = SettlementClient::deploy(&url, operator, params).await?;
-    client.with_signer(&url, host.clone()).await?.bond(U256::from(ETHER)).await?;
-    client.with_signer(&url, player.clone()).await?.deposit(U256::from(10 * ETHER)).await?;
-    tracing::info!(contract = %client.address(), %url, "demo chain: contract deployed, host bonded, player funded");
-    let player_key = format!("0x{}", alloy::hex::encode(player.to_bytes()));
+    let chain = LocalChain::start(anvil_path, params, ETHER, 10 * ETHER)
+        .await
+        .context("starting the demo chain")?;
+    let url = chain.rpc_url();
+    tracing::info!(contract = %chain.operator.address(), %url, "demo chain: contract deployed, host bonded, player funded");
+    let player_key = format!("0x{}", alloy::hex::encode(chain.player.to_bytes()));
     Ok(DemoChain {
         settlement: SettlementConfig {
-            client,
+            client: chain.operator.clone(),
             epoch,
             rpc_url: Some(url),
             demo_player_key: Some(player_key),
             min_met_bps: 7_500,
         },
-        payout_address: host.address(),
-        _anvil: anvil,
+        payout_address: chain.host.address(),
+        _chain: chain,
     })
 }

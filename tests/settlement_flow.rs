@@ -9,13 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy::node_bindings::Anvil;
 use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
 use gridplay_chain::keccak256;
 use gridplay_chain::settlement::{
-    DeployParams, Receipt, SettlementClient, Voucher, sign_voucher, verify_receipt,
+    DeployParams, LocalChain, Receipt, Voucher, sign_voucher, verify_receipt,
 };
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
@@ -68,10 +67,6 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     assert!(anvil_path.exists(), "anvil not installed: run `make chain-deps`");
-    let anvil = Anvil::new().path(anvil_path).try_spawn().unwrap();
-    let rpc = anvil.endpoint();
-    let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
-    let (operator, host, player) = (key(0), key(1), key(2));
     let params = DeployParams {
         challenge_window: 60,
         unbonding_period: 120,
@@ -79,15 +74,9 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         min_bond: ETHER,
         slash_amount: ETHER / 10,
     };
-    let client = SettlementClient::deploy(&rpc, operator, params).await.unwrap();
-    client.with_signer(&rpc, host.clone()).await.unwrap().bond(U256::from(ETHER)).await.unwrap();
-    client
-        .with_signer(&rpc, player.clone())
-        .await
-        .unwrap()
-        .deposit(U256::from(ETHER))
-        .await
-        .unwrap();
+    let chain = LocalChain::start(&anvil_path, params, ETHER, ETHER).await.unwrap();
+    let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
+    let (host, player) = (chain.host.clone(), chain.player.clone());
 
     // A settling broker (its own epoch timer far off: the test settles by hand) and a host.
     let settlement = Settlement::new(SettlementConfig {

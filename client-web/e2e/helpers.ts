@@ -10,6 +10,17 @@ import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
 
 export const WAIT_MS = 30_000;
 
+/** Collects the page's uncaught errors (for a final check that there were none) and echoes its console errors and
+ * warnings to stderr. */
+export function watchPage(page: Page): string[] {
+  const pageErrors: string[] = [];
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
+  });
+  return pageErrors;
+}
+
 /** How often clickFor clicks. */
 export const CLICK_EVERY_MS = 200;
 

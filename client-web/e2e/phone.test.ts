@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 
 import { launchBrowser, PHONE, type Browser } from "./browser.ts";
 import { analyseFrame, pictureBox } from "./frame.ts";
-import { player, settledFrame, stats, WAIT_MS, waitFor } from "./helpers.ts";
+import { WAIT_MS, player, settledFrame, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_PHONE_APP"] ?? "orbit-phone";
@@ -33,11 +33,7 @@ after(async () => {
 test(`plays ${APP} on a phone: portrait video that fits, tap and two-finger tap`, async () => {
   assert.ok(server && browser);
   const { page } = browser;
-  const pageErrors: string[] = [];
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
-  });
+  const pageErrors = watchPage(page);
 
   // Lobby: fits the phone's width (no sideways scrolling); Play is tapped.
   await page.goto(server.url);

@@ -12,7 +12,7 @@ import type { Page } from "playwright-core";
 import type { AllocateRequest } from "../src/generated/AllocateRequest";
 import { launchBrowser, type Browser } from "./browser.ts";
 import { analyseFrame, pictureBox } from "./frame.ts";
-import { WAIT_MS, player, settledFrame, stats, waitFor } from "./helpers.ts";
+import { WAIT_MS, player, settledFrame, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
@@ -111,11 +111,7 @@ async function play(page: Page, base: string, frames: number): Promise<string> {
 test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   assert.ok(server && browser);
   const { page } = browser;
-  const pageErrors: string[] = [];
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
-  });
+  const pageErrors = watchPage(page);
 
   // Lobby.
   await page.goto(server.url);

@@ -13,7 +13,7 @@ import type { SessionProbes } from "../src/generated/SessionProbes";
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import { recoverSigner } from "../src/probes/report.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
-import { stats, WAIT_MS, waitFor } from "./helpers.ts";
+import { WAIT_MS, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
@@ -56,11 +56,7 @@ async function fetchProbes(url: string, token: string): Promise<SessionProbes> {
 test("the stats overlay, click-to-photon and the host's signed probe log", async () => {
   assert.ok(server && browser);
   const { page } = browser;
-  const pageErrors: string[] = [];
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
-  });
+  const pageErrors = watchPage(page);
 
   await page.goto(server.url);
   const card = page.locator(`[data-app-id="${APP}"]`);

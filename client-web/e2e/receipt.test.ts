@@ -19,7 +19,7 @@ import type { Page } from "playwright-core";
 import type { SettlementInfo } from "../src/generated/SettlementInfo";
 import { pollWindowMs, receiptFileName } from "../src/receipt.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
-import { clickFor, stats, WAIT_MS, waitFor } from "./helpers.ts";
+import { WAIT_MS, clickFor, stats, waitFor, watchPage } from "./helpers.ts";
 import { gridplayBinary, repoRoot, startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
@@ -83,11 +83,7 @@ test("a billed session's receipt shows committed blocks and verifies against the
 
   browser = await launchBrowser();
   const { page } = browser;
-  const pageErrors: string[] = [];
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" || msg.type() === "warning") process.stderr.write(`[page ${msg.type()}] ${msg.text()}\n`);
-  });
+  const pageErrors = watchPage(page);
 
   await page.goto(server.url);
   const card = page.locator(`[data-app-id="${APP}"]`);

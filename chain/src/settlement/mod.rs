@@ -6,6 +6,7 @@
 mod client;
 mod epoch;
 mod ledger;
+mod local;
 mod receipt;
 
 pub use client::{DeployParams, SettlementClient};
@@ -14,6 +15,7 @@ pub use epoch::{
     sign_voucher, voucher_session_id,
 };
 pub use ledger::{Ledger, LedgerEpoch, Submission, settle};
+pub use local::LocalChain;
 pub use receipt::{BlockVerdict, Failure, Receipt, ReceiptBlock, ReceiptCheck, verify_receipt};
 
 alloy::sol!(

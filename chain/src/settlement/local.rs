@@ -1,0 +1,51 @@
+//! A local chain for demos and tests: a fresh anvil with the settlement
+//! contract deployed, a host bonded and a player funded.
+
+use std::path::Path;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+
+use super::{DeployParams, SettlementClient};
+use crate::Error;
+
+/// A running local chain; anvil stops when it is dropped.
+pub struct LocalChain {
+    /// The anvil process.
+    pub anvil: AnvilInstance,
+    /// The operator's handle on the deployed contract (anvil's account 0).
+    pub operator: SettlementClient,
+    /// The bonded host's key (account 1).
+    pub host: PrivateKeySigner,
+    /// The funded player's key (account 2).
+    pub player: PrivateKeySigner,
+}
+
+impl LocalChain {
+    /// Starts the anvil binary at `anvil_path`, deploys with `params`,
+    /// bonds the host with `bond` wei and deposits `deposit` wei for the player.
+    pub async fn start(
+        anvil_path: &Path,
+        params: DeployParams,
+        bond: u128,
+        deposit: u128,
+    ) -> Result<Self, Error> {
+        let anvil = Anvil::new()
+            .path(anvil_path)
+            .try_spawn()
+            .map_err(|e| Error::Chain(format!("starting {}: {e}", anvil_path.display())))?;
+        let url = anvil.endpoint();
+        let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+        let (operator, host, player) = (key(0), key(1), key(2));
+        let operator = SettlementClient::deploy(&url, operator, params).await?;
+        operator.with_signer(&url, host.clone()).await?.bond(U256::from(bond)).await?;
+        operator.with_signer(&url, player.clone()).await?.deposit(U256::from(deposit)).await?;
+        Ok(Self { anvil, operator, host, player })
+    }
+
+    /// The chain's JSON-RPC endpoint.
+    pub fn rpc_url(&self) -> String {
+        self.anvil.endpoint()
+    }
+}
