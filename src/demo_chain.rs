@@ -34,13 +34,7 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
         "anvil not found at {} (run `make chain-deps`)",
         anvil_path.display()
     );
-    let params = DeployParams {
-        challenge_window: 60,
-        unbonding_period: 120,
-        withdrawal_delay: 120,
-        min_bond: ETHER,
-        slash_amount: ETHER / 10,
-    };
+    let params = DeployParams::local();
     let chain = LocalChain::start(anvil_path, params, ETHER, 10 * ETHER)
         .await
         .context("starting the demo chain")?;

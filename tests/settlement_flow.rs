@@ -67,13 +67,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     assert!(anvil_path.exists(), "anvil not installed: run `make chain-deps`");
-    let params = DeployParams {
-        challenge_window: 60,
-        unbonding_period: 120,
-        withdrawal_delay: 120,
-        min_bond: ETHER,
-        slash_amount: ETHER / 10,
-    };
+    let params = DeployParams::local();
     let chain = LocalChain::start(&anvil_path, params, ETHER, ETHER).await.unwrap();
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
     let (host, player) = (chain.host.clone(), chain.player.clone());

@@ -22,6 +22,21 @@ pub struct LocalChain {
     pub player: PrivateKeySigner,
 }
 
+impl DeployParams {
+    /// Short windows for a local chain: a minute to dispute, two to unbond or
+    /// withdraw; a bond of one ether, a tenth of it slashed per proven block.
+    pub fn local() -> Self {
+        const ETHER: u128 = 1_000_000_000_000_000_000;
+        Self {
+            challenge_window: 60,
+            unbonding_period: 120,
+            withdrawal_delay: 120,
+            min_bond: ETHER,
+            slash_amount: ETHER / 10,
+        }
+    }
+}
+
 impl LocalChain {
     /// Starts the anvil binary at `anvil_path`, deploys with `params`,
     /// bonds the host with `bond` wei and deposits `deposit` wei for the player.
