@@ -1,6 +1,7 @@
 //! `gridplay`: the one command-line entry to every Gridplay role.
 
 mod checker;
+mod claim;
 mod demo_chain;
 mod play;
 mod relay;
@@ -48,6 +49,8 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Submit the signed epoch roots of a local ledger to the settlement contract, exactly once.
     Settle(settle::SettleArgs),
+    /// Claim the blocks of session receipts for this host, after their challenge windows.
+    Claim(claim::ClaimArgs),
     /// Check a session receipt against the chain alone: voucher, leaves, proofs, roots, commits.
     VerifyReceipt(verify_receipt::VerifyReceiptArgs),
 }
@@ -214,6 +217,7 @@ fn main() -> anyhow::Result<()> {
             Command::Relay(args) => relay::run(args).await,
             Command::Settle(args) => settle::run(args).await,
             Command::VerifyReceipt(args) => verify_receipt::run(args).await,
+            Command::Claim(args) => claim::run(args).await,
         }
     })
 }

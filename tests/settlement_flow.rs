@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, U256};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
 use gridplay_chain::keccak256;
@@ -195,4 +196,18 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let check = verify_receipt(&receipt, &rpc).await.unwrap();
     assert!(check.ok(), "{check:#?}");
     assert_eq!(check.player, Some(player.address()));
+
+    // After the challenge window the host claims with the receipt alone.
+    let provider = client.contract().provider();
+    let _: serde_json::Value =
+        provider.raw_request("evm_increaseTime".into(), (61,)).await.unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let host_client = client.with_signer(&rpc, host.clone()).await.unwrap();
+    let escrow_before = client.escrow(player.address()).await.unwrap();
+    for (epoch, claim) in receipt.claims() {
+        host_client.claim(epoch, host.address(), vec![claim]).await.unwrap();
+    }
+    assert_eq!(client.escrow(player.address()).await.unwrap(), escrow_before - amount);
+    let check = verify_receipt(&receipt, &rpc).await.unwrap();
+    assert!(check.ok() && check.blocks.iter().all(|b| b.settled), "{check:#?}");
 }

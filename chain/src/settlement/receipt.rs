@@ -64,6 +64,32 @@ pub struct ReceiptBlock {
 }
 
 impl Receipt {
+    /// What the host claims with this receipt: per epoch, the session's
+    /// voucher and its blocks with their proofs (one `SessionClaim` each).
+    pub fn claims(&self) -> Vec<(u64, GridplaySettlement::SessionClaim)> {
+        let mut by_epoch: Vec<(u64, GridplaySettlement::SessionClaim)> = Vec::new();
+        for block in &self.blocks {
+            let claim = GridplaySettlement::BlockClaim {
+                blockIndex: block.block_index,
+                amount: U256::from(block.amount),
+                probeSummaryHash: B256::from(block.leaf.probe_summary_hash),
+                proof: block.proof.clone(),
+            };
+            match by_epoch.iter_mut().find(|(id, _)| *id == block.epoch_id) {
+                Some((_, session)) => session.blocks.push(claim),
+                None => by_epoch.push((
+                    block.epoch_id,
+                    GridplaySettlement::SessionClaim {
+                        voucher: self.voucher.clone(),
+                        signature: self.voucher_signature.clone(),
+                        blocks: vec![claim],
+                    },
+                )),
+            }
+        }
+        by_epoch
+    }
+
     /// The receipt of `session_id`'s blocks in `epoch`, committed as `epoch_id` by
     /// `commit_tx` on the contract at `contract` on chain `chain_id`. `summaries` holds the
     /// session's probe summaries (at least one per billed block, found by block index); the
