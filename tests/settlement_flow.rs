@@ -182,8 +182,9 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     .expect("the host's record ends");
 
     // One settling round: the block is billed and committed.
-    let (epoch_id, tx) = settler.settle_once().await.unwrap().expect("an epoch was committed");
-    assert_eq!(settler.settle_once().await.unwrap(), None, "nothing is billed twice");
+    let (epoch_id, tx) =
+        settler.settle_once(now_s() * 1000).await.unwrap().expect("an epoch was committed");
+    assert_eq!(settler.settle_once(now_s() * 1000).await.unwrap(), None, "nothing is billed twice");
     let shown: SessionReceipt = http.get(&receipt_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(shown.lines.len(), 1);
     let line = &shown.lines[0];

@@ -29,6 +29,12 @@ use crate::BrokerError;
 /// Most sessions a voucher may cover: a day of 15-minute blocks.
 pub const MAX_VOUCHER_BLOCKS: u32 = 96;
 
+/// How long an allocation waits for its voucher before it is forgotten.
+pub const VOUCHER_WAIT_MS: u64 = 5 * 60 * 1000;
+
+/// Settled sessions whose receipts are kept, newest first.
+pub const RECEIPTS_KEPT: usize = 10_000;
+
 /// How a broker settles.
 #[derive(Clone)]
 pub struct SettlementConfig {
@@ -72,12 +78,43 @@ struct Settling {
     receipt: Option<Receipt>,
     /// The host's record is final and every block of it is billed.
     finished: bool,
+    /// When it was allocated, or finished once it is, Unix ms.
+    since_ms: u64,
+}
+
+/// The sessions the settler knows, bounded: an allocation whose voucher
+/// never comes is forgotten after [`VOUCHER_WAIT_MS`], and only the newest
+/// [`RECEIPTS_KEPT`] finished sessions keep their receipts.
+#[derive(Default)]
+struct SessionBook {
+    sessions: HashMap<String, Settling>,
+}
+
+impl SessionBook {
+    /// Drops what is no longer worth keeping at `now_ms`.
+    fn prune(&mut self, now_ms: u64) {
+        self.sessions.retain(|_, s| {
+            s.terms.is_some() || now_ms.saturating_sub(s.since_ms) < VOUCHER_WAIT_MS
+        });
+        let mut finished: Vec<(u64, String)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.finished)
+            .map(|(id, s)| (s.since_ms, id.clone()))
+            .collect();
+        if finished.len() > RECEIPTS_KEPT {
+            finished.sort_unstable();
+            for (_, id) in &finished[..finished.len() - RECEIPTS_KEPT] {
+                self.sessions.remove(id);
+            }
+        }
+    }
 }
 
 /// The settler's state.
 pub struct Settlement {
     config: SettlementConfig,
-    sessions: Mutex<HashMap<String, Settling>>,
+    book: Mutex<SessionBook>,
     http: reqwest::Client,
 }
 
@@ -95,7 +132,7 @@ fn bad(message: impl Into<String>) -> BrokerError {
 impl Settlement {
     /// A settler with no sessions yet.
     pub fn new(config: SettlementConfig) -> Self {
-        Self { config, sessions: Mutex::new(HashMap::new()), http: reqwest::Client::new() }
+        Self { config, book: Mutex::default(), http: reqwest::Client::new() }
     }
 
     /// Time between epoch commits.
@@ -114,11 +151,12 @@ impl Settlement {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Settling>> {
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionBook> {
+        self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Remembers an allocation, so that a voucher for it can be checked and
+    /// Remembers an allocation at `now_ms` on a host that settles (one
+    /// with a payout address), so that a voucher for it can be checked and
     /// its blocks fetched from its host.
     pub fn allocated(
         &self,
@@ -126,7 +164,11 @@ impl Settlement {
         token: &str,
         host: &HostRegistration,
         request: &AllocateRequest,
+        now_ms: u64,
     ) {
+        if host.payout_address.is_none() {
+            return;
+        }
         let allocation = Allocation {
             host_id: host.host_id.clone(),
             whep_url: host.whep_url.clone(),
@@ -142,8 +184,9 @@ impl Settlement {
             lines: BTreeMap::new(),
             receipt: None,
             finished: false,
+            since_ms: now_ms,
         };
-        self.lock().insert(session_id.to_owned(), settling);
+        self.lock().sessions.insert(session_id.to_owned(), settling);
     }
 
     /// `POST /v1/sessions/{id}/voucher`: checks the voucher against the
@@ -158,7 +201,7 @@ impl Settlement {
         let terms = &submission.voucher;
         terms.validate().map_err(|e| bad(e.to_string()))?;
         let mut sessions = self.lock();
-        let settling = sessions.get_mut(session_id).ok_or(BrokerError::SessionNotFound)?;
+        let settling = sessions.sessions.get_mut(session_id).ok_or(BrokerError::SessionNotFound)?;
         if settling.terms.is_some() {
             return Err(bad("the session already has a voucher"));
         }
@@ -219,7 +262,7 @@ impl Settlement {
     /// `GET /v1/sessions/{id}/receipt`.
     pub fn receipt(&self, session_id: &str) -> Result<SessionReceipt, BrokerError> {
         let sessions = self.lock();
-        let settling = sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
+        let settling = sessions.sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
         if settling.terms.is_none() {
             return Err(BrokerError::SessionNotFound);
         }
@@ -255,12 +298,15 @@ impl Settlement {
         serde_json::from_slice(&body).ok()
     }
 
-    /// One round: bills every complete, unbilled block of every session with
-    /// a voucher, commits them as one epoch and updates the receipts.
-    /// Returns the epoch id and transaction, when anything was committed.
-    pub async fn settle_once(&self) -> Result<Option<(u64, B256)>, BrokerError> {
+    /// One round at `now_ms`: bills every complete, unbilled block of every
+    /// session with a voucher, commits them as one epoch and updates the
+    /// receipts. Returns the epoch id and transaction, when anything was
+    /// committed.
+    pub async fn settle_once(&self, now_ms: u64) -> Result<Option<(u64, B256)>, BrokerError> {
+        self.lock().prune(now_ms);
         let pending: Vec<(String, Allocation, B256, Address, u128, Vec<u32>)> = self
             .lock()
+            .sessions
             .iter()
             .filter(|(_, s)| !s.finished)
             .filter_map(|(id, s)| {
@@ -298,11 +344,14 @@ impl Settlement {
             }
             let all_billed = probes.blocks.iter().all(|b| b.complete);
             let mut sessions = self.lock();
-            if let Some(settling) = sessions.get_mut(&session_id) {
+            if let Some(settling) = sessions.sessions.get_mut(&session_id) {
                 for line in lines {
                     settling.lines.insert(line.block_index, line);
                 }
                 settling.finished = probes.ended && all_billed;
+                if settling.finished {
+                    settling.since_ms = now_ms;
+                }
             }
         }
         let blocks: Vec<NewBlock> = {
@@ -310,7 +359,7 @@ impl Settlement {
             new_blocks
                 .into_iter()
                 .filter_map(|(session_id, block_index, player, summary)| {
-                    let terms = sessions.get(&session_id)?.terms.as_ref()?;
+                    let terms = sessions.sessions.get(&session_id)?.terms.as_ref()?;
                     let leaf = Leaf {
                         session_id: terms.onchain_id.0,
                         block_index,
@@ -345,7 +394,7 @@ impl Settlement {
             summaries.entry(&block.session_id).or_default().push(block.summary);
         }
         for (session_id, summaries) in summaries {
-            let Some(settling) = sessions.get_mut(session_id) else { continue };
+            let Some(settling) = sessions.sessions.get_mut(session_id) else { continue };
             let Some(terms) = &settling.terms else { continue };
             for summary in &summaries {
                 if let Some(line) = settling.lines.get_mut(&summary.block_index) {
@@ -404,4 +453,59 @@ pub fn block_records(probes: &SessionProbes, block: &BlockSummary) -> Vec<ProbeR
             click_to_photon_p95_ms: c.report.click_to_photon_p95_us.map(|us| us as f32 / 1000.0),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settling(voucher: bool, finished: bool, since_ms: u64) -> Settling {
+        let allocation = Allocation {
+            host_id: "h".into(),
+            whep_url: "http://h/whep".into(),
+            token: "t".into(),
+            payout_address: Some(format!("0x{}", "11".repeat(20))),
+            price_per_block: 1,
+            client_key: None,
+            fps: 60,
+        };
+        let terms = voucher.then(|| Terms {
+            voucher: Voucher {
+                host: Address::ZERO,
+                sessionKey: Address::ZERO,
+                pricePerBlock: U256::from(1),
+                maxBlocks: 1,
+                expiry: 1,
+                nonce: B256::ZERO,
+            },
+            signature: Bytes::new(),
+            player: Address::ZERO,
+            onchain_id: B256::ZERO,
+        });
+        Settling { allocation, terms, lines: BTreeMap::new(), receipt: None, finished, since_ms }
+    }
+
+    #[test]
+    fn the_book_forgets_voucherless_allocations_and_keeps_the_newest_receipts() {
+        let mut book = SessionBook::default();
+        book.sessions.insert("waiting".into(), settling(false, false, 0));
+        book.sessions.insert("stale".into(), settling(false, false, 0));
+        book.sessions.insert("fresh".into(), settling(false, false, VOUCHER_WAIT_MS));
+        book.sessions.insert("playing".into(), settling(true, false, 0));
+        book.prune(VOUCHER_WAIT_MS - 1);
+        assert_eq!(book.sessions.len(), 4, "nothing is due yet");
+        book.prune(VOUCHER_WAIT_MS);
+        let mut left: Vec<&str> = book.sessions.keys().map(String::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["fresh", "playing"], "a voucher keeps a session however old");
+
+        for i in 0..RECEIPTS_KEPT as u64 + 5 {
+            book.sessions.insert(format!("done-{i}"), settling(true, true, i));
+        }
+        book.prune(VOUCHER_WAIT_MS);
+        let finished = book.sessions.values().filter(|s| s.finished).count();
+        assert_eq!(finished, RECEIPTS_KEPT);
+        assert!(!book.sessions.contains_key("done-4") && book.sessions.contains_key("done-5"));
+        assert!(book.sessions.contains_key("playing"));
+    }
 }

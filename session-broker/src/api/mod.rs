@@ -190,7 +190,7 @@ pub async fn serve(
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = settlement.settle_once().await {
+                if let Err(e) = settlement.settle_once(unix_ms()).await {
                     tracing::warn!("settling failed: {e}");
                 }
             }

@@ -164,7 +164,7 @@ async fn claim_best(
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
         let token = claims.sign(&state.key);
         if let Some(settlement) = &state.settlement {
-            settlement.allocated(&record.session_id, &token, host, request);
+            settlement.allocated(&record.session_id, &token, host, request, now);
         }
         return Ok(Some(AllocateResponse {
             session_id: record.session_id,
