@@ -80,7 +80,7 @@ test: deps lint test-web test-chain generated e2e test-netns
 # (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
 # The chain run measures settlement gas per session-hour on anvil against per-report transactions:
 # bench/results/chain.json.
-bench: deps web
+bench: deps web chain-deps
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
