@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
 use gridplay_protocol::quic::{JoinRole, VideoCarriage};
-use gridplay_protocol::{AllocateRequest, AllocateResponse, Profile, StreamStats};
+use gridplay_protocol::{AllocateRequest, AllocateResponse, StreamStats};
 use gridplay_streaming::H264Decoder;
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
@@ -293,17 +293,7 @@ pub(crate) struct Played {
 /// Allocates a session, plays it as `args` say and ends it.
 pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
     let (width, height, fps) = args.stream;
-    let request = AllocateRequest {
-        app: args.app.clone(),
-        profile: if height > width { Profile::Phone } else { Profile::Game },
-        width,
-        height,
-        fps,
-        location: None,
-        rtt_samples: None,
-        max_rtt_ms: None,
-        client_key: None,
-    };
+    let request = AllocateRequest::for_stream(&args.app, width, height, fps);
     let http = reqwest::Client::new();
     let response = http
         .post(format!("{}/v1/sessions", args.broker.trim_end_matches('/')))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use gridplay_host::{HostConfig, run_host};
-use gridplay_protocol::{AllocateRequest, AllocateResponse, Profile};
+use gridplay_protocol::{AllocateRequest, AllocateResponse};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
 use gridplay_streaming::H264Decoder;
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
@@ -52,17 +52,7 @@ pub async fn measure(seconds: u64) -> anyhow::Result<SessionReport> {
     ready_rx.await?;
 
     let (width, height, fps) = (1280, 720, 60);
-    let request = AllocateRequest {
-        app: "orbit".into(),
-        profile: Profile::Game,
-        width,
-        height,
-        fps,
-        location: None,
-        rtt_samples: None,
-        max_rtt_ms: None,
-        client_key: None,
-    };
+    let request = AllocateRequest::for_stream("orbit", width, height, fps);
     let session: AllocateResponse = reqwest::Client::new()
         .post(format!("{broker}/v1/sessions"))
         .json(&request)

@@ -116,6 +116,22 @@ pub struct RttSample {
 pub const MAX_RTT_SAMPLES: usize = 32;
 
 impl AllocateRequest {
+    /// A request for `app` at `width`×`height`@`fps` and nothing more: the
+    /// phone profile when portrait, the game profile otherwise.
+    pub fn for_stream(app: &str, width: u32, height: u32, fps: u32) -> Self {
+        Self {
+            app: app.to_owned(),
+            profile: if height > width { Profile::Phone } else { Profile::Game },
+            width,
+            height,
+            fps,
+            location: None,
+            rtt_samples: None,
+            max_rtt_ms: None,
+            client_key: None,
+        }
+    }
+
     /// Checks that the numbers are ones a host can serve.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         let dims = MIN_DIMENSION..=MAX_DIMENSION;
