@@ -29,11 +29,6 @@ pub struct DemoChain {
 /// Starts anvil from `anvil_path`, deploys, bonds the host and funds the
 /// demo player; epochs every `epoch`.
 pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoChain> {
-    anyhow::ensure!(
-        anvil_path.exists(),
-        "anvil not found at {} (run `make chain-deps`)",
-        anvil_path.display()
-    );
     let params = DeployParams::local();
     let chain = LocalChain::start(anvil_path, params, ETHER, 10 * ETHER)
         .await

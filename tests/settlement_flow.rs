@@ -5,7 +5,7 @@
 //! chain alone. Bad vouchers are refused and leave nothing behind.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,7 @@ use alloy::signers::local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
 use gridplay_chain::keccak256;
 use gridplay_chain::settlement::{
-    DeployParams, LocalChain, Receipt, Voucher, sign_voucher, verify_receipt,
+    BUNDLED_ANVIL, DeployParams, LocalChain, Receipt, Voucher, sign_voucher, verify_receipt,
 };
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
@@ -65,11 +65,8 @@ fn voucher_for(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     // The chain: contract deployed, host bonded, player funded.
-    let anvil_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(anvil_path.exists(), "anvil not installed: run `make chain-deps`");
     let params = DeployParams::local();
-    let chain = LocalChain::start(&anvil_path, params, ETHER, ETHER).await.unwrap();
+    let chain = LocalChain::start(Path::new(BUNDLED_ANVIL), params, ETHER, ETHER).await.unwrap();
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
     let (host, player) = (chain.host.clone(), chain.player.clone());
 

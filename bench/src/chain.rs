@@ -70,10 +70,7 @@ pub struct ChainArgs {
     #[arg(long, default_value_t = 1_000)]
     report_sessions: usize,
     /// The anvil binary.
-    #[arg(long, default_value = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-    ))]
+    #[arg(long, default_value = gridplay_chain::settlement::BUNDLED_ANVIL)]
     anvil: PathBuf,
 }
 

@@ -2,15 +2,14 @@
 //! committed epoch verifies against the chain alone; each kind of tampering fails the check
 //! it should; a session spanning two epochs verifies, and claimed blocks show as settled.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use gridplay_chain::settlement::{
-    BilledBlock, DeployParams, Epoch, Failure, Receipt, ReceiptCheck, SettlementClient, Voucher,
-    sign_voucher, verify_receipt, voucher_session_id,
+    BUNDLED_ANVIL, BilledBlock, DeployParams, Epoch, Failure, LocalChain, Receipt, ReceiptCheck,
+    SettlementClient, Voucher, sign_voucher, verify_receipt, voucher_session_id,
 };
 use gridplay_chain::{Leaf, ProbeSummary, keccak256};
 
@@ -20,42 +19,24 @@ const ETHER: u128 = 1_000_000_000_000_000_000;
 
 /// A deployed contract with a bonded host and a player with escrow, on a fresh anvil.
 struct Chain {
-    _anvil: AnvilInstance,
+    _chain: LocalChain,
     url: String,
     operator: SettlementClient,
     host: PrivateKeySigner,
     player: PrivateKeySigner,
 }
 
-/// The private keys of anvil's default accounts 0, 1 and 2 (operator, player, host).
-const KEYS: [&str; 3] = [
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-];
-
 /// Deploys on a fresh anvil.
 async fn chain() -> Chain {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(path.exists(), "anvil not installed: run `make chain-deps`");
-    let anvil = Anvil::new().path(path).try_spawn().expect("anvil starts");
-    let url = anvil.endpoint();
-    let [operator, player, host] = KEYS.map(|k| k.parse::<PrivateKeySigner>().unwrap());
-    let ours = [operator.address(), player.address(), host.address()];
-    assert_eq!(ours[..], anvil.addresses()[..3], "anvil's default accounts");
-    let params = DeployParams {
-        challenge_window: CHALLENGE_WINDOW,
-        unbonding_period: 120,
-        withdrawal_delay: 120,
-        min_bond: ETHER,
-        slash_amount: ETHER / 10,
-    };
-    let operator = SettlementClient::deploy(&url, operator, params).await.unwrap();
-    operator.with_signer(&url, host.clone()).await.unwrap().bond(U256::from(ETHER)).await.unwrap();
-    let player_client = operator.with_signer(&url, player.clone()).await.unwrap();
-    player_client.deposit(U256::from(ETHER)).await.unwrap();
-    Chain { _anvil: anvil, url, operator, host, player }
+    let params = DeployParams { challenge_window: CHALLENGE_WINDOW, ..DeployParams::local() };
+    let local = LocalChain::start(Path::new(BUNDLED_ANVIL), params, ETHER, ETHER).await.unwrap();
+    Chain {
+        url: local.rpc_url(),
+        operator: local.operator.clone(),
+        host: local.host.clone(),
+        player: local.player.clone(),
+        _chain: local,
+    }
 }
 
 /// One session: its voucher (signed by the player) and id.

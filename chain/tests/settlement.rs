@@ -4,30 +4,19 @@
 //! dispute blocks (beyond their voucher, by a signed probe summary) so that the
 //! host is slashed and the player keeps the money, and refuse false disputes.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use gridplay_chain::settlement::{
-    BilledBlock, DeployParams, Epoch, Ledger, LedgerEpoch, SettlementClient, Voucher,
-    probe_summary_digest, settle, sign_probe_summary, sign_voucher, voucher_session_id,
+    BUNDLED_ANVIL, BilledBlock, DeployParams, Epoch, Ledger, LedgerEpoch, LocalChain,
+    SettlementClient, Voucher, probe_summary_digest, settle, sign_probe_summary, sign_voucher,
+    voucher_session_id,
 };
 use gridplay_chain::{Error, Leaf, ProbeSummary, keccak256};
 
 const CHALLENGE_WINDOW: u64 = 60;
-
-fn anvil() -> AnvilInstance {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(path.exists(), "anvil not installed: run `make chain-deps` ({})", path.display());
-    Anvil::new().path(path).try_spawn().expect("anvil starts")
-}
-
-fn signer(anvil: &AnvilInstance, index: usize) -> PrivateKeySigner {
-    PrivateKeySigner::from(anvil.keys()[index].clone())
-}
 
 async fn advance(client: &SettlementClient, seconds: u64) {
     let provider = client.contract().provider();
@@ -64,21 +53,15 @@ fn block(
 
 #[tokio::test]
 async fn an_epoch_is_committed_once_then_claimed_with_proofs() {
-    let anvil = anvil();
-    let url = anvil.endpoint();
-    let (operator, player, host) = (signer(&anvil, 0), signer(&anvil, 1), signer(&anvil, 2));
-    let params = DeployParams {
-        challenge_window: CHALLENGE_WINDOW,
-        unbonding_period: 120,
-        withdrawal_delay: 120,
-        min_bond: parse_ether("1").unwrap().to(),
-        slash_amount: parse_ether("0.1").unwrap().to(),
-    };
-    let operator_client = SettlementClient::deploy(&url, operator.clone(), params).await.unwrap();
+    let params = DeployParams { challenge_window: CHALLENGE_WINDOW, ..DeployParams::local() };
+    let chain =
+        LocalChain::start(Path::new(BUNDLED_ANVIL), params, MIN_BOND, 10 * DEPOSIT).await.unwrap();
+    let url = chain.rpc_url();
+    let (operator, player, host) =
+        (chain.operator_key.clone(), chain.player.clone(), chain.host.clone());
+    let operator_client = chain.operator.clone();
     let host_client = operator_client.with_signer(&url, host.clone()).await.unwrap();
     let player_client = operator_client.with_signer(&url, player.clone()).await.unwrap();
-    host_client.bond(parse_ether("1").unwrap()).await.unwrap();
-    player_client.deposit(parse_ether("10").unwrap()).await.unwrap();
 
     // Two sessions' vouchers, signed off-chain by the player.
     let (chain_id, contract) = (operator_client.chain_id(), operator_client.address());
@@ -170,7 +153,7 @@ const DEPOSIT: u128 = 1_000_000_000_000_000_000; // 1 ether
 
 /// A deployed contract with a bonded host and a player with escrow.
 struct Setup {
-    _anvil: AnvilInstance,
+    _chain: LocalChain,
     url: String,
     operator: SettlementClient,
     host: PrivateKeySigner,
@@ -178,22 +161,16 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let anvil = anvil();
-    let url = anvil.endpoint();
-    let (operator, player, host) = (signer(&anvil, 0), signer(&anvil, 1), signer(&anvil, 2));
-    let params = DeployParams {
-        challenge_window: CHALLENGE_WINDOW,
-        unbonding_period: 120,
-        withdrawal_delay: 120,
-        min_bond: MIN_BOND,
-        slash_amount: SLASH,
-    };
-    let operator = SettlementClient::deploy(&url, operator, params).await.unwrap();
-    let host_client = operator.with_signer(&url, host.clone()).await.unwrap();
-    host_client.bond(U256::from(MIN_BOND)).await.unwrap();
-    let player_client = operator.with_signer(&url, player.clone()).await.unwrap();
-    player_client.deposit(U256::from(DEPOSIT)).await.unwrap();
-    Setup { _anvil: anvil, url, operator, host, player }
+    let params = DeployParams { challenge_window: CHALLENGE_WINDOW, ..DeployParams::local() };
+    let chain =
+        LocalChain::start(Path::new(BUNDLED_ANVIL), params, MIN_BOND, DEPOSIT).await.unwrap();
+    Setup {
+        url: chain.rpc_url(),
+        operator: chain.operator.clone(),
+        host: chain.host.clone(),
+        player: chain.player.clone(),
+        _chain: chain,
+    }
 }
 
 impl Setup {

@@ -12,7 +12,7 @@ import type { Page } from "playwright-core";
 import type { AllocateRequest } from "../src/generated/AllocateRequest";
 import { launchBrowser, type Browser } from "./browser.ts";
 import { analyseFrame, pictureBox } from "./frame.ts";
-import { WAIT_MS, player, settledFrame, stats, waitFor, watchPage } from "./helpers.ts";
+import { WAIT_MS, player, settledFrame, sleep, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
@@ -78,7 +78,7 @@ async function untilEnded(base: string, id: string, since: number): Promise<numb
     const record = await brokerSession(base, id);
     if (record.state === "ended") return Date.now() - since;
     assert.ok(Date.now() < deadline, `session still ${JSON.stringify(record)} ${END_DEADLINE_MS} ms later`);
-    await new Promise((r) => setTimeout(r, POLL_MS)); // poll interval, not a synchronisation wait
+    await sleep(POLL_MS); // poll interval, not a synchronisation wait
   }
 }
 
@@ -138,7 +138,7 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   // Keyboard: hold ArrowRight; the player moves right at 0.5 widths/s.
   await waitFor(page, "the input channel to open", () => window.__gridplay.inputOpen);
   await page.keyboard.down("ArrowRight");
-  await new Promise((r) => setTimeout(r, HOLD_MS)); // the hold itself is the one fixed wait
+  await sleep(HOLD_MS); // the hold itself is the one fixed wait
   await page.keyboard.up("ArrowRight");
   const moved = player(await settledFrame(page));
   assert.ok(moved.x - start.x >= 0.1, `ArrowRight moved the player too little: ${JSON.stringify({ start, moved })}`);

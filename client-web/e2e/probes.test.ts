@@ -13,14 +13,13 @@ import type { SessionProbes } from "../src/generated/SessionProbes";
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import { recoverSigner } from "../src/probes/report.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
-import { WAIT_MS, stats, waitFor, watchPage } from "./helpers.ts";
+import { WAIT_MS, sleep, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 /** Key presses (down + up: two inputs each) for the click-to-photon samples. */
 const PRESSES = Number(process.env["C2P_PRESSES"] ?? 60);
 const PRESS_GAP_MS = 60;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 let server: Server | undefined;
 let browser: Browser | undefined;

@@ -10,12 +10,20 @@ use alloy::signers::local::PrivateKeySigner;
 use super::{DeployParams, SettlementClient};
 use crate::Error;
 
+/// The anvil binary `make chain-deps` installs (npm `@foundry-rs/anvil`).
+pub const BUNDLED_ANVIL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+);
+
 /// A running local chain; anvil stops when it is dropped.
 pub struct LocalChain {
     /// The anvil process.
     pub anvil: AnvilInstance,
     /// The operator's handle on the deployed contract (anvil's account 0).
     pub operator: SettlementClient,
+    /// The operator's key (it commits epochs and signs ledger roots).
+    pub operator_key: PrivateKeySigner,
     /// The bonded host's key (account 1).
     pub host: PrivateKeySigner,
     /// The funded player's key (account 2).
@@ -46,6 +54,12 @@ impl LocalChain {
         bond: u128,
         deposit: u128,
     ) -> Result<Self, Error> {
+        if !anvil_path.exists() {
+            return Err(Error::Chain(format!(
+                "anvil not found at {} (run `make chain-deps`)",
+                anvil_path.display()
+            )));
+        }
         let anvil = Anvil::new()
             .path(anvil_path)
             .try_spawn()
@@ -53,10 +67,11 @@ impl LocalChain {
         let url = anvil.endpoint();
         let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let (operator, host, player) = (key(0), key(1), key(2));
+        let operator_key = operator.clone();
         let operator = SettlementClient::deploy(&url, operator, params).await?;
         operator.with_signer(&url, host.clone()).await?.bond(U256::from(bond)).await?;
         operator.with_signer(&url, player.clone()).await?.deposit(U256::from(deposit)).await?;
-        Ok(Self { anvil, operator, host, player })
+        Ok(Self { anvil, operator, operator_key, host, player })
     }
 
     /// The chain's JSON-RPC endpoint.

@@ -15,7 +15,7 @@ pub use epoch::{
     sign_voucher, voucher_session_id,
 };
 pub use ledger::{Ledger, LedgerEpoch, Submission, settle};
-pub use local::LocalChain;
+pub use local::{BUNDLED_ANVIL, LocalChain};
 pub use receipt::{BlockVerdict, Failure, Receipt, ReceiptBlock, ReceiptCheck, verify_receipt};
 
 alloy::sol!(
