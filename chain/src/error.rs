@@ -53,6 +53,9 @@ pub enum Error {
     /// An epoch holds no block of the session a receipt was asked for.
     #[error("no block of session {0} in the epoch")]
     SessionNotInEpoch(String),
+    /// A pool epoch cannot be built from these blocks.
+    #[error("pool epoch: {0}")]
+    InvalidEpoch(String),
     /// A receipt is malformed, or cannot be built or merged as asked.
     #[error("receipt: {0}")]
     Receipt(String),

@@ -9,6 +9,8 @@
 //! - [`MerkleTree`]: keccak-256 with each pair hashed in sorted order (OpenZeppelin's
 //!   `MerkleProof`), so a proof made here verifies in the contract unchanged.
 //!
+//! - [`pool`]: netted settlement (`GridplayPool`): one root per epoch over blocks with
+//!   running sums, host totals and players' cumulative spend; one claim per host per epoch.
 //! - [`settlement`]: the client that deploys, commits, claims and disputes on any EVM
 //!   JSON-RPC endpoint (alloy), and the local ledger of signed roots for when no chain
 //!   is configured.
@@ -20,6 +22,7 @@ mod billing;
 mod error;
 mod leaf;
 mod merkle;
+pub mod pool;
 pub mod settlement;
 mod summary;
 

@@ -4,14 +4,13 @@ pragma solidity 0.8.30;
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {GridplayTypes as T} from "./GridplayTypes.sol";
+import {GridplayBonds} from "./GridplayBonds.sol";
 
 /// @title Gridplay settlement: host bonds, player escrow, epoch roots, claims and disputes
 /// @notice Sessions are billed in 15-minute blocks, in native currency (wei).
-/// - A host bonds to be placed; its bond is slashed when a dispute against one of its blocks
-///   succeeds, and leaves the contract only after an unbonding period.
+/// - Hosts bond as `GridplayBonds` describes.
 /// - A player deposits into escrow and authorises each session off-chain with an EIP-712
 ///   `Voucher`; the session's on-chain id is the voucher's digest.
 /// - The operator (the broker's settlement key) commits one Merkle root per epoch over every
@@ -23,7 +22,7 @@ import {GridplayTypes as T} from "./GridplayTypes.sol";
 /// @dev A probe summary signed by the client's session key is the player's own measurement,
 /// which Gridplay treats as authoritative for the block. The player gains at most the block's
 /// price by it (slashed bond is burned, not paid to the disputer).
-contract GridplaySettlement is EIP712, ReentrancyGuard {
+contract GridplaySettlement is EIP712, GridplayBonds {
     /// @notice Everything a host claims for one session: the voucher, the player's signature
     /// over it, and the blocks with their Merkle proofs.
     struct SessionClaim {
@@ -45,14 +44,6 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
         bytes32 probeSummaryHash;
         /// Sibling hashes from the leaf up to the epoch root.
         bytes32[] proof;
-    }
-
-    /// @notice A bonded host.
-    struct Host {
-        /// Bond in wei.
-        uint128 bond;
-        /// When the bond may be withdrawn; 0 while the host is active.
-        uint64 unbondingAt;
     }
 
     /// @notice A player's escrow.
@@ -87,47 +78,24 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
         ProbeSummary
     }
 
-    /// @notice The address allowed to commit epochs and name checkers.
-    address public immutable operator;
     /// @notice Seconds after a commit during which its blocks can be disputed and not claimed.
     uint64 public immutable challengeWindow;
-    /// @notice Seconds between a host's unbond request and its bond withdrawal.
-    uint64 public immutable unbondingPeriod;
     /// @notice Seconds between a player's withdrawal request and the withdrawal.
     uint64 public immutable withdrawalDelay;
-    /// @notice Smallest bond a host may hold when it registers or tops up.
-    uint128 public immutable minBond;
-    /// @notice Wei taken from a host's bond (at most all of it) per successful dispute.
-    uint128 public immutable slashAmount;
-
-    /// @notice Bonded hosts by address.
-    mapping(address host => Host) public hosts;
     /// @notice Player escrow by address.
     mapping(address player => Player) public players;
-    /// @notice Checker keys whose signed probe summaries can back a dispute.
-    mapping(address checker => bool) public isChecker;
     /// @notice Committed epochs, by id.
     Epoch[] public epochs;
-    /// @notice Wei slashed from bonds so far; it stays in the contract (burned).
-    uint256 public slashedTotal;
 
     /// @dev Settled (claimed or disputed) blocks: session id => block index / 256 => bits.
     mapping(bytes32 sessionId => mapping(uint256 word => uint256 bits)) private _settled;
 
-    /// @notice A host bonded or topped up its bond.
-    event HostBonded(address indexed host, uint256 amount, uint256 bond);
-    /// @notice A host asked to unbond; its bond can be withdrawn at `unbondingAt`.
-    event HostUnbonding(address indexed host, uint64 unbondingAt);
-    /// @notice A host withdrew its bond and is no longer registered.
-    event HostWithdrawn(address indexed host, uint256 amount);
     /// @notice A player added to its escrow.
     event Deposited(address indexed player, uint256 amount, uint256 balance);
     /// @notice A player asked to withdraw `amount`, available at `unlockAt`.
     event WithdrawalRequested(address indexed player, uint256 amount, uint64 unlockAt);
     /// @notice A player withdrew from its escrow.
     event Withdrawn(address indexed player, uint256 amount);
-    /// @notice The operator added or removed a checker key.
-    event CheckerSet(address indexed checker, bool enabled);
     /// @notice The operator committed an epoch root.
     event EpochCommitted(uint256 indexed epochId, bytes32 root, uint32 leafCount, uint128 totalAmount);
     /// @notice A host was paid for `blocks` blocks of an epoch.
@@ -144,18 +112,6 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
         DisputeKind kind
     );
 
-    /// @notice Constructor arguments are inconsistent.
-    error InvalidConfig();
-    /// @notice Only the operator may do this.
-    error NotOperator();
-    /// @notice The host's bond would be below `minBond`.
-    error BondTooSmall(uint256 bond, uint256 minBond);
-    /// @notice The host holds no bond.
-    error NotBonded();
-    /// @notice The host has already asked to unbond.
-    error AlreadyUnbonding();
-    /// @notice The host has not asked to unbond, or its unbonding period has not passed.
-    error BondLocked(uint64 unbondingAt);
     /// @notice The amount is zero or more than the escrow holds.
     error InvalidAmount(uint256 amount, uint256 balance);
     /// @notice No withdrawal was requested, or its delay has not passed.
@@ -195,11 +151,6 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
     /// @notice The probe summary does not put the block below the billed amount.
     error SummaryAgreesWithLeaf(uint256 summaryAmount, uint256 leafAmount);
 
-    modifier onlyOperator() {
-        if (msg.sender != operator) revert NotOperator();
-        _;
-    }
-
     /// @notice Deploys the settlement contract.
     /// @param operator_ The broker's settlement key: commits epochs, names checkers.
     /// @param challengeWindow_ Seconds after a commit for disputes, before claims.
@@ -214,50 +165,12 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
         uint64 withdrawalDelay_,
         uint128 minBond_,
         uint128 slashAmount_
-    ) EIP712("Gridplay", "1") {
-        if (
-            operator_ == address(0) || unbondingPeriod_ < challengeWindow_ || withdrawalDelay_ < challengeWindow_
-                || minBond_ == 0
-        ) revert InvalidConfig();
-        operator = operator_;
+    ) EIP712("Gridplay", "1") GridplayBonds(operator_, unbondingPeriod_, minBond_, slashAmount_) {
+        if (unbondingPeriod_ < challengeWindow_ || withdrawalDelay_ < challengeWindow_) revert InvalidConfig();
         challengeWindow = challengeWindow_;
-        unbondingPeriod = unbondingPeriod_;
         withdrawalDelay = withdrawalDelay_;
-        minBond = minBond_;
-        slashAmount = slashAmount_;
     }
 
-    // ---------------------------------------------------------------- hosts
-
-    /// @notice Registers the sender as a host with `msg.value` as bond, or tops up its bond.
-    /// @dev The resulting bond must be at least `minBond`; an unbonding host cannot top up.
-    function registerHost() external payable {
-        Host storage h = hosts[msg.sender];
-        if (h.unbondingAt != 0) revert AlreadyUnbonding();
-        uint256 bond = h.bond + msg.value;
-        if (bond < minBond) revert BondTooSmall(bond, minBond);
-        h.bond = uint128(bond);
-        emit HostBonded(msg.sender, msg.value, bond);
-    }
-
-    /// @notice Starts the sender's unbonding period; the bond stays slashable until withdrawn.
-    function requestUnbond() external {
-        Host storage h = hosts[msg.sender];
-        if (h.bond == 0) revert NotBonded();
-        if (h.unbondingAt != 0) revert AlreadyUnbonding();
-        uint64 at = uint64(block.timestamp) + unbondingPeriod;
-        h.unbondingAt = at;
-        emit HostUnbonding(msg.sender, at);
-    }
-
-    /// @notice Pays the sender its remaining bond once its unbonding period has passed.
-    function withdrawBond() external nonReentrant {
-        Host memory h = hosts[msg.sender];
-        if (h.unbondingAt == 0 || block.timestamp < h.unbondingAt) revert BondLocked(h.unbondingAt);
-        delete hosts[msg.sender];
-        emit HostWithdrawn(msg.sender, h.bond);
-        Address.sendValue(payable(msg.sender), h.bond);
-    }
 
     // ---------------------------------------------------------------- players
 
@@ -309,12 +222,6 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
         epochId = epochs.length;
         epochs.push(Epoch(root, uint64(block.timestamp), leafCount, totalAmount, 0));
         emit EpochCommitted(epochId, root, leafCount, totalAmount);
-    }
-
-    /// @notice Adds or removes a checker key whose signed probe summaries can back disputes.
-    function setChecker(address checker, bool enabled) external onlyOperator {
-        isChecker[checker] = enabled;
-        emit CheckerSet(checker, enabled);
     }
 
     // ---------------------------------------------------------------- claims
@@ -516,10 +423,7 @@ contract GridplaySettlement is EIP712, ReentrancyGuard {
     /// @dev Settles a disputed block unpaid and slashes its host.
     function _uphold(uint256 epochId, T.Leaf calldata leaf, DisputeKind kind) private {
         _settle(leaf.sessionId, leaf.blockIndex);
-        Host storage h = hosts[leaf.host];
-        uint128 slashed = h.bond < slashAmount ? h.bond : slashAmount;
-        h.bond -= slashed;
-        slashedTotal += slashed;
+        uint128 slashed = _slashHost(leaf.host);
         emit Disputed(epochId, leaf.sessionId, leaf.blockIndex, leaf.host, leaf.player, leaf.amount, slashed, kind);
     }
 }

@@ -82,7 +82,11 @@ async fn mined<C: alloy::sol_types::SolCall>(
     Ok(receipt)
 }
 
-async fn provider(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider, Error> {
+/// An HTTP provider that signs with `signer`.
+pub(crate) async fn provider(
+    rpc_url: &str,
+    signer: PrivateKeySigner,
+) -> Result<DynProvider, Error> {
     let url = rpc_url.parse().map_err(|e| Error::Chain(format!("bad RPC URL `{rpc_url}`: {e}")))?;
     // Simple nonce management asks the node each time, so a transaction that
     // failed before it was sent does not leave a gap that stalls the next one.

@@ -9,6 +9,7 @@ mod ledger;
 mod local;
 mod receipt;
 
+pub(crate) use client::provider;
 pub use client::{DeployParams, SettlementClient};
 pub use epoch::{
     BilledBlock, DisputeEvidence, Epoch, Voucher, probe_summary_digest, sign_probe_summary,
