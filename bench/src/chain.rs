@@ -1,4 +1,5 @@
-//! `gridplay-bench chain`: settlement gas per session-hour on a real anvil.
+//! `gridplay-bench chain`: settlement gas per session-hour on a real anvil, per-block claims
+//! here and the netted pool in `chain_pool`.
 //!
 //! A session-hour is four billed 15-minute blocks. For each size (sessions per epoch, one
 //! hour each, every session a different player, one host) it deploys nothing new but commits
@@ -41,11 +42,11 @@ const GOAL_GAS_PER_SESSION_HOUR: f64 = 1_000.0;
 /// Sessions per epoch the goal is stated at.
 const GOAL_SESSIONS: usize = 1_000;
 /// Billed 15-minute blocks in a session-hour.
-const BLOCKS_PER_SESSION_HOUR: u32 = 4;
+pub(crate) const BLOCKS_PER_SESSION_HOUR: u32 = 4;
 /// Wei per block.
-const PRICE: u128 = 1_000_000_000_000_000;
+pub(crate) const PRICE: u128 = 1_000_000_000_000_000;
 /// Seconds of the settlement's challenge window.
-const CHALLENGE_WINDOW: u64 = 3_600;
+pub(crate) const CHALLENGE_WINDOW: u64 = 3_600;
 /// Deposits and fundings in flight at once.
 const SETUP_CONCURRENCY: usize = 32;
 
@@ -59,6 +60,9 @@ pub struct ChainArgs {
     /// funding 10,000 players on anvil alone takes about four minutes on two cores.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100, 1_000])]
     sizes: Vec<usize>,
+    /// Sessions per epoch to measure on the netted pool (no player funding needed there).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100, 1_000, 10_000])]
+    pool_sizes: Vec<usize>,
     /// Most calldata bytes in one claim transaction (nodes' default pool limit is 128 KiB).
     #[arg(long, default_value_t = 120_000)]
     max_claim_bytes: usize,
@@ -76,11 +80,11 @@ pub struct ChainArgs {
 
 /// Gas figures of a set of transactions.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
-struct Txs {
+pub(crate) struct Txs {
     /// Transactions sent.
     count: usize,
     /// Sum of the receipts' `gasUsed`.
-    gas: u64,
+    pub(crate) gas: u64,
     /// Calldata bytes, all transactions.
     calldata_bytes: usize,
     /// Transactions whose gas was the EIP-7623 calldata floor (21,000 + 10 per token).
@@ -129,7 +133,10 @@ struct Report {
     block_gas_limit: u64,
     blocks_per_session_hour: u32,
     max_claim_bytes: usize,
+    /// Per-block claims (`GridplaySettlement`), with the per-report comparison.
     sizes: Vec<SizeReport>,
+    /// Netted settlement (`GridplayPool`): one commit and one host claim per epoch.
+    pool: Vec<crate::chain_pool::PoolSize>,
     goal: Goal,
 }
 
@@ -170,6 +177,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         Ok(PrivateKeySigner::from(anvil.keys().get(i).context("anvil key")?.clone()))
     };
     let (operator, host) = (key(0)?, key(1)?);
+    let pool_keys = (operator.clone(), host.clone(), key(2)?);
     let params = DeployParams {
         challenge_window: CHALLENGE_WINDOW,
         unbonding_period: CHALLENGE_WINDOW,
@@ -227,6 +235,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         blocks_per_session_hour: BLOCKS_PER_SESSION_HOUR,
         max_claim_bytes: args.max_claim_bytes,
         sizes: Vec::new(),
+        pool: Vec::new(),
         goal: Goal {
             sessions_per_epoch: GOAL_SESSIONS,
             gas_per_session_hour: GOAL_GAS_PER_SESSION_HOUR,
@@ -250,10 +259,6 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             r.reports.gas_per_session_hour,
             r.ratio_reports_to_batched
         );
-        if r.sessions == GOAL_SESSIONS {
-            report.goal.measured = Some(r.gas_per_session_hour);
-            report.goal.met = Some(r.gas_per_session_hour <= GOAL_GAS_PER_SESSION_HOUR);
-        }
         report.sizes.push(r);
         // Written after every size, so a long run leaves what it has measured.
         std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
@@ -268,9 +273,46 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             r.proofs_ms
         );
     }
+
+    println!("netted pool (GridplayPool): one commit and one host claim per epoch:");
+    println!(
+        "  {:>8} {:>7} {:>6} {:>9} {:>8} {:>8} {:>10} {:>12} {:>13}",
+        "sessions", "leaves", "depth", "build ms", "commit", "claim", "gas/s-h", "vs per-block", "vs 5-report"
+    );
+    let funds = args.pool_sizes.iter().sum::<usize>() as u128 * PRICE * u128::from(BLOCKS_PER_SESSION_HOUR);
+    let mut pool = crate::chain_pool::PoolBench::deploy(&chain.url, pool_keys.0, pool_keys.1, pool_keys.2, funds).await?;
+    for (round, &n) in args.pool_sizes.iter().enumerate() {
+        let r = pool.measure(round, n).await?;
+        let same = report.sizes.iter().find(|s| s.sessions == n);
+        let ratio = |other: Option<f64>| other.map_or("-".to_string(), |o| format!("{:.0}x", o / r.gas_per_session_hour));
+        println!(
+            "  {:>8} {:>7} {:>6} {:>9.1} {:>8} {:>8} {:>10.1} {:>12} {:>13}",
+            r.sessions,
+            r.leaves,
+            r.tree_depth,
+            r.build_ms,
+            r.commit.gas,
+            r.claim.gas,
+            r.gas_per_session_hour,
+            ratio(same.map(|s| s.gas_per_session_hour)),
+            ratio(same.map(|s| s.reports.gas_per_session_hour)),
+        );
+        if r.sessions == GOAL_SESSIONS {
+            report.goal.measured = Some(r.gas_per_session_hour);
+            report.goal.met = Some(r.gas_per_session_hour <= GOAL_GAS_PER_SESSION_HOUR);
+        }
+        report.pool.push(r);
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    }
+    if let Some(r) = report.pool.last() {
+        println!(
+            "  a withdrawing player adds one recordSpend: {} gas, once per withdrawal whatever it played",
+            r.record_spend_gas
+        );
+    }
     if let Some(gas) = report.goal.measured {
         println!(
-            "  at {GOAL_SESSIONS} sessions per epoch: {gas:.0} gas per session-hour vs goal {GOAL_GAS_PER_SESSION_HOUR}: {}",
+            "  at {GOAL_SESSIONS} sessions per epoch: {gas:.1} gas per session-hour vs goal {GOAL_GAS_PER_SESSION_HOUR}: {}",
             crate::verdict(gas, GOAL_GAS_PER_SESSION_HOUR)
         );
     }
@@ -523,7 +565,7 @@ async fn add_tx(chain: &Chain, txs: &mut Txs, hash: B256, input: &[u8]) -> anyho
     Ok(())
 }
 
-fn add_gas(txs: &mut Txs, gas: u64, input: &[u8]) {
+pub(crate) fn add_gas(txs: &mut Txs, gas: u64, input: &[u8]) {
     let zeros = input.iter().filter(|&&b| b == 0).count() as u64;
     let tokens = zeros + 4 * (input.len() as u64 - zeros);
     txs.count += 1;

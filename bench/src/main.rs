@@ -11,6 +11,7 @@
 
 mod broker;
 mod chain;
+mod chain_pool;
 mod pipeline;
 mod session;
 mod stats;
