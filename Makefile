@@ -55,9 +55,10 @@ generated: test-rust
 test-web: web-deps
 	cd $(WEB) && npm test
 
-# Contracts: the committed artifacts must match a fresh compile; then the contract runs on a real anvil.
+# Contracts: the committed artifacts must match a fresh compile and the leaf vectors a fresh viem encoding
+# (the contract's rules run on a real anvil in `cargo test -p gridplay-chain`).
 test-chain: chain-deps
-	cd chain/contracts && node compile.mjs --check && npm test --silent
+	cd chain/contracts && node compile.mjs --check && node scripts/vectors.mjs --check
 
 e2e: web chain-deps
 	$(CARGO) build --bin gridplay
@@ -78,8 +79,8 @@ test: deps lint test-web test-chain generated e2e test-netns
 # and on Redis (1 and 2 brokers), measures the EVALSHA ceiling and broker memory: bench/results/broker.json.
 # The streaming run measures click-to-photon per transport on loopback and through the constrained network
 # (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
-# The chain run measures settlement gas per session-hour on anvil against per-report transactions:
-# bench/results/chain.json.
+# The chain run measures settlement gas per session-hour on anvil (1 to 10,000 sessions per epoch) against
+# per-report transactions: bench/results/chain.json.
 bench: deps web chain-deps
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results

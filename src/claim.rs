@@ -1,6 +1,7 @@
-//! `gridplay claim`: a host claims the blocks of session receipts (from
-//! `GET /v1/sessions/{id}/receipt`) after their epochs' challenge windows,
-//! one transaction per epoch for all the receipts' sessions in it.
+//! `gridplay claim`: a host claims its totals for the epochs of session
+//! receipts (from `GET /v1/sessions/{id}/receipt`) once the epochs are final:
+//! one leaf per epoch, whatever number of the host's sessions it holds, all
+//! in one transaction per contract.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,7 +31,8 @@ pub async fn run(args: ClaimArgs) -> anyhow::Result<()> {
     let signer: alloy::signers::local::PrivateKeySigner =
         key_text.trim().parse().context("the payout key must be a hex secp256k1 private key")?;
     let host = signer.address();
-    let mut by_contract: BTreeMap<_, BTreeMap<u64, Vec<_>>> = BTreeMap::new();
+    // One claim per (contract, epoch): receipts of several sessions share the host's total.
+    let mut by_contract: BTreeMap<_, BTreeMap<u32, _>> = BTreeMap::new();
     for path in &args.receipts {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -42,17 +44,26 @@ pub async fn run(args: ClaimArgs) -> anyhow::Result<()> {
             path.display(),
             receipt.voucher.host
         );
-        for (epoch, claim) in receipt.claims() {
-            by_contract.entry(receipt.contract).or_default().entry(epoch).or_default().push(claim);
+        for claim in receipt.claims() {
+            by_contract.entry(receipt.contract).or_default().insert(claim.epochId, claim);
         }
     }
     for (contract, epochs) in by_contract {
         let client = SettlementClient::connect(&args.rpc_url, signer.clone(), contract).await?;
-        for (epoch, sessions) in epochs {
-            let count = sessions.len();
-            let tx = client.claim(epoch, host, sessions).await?;
-            println!("claimed {count} session(s) of epoch {epoch} on {contract}: {tx}");
+        let mut claims = Vec::new();
+        for (epoch, claim) in epochs {
+            if client.is_paid(host, epoch.into()).await? {
+                println!("epoch {epoch} on {contract} was already paid");
+            } else {
+                claims.push(claim);
+            }
         }
+        if claims.is_empty() {
+            continue;
+        }
+        let epochs: Vec<String> = claims.iter().map(|c| c.epochId.to_string()).collect();
+        let tx = client.claim(host, claims).await?;
+        println!("claimed the host's totals of epoch(s) {} on {contract}: {tx}", epochs.join(", "));
     }
     Ok(())
 }

@@ -26,15 +26,19 @@ pub struct DemoChain {
     pub payout_address: Address,
 }
 
-/// Starts anvil from `anvil_path`, deploys, bonds the host and funds the
-/// demo player; epochs every `epoch`.
+/// Starts anvil from `anvil_path`, deploys, bonds the operator and the host
+/// and funds the demo player; epochs every `epoch`.
 pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoChain> {
     let params = DeployParams::local();
     let chain = LocalChain::start(anvil_path, params, ETHER, 10 * ETHER)
         .await
         .context("starting the demo chain")?;
     let url = chain.rpc_url();
-    tracing::info!(contract = %chain.operator.address(), %url, "demo chain: contract deployed, host bonded, player funded");
+    // A fresh chain: nobody has spent anything yet.
+    let state_path =
+        std::env::temp_dir().join(format!("gridplay-demo-settlement-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&state_path);
+    tracing::info!(contract = %chain.operator.address(), %url, "demo chain: contract deployed, operator and host bonded, player funded");
     let player_key = format!("0x{}", alloy::hex::encode(chain.player.to_bytes()));
     Ok(DemoChain {
         settlement: SettlementConfig {
@@ -43,6 +47,7 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
             rpc_url: Some(url),
             demo_player_key: Some(player_key),
             min_met_bps: 7_500,
+            state_path,
         },
         payout_address: chain.host.address(),
         _chain: chain,

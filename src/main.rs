@@ -122,6 +122,14 @@ struct BrokerArgs {
     /// The JSON-RPC endpoint players are told to check receipts against (default: --rpc-url).
     #[arg(long, env = "GRIDPLAY_PUBLIC_RPC_URL")]
     public_rpc_url: Option<String>,
+    /// File keeping every player's cumulative spend after the last commit, which each commit
+    /// must carry forward (a commit that drops it can be voided and burns the operator bond).
+    #[arg(
+        long,
+        env = "GRIDPLAY_SETTLEMENT_STATE",
+        default_value = "gridplay-settlement-state.json"
+    )]
+    settlement_state: PathBuf,
 }
 
 /// A `0x` Ethereum address, lowercased.
@@ -289,7 +297,7 @@ async fn broker_state(
     };
     let state = BrokerState::new(store, key, config);
     Ok(Arc::new(match settlement {
-        Some(settlement) => state.with_settlement(Settlement::new(settlement)),
+        Some(settlement) => state.with_settlement(Settlement::new(settlement)?),
         None => state,
     }))
 }
@@ -362,6 +370,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
                 rpc_url: Some(args.public_rpc_url.clone().unwrap_or_else(|| rpc_url.clone())),
                 demo_player_key: None,
                 min_met_bps: 9_000,
+                state_path: args.settlement_state.clone(),
             })
         }
         (None, None, None) => None,

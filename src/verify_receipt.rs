@@ -32,7 +32,8 @@ pub async fn run(args: VerifyReceiptArgs) -> anyhow::Result<()> {
         println!("  FAILED: {failure}");
     }
     for block in &check.blocks {
-        let settled = if block.settled { "settled" } else { "not yet settled" };
+        let settled =
+            block.epoch_state.map_or("epoch not on chain".to_string(), |s| format!("epoch {s}"));
         let verdict = if block.ok() { "ok" } else { "FAILED" };
         println!(
             "  block {:>3}  epoch {:>4}  {:>22} wei  {verdict}  ({settled})",

@@ -15,7 +15,8 @@ use alloy::signers::local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
 use gridplay_chain::keccak256;
 use gridplay_chain::settlement::{
-    BUNDLED_ANVIL, DeployParams, LocalChain, Receipt, Voucher, sign_voucher, verify_receipt,
+    BUNDLED_ANVIL, DeployParams, EpochState, LocalChain, Receipt, Sections, Voucher, sign_voucher,
+    verify_receipt,
 };
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
@@ -77,7 +78,10 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         rpc_url: Some(rpc.clone()),
         demo_player_key: None,
         min_met_bps: 5_000,
-    });
+        state_path: std::env::temp_dir()
+            .join(format!("gridplay-settlement-flow-{}.json", std::process::id())),
+    })
+    .unwrap();
     let state = Arc::new(
         BrokerState::in_memory(SigningKey::from_bytes(&[4; 32]), BrokerConfig::default())
             .with_settlement(settlement),
@@ -195,17 +199,40 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     assert!(check.ok(), "{check:#?}");
     assert_eq!(check.player, Some(player.address()));
 
-    // After the challenge window the host claims with the receipt alone.
+    // Anyone may challenge the block's voucher; the settler answers in its next round.
+    let stranger = PrivateKeySigner::from(chain.anvil.keys()[3].clone());
+    let challenger = client.with_signer(&rpc, stranger).await.unwrap();
+    let bond = U256::from(DeployParams::local().challenge_bond);
+    let challenge =
+        challenger.contract().challengeVoucher(U256::from(epoch_id), receipt.blocks[0].block_at());
+    assert!(challenge.value(bond).send().await.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(client.open_challenges(0).await.unwrap().1.len(), 1);
+    assert_eq!(settler.settle_once(now_s() * 1000).await.unwrap(), None);
+    assert_eq!(client.open_challenges(0).await.unwrap(), (1, Vec::new()), "answered");
+
+    // After the challenge window the host claims its total with the receipt alone, and the
+    // player's spend is recorded against its deposit.
     let provider = client.contract().provider();
     let _: serde_json::Value =
         provider.raw_request("evm_increaseTime".into(), (61,)).await.unwrap();
     let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
     let host_client = client.with_signer(&rpc, host.clone()).await.unwrap();
-    let escrow_before = client.escrow(player.address()).await.unwrap();
-    for (epoch, claim) in receipt.claims() {
-        host_client.claim(epoch, host.address(), vec![claim]).await.unwrap();
-    }
-    assert_eq!(client.escrow(player.address()).await.unwrap(), escrow_before - amount);
+    host_client.claim(host.address(), receipt.claims()).await.unwrap();
+    assert!(client.is_paid(host.address(), epoch_id).await.unwrap());
+    let paid = client.contract().epochs(U256::from(epoch_id)).call().await.unwrap().paid;
+    assert_eq!(paid, amount);
+    let available = client.available(player.address()).await.unwrap();
+    let sections = Sections::build(
+        &receipt.blocks.iter().map(|b| b.leaf).collect::<Vec<_>>(),
+        &Default::default(),
+    )
+    .unwrap();
+    let at = sections.player_lookup(player.address()).remove(0);
+    client.record_spend(player.address(), epoch_id, at).await.unwrap();
+    assert_eq!(client.available(player.address()).await.unwrap(), available - amount);
     let check = verify_receipt(&receipt, &rpc).await.unwrap();
-    assert!(check.ok() && check.blocks.iter().all(|b| b.settled), "{check:#?}");
+    assert!(
+        check.ok() && check.blocks.iter().all(|b| b.epoch_state == Some(EpochState::Final)),
+        "{check:#?}"
+    );
 }

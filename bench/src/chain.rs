@@ -1,32 +1,25 @@
-//! `gridplay-bench chain`: settlement gas per session-hour on a real anvil, per-block claims
-//! here and the netted pool in `chain_pool`.
+//! `gridplay-bench chain`: settlement gas per session-hour on a real anvil.
 //!
 //! A session-hour is four billed 15-minute blocks. For each size (sessions per epoch, one
-//! hour each, every session a different player, one host) it deploys nothing new but commits
-//! one epoch root over all the blocks and claims them all for the host with Merkle proofs,
-//! many sessions per `claim` transaction (as many as fit under `--max-claim-bytes` of
-//! calldata), and sums the gas of the receipts. In the same run, on the same anvil, it
-//! measures the alternative of sending every block's signed probe summary on-chain, five per
-//! transaction, to the comparison contract `ReportBatch` (chain/contracts/src), and prints
-//! both with their ratio. Writes `chain.json`.
-//!
-//! Player funding and deposits are set-up, not settlement, and are not counted.
+//! hour each, every session a different player, one host) it bills the epoch, carrying every
+//! earlier player's cumulative spend forward as a real operator does, commits its root, waits
+//! out the challenge window and has the host claim its total, and sums the gas of the
+//! receipts. In the same run, on the same anvil, it measures the alternative of sending every
+//! block's signed probe summary on-chain, five per transaction, to the comparison contract
+//! `ReportBatch` (chain/contracts/src), and prints both with their ratio. It also measures
+//! what a withdrawing player adds (recording its cumulative spend once). Writes `chain.json`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use alloy::network::EthereumWallet;
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::node_bindings::Anvil;
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::{Context, bail};
-use gridplay_chain::settlement::GridplaySettlement::{self, SessionClaim};
-use gridplay_chain::settlement::{
-    BilledBlock, DeployParams, Epoch, SettlementClient, Voucher, sign_probe_summary, sign_voucher,
-    voucher_session_id,
-};
+use gridplay_chain::settlement::{DeployParams, Sections, SettlementClient, sign_probe_summary};
 use gridplay_chain::{Leaf, ProbeSummary, keccak256};
 use serde::Serialize;
 
@@ -42,13 +35,13 @@ const GOAL_GAS_PER_SESSION_HOUR: f64 = 1_000.0;
 /// Sessions per epoch the goal is stated at.
 const GOAL_SESSIONS: usize = 1_000;
 /// Billed 15-minute blocks in a session-hour.
-pub(crate) const BLOCKS_PER_SESSION_HOUR: u32 = 4;
+const BLOCKS_PER_SESSION_HOUR: u32 = 4;
 /// Wei per block.
-pub(crate) const PRICE: u128 = 1_000_000_000_000_000;
+const PRICE: u128 = 1_000_000_000_000_000;
 /// Seconds of the settlement's challenge window.
-pub(crate) const CHALLENGE_WINDOW: u64 = 3_600;
-/// Deposits and fundings in flight at once.
-const SETUP_CONCURRENCY: usize = 32;
+const CHALLENGE_WINDOW: u64 = 3_600;
+/// One ether, in wei.
+const ETHER: u128 = 1_000_000_000_000_000_000;
 
 /// Arguments of `gridplay-bench chain`.
 #[derive(clap::Args)]
@@ -56,16 +49,9 @@ pub struct ChainArgs {
     /// Directory the JSON results go to.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
-    /// Sessions per epoch to measure, one session-hour each. 10,000 is left out by default:
-    /// funding 10,000 players on anvil alone takes about four minutes on two cores.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100, 1_000])]
-    sizes: Vec<usize>,
-    /// Sessions per epoch to measure on the netted pool (no player funding needed there).
+    /// Sessions per epoch to measure, one session-hour each.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100, 1_000, 10_000])]
-    pool_sizes: Vec<usize>,
-    /// Most calldata bytes in one claim transaction (nodes' default pool limit is 128 KiB).
-    #[arg(long, default_value_t = 120_000)]
-    max_claim_bytes: usize,
+    sizes: Vec<usize>,
     /// Signed reports per transaction in the comparison.
     #[arg(long, default_value_t = 5)]
     reports_per_tx: usize,
@@ -80,38 +66,33 @@ pub struct ChainArgs {
 
 /// Gas figures of a set of transactions.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
-pub(crate) struct Txs {
+struct Txs {
     /// Transactions sent.
     count: usize,
     /// Sum of the receipts' `gasUsed`.
-    pub(crate) gas: u64,
+    gas: u64,
     /// Calldata bytes, all transactions.
     calldata_bytes: usize,
-    /// Transactions whose gas was the EIP-7623 calldata floor (21,000 + 10 per token).
-    at_calldata_floor: usize,
 }
 
 /// One size's figures.
 #[derive(Debug, Serialize)]
 struct SizeReport {
     sessions: usize,
+    /// Leaves of all three sections (blocks, hosts, players).
     leaves: usize,
     tree_depth: usize,
-    /// Building the tree and every claim's proofs.
-    proofs_ms: f64,
+    /// Building the sections and the tree.
+    build_ms: f64,
     commit: Txs,
-    claims: Txs,
-    /// Sessions per claim transaction (the last may hold fewer).
-    sessions_per_claim_tx: usize,
-    /// (commit + claims) / sessions.
+    claim: Txs,
+    /// (commit + claim) / sessions.
     gas_per_session_hour: f64,
-    /// commit / sessions: the epoch root alone.
-    commit_gas_per_session_hour: f64,
-    /// Wall time of the commit and every claim, receipts included.
-    settle_s: f64,
+    /// `recordSpend` for one player: paid once per withdrawal, whatever it played.
+    record_spend_gas: u64,
     reports: ReportFigures,
-    /// Report gas per session-hour over batched-settlement gas per session-hour.
-    ratio_reports_to_batched: f64,
+    /// Report gas per session-hour over settlement gas per session-hour.
+    ratio_reports_to_settlement: f64,
 }
 
 /// The per-report comparison.
@@ -130,13 +111,8 @@ struct Report {
     note: &'static str,
     anvil: String,
     hardfork: String,
-    block_gas_limit: u64,
     blocks_per_session_hour: u32,
-    max_claim_bytes: usize,
-    /// Per-block claims (`GridplaySettlement`), with the per-report comparison.
     sizes: Vec<SizeReport>,
-    /// Netted settlement (`GridplayPool`): one commit and one host claim per epoch.
-    pool: Vec<crate::chain_pool::PoolSize>,
     goal: Goal,
 }
 
@@ -157,14 +133,14 @@ pub fn run(args: ChainArgs) -> anyhow::Result<()> {
     runtime.block_on(run_async(args))
 }
 
-/// A running anvil with the settlement and the comparison contract deployed.
+/// The deployed contracts and who acts on them.
 struct Chain {
-    _anvil: AnvilInstance,
-    url: String,
     settlement: SettlementClient,
     reports: ReportBatch::ReportBatchInstance<DynProvider>,
     host: Address,
     chain_id: u64,
+    /// Every player's cumulative spend after the last epoch.
+    prior: BTreeMap<Address, u128>,
 }
 
 async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
@@ -176,48 +152,47 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
     let key = |i: usize| -> anyhow::Result<PrivateKeySigner> {
         Ok(PrivateKeySigner::from(anvil.keys().get(i).context("anvil key")?.clone()))
     };
-    let (operator, host) = (key(0)?, key(1)?);
-    let pool_keys = (operator.clone(), host.clone(), key(2)?);
+    let (operator, host, funder) = (key(0)?, key(1)?, key(2)?);
     let params = DeployParams {
         challenge_window: CHALLENGE_WINDOW,
         unbonding_period: CHALLENGE_WINDOW,
-        withdrawal_delay: CHALLENGE_WINDOW,
-        min_bond: 10u128.pow(18),
-        slash_amount: 10u128.pow(17),
+        withdrawal_delay: 2 * CHALLENGE_WINDOW,
+        min_bond: ETHER,
+        slash_amount: ETHER / 10,
+        challenge_bond: ETHER / 100,
     };
     let settlement = SettlementClient::deploy(&url, operator, params).await?;
-    settlement.with_signer(&url, host.clone()).await?.bond(U256::from(10u128.pow(18))).await?;
+    settlement.bond_operator(U256::from(ETHER)).await?;
+    settlement.with_signer(&url, host.clone()).await?.bond(U256::from(ETHER)).await?;
+    // The players' deposits, pooled (set-up, not measured).
+    let funds =
+        args.sizes.iter().sum::<usize>() as u128 * PRICE * u128::from(BLOCKS_PER_SESSION_HOUR);
+    settlement.with_signer(&url, funder).await?.deposit(U256::from(funds)).await?;
     let provider = settlement.contract().provider().clone();
     let reports = ReportBatch::deploy(provider.clone()).await.context("deploying ReportBatch")?;
     let info: serde_json::Value = provider.raw_request("anvil_nodeInfo".into(), ()).await?;
     let version: String = provider.raw_request("web3_clientVersion".into(), ()).await?;
-    let latest = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await?
-        .context("no latest block")?;
-    let chain = Chain {
+    let mut chain = Chain {
         chain_id: settlement.chain_id(),
-        _anvil: anvil,
-        url,
         settlement,
         reports,
         host: host.address(),
+        prior: BTreeMap::new(),
     };
 
     println!(
-        "settlement gas per session-hour (4 blocks) on {version}, hardfork {}:",
+        "settlement gas per session-hour (4 blocks) on {version}, hardfork {}: one commit and one host claim per epoch",
         info["hardFork"].as_str().unwrap_or("?")
     );
     println!(
-        "  {:>8} {:>7} {:>6} {:>8} {:>7} {:>12} {:>10} {:>9} | {:>10} {:>9} {:>6}",
+        "  {:>8} {:>7} {:>6} {:>9} {:>8} {:>8} {:>10} | {:>10} {:>9} {:>7}",
         "sessions",
         "leaves",
         "depth",
+        "build ms",
         "commit",
-        "claimTx",
-        "claims gas",
+        "claim",
         "gas/s-h",
-        "settle s",
         "5-report",
         "gas/s-h",
         "ratio"
@@ -225,17 +200,15 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let path = args.out.join("chain.json");
     let mut report = Report {
-        note: "one host; every session a different player, one hour (4 blocks) each; gas from receipts; \
-               claims batched by calldata size, sent after the challenge window; the comparison sends each \
-               block's signed probe summary to ReportBatch (signature recovery + one settled bit + host credit, \
-               a lower bound for that design), reports_per_tx per transaction",
+        note: "one host; every session a different player, one hour (4 blocks) each; earlier players' \
+               cumulative spend carried forward; gas from receipts; the host claims after the challenge \
+               window; the comparison sends each block's signed probe summary to ReportBatch (signature \
+               recovery + one settled bit + host credit, a lower bound for that design), reports_per_tx \
+               per transaction",
         anvil: version.clone(),
         hardfork: info["hardFork"].as_str().unwrap_or("unknown").to_string(),
-        block_gas_limit: latest.header.gas_limit,
         blocks_per_session_hour: BLOCKS_PER_SESSION_HOUR,
-        max_claim_bytes: args.max_claim_bytes,
         sizes: Vec::new(),
-        pool: Vec::new(),
         goal: Goal {
             sessions_per_epoch: GOAL_SESSIONS,
             gas_per_session_hour: GOAL_GAS_PER_SESSION_HOUR,
@@ -244,49 +217,9 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         },
     };
     for (round, &n) in args.sizes.iter().enumerate() {
-        let r = measure(&chain, &args, round, n).await?;
+        let r = measure(&mut chain, &args, round, n).await?;
         println!(
-            "  {:>8} {:>7} {:>6} {:>8} {:>7} {:>12} {:>10.0} {:>9.1} | {:>10} {:>9.0} {:>5.2}x",
-            r.sessions,
-            r.leaves,
-            r.tree_depth,
-            r.commit.gas,
-            r.claims.count,
-            r.claims.gas,
-            r.gas_per_session_hour,
-            r.settle_s,
-            r.reports.txs.count,
-            r.reports.gas_per_session_hour,
-            r.ratio_reports_to_batched
-        );
-        report.sizes.push(r);
-        // Written after every size, so a long run leaves what it has measured.
-        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
-    }
-    for r in &report.sizes {
-        println!(
-            "  {} sessions: commit alone {:.1} gas/session-hour; {} of {} claim txs at the calldata floor; proofs built in {:.0} ms",
-            r.sessions,
-            r.commit_gas_per_session_hour,
-            r.claims.at_calldata_floor,
-            r.claims.count,
-            r.proofs_ms
-        );
-    }
-
-    println!("netted pool (GridplayPool): one commit and one host claim per epoch:");
-    println!(
-        "  {:>8} {:>7} {:>6} {:>9} {:>8} {:>8} {:>10} {:>12} {:>13}",
-        "sessions", "leaves", "depth", "build ms", "commit", "claim", "gas/s-h", "vs per-block", "vs 5-report"
-    );
-    let funds = args.pool_sizes.iter().sum::<usize>() as u128 * PRICE * u128::from(BLOCKS_PER_SESSION_HOUR);
-    let mut pool = crate::chain_pool::PoolBench::deploy(&chain.url, pool_keys.0, pool_keys.1, pool_keys.2, funds).await?;
-    for (round, &n) in args.pool_sizes.iter().enumerate() {
-        let r = pool.measure(round, n).await?;
-        let same = report.sizes.iter().find(|s| s.sessions == n);
-        let ratio = |other: Option<f64>| other.map_or("-".to_string(), |o| format!("{:.0}x", o / r.gas_per_session_hour));
-        println!(
-            "  {:>8} {:>7} {:>6} {:>9.1} {:>8} {:>8} {:>10.1} {:>12} {:>13}",
+            "  {:>8} {:>7} {:>6} {:>9.1} {:>8} {:>8} {:>10.1} | {:>10} {:>9.0} {:>6.1}x",
             r.sessions,
             r.leaves,
             r.tree_depth,
@@ -294,17 +227,19 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             r.commit.gas,
             r.claim.gas,
             r.gas_per_session_hour,
-            ratio(same.map(|s| s.gas_per_session_hour)),
-            ratio(same.map(|s| s.reports.gas_per_session_hour)),
+            r.reports.txs.count,
+            r.reports.gas_per_session_hour,
+            r.ratio_reports_to_settlement
         );
         if r.sessions == GOAL_SESSIONS {
             report.goal.measured = Some(r.gas_per_session_hour);
             report.goal.met = Some(r.gas_per_session_hour <= GOAL_GAS_PER_SESSION_HOUR);
         }
-        report.pool.push(r);
+        report.sizes.push(r);
+        // Written after every size, so a long run leaves what it has measured.
         std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     }
-    if let Some(r) = report.pool.last() {
+    if let Some(r) = report.sizes.last() {
         println!(
             "  a withdrawing player adds one recordSpend: {} gas, once per withdrawal whatever it played",
             r.record_spend_gas
@@ -317,6 +252,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         );
     }
     println!("wrote {}", path.display());
+    drop(anvil);
     Ok(())
 }
 
@@ -327,189 +263,93 @@ struct Session {
 }
 
 async fn measure(
-    chain: &Chain,
+    chain: &mut Chain,
     args: &ChainArgs,
     round: usize,
     n: usize,
 ) -> anyhow::Result<SizeReport> {
-    let contract = chain.settlement.address();
-    let players: Vec<PrivateKeySigner> = (0..n).map(|_| PrivateKeySigner::random()).collect();
-    let started = Instant::now();
-    fund_players(chain, &players).await?;
-    eprintln!("  ({n} players funded in {:.1} s)", started.elapsed().as_secs_f64());
-
-    // Vouchers (signed off-chain), blocks and the epoch.
-    let mut blocks = Vec::with_capacity(n * BLOCKS_PER_SESSION_HOUR as usize);
-    let mut sessions = Vec::with_capacity(n);
-    for (i, player) in players.iter().enumerate() {
-        let session_key = PrivateKeySigner::random();
-        let voucher = Voucher {
-            host: chain.host,
-            sessionKey: session_key.address(),
-            pricePerBlock: U256::from(PRICE),
-            maxBlocks: BLOCKS_PER_SESSION_HOUR,
-            expiry: u64::MAX / 2,
-            nonce: B256::from(keccak256(format!("bench {round} {i}").as_bytes())),
-        };
-        let signature = sign_voucher(player, &voucher, chain.chain_id, contract)?;
-        let session_id = voucher_session_id(&voucher, chain.chain_id, contract);
-        let mut summaries = Vec::new();
-        for block_index in 0..BLOCKS_PER_SESSION_HOUR {
-            let summary = ProbeSummary {
-                session_id: session_id.0,
+    let mut billed = Vec::with_capacity(n * BLOCKS_PER_SESSION_HOUR as usize);
+    let mut sessions = Vec::with_capacity(n.min(args.report_sessions));
+    for i in 0..n {
+        let session_id = keccak256(format!("bench {round} {i}").as_bytes());
+        let player: [u8; 20] = keccak256(&session_id)[..20].try_into()?;
+        let summaries: Vec<ProbeSummary> = (0..BLOCKS_PER_SESSION_HOUR)
+            .map(|block_index| ProbeSummary {
+                session_id,
                 block_index,
                 seconds_covered: 900,
                 seconds_met: 897,
                 amount: PRICE,
-            };
-            let leaf = Leaf {
-                session_id: session_id.0,
-                block_index,
-                player: player.address().0.0,
+            })
+            .collect();
+        for s in &summaries {
+            billed.push(Leaf {
+                session_id,
+                block_index: s.block_index,
+                player,
                 host: chain.host.0.0,
                 amount: PRICE,
-                probe_summary_hash: summary.struct_hash(),
-            };
-            blocks.push(BilledBlock {
-                voucher: voucher.clone(),
-                voucher_signature: signature.clone(),
-                leaf,
+                probe_summary_hash: s.struct_hash(),
             });
-            summaries.push(summary);
         }
-        sessions.push(Session { session_key, summaries });
+        if sessions.len() < args.report_sessions {
+            sessions.push(Session { session_key: PrivateKeySigner::random(), summaries });
+        }
     }
     let started = Instant::now();
-    let epoch = Epoch::new(blocks)?;
-    let claims = epoch.claims_for(chain.host)?;
-    let proofs_ms = started.elapsed().as_secs_f64() * 1e3;
-    let tree_depth = epoch.proof(0)?.len();
+    let epoch = Sections::build(&billed, &chain.prior)?;
+    let build_ms = started.elapsed().as_secs_f64() * 1e3;
 
-    // One root, then the host's claims after the challenge window.
-    let started = Instant::now();
-    let (epoch_id, commit_tx) =
-        chain.settlement.commit_epoch(epoch.root(), epoch.leaf_count(), epoch.total()).await?;
-    let commit_input =
-        GridplaySettlement::commitEpochCall::new((epoch.root(), epoch.leaf_count(), epoch.total()))
-            .abi_encode();
+    let contract = chain.settlement.contract();
+    let (root, blocks, hosts, players, total) = epoch.commit_args();
+    let epoch_id = chain.settlement.epoch_count().await?;
     let mut commit = Txs::default();
-    add_tx(chain, &mut commit, commit_tx, &commit_input).await?;
-    let provider = chain.settlement.contract().provider();
+    let call = contract.commitEpoch(root, blocks, hosts, players, total);
+    add_gas(&mut commit, mined(call.clone()).await?, &call.calldata()[..]);
+    let provider = contract.provider();
     let _: serde_json::Value =
         provider.raw_request("evm_increaseTime".into(), (CHALLENGE_WINDOW + 1,)).await?;
     let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await?;
-    let batches = claim_batches(epoch_id, chain.host, claims, args.max_claim_bytes)?;
-    let sessions_per_claim_tx = batches.first().map_or(0, Vec::len);
-    let mut claimed = Txs::default();
-    for batch in batches {
-        let input =
-            GridplaySettlement::claimCall::new((U256::from(epoch_id), chain.host, batch.clone()))
-                .abi_encode();
-        let tx = chain.settlement.claim(epoch_id, chain.host, batch).await?;
-        add_tx(chain, &mut claimed, tx, &input).await?;
-    }
-    let settle_s = started.elapsed().as_secs_f64();
-    let gas_per_session_hour = (commit.gas + claimed.gas) as f64 / n as f64;
+    let host_claim = epoch.host_claim(epoch_id, chain.host).context("the host earned nothing")?;
+    let tree_depth = host_claim.at.proof.len();
+    let mut claim = Txs::default();
+    let call = contract.claim(chain.host, vec![host_claim]);
+    add_gas(&mut claim, mined(call.clone()).await?, &call.calldata()[..]);
+    let player = epoch.players().last().context("no players")?.player;
+    let at = epoch.player_lookup(player).remove(0);
+    let record_spend_gas = mined(contract.recordSpend(player, U256::from(epoch_id), at)).await?;
+    chain.prior = epoch.cumulative();
+    let gas_per_session_hour = (commit.gas + claim.gas) as f64 / n as f64;
 
     // The comparison: every block's signed summary on-chain, a few per transaction.
-    let measured = &sessions[..n.min(args.report_sessions)];
-    let reports = send_reports(chain, args.reports_per_tx, measured).await?;
-    let report_gas = reports.gas as f64 / measured.len() as f64;
-
+    let reports = send_reports(chain, args.reports_per_tx, &sessions).await?;
+    let report_gas = reports.gas as f64 / sessions.len() as f64;
     Ok(SizeReport {
         sessions: n,
-        leaves: epoch.leaf_count() as usize,
+        leaves: blocks as usize + hosts as usize + players as usize,
         tree_depth,
-        proofs_ms,
+        build_ms,
         commit,
-        claims: claimed,
-        sessions_per_claim_tx,
+        claim,
         gas_per_session_hour,
-        commit_gas_per_session_hour: commit.gas as f64 / n as f64,
-        settle_s,
+        record_spend_gas,
         reports: ReportFigures {
-            sessions_measured: measured.len(),
+            sessions_measured: sessions.len(),
             reports_per_tx: args.reports_per_tx,
             txs: reports,
             gas_per_session_hour: report_gas,
         },
-        ratio_reports_to_batched: report_gas / gas_per_session_hour,
+        ratio_reports_to_settlement: report_gas / gas_per_session_hour,
     })
 }
 
-/// Gives each player ether and escrow for one session-hour (set-up, not measured).
-async fn fund_players(chain: &Chain, players: &[PrivateKeySigner]) -> anyhow::Result<()> {
-    let mut wallet = EthereumWallet::default();
-    for p in players {
-        wallet.register_signer(p.clone());
-    }
-    let provider = ProviderBuilder::new()
-        .with_simple_nonce_management()
-        .wallet(wallet)
-        .connect_http(chain.url.parse()?)
-        .erased();
-    let escrow = U256::from(PRICE * u128::from(BLOCKS_PER_SESSION_HOUR));
-    for group in players.chunks(SETUP_CONCURRENCY) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for player in group {
-            let provider = provider.clone();
-            let (address, settlement) = (player.address(), chain.settlement.address());
-            tasks.spawn(async move {
-                let _: serde_json::Value = provider
-                    .raw_request("anvil_setBalance".into(), (address, U256::from(10u128.pow(18))))
-                    .await?;
-                let contract = GridplaySettlement::new(settlement, &provider);
-                let receipt = contract
-                    .deposit()
-                    .from(address)
-                    .value(escrow)
-                    .send()
-                    .await?
-                    .get_receipt()
-                    .await?;
-                anyhow::ensure!(receipt.status(), "deposit reverted");
-                anyhow::Ok(())
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done??;
-        }
-    }
-    Ok(())
-}
-
-/// Splits a host's claims into transactions of at most `max_bytes` of calldata.
-fn claim_batches(
-    epoch_id: u64,
-    host: Address,
-    claims: Vec<SessionClaim>,
-    max_bytes: usize,
-) -> anyhow::Result<Vec<Vec<SessionClaim>>> {
-    let size = |sessions: Vec<SessionClaim>| {
-        4 + GridplaySettlement::claimCall::new((U256::from(epoch_id), host, sessions))
-            .abi_encoded_size()
-    };
-    let empty = size(Vec::new());
-    let mut batches: Vec<Vec<SessionClaim>> = Vec::new();
-    let mut bytes = empty;
-    for claim in claims {
-        // Each session adds its encoding and one offset word to the array.
-        let extra = size(vec![claim.clone()]) - empty;
-        if empty + extra > max_bytes {
-            bail!("one session's claim ({extra} bytes) exceeds --max-claim-bytes {max_bytes}");
-        }
-        match batches.last_mut() {
-            Some(batch) if bytes + extra <= max_bytes => {
-                batch.push(claim);
-                bytes += extra;
-            }
-            _ => {
-                batches.push(vec![claim]);
-                bytes = empty + extra;
-            }
-        }
-    }
-    Ok(batches)
+/// Sends a call, waits for it, and returns its gas; fails if it reverted.
+async fn mined<C: SolCall>(
+    call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+) -> anyhow::Result<u64> {
+    let receipt = call.send().await?.get_receipt().await?;
+    anyhow::ensure!(receipt.status(), "transaction reverted");
+    Ok(receipt.gas_used)
 }
 
 /// Sends each session's signed block summaries to `ReportBatch`, `per_tx` per transaction.
@@ -526,17 +366,8 @@ async fn send_reports(chain: &Chain, per_tx: usize, sessions: &[Session]) -> any
     for batch in signed.chunks(per_tx) {
         let summaries: Vec<_> = batch.iter().map(|(s, _)| s.clone()).collect();
         let signatures: Vec<Bytes> = batch.iter().map(|(_, sig)| sig.clone()).collect();
-        let call = ReportBatch::submitReportsCall::new((chain.host, summaries, signatures));
-        let input = call.abi_encode();
-        let receipt = chain
-            .reports
-            .submitReports(call.host, call.reports, call.signatures)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        anyhow::ensure!(receipt.status(), "submitReports reverted");
-        add_gas(&mut txs, receipt.gas_used, &input);
+        let call = chain.reports.submitReports(chain.host, summaries, signatures);
+        add_gas(&mut txs, mined(call.clone()).await?, &call.calldata()[..]);
     }
     Ok(txs)
 }
@@ -552,26 +383,8 @@ fn report_summary(s: &ProbeSummary) -> GridplayTypes::ProbeSummary {
     }
 }
 
-/// Adds a mined transaction's receipt gas to `txs`.
-async fn add_tx(chain: &Chain, txs: &mut Txs, hash: B256, input: &[u8]) -> anyhow::Result<()> {
-    let receipt = chain
-        .settlement
-        .contract()
-        .provider()
-        .get_transaction_receipt(hash)
-        .await?
-        .with_context(|| format!("no receipt for {hash}"))?;
-    add_gas(txs, receipt.gas_used, input);
-    Ok(())
-}
-
-pub(crate) fn add_gas(txs: &mut Txs, gas: u64, input: &[u8]) {
-    let zeros = input.iter().filter(|&&b| b == 0).count() as u64;
-    let tokens = zeros + 4 * (input.len() as u64 - zeros);
+fn add_gas(txs: &mut Txs, gas: u64, input: &[u8]) {
     txs.count += 1;
     txs.gas += gas;
     txs.calldata_bytes += input.len();
-    if gas == 21_000 + 10 * tokens {
-        txs.at_calldata_floor += 1;
-    }
 }

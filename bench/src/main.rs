@@ -11,7 +11,6 @@
 
 mod broker;
 mod chain;
-mod chain_pool;
 mod pipeline;
 mod session;
 mod stats;

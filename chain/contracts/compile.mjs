@@ -12,7 +12,7 @@ const require = createRequire(import.meta.url);
 const check = process.argv.includes('--check');
 
 // Contracts that get an artifact (libraries used only internally are compiled in, not shipped).
-const CONTRACTS = ['GridplaySettlement', 'GridplayPool', 'ReportBatch'];
+const CONTRACTS = ['GridplaySettlement', 'ReportBatch'];
 
 // Fixed settings: the same sources give the same bytes on any machine.
 const settings = {

@@ -1,5 +1,5 @@
 //! The few Solidity ABI words the crate needs: every static value `abi.encode` writes is one
-//! 32-byte big-endian word, numbers and addresses left-padded with zeros.
+//! 32-byte big-endian word, numbers left-padded with zeros.
 
 /// One ABI word.
 pub(crate) type Word = [u8; 32];
@@ -8,13 +8,6 @@ pub(crate) type Word = [u8; 32];
 pub(crate) fn uint(value: u128) -> Word {
     let mut word = [0; 32];
     word[16..].copy_from_slice(&value.to_be_bytes());
-    word
-}
-
-/// An `address` as its word.
-pub(crate) fn address(value: &[u8; 20]) -> Word {
-    let mut word = [0; 32];
-    word[12..].copy_from_slice(value);
     word
 }
 
@@ -34,9 +27,6 @@ mod tests {
         assert_eq!(&w[30..], &[1, 2]);
         assert_eq!(uint(u128::MAX)[..16], [0; 16]);
         assert_eq!(uint(u128::MAX)[16..], [0xff; 16]);
-        let a = address(&[0xab; 20]);
-        assert_eq!(&a[..12], &[0; 12]);
-        assert_eq!(&a[12..], &[0xab; 20]);
         assert_eq!(encode([uint(1), uint(2)]).len(), 64);
     }
 }

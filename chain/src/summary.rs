@@ -4,7 +4,7 @@
 
 use crate::abi;
 use crate::billing::BlockBill;
-use crate::merkle::{Hash, keccak256};
+use crate::keccak::{Hash, keccak256};
 
 /// The EIP-712 type of [`ProbeSummary`], as `GridplayTypes.PROBE_SUMMARY_TYPEHASH` spells it.
 pub const PROBE_SUMMARY_TYPE: &str = concat!(

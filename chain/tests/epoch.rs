@@ -1,9 +1,11 @@
-//! From probe records to a committed root: bill each block, summarise it, make its leaf, build
-//! the epoch tree, and prove every leaf.
+//! From probe records to a committed root: bill each block, summarise it, make its leaf, and
+//! build the epoch's sections.
 
-use gridplay_chain::{
-    BLOCK_SECONDS, Leaf, MerkleTree, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256, verify,
-};
+use std::collections::BTreeMap;
+
+use alloy::primitives::{Address, U256};
+use gridplay_chain::settlement::Sections;
+use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 
 #[test]
 fn billed_blocks_become_provable_leaves() {
@@ -44,10 +46,17 @@ fn billed_blocks_become_provable_leaves() {
     let price = sla.price_per_block;
     assert_eq!(amounts, vec![price, 0, price / 3, price]);
 
-    let tree = MerkleTree::new(leaves.iter().map(Leaf::hash).collect()).unwrap();
-    for (i, leaf) in leaves.iter().enumerate() {
-        assert!(verify(&tree.proof(i).unwrap(), &tree.root(), &leaf.hash()));
-        let forged = Leaf { amount: leaf.amount + 1, ..*leaf };
-        assert!(!verify(&tree.proof(i).unwrap(), &tree.root(), &forged.hash()));
-    }
+    // The epoch: blocks sorted with running sums, the host's total, the player's spend on top
+    // of what it had spent before.
+    let before = BTreeMap::from([(Address::repeat_byte(1), 5u128)]);
+    let epoch = Sections::build(&leaves, &before).unwrap();
+    let total: u128 = amounts.iter().sum();
+    assert_eq!(epoch.total(), total);
+    let last = epoch.blocks().last().unwrap();
+    assert_eq!((last.playerRunning, last.epochRunning), (U256::from(total), U256::from(total)));
+    assert_eq!(epoch.hosts()[0].amount, U256::from(total));
+    assert_eq!(epoch.cumulative()[&Address::repeat_byte(1)], total + 5);
+    let forged = Leaf { amount: leaves[0].amount + 1, ..leaves[0] };
+    let forged = Sections::build(&[forged, leaves[1], leaves[2], leaves[3]], &before).unwrap();
+    assert_ne!(forged.root(), epoch.root(), "any amount changes the root");
 }

@@ -1,15 +1,16 @@
 //! Session receipts against the real contract on a real anvil: a receipt built from a
 //! committed epoch verifies against the chain alone; each kind of tampering fails the check
-//! it should; a session spanning two epochs verifies, and claimed blocks show as settled.
+//! it should; a session spanning two epochs verifies, and shows where each epoch stands.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use gridplay_chain::settlement::{
-    BUNDLED_ANVIL, BilledBlock, DeployParams, Epoch, Failure, LocalChain, Receipt, ReceiptCheck,
-    SettlementClient, Voucher, sign_voucher, verify_receipt, voucher_session_id,
+    BUNDLED_ANVIL, BilledBlock, DeployParams, Epoch, EpochState, Failure, LocalChain, Receipt,
+    ReceiptCheck, SettlementClient, Voucher, sign_voucher, verify_receipt, voucher_session_id,
 };
 use gridplay_chain::{Leaf, ProbeSummary, keccak256};
 
@@ -64,7 +65,7 @@ impl Chain {
 
     /// Commits `epoch`; returns its id and the commit transaction.
     async fn commit(&self, epoch: &Epoch) -> (u64, B256) {
-        self.operator.commit_epoch(epoch.root(), epoch.leaf_count(), epoch.total()).await.unwrap()
+        self.operator.commit_epoch(epoch.sections()).await.unwrap()
     }
 
     async fn verify(&self, receipt: &Receipt) -> ReceiptCheck {
@@ -121,7 +122,7 @@ async fn a_receipt_verifies_against_the_chain_and_each_tampering_fails_its_check
     let (a, b) = (c.session(b"a"), c.session(b"b"));
     let player = c.player.address();
     let (blocks, summaries) = blocks(&[(&a, &[0, 1, 2]), (&b, &[0, 1])], player);
-    let epoch = Epoch::new(blocks).unwrap();
+    let epoch = Epoch::new(blocks, &BTreeMap::new()).unwrap();
     let (epoch_id, tx) = c.commit(&epoch).await;
     let (chain_id, contract) = (c.operator.chain_id(), c.operator.address());
     let receipt =
@@ -138,7 +139,9 @@ async fn a_receipt_verifies_against_the_chain_and_each_tampering_fails_its_check
     assert!(check.ok(), "{check:#?}");
     assert_eq!(check.player, Some(player));
     assert_eq!(check.blocks.len(), 3);
-    assert!(check.blocks.iter().all(|b| !b.settled && b.epoch_id == epoch_id && b.amount == PRICE));
+    assert!(check.blocks.iter().all(|b| b.epoch_state == Some(EpochState::Pending)
+        && b.epoch_id == epoch_id
+        && b.amount == PRICE));
 
     // The host bills more for block 1, consistently in the block, its summary and its leaf:
     // only the proof gives it away.
@@ -168,7 +171,7 @@ async fn a_receipt_verifies_against_the_chain_and_each_tampering_fails_its_check
     assert_eq!((session, per_block), (vec![], vec![vec![], vec![], vec![Failure::Proof]]));
 
     // Another epoch id: one that exists (under another root), and one never committed.
-    let other = Epoch::new(blocks_of(&c, &b, &[2])).unwrap();
+    let other = Epoch::new(blocks_of(&c, &b, &[2]), &epoch.cumulative()).unwrap();
     let (other_id, _) = c.commit(&other).await;
     for (id, on_chain) in [(other_id, Some(other.root())), (other_id + 1, None)] {
         let mut t = receipt.clone();
@@ -255,16 +258,16 @@ fn blocks_of(c: &Chain, session: &Session, indices: &[u32]) -> Vec<BilledBlock> 
 }
 
 #[tokio::test]
-async fn a_session_spanning_two_epochs_verifies_and_shows_its_claimed_blocks_settled() {
+async fn a_session_spanning_two_epochs_verifies_and_shows_where_each_epoch_stands() {
     let c = chain().await;
     let (a, b) = (c.session(b"a"), c.session(b"b"));
     let player = c.player.address();
     let (first_blocks, mut summaries) = blocks(&[(&a, &[0, 1]), (&b, &[0])], player);
-    let first = Epoch::new(first_blocks).unwrap();
+    let first = Epoch::new(first_blocks, &BTreeMap::new()).unwrap();
     let (first_id, first_tx) = c.commit(&first).await;
     let (second_blocks, more) = blocks(&[(&b, &[1]), (&a, &[2, 3])], player);
     summaries.extend(more);
-    let second = Epoch::new(second_blocks).unwrap();
+    let second = Epoch::new(second_blocks, &first.cumulative()).unwrap();
     let (second_id, second_tx) = c.commit(&second).await;
 
     let (chain_id, contract) = (c.operator.chain_id(), c.operator.address());
@@ -279,15 +282,19 @@ async fn a_session_spanning_two_epochs_verifies_and_shows_its_claimed_blocks_set
     let check = c.verify(&receipt).await;
     assert!(check.ok(), "{check:#?}");
 
-    // The host claims the first epoch: its blocks are settled, the second epoch's are not.
+    // The host claims the first epoch with the receipt: it is final, the second still pending.
     let provider = c.operator.contract().provider();
     let _: serde_json::Value =
         provider.raw_request("evm_increaseTime".into(), (CHALLENGE_WINDOW + 1,)).await.unwrap();
     let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
-    let claims = first.claims_for(c.host.address()).unwrap();
-    c.operator.claim(first_id, c.host.address(), claims).await.unwrap();
+    let claims = receipt.claims();
+    assert_eq!(claims.len(), 2, "one host total per epoch");
+    let first_claim: Vec<_> =
+        claims.into_iter().filter(|c| u64::from(c.epochId) == first_id).collect();
+    c.operator.claim(c.host.address(), first_claim).await.unwrap();
     let check = c.verify(&receipt).await;
     assert!(check.ok(), "{check:#?}");
-    let settled: Vec<_> = check.blocks.iter().map(|b| b.settled).collect();
-    assert_eq!(settled, [true, true, false, false]);
+    let states: Vec<_> = check.blocks.iter().map(|b| b.epoch_state).collect();
+    let (done, pending) = (Some(EpochState::Final), Some(EpochState::Pending));
+    assert_eq!(states, [done, done, pending, pending]);
 }

@@ -1,7 +1,11 @@
 //! The crate against `tests/vectors/leaves.json`, which `chain/contracts/scripts/vectors.mjs`
-//! writes with viem's ABI encoder and whose hashes the contract tests check on anvil.
+//! writes with viem's ABI encoder (the anvil tests check the same hashes against the contract).
 
-use gridplay_chain::{Address, Hash, Leaf, MerkleTree, ProbeSummary, verify};
+use alloy::primitives::{Address as AlloyAddress, B256, U256};
+use gridplay_chain::settlement::{
+    BlockLeaf, HostLeaf, PlayerLeaf, block_hash, host_hash, player_hash,
+};
+use gridplay_chain::{Address, Hash, ProbeSummary};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -31,25 +35,40 @@ fn number<T: std::str::FromStr>(v: &Value) -> T {
     .expect("a number")
 }
 
-fn leaf(v: &Value) -> Leaf {
-    Leaf {
-        session_id: hash(&v["sessionId"]),
-        block_index: number(&v["blockIndex"]),
-        player: address(&v["player"]),
-        host: address(&v["host"]),
-        amount: number(&v["amount"]),
-        probe_summary_hash: hash(&v["probeSummaryHash"]),
-    }
+fn u256(v: &Value) -> U256 {
+    v.as_str().expect("a decimal string").parse().expect("a uint256")
 }
 
 #[test]
-fn leaves_encode_and_hash_as_solidity_does() {
+fn the_three_leaf_kinds_encode_and_hash_as_solidity_does() {
     let v = vectors();
-    let leaves = v["leaves"].as_array().unwrap();
-    assert!(leaves.len() >= 5);
-    for l in leaves {
-        assert_eq!(leaf(l).encode(), bytes(&l["encoded"]), "{l}");
-        assert_eq!(leaf(l).hash(), hash(&l["hash"]), "{l}");
+    for l in v["blocks"].as_array().unwrap() {
+        let leaf = BlockLeaf {
+            sessionId: B256::from(hash(&l["sessionId"])),
+            blockIndex: number(&l["blockIndex"]),
+            player: AlloyAddress::from(address(&l["player"])),
+            host: AlloyAddress::from(address(&l["host"])),
+            amount: u256(&l["amount"]),
+            probeSummaryHash: B256::from(hash(&l["probeSummaryHash"])),
+            playerRunning: u256(&l["playerRunning"]),
+            epochRunning: u256(&l["epochRunning"]),
+        };
+        assert_eq!(block_hash(&leaf), hash(&l["hash"]), "{l}");
+    }
+    for l in v["hosts"].as_array().unwrap() {
+        let leaf = HostLeaf {
+            host: AlloyAddress::from(address(&l["host"])),
+            amount: u256(&l["amount"]),
+            running: u256(&l["running"]),
+        };
+        assert_eq!(host_hash(&leaf), hash(&l["hash"]), "{l}");
+    }
+    for l in v["players"].as_array().unwrap() {
+        let leaf = PlayerLeaf {
+            player: AlloyAddress::from(address(&l["player"])),
+            cumulative: u256(&l["cumulative"]),
+        };
+        assert_eq!(player_hash(&leaf), hash(&l["hash"]), "{l}");
     }
 }
 
@@ -65,23 +84,5 @@ fn probe_summaries_hash_as_eip712_structs() {
             amount: number(&s["amount"]),
         };
         assert_eq!(summary.struct_hash(), hash(&s["structHash"]), "{s}");
-    }
-}
-
-#[test]
-fn a_tree_over_the_leaves_has_the_vector_root_and_proofs() {
-    let v = vectors();
-    let hashes: Vec<Hash> =
-        v["leaves"].as_array().unwrap().iter().map(|l| leaf(l).hash()).collect();
-    let tree = MerkleTree::new(hashes.clone()).unwrap();
-    let root = hash(&v["tree"]["root"]);
-    assert_eq!(tree.root(), root);
-    for (i, (leaf, expected)) in
-        hashes.iter().zip(v["tree"]["proofs"].as_array().unwrap()).enumerate()
-    {
-        let proof = tree.proof(i).unwrap();
-        let expected: Vec<Hash> = expected.as_array().unwrap().iter().map(hash).collect();
-        assert_eq!(proof, expected, "proof {i}");
-        assert!(verify(&proof, &root, leaf), "leaf {i}");
     }
 }

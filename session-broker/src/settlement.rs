@@ -1,13 +1,16 @@
 //! Settling sessions on chain. A player authorises a session with a signed
 //! voucher (no transaction); every epoch the settler reads each voucher's
 //! session from its host (the host's signed probe record), bills the blocks
-//! that are complete with the billing rule, commits one Merkle root for all
-//! of them, and keeps each session's receipt.
+//! that are complete with the billing rule, commits one root for all of them
+//! (with each host's total and every player's cumulative spend), keeps each
+//! session's receipt, and answers voucher challenges against its epochs.
 //!
 //! One broker replica settles (the one given a chain); vouchers and receipts
-//! live in its memory.
+//! live in its memory. The players' cumulative spend, which every commit must
+//! carry forward exactly, is kept in a state file written after each commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,7 +18,9 @@ use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::Verifier;
-use gridplay_chain::settlement::{BilledBlock, Epoch, Receipt, SettlementClient, Voucher};
+use gridplay_chain::settlement::{
+    BilledBlock, Epoch, Receipt, SettlementClient, Voucher, block_hash,
+};
 use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
 use gridplay_protocol::settlement::{
@@ -48,6 +53,22 @@ pub struct SettlementConfig {
     pub demo_player_key: Option<String>,
     /// Share of a block's seconds that must meet the service level, basis points.
     pub min_met_bps: u16,
+    /// Where the players' cumulative spend after the last commit is kept across restarts.
+    pub state_path: PathBuf,
+}
+
+/// Committed epochs kept for answering voucher challenges against them.
+const EPOCHS_KEPT: usize = 64;
+
+/// What the settler carries from one commit to the next.
+#[derive(Default)]
+struct Carried {
+    /// Each player's cumulative spend after the last commit.
+    cumulative: BTreeMap<Address, u128>,
+    /// The latest committed epochs, newest last.
+    recent: VecDeque<(u64, Epoch)>,
+    /// Challenges below this id are known to be closed.
+    challenges_from: u64,
 }
 
 /// What the broker knows of an allocated session, for settling it.
@@ -115,6 +136,7 @@ impl SessionBook {
 pub struct Settlement {
     config: SettlementConfig,
     book: Mutex<SessionBook>,
+    carried: tokio::sync::Mutex<Carried>,
     http: reqwest::Client,
 }
 
@@ -130,9 +152,77 @@ fn bad(message: impl Into<String>) -> BrokerError {
 }
 
 impl Settlement {
-    /// A settler with no sessions yet.
-    pub fn new(config: SettlementConfig) -> Self {
-        Self { config, book: Mutex::default(), http: reqwest::Client::new() }
+    /// A settler with no sessions yet, carrying on from the state file (if there is one).
+    pub fn new(config: SettlementConfig) -> Result<Self, BrokerError> {
+        let cumulative = match std::fs::read(&config.state_path) {
+            Ok(bytes) => serde_json::from_slice::<BTreeMap<Address, String>>(&bytes)
+                .map_err(|e| BrokerError::Store(format!("{}: {e}", config.state_path.display())))?
+                .into_iter()
+                .map(|(player, wei)| Ok((player, wei.parse::<u128>().map_err(|e| e.to_string())?)))
+                .collect::<Result<_, String>>()
+                .map_err(|e| BrokerError::Store(format!("{}: {e}", config.state_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(BrokerError::Store(format!("{}: {e}", config.state_path.display())));
+            }
+        };
+        let carried = Carried { cumulative, ..Carried::default() };
+        Ok(Self {
+            config,
+            book: Mutex::default(),
+            carried: tokio::sync::Mutex::new(carried),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Writes the players' cumulative spend (decimal wei), replacing the file atomically.
+    fn save_state(&self, cumulative: &BTreeMap<Address, u128>) -> Result<(), BrokerError> {
+        let text: BTreeMap<&Address, String> =
+            cumulative.iter().map(|(p, wei)| (p, wei.to_string())).collect();
+        let path = &self.config.state_path;
+        let temp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&temp, serde_json::to_vec(&text)?)?;
+            std::fs::rename(&temp, path)
+        };
+        write().map_err(|e| BrokerError::Store(format!("{}: {e}", path.display())))
+    }
+
+    /// Answers every open voucher challenge against an epoch this settler committed.
+    async fn answer_challenges(&self, carried: &mut Carried) -> Result<(), BrokerError> {
+        let client = &self.config.client;
+        let (count, open) = client
+            .open_challenges(carried.challenges_from)
+            .await
+            .map_err(|e| BrokerError::Store(format!("reading challenges: {e}")))?;
+        let mut lowest_open = None;
+        for (id, epoch_id, leaf_hash) in open {
+            let found =
+                carried.recent.iter().find(|(e, _)| *e == epoch_id).and_then(|(_, epoch)| {
+                    let leaf = epoch
+                        .sections()
+                        .blocks()
+                        .iter()
+                        .find(|b| B256::from(block_hash(b)) == leaf_hash)?;
+                    Some((leaf.clone(), epoch.voucher(leaf.sessionId)?.clone()))
+                });
+            let Some((leaf, (voucher, signature))) = found else {
+                tracing::warn!(challenge = id, epoch = epoch_id, "challenged leaf unknown here");
+                lowest_open.get_or_insert(id);
+                continue;
+            };
+            match client.answer_challenge(id, leaf, voucher, signature).await {
+                Ok(tx) => {
+                    tracing::info!(challenge = id, epoch = epoch_id, %tx, "voucher challenge answered")
+                }
+                Err(e) => {
+                    tracing::warn!(challenge = id, "answering a voucher challenge: {e}");
+                    lowest_open.get_or_insert(id);
+                }
+            }
+        }
+        carried.challenges_from = lowest_open.unwrap_or(count);
+        Ok(())
     }
 
     /// Time between epoch commits.
@@ -303,6 +393,8 @@ impl Settlement {
     /// receipts. Returns the epoch id and transaction, when anything was
     /// committed.
     pub async fn settle_once(&self, now_ms: u64) -> Result<Option<(u64, B256)>, BrokerError> {
+        let mut carried = self.carried.lock().await;
+        self.answer_challenges(&mut carried).await?;
         self.lock().prune(now_ms);
         let pending: Vec<(String, Allocation, B256, Address, u128, Vec<u32>)> = self
             .lock()
@@ -380,14 +472,21 @@ impl Settlement {
         if blocks.is_empty() {
             return Ok(None);
         }
-        let epoch = Epoch::new(blocks.iter().map(|b| b.billed.clone()).collect())
-            .map_err(|e| BrokerError::Store(e.to_string()))?;
+        let epoch =
+            Epoch::new(blocks.iter().map(|b| b.billed.clone()).collect(), &carried.cumulative)
+                .map_err(|e| BrokerError::Store(e.to_string()))?;
         let client = &self.config.client;
         let (epoch_id, tx) = client
-            .commit_epoch(epoch.root(), epoch.leaf_count(), epoch.total())
+            .commit_epoch(epoch.sections())
             .await
             .map_err(|e| BrokerError::Store(format!("committing an epoch: {e}")))?;
         tracing::info!(epoch = epoch_id, blocks = blocks.len(), %tx, "epoch committed");
+        carried.cumulative = epoch.cumulative();
+        self.save_state(&carried.cumulative)?;
+        carried.recent.push_back((epoch_id, epoch.clone()));
+        if carried.recent.len() > EPOCHS_KEPT {
+            carried.recent.pop_front();
+        }
         let mut sessions = self.lock();
         let mut summaries: HashMap<&str, Vec<ProbeSummary>> = HashMap::new();
         for block in &blocks {

@@ -4,8 +4,7 @@ pragma solidity 0.8.30;
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 
-/// @title What both Gridplay settlement contracts share: the operator, checker keys and host
-/// bonds
+/// @title The operator, checker keys and host bonds of Gridplay settlement
 /// @notice A host bonds to be placed; its bond is slashed when a dispute against one of its
 /// blocks succeeds, and leaves the contract only after an unbonding period. Slashed wei stays
 /// in the contract (burned), so nobody profits from a dispute they provoked.

@@ -40,22 +40,6 @@ library GridplayTypes {
         uint256 amount;
     }
 
-    /// @notice One billed block: a leaf of an epoch's Merkle tree.
-    struct Leaf {
-        /// On-chain session id (the voucher's EIP-712 digest).
-        bytes32 sessionId;
-        /// Index of the 15-minute block within the session, from 0.
-        uint32 blockIndex;
-        /// The payer: the voucher's signer.
-        address player;
-        /// The payee: the voucher's host.
-        address host;
-        /// Wei billed for the block.
-        uint256 amount;
-        /// `hashProbeSummary` of the summary the block was billed on.
-        bytes32 probeSummaryHash;
-    }
-
     /// @notice EIP-712 type hash of `Voucher`.
     bytes32 internal constant VOUCHER_TYPEHASH = keccak256(
         "Voucher(address host,address sessionKey,uint256 pricePerBlock,uint32 maxBlocks,uint64 expiry,bytes32 nonce)"
@@ -77,23 +61,6 @@ library GridplayTypes {
     function hashProbeSummary(ProbeSummary calldata s) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(PROBE_SUMMARY_TYPEHASH, s.sessionId, s.blockIndex, s.secondsCovered, s.secondsMet, s.amount)
-        );
-    }
-
-    /// @notice A leaf as the Merkle tree holds it:
-    /// `keccak256(keccak256(abi.encode(sessionId, blockIndex, player, host, amount, probeSummaryHash)))`.
-    /// @dev Hashed twice, as OpenZeppelin's StandardMerkleTree does, so that no inner node of
-    /// the tree can pass for a leaf.
-    function hashLeaf(
-        bytes32 sessionId,
-        uint32 blockIndex,
-        address player,
-        address host,
-        uint256 amount,
-        bytes32 probeSummaryHash
-    ) internal pure returns (bytes32) {
-        return keccak256(
-            bytes.concat(keccak256(abi.encode(sessionId, blockIndex, player, host, amount, probeSummaryHash)))
         );
     }
 }

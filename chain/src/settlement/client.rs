@@ -6,10 +6,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
 use super::GridplaySettlement::{
-    self, GridplaySettlementErrors, GridplaySettlementInstance, SessionClaim,
+    self, BlockLeaf, GridplaySettlementErrors, GridplaySettlementInstance, HostClaim, PlayerAt,
 };
 use super::GridplayTypes;
-use super::epoch::DisputeEvidence;
+use super::epoch::{DisputeEvidence, Voucher};
+use super::sections::Sections;
 use crate::{Error, ProbeSummary};
 
 /// How long to wait for a transaction to be mined.
@@ -18,16 +19,19 @@ const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120)
 /// Constructor arguments of the settlement contract (seconds and wei).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeployParams {
-    /// Seconds after a commit during which blocks can be disputed.
+    /// Seconds after a commit during which faults and disputes can be proven.
     pub challenge_window: u64,
-    /// Seconds a host waits between asking to unbond and withdrawing.
+    /// Seconds a host waits between asking to unbond and withdrawing; at least the window.
     pub unbonding_period: u64,
-    /// Seconds a player waits between asking to withdraw and withdrawing.
+    /// Seconds a player waits between asking to withdraw and withdrawing; at least twice the
+    /// window.
     pub withdrawal_delay: u64,
-    /// Smallest host bond.
+    /// Smallest host (and operator) bond.
     pub min_bond: u128,
-    /// Bond slashed per proven undelivered block.
+    /// Bond slashed from a host per refunded block.
     pub slash_amount: u128,
+    /// Wei a voucher challenge carries.
+    pub challenge_bond: u128,
 }
 
 /// A signer's handle on the settlement contract.
@@ -114,6 +118,7 @@ impl SettlementClient {
             params.withdrawal_delay,
             params.min_bond,
             params.slash_amount,
+            params.challenge_bond,
         )
         .await
         .map_err(chain_error)?;
@@ -161,20 +166,33 @@ impl SettlementClient {
         Ok(mined("registerHost", self.contract.registerHost().value(wei)).await?.transaction_hash)
     }
 
-    /// Deposits `wei` into the signer's player escrow.
+    /// Adds `wei` to the operator's bond (operator only); commits need at least `minBond`.
+    pub async fn bond_operator(&self, wei: U256) -> Result<B256, Error> {
+        Ok(mined("bondOperator", self.contract.bondOperator().value(wei)).await?.transaction_hash)
+    }
+
+    /// Deposits `wei` into the signer's player account.
     pub async fn deposit(&self, wei: U256) -> Result<B256, Error> {
         Ok(mined("deposit", self.contract.deposit().value(wei)).await?.transaction_hash)
     }
 
-    /// Commits an epoch's root (operator only); returns its id and the transaction.
-    pub async fn commit_epoch(
+    /// Commits an epoch (operator only); returns its id and the transaction.
+    pub async fn commit_epoch(&self, epoch: &Sections) -> Result<(u64, B256), Error> {
+        let (root, blocks, hosts, players, total) = epoch.commit_args();
+        self.commit_raw(root, blocks, hosts, players, total).await
+    }
+
+    /// Commits exactly these arguments (operator only): what a ledger recorded.
+    pub async fn commit_raw(
         &self,
         root: B256,
-        leaf_count: u32,
+        blocks: u32,
+        hosts: u32,
+        players: u32,
         total: u128,
     ) -> Result<(u64, B256), Error> {
-        let receipt =
-            mined("commitEpoch", self.contract.commitEpoch(root, leaf_count, total)).await?;
+        let call = self.contract.commitEpoch(root, blocks, hosts, players, total);
+        let receipt = mined("commitEpoch", call).await?;
         let committed = receipt
             .decoded_log::<GridplaySettlement::EpochCommitted>()
             .ok_or_else(|| Error::Chain("no EpochCommitted event".into()))?;
@@ -188,10 +206,10 @@ impl SettlementClient {
         Ok(mined("setChecker", call).await?.transaction_hash)
     }
 
-    /// Disputes a committed block that its own voucher does not allow (another host, a block
+    /// Refunds a committed block that its own voucher does not allow (another host, a block
     /// index past `maxBlocks`, an amount over `pricePerBlock`, or an epoch committed after the
-    /// voucher's expiry) within the epoch's challenge window. On success the block is never
-    /// paid and the leaf's host is slashed; a block within its voucher is refused with
+    /// voucher's expiry) within the epoch's challenge window: the player is credited, the
+    /// host's total reduced and its bond slashed. A block within its voucher is refused with
     /// `Error::Reverted` naming `LeafWithinVoucher`.
     pub async fn dispute_beyond_voucher(
         &self,
@@ -200,20 +218,19 @@ impl SettlementClient {
     ) -> Result<B256, Error> {
         let call = self.contract.disputeBeyondVoucher(
             U256::from(epoch_id),
-            GridplayTypes::Leaf::from(&evidence.leaf),
-            evidence.proof.clone(),
+            evidence.at.clone(),
             evidence.voucher.clone(),
             evidence.voucher_signature.clone(),
         );
         Ok(mined("disputeBeyondVoucher", call).await?.transaction_hash)
     }
 
-    /// Disputes a committed block with an observer's probe summary of it that bills less than
+    /// Refunds a committed block with an observer's probe summary of it that bills less than
     /// the leaf, signed (see [`sign_probe_summary`](super::sign_probe_summary)) by the
     /// voucher's session key or a registered checker, within the epoch's challenge window.
-    /// On success the block is never paid and the leaf's host is slashed; a summary that
-    /// agrees with the leaf, is for another block or is signed by anyone else is refused with
-    /// `Error::Reverted` (`SummaryAgreesWithLeaf`, `SummaryMismatch`, `UnauthorisedObserver`).
+    /// A summary that agrees with the leaf, is for another block or is signed by anyone else
+    /// is refused with `Error::Reverted` (`SummaryAgreesWithLeaf`, `SummaryMismatch`,
+    /// `UnauthorisedObserver`).
     pub async fn dispute_probe_summary(
         &self,
         epoch_id: u64,
@@ -223,8 +240,7 @@ impl SettlementClient {
     ) -> Result<B256, Error> {
         let call = self.contract.disputeProbeSummary(
             U256::from(epoch_id),
-            GridplayTypes::Leaf::from(&evidence.leaf),
-            evidence.proof.clone(),
+            evidence.at.clone(),
             evidence.voucher.clone(),
             evidence.voucher_signature.clone(),
             GridplayTypes::ProbeSummary::from(summary),
@@ -233,22 +249,68 @@ impl SettlementClient {
         Ok(mined("disputeProbeSummary", call).await?.transaction_hash)
     }
 
+    /// Answers voucher challenge `id` with the challenged block's voucher (the answerer gets
+    /// the challenge bond).
+    pub async fn answer_challenge(
+        &self,
+        id: u64,
+        leaf: BlockLeaf,
+        voucher: Voucher,
+        signature: Bytes,
+    ) -> Result<B256, Error> {
+        let call = self.contract.answerChallenge(U256::from(id), leaf, voucher, signature);
+        Ok(mined("answerChallenge", call).await?.transaction_hash)
+    }
+
+    /// Challenges raised so far, and the open ones from id `from` on: (id, epoch id,
+    /// challenged leaf hash).
+    pub async fn open_challenges(&self, from: u64) -> Result<(u64, Vec<(u64, u64, B256)>), Error> {
+        let count = self.contract.challengeCount().call().await.map_err(chain_error)?.to::<u64>();
+        let mut open = Vec::new();
+        for id in from..count {
+            let c = self.contract.challenges(U256::from(id)).call().await.map_err(chain_error)?;
+            if c.challenger != Address::ZERO {
+                open.push((id, u64::from(c.epochId), c.leafHash));
+            }
+        }
+        Ok((count, open))
+    }
+
+    /// Records `player`'s cumulative spend from its leaf in final epoch `epoch_id`.
+    pub async fn record_spend(
+        &self,
+        player: Address,
+        epoch_id: u64,
+        at: PlayerAt,
+    ) -> Result<B256, Error> {
+        let call = self.contract.recordSpend(player, U256::from(epoch_id), at);
+        Ok(mined("recordSpend", call).await?.transaction_hash)
+    }
+
     /// A host's bond in wei (0 when not bonded).
     pub async fn host_bond(&self, host: Address) -> Result<u128, Error> {
         Ok(self.contract.hosts(host).call().await.map_err(chain_error)?.bond)
     }
 
-    /// A player's escrow in wei.
-    pub async fn escrow(&self, player: Address) -> Result<u128, Error> {
-        Ok(self.contract.players(player).call().await.map_err(chain_error)?.balance)
+    /// Wei a player could withdraw now (deposits and refunds less withdrawals and recorded
+    /// spend).
+    pub async fn available(&self, player: Address) -> Result<u128, Error> {
+        let wei = self.contract.available(player).call().await.map_err(chain_error)?;
+        Ok(wei.saturating_to())
     }
 
-    /// Whether a session's block was already claimed or disputed.
-    pub async fn is_settled(&self, session_id: B256, block_index: u32) -> Result<bool, Error> {
-        self.contract.isSettled(session_id, block_index).call().await.map_err(chain_error)
+    /// Wei refunded from `host`'s total in epoch `epoch_id` by upheld disputes.
+    pub async fn refunded_from_host(&self, epoch_id: u64, host: Address) -> Result<u128, Error> {
+        let call = self.contract.refundedFromHost(U256::from(epoch_id), host);
+        Ok(call.call().await.map_err(chain_error)?.saturating_to())
     }
 
-    /// Wei slashed from host bonds so far.
+    /// Whether `host`'s total for epoch `epoch_id` was paid.
+    pub async fn is_paid(&self, host: Address, epoch_id: u64) -> Result<bool, Error> {
+        self.contract.isPaid(host, U256::from(epoch_id)).call().await.map_err(chain_error)
+    }
+
+    /// Wei slashed from bonds so far.
     pub async fn slashed_total(&self) -> Result<U256, Error> {
         self.contract.slashedTotal().call().await.map_err(chain_error)
     }
@@ -263,19 +325,47 @@ impl SettlementClient {
         Ok(self.contract.epochCount().call().await.map_err(chain_error)?.to::<u64>())
     }
 
-    /// The root committed as epoch `id`.
-    pub async fn epoch_root(&self, id: u64) -> Result<B256, Error> {
-        Ok(self.contract.epochs(U256::from(id)).call().await.map_err(chain_error)?.root)
+    /// The root committed as epoch `id` and where the epoch stands.
+    pub async fn epoch(&self, id: u64) -> Result<(B256, EpochState), Error> {
+        let epoch = self.contract.epochs(U256::from(id)).call().await.map_err(chain_error)?;
+        Ok((epoch.root, EpochState::from_code(epoch.state)))
     }
 
-    /// Claims a host's blocks of epoch `id` (after the challenge window); returns the transaction.
-    pub async fn claim(
-        &self,
-        id: u64,
-        host: Address,
-        sessions: Vec<SessionClaim>,
-    ) -> Result<B256, Error> {
-        let receipt = mined("claim", self.contract.claim(U256::from(id), host, sessions)).await?;
-        Ok(receipt.transaction_hash)
+    /// Pays `host` its totals for final epochs, one leaf per epoch; returns the transaction.
+    pub async fn claim(&self, host: Address, claims: Vec<HostClaim>) -> Result<B256, Error> {
+        Ok(mined("claim", self.contract.claim(host, claims)).await?.transaction_hash)
+    }
+}
+
+/// Where a committed epoch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochState {
+    /// Within its challenge window (or held by an open challenge): faults may still void it.
+    Pending,
+    /// Final: its hosts can be paid and its spends recorded.
+    Final,
+    /// A fault was proven: it pays nothing.
+    Void,
+}
+
+impl EpochState {
+    /// The contract's `EpochState` value.
+    pub(crate) fn from_code(code: u8) -> Self {
+        match code {
+            0 => Self::Pending,
+            1 => Self::Final,
+            _ => Self::Void,
+        }
+    }
+}
+
+impl std::fmt::Display for EpochState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "pending",
+            Self::Final => "final",
+            Self::Void => "void",
+        })
     }
 }

@@ -1,16 +1,17 @@
-//! An epoch's billed blocks: vouchers, leaves, the Merkle tree over them, the
-//! claims a host makes from it, and the evidence a dispute of one block needs.
+//! An epoch's billed blocks: vouchers, the sections and tree committed for them, the claim a
+//! host makes from it, and the evidence a dispute of one block needs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct, eip712_domain};
 
-use super::GridplaySettlement::{BlockClaim, SessionClaim};
+use super::GridplaySettlement::{BlockAt, HostClaim};
 use super::GridplayTypes;
-use crate::{Error, Leaf, MerkleTree, ProbeSummary};
+use super::sections::Sections;
+use crate::{Error, Leaf, ProbeSummary};
 
 /// A player's authorisation of a session, as the contract reads it.
 pub type Voucher = GridplayTypes::Voucher;
@@ -59,19 +60,6 @@ pub fn sign_probe_summary(
     Ok(Bytes::from(signature.as_bytes().to_vec()))
 }
 
-impl From<&Leaf> for GridplayTypes::Leaf {
-    fn from(leaf: &Leaf) -> Self {
-        Self {
-            sessionId: B256::from(leaf.session_id),
-            blockIndex: leaf.block_index,
-            player: Address::from(leaf.player),
-            host: Address::from(leaf.host),
-            amount: U256::from(leaf.amount),
-            probeSummaryHash: B256::from(leaf.probe_summary_hash),
-        }
-    }
-}
-
 impl From<&ProbeSummary> for GridplayTypes::ProbeSummary {
     fn from(summary: &ProbeSummary) -> Self {
         Self {
@@ -84,14 +72,12 @@ impl From<&ProbeSummary> for GridplayTypes::ProbeSummary {
     }
 }
 
-/// What a dispute of one committed block carries: the leaf, its proof under the epoch
-/// root, and the voucher (with the player's signature) whose digest is the leaf's session.
+/// What a dispute of one committed block carries: the block at its position with its proof,
+/// and the voucher (with the player's signature) whose digest is the leaf's session.
 #[derive(Debug, Clone)]
 pub struct DisputeEvidence {
-    /// The disputed leaf.
-    pub leaf: Leaf,
-    /// Its Merkle proof under the epoch root.
-    pub proof: Vec<B256>,
+    /// The disputed block, at its position, with its proof.
+    pub at: BlockAt,
     /// The session's voucher.
     pub voucher: Voucher,
     /// The player's signature over the voucher.
@@ -105,91 +91,73 @@ pub struct BilledBlock {
     pub voucher: Voucher,
     /// The player's signature of it.
     pub voucher_signature: Bytes,
-    /// The leaf committed for the block.
+    /// The block billed.
     pub leaf: Leaf,
 }
 
-/// All billed blocks of an epoch and the tree over their leaves.
+/// An epoch's billed blocks with their vouchers, and the sections committed for them.
 #[derive(Debug, Clone)]
 pub struct Epoch {
-    blocks: Vec<BilledBlock>,
-    tree: MerkleTree,
+    vouchers: HashMap<B256, (Voucher, Bytes)>,
+    sections: Sections,
 }
 
 impl Epoch {
-    /// Builds the tree over the blocks' leaves, in order.
-    pub fn new(blocks: Vec<BilledBlock>) -> Result<Self, Error> {
-        let tree = MerkleTree::new(blocks.iter().map(|b| b.leaf.hash()).collect())?;
-        Ok(Self { blocks, tree })
+    /// Builds the epoch from its blocks and each player's cumulative spend before it (the
+    /// previous epoch's [`Epoch::cumulative`]; empty for the first).
+    pub fn new(blocks: Vec<BilledBlock>, prior: &BTreeMap<Address, u128>) -> Result<Self, Error> {
+        let leaves: Vec<Leaf> = blocks.iter().map(|b| b.leaf).collect();
+        let sections = Sections::build(&leaves, prior)?;
+        let vouchers = blocks
+            .into_iter()
+            .map(|b| (B256::from(b.leaf.session_id), (b.voucher, b.voucher_signature)))
+            .collect();
+        Ok(Self { vouchers, sections })
     }
 
-    /// The blocks, in leaf order.
-    pub fn blocks(&self) -> &[BilledBlock] {
-        &self.blocks
+    /// The sections and tree.
+    pub fn sections(&self) -> &Sections {
+        &self.sections
     }
 
     /// The root to commit.
     pub fn root(&self) -> B256 {
-        B256::from(self.tree.root())
-    }
-
-    /// Number of leaves.
-    pub fn leaf_count(&self) -> u32 {
-        self.blocks.len() as u32
+        self.sections.root()
     }
 
     /// Sum of all blocks' amounts.
     pub fn total(&self) -> u128 {
-        self.blocks.iter().map(|b| b.leaf.amount).sum()
+        self.sections.total()
     }
 
-    /// A Merkle proof for block `index`.
-    pub fn proof(&self, index: usize) -> Result<Vec<B256>, Error> {
-        Ok(self.tree.proof(index)?.into_iter().map(B256::from).collect())
+    /// Each player's cumulative spend after this epoch: the next epoch's `prior`.
+    pub fn cumulative(&self) -> BTreeMap<Address, u128> {
+        self.sections.cumulative()
     }
 
-    /// The evidence for disputing block `index` (in leaf order).
-    pub fn evidence(&self, index: usize) -> Result<DisputeEvidence, Error> {
-        let proof = self.proof(index)?;
-        let block = self
-            .blocks
-            .get(index)
-            .ok_or(Error::LeafOutOfRange { index, len: self.blocks.len() })?;
-        Ok(DisputeEvidence {
-            leaf: block.leaf,
-            proof,
-            voucher: block.voucher.clone(),
-            voucher_signature: block.voucher_signature.clone(),
-        })
+    /// The voucher (and its signature) of a session billed in this epoch.
+    pub fn voucher(&self, session_id: B256) -> Option<&(Voucher, Bytes)> {
+        self.vouchers.get(&session_id)
     }
 
-    /// The claims `host` makes: its blocks grouped by session (in order of each session's
-    /// first block), with proofs.
-    pub fn claims_for(&self, host: Address) -> Result<Vec<SessionClaim>, Error> {
-        let mut claims: Vec<SessionClaim> = Vec::new();
-        let mut by_nonce: HashMap<B256, usize> = HashMap::new();
-        for (index, block) in self.blocks.iter().enumerate() {
-            if Address::from(block.leaf.host) != host {
-                continue;
-            }
-            let claim = BlockClaim {
-                blockIndex: block.leaf.block_index,
-                amount: U256::from(block.leaf.amount),
-                probeSummaryHash: B256::from(block.leaf.probe_summary_hash),
-                proof: self.proof(index)?,
-            };
-            match by_nonce.get(&block.voucher.nonce).and_then(|&i| claims.get_mut(i)) {
-                Some(existing) if existing.voucher.host == host => existing.blocks.push(claim),
-                _ => {
-                    by_nonce.insert(block.voucher.nonce, claims.len());
-                    claims.push(SessionClaim {
-                        voucher: block.voucher.clone(),
-                        signature: block.voucher_signature.clone(),
-                        blocks: vec![claim],
-                    });
-                }
-            }
-        }
-        Ok(claims)
+    /// Position of a session's block in the blocks section.
+    pub fn position(&self, session_id: B256, block_index: u32) -> Option<usize> {
+        self.sections
+            .blocks()
+            .iter()
+            .position(|b| b.sessionId == session_id && b.blockIndex == block_index)
+    }
+
+    /// The evidence for disputing a session's block.
+    pub fn evidence(&self, session_id: B256, block_index: u32) -> Result<DisputeEvidence, Error> {
+        let missing = || Error::SessionNotInEpoch(format!("{session_id} block {block_index}"));
+        let position = self.position(session_id, block_index).ok_or_else(missing)?;
+        let (voucher, voucher_signature) = self.voucher(session_id).ok_or_else(missing)?.clone();
+        Ok(DisputeEvidence { at: self.sections.block_at(position), voucher, voucher_signature })
+    }
+
+    /// `host`'s claim on this epoch (committed as `epoch_id`), if it earned anything in it.
+    pub fn host_claim(&self, epoch_id: u64, host: Address) -> Option<HostClaim> {
+        self.sections.host_claim(epoch_id, host)
     }
 }

@@ -13,19 +13,24 @@ use alloy::signers::local::PrivateKeySigner;
 use serde::{Deserialize, Serialize};
 
 use super::SettlementClient;
+use super::sections::Sections;
 use crate::{Error, keccak256};
 
 /// An epoch root the operator signed, waiting to be committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEpoch {
-    /// Merkle root of the epoch's billed blocks.
+    /// Root of the epoch's tree.
     pub root: B256,
-    /// Number of leaves.
-    pub leaf_count: u32,
-    /// Sum of the leaves' amounts, wei (a decimal string in the file).
+    /// Leaves in the blocks section.
+    pub blocks: u32,
+    /// Leaves in the hosts section.
+    pub hosts: u32,
+    /// Leaves in the players section.
+    pub players: u32,
+    /// Sum of the blocks' amounts, wei (a decimal string in the file).
     #[serde(with = "amount")]
     pub total: u128,
-    /// The operator's signature over `keccak256(root ‖ leaf_count ‖ total)`.
+    /// The operator's signature over `keccak256(root ‖ blocks ‖ hosts ‖ players ‖ total)`.
     pub signature: Signature,
 }
 
@@ -57,33 +62,37 @@ mod amount {
     }
 }
 
-fn digest(root: B256, leaf_count: u32, total: u128) -> B256 {
-    let mut bytes = root.to_vec();
-    bytes.extend_from_slice(&leaf_count.to_be_bytes());
-    bytes.extend_from_slice(&total.to_be_bytes());
-    B256::from(keccak256(&bytes))
-}
-
 impl LedgerEpoch {
-    /// Signs an epoch root.
-    pub fn sign(
-        operator: &PrivateKeySigner,
-        root: B256,
-        leaf_count: u32,
-        total: u128,
-    ) -> Result<Self, Error> {
-        let signature = operator
-            .sign_hash_sync(&digest(root, leaf_count, total))
-            .map_err(|e| Error::Chain(e.to_string()))?;
-        Ok(Self { root, leaf_count, total, signature })
+    /// Signs an epoch's commit arguments.
+    pub fn sign(operator: &PrivateKeySigner, epoch: &Sections) -> Result<Self, Error> {
+        let (root, blocks, hosts, players, total) = epoch.commit_args();
+        let unsigned = Self { root, blocks, hosts, players, total, signature: placeholder() };
+        let signature =
+            operator.sign_hash_sync(&unsigned.digest()).map_err(|e| Error::Chain(e.to_string()))?;
+        Ok(Self { signature, ..unsigned })
     }
 
     /// The address that signed it.
     pub fn signer(&self) -> Result<alloy::primitives::Address, Error> {
         self.signature
-            .recover_address_from_prehash(&digest(self.root, self.leaf_count, self.total))
+            .recover_address_from_prehash(&self.digest())
             .map_err(|e| Error::Ledger(format!("bad epoch signature: {e}")))
     }
+
+    /// `keccak256(root ‖ blocks ‖ hosts ‖ players ‖ total)`, big-endian.
+    fn digest(&self) -> B256 {
+        let mut bytes = self.root.to_vec();
+        for n in [self.blocks, self.hosts, self.players] {
+            bytes.extend_from_slice(&n.to_be_bytes());
+        }
+        bytes.extend_from_slice(&self.total.to_be_bytes());
+        B256::from(keccak256(&bytes))
+    }
+}
+
+/// A signature to be replaced before anyone reads it.
+fn placeholder() -> Signature {
+    Signature::new(alloy::primitives::U256::ZERO, alloy::primitives::U256::ZERO, false)
 }
 
 /// The ledger file.
@@ -177,7 +186,7 @@ pub async fn settle(ledger: &Ledger, client: &SettlementClient) -> Result<Vec<Su
         let count = client.epoch_count().await?;
         let mut already = None;
         for id in (count.saturating_sub(LOOKBACK)..count).rev() {
-            if client.epoch_root(id).await? == epoch.root {
+            if client.epoch(id).await?.0 == epoch.root {
                 already = Some(id);
                 break;
             }
@@ -185,8 +194,9 @@ pub async fn settle(ledger: &Ledger, client: &SettlementClient) -> Result<Vec<Su
         let submission = match already {
             Some(epoch_id) => Submission { root: epoch.root, epoch_id, tx: None },
             None => {
-                let (epoch_id, tx) =
-                    client.commit_epoch(epoch.root, epoch.leaf_count, epoch.total).await?;
+                let (epoch_id, tx) = client
+                    .commit_raw(epoch.root, epoch.blocks, epoch.hosts, epoch.players, epoch.total)
+                    .await?;
                 Submission { root: epoch.root, epoch_id, tx: Some(tx) }
             }
         };
@@ -198,6 +208,7 @@ pub async fn settle(ledger: &Ledger, client: &SettlementClient) -> Result<Vec<Su
 
 #[cfg(test)]
 mod tests {
+    use super::super::PlayerLeaf;
     use super::*;
 
     #[test]
@@ -209,8 +220,24 @@ mod tests {
         let operator = PrivateKeySigner::random();
         let ledger = Ledger::new(&path);
         assert!(ledger.pending().unwrap().is_empty());
-        let a = LedgerEpoch::sign(&operator, B256::repeat_byte(1), 3, u128::MAX).unwrap();
-        let b = LedgerEpoch::sign(&operator, B256::repeat_byte(2), 1, 5).unwrap();
+        let sections = |n: u8| {
+            let player = PlayerLeaf {
+                player: alloy::primitives::Address::repeat_byte(n),
+                cumulative: alloy::primitives::U256::from(n),
+            };
+            Sections::from_sections(Vec::new(), Vec::new(), vec![player]).unwrap()
+        };
+        let most = crate::Leaf {
+            session_id: [1; 32],
+            block_index: 0,
+            player: [2; 20],
+            host: [3; 20],
+            amount: u128::MAX,
+            probe_summary_hash: [4; 32],
+        };
+        let a = Sections::build(&[most], &std::collections::BTreeMap::new()).unwrap();
+        let a = LedgerEpoch::sign(&operator, &a).unwrap();
+        let b = LedgerEpoch::sign(&operator, &sections(2)).unwrap();
         ledger.append_epoch(a.clone()).unwrap();
         ledger.append_epoch(b.clone()).unwrap();
         ledger

@@ -1,5 +1,5 @@
 //! A local chain for demos and tests: a fresh anvil with the settlement
-//! contract deployed, a host bonded and a player funded.
+//! contract deployed, the operator and a host bonded and a player funded.
 
 use std::path::Path;
 
@@ -31,8 +31,9 @@ pub struct LocalChain {
 }
 
 impl DeployParams {
-    /// Short windows for a local chain: a minute to dispute, two to unbond or
-    /// withdraw; a bond of one ether, a tenth of it slashed per proven block.
+    /// Short windows for a local chain: a minute to prove a fault, two to unbond or
+    /// withdraw; a bond of one ether, a tenth of it slashed per refunded block, a
+    /// hundredth of one for a voucher challenge.
     pub fn local() -> Self {
         const ETHER: u128 = 1_000_000_000_000_000_000;
         Self {
@@ -41,13 +42,14 @@ impl DeployParams {
             withdrawal_delay: 120,
             min_bond: ETHER,
             slash_amount: ETHER / 10,
+            challenge_bond: ETHER / 100,
         }
     }
 }
 
 impl LocalChain {
-    /// Starts the anvil binary at `anvil_path`, deploys with `params`,
-    /// bonds the host with `bond` wei and deposits `deposit` wei for the player.
+    /// Starts the anvil binary at `anvil_path`, deploys with `params`, bonds the
+    /// operator and the host with `bond` wei each and deposits `deposit` wei for the player.
     pub async fn start(
         anvil_path: &Path,
         params: DeployParams,
@@ -69,6 +71,7 @@ impl LocalChain {
         let (operator, host, player) = (key(0), key(1), key(2));
         let operator_key = operator.clone();
         let operator = SettlementClient::deploy(&url, operator, params).await?;
+        operator.bond_operator(U256::from(bond)).await?;
         operator.with_signer(&url, host.clone()).await?.bond(U256::from(bond)).await?;
         operator.with_signer(&url, player.clone()).await?.deposit(U256::from(deposit)).await?;
         Ok(Self { anvil, operator, operator_key, host, player })

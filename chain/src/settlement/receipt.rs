@@ -1,6 +1,7 @@
 //! A session's receipt: everything a player needs to check, against the chain alone, what
 //! they were billed: the voucher they signed, and for each billed block its amount, probe
-//! summary, leaf, Merkle proof, epoch root and commit transaction.
+//! summary, leaf (with its running sums), position and proof, epoch root and commit
+//! transaction; and what the host claims with: its total in each epoch.
 //!
 //! A receipt is JSON (camelCase keys): bytes, hashes and addresses are `0x` hex strings,
 //! `u32` values are numbers, and `u64` and wei values are decimal strings (so that no
@@ -13,8 +14,13 @@ use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::GridplaySettlement::{self, GridplaySettlementInstance};
+use super::GridplaySettlement::{
+    self, BlockAt, BlockLeaf, GridplaySettlementInstance, HostAt, HostClaim, HostLeaf,
+};
+use super::client::EpochState;
 use super::epoch::{Epoch, Voucher, voucher_session_id};
+use super::sections::block_hash;
+use super::tree::verify_at;
 use crate::{Error, Hash, Leaf, ProbeSummary};
 
 /// One session's billed blocks, with what each needs to be checked on-chain.
@@ -35,6 +41,9 @@ pub struct Receipt {
     pub voucher_signature: Bytes,
     /// The billed blocks, by block index.
     pub blocks: Vec<ReceiptBlock>,
+    /// The session's host's total in each epoch holding one of its blocks: what the host
+    /// claims with.
+    pub host_totals: Vec<ReceiptHostTotal>,
 }
 
 /// One billed block of a receipt.
@@ -49,45 +58,83 @@ pub struct ReceiptBlock {
     /// The probe summary the block was billed on.
     #[serde(with = "ProbeSummaryJson")]
     pub probe_summary: ProbeSummary,
-    /// The leaf committed for the block.
+    /// The block as billed.
     #[serde(with = "LeafJson")]
     pub leaf: Leaf,
+    /// The player's spend in the epoch up to and including this block.
+    #[serde(with = "decimal")]
+    pub player_running: u128,
+    /// The epoch's total up to and including this block.
+    #[serde(with = "decimal")]
+    pub epoch_running: u128,
     /// The epoch whose root commits the leaf.
     #[serde(with = "decimal")]
     pub epoch_id: u64,
-    /// That epoch's Merkle root.
+    /// That epoch's root.
     pub epoch_root: B256,
-    /// The leaf's Merkle proof under the epoch root.
+    /// The leaf's position in the tree.
+    pub position: u32,
+    /// The leaf's proof under the epoch root at that position.
     pub proof: Vec<B256>,
     /// The transaction that committed the epoch.
     pub commit_tx: B256,
 }
 
-impl Receipt {
-    /// What the host claims with this receipt: per epoch, the session's
-    /// voucher and its blocks with their proofs (one `SessionClaim` each).
-    pub fn claims(&self) -> Vec<(u64, GridplaySettlement::SessionClaim)> {
-        let mut by_epoch: Vec<(u64, GridplaySettlement::SessionClaim)> = Vec::new();
-        for block in &self.blocks {
-            let claim = GridplaySettlement::BlockClaim {
-                blockIndex: block.block_index,
-                amount: U256::from(block.amount),
-                probeSummaryHash: B256::from(block.leaf.probe_summary_hash),
-                proof: block.proof.clone(),
-            };
-            match by_epoch.iter_mut().find(|(id, _)| *id == block.epoch_id) {
-                Some((_, session)) => session.blocks.push(claim),
-                None => by_epoch.push((
-                    block.epoch_id,
-                    GridplaySettlement::SessionClaim {
-                        voucher: self.voucher.clone(),
-                        signature: self.voucher_signature.clone(),
-                        blocks: vec![claim],
-                    },
-                )),
-            }
+/// A host's total in one epoch, with its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptHostTotal {
+    /// The epoch.
+    #[serde(with = "decimal")]
+    pub epoch_id: u64,
+    /// The host's leaf's position in the tree.
+    pub position: u32,
+    /// Wei the host earned in the epoch.
+    #[serde(with = "decimal")]
+    pub amount: u128,
+    /// The hosts section's running total up to and including this leaf.
+    #[serde(with = "decimal")]
+    pub running: u128,
+    /// The leaf's proof under the epoch root.
+    pub proof: Vec<B256>,
+}
+
+impl ReceiptBlock {
+    /// The block's leaf as the contract hashes it.
+    pub fn block_leaf(&self) -> BlockLeaf {
+        BlockLeaf {
+            sessionId: B256::from(self.leaf.session_id),
+            blockIndex: self.leaf.block_index,
+            player: Address::from(self.leaf.player),
+            host: Address::from(self.leaf.host),
+            amount: U256::from(self.leaf.amount),
+            probeSummaryHash: B256::from(self.leaf.probe_summary_hash),
+            playerRunning: U256::from(self.player_running),
+            epochRunning: U256::from(self.epoch_running),
         }
-        by_epoch
+    }
+
+    /// The block at its position with its proof, as disputes and challenges take it.
+    pub fn block_at(&self) -> BlockAt {
+        BlockAt { index: self.position, leaf: self.block_leaf(), proof: self.proof.clone() }
+    }
+}
+
+impl Receipt {
+    /// What the host claims with this receipt: its total in each epoch.
+    pub fn claims(&self) -> Vec<HostClaim> {
+        self.host_totals
+            .iter()
+            .filter_map(|t| {
+                let leaf = HostLeaf {
+                    host: self.voucher.host,
+                    amount: U256::from(t.amount),
+                    running: U256::from(t.running),
+                };
+                let at = HostAt { index: t.position, leaf, proof: t.proof.clone() };
+                Some(HostClaim { epochId: u32::try_from(t.epoch_id).ok()?, at })
+            })
+            .collect()
     }
 
     /// The receipt of `session_id`'s blocks in `epoch`, committed as `epoch_id` by
@@ -103,47 +150,75 @@ impl Receipt {
         chain_id: u64,
         contract: Address,
     ) -> Result<Self, Error> {
-        let mut voucher = None;
+        let (voucher, voucher_signature) = epoch
+            .voucher(session_id)
+            .cloned()
+            .ok_or_else(|| Error::SessionNotInEpoch(session_id.to_string()))?;
+        if voucher_session_id(&voucher, chain_id, contract) != session_id {
+            return Err(Error::Receipt(format!(
+                "session {session_id} carries another session's voucher"
+            )));
+        }
+        let sections = epoch.sections();
         let mut blocks = Vec::new();
-        for (index, billed) in epoch.blocks().iter().enumerate() {
-            let leaf = billed.leaf;
-            if leaf.session_id != session_id.0 {
+        for (position, b) in sections.blocks().iter().enumerate() {
+            if b.sessionId != session_id {
                 continue;
-            }
-            if voucher_session_id(&billed.voucher, chain_id, contract) != session_id {
-                return Err(Error::Receipt(format!(
-                    "block {} of session {session_id} carries another session's voucher",
-                    leaf.block_index
-                )));
             }
             let probe_summary = *summaries
                 .iter()
                 .find(|s| {
-                    s.block_index == leaf.block_index && s.struct_hash() == leaf.probe_summary_hash
+                    s.block_index == b.blockIndex
+                        && B256::from(s.struct_hash()) == b.probeSummaryHash
                 })
                 .ok_or_else(|| {
                     Error::Receipt(format!(
                         "no probe summary of block {} of session {session_id} hashes to its leaf's",
-                        leaf.block_index
+                        b.blockIndex
                     ))
                 })?;
-            voucher
-                .get_or_insert_with(|| (billed.voucher.clone(), billed.voucher_signature.clone()));
+            let at = sections.block_at(position);
             blocks.push(ReceiptBlock {
-                block_index: leaf.block_index,
-                amount: leaf.amount,
+                block_index: b.blockIndex,
+                amount: b.amount.saturating_to(),
                 probe_summary,
-                leaf,
+                leaf: Leaf {
+                    session_id: b.sessionId.0,
+                    block_index: b.blockIndex,
+                    player: b.player.0.0,
+                    host: b.host.0.0,
+                    amount: b.amount.saturating_to(),
+                    probe_summary_hash: b.probeSummaryHash.0,
+                },
+                player_running: b.playerRunning.saturating_to(),
+                epoch_running: b.epochRunning.saturating_to(),
                 epoch_id,
                 epoch_root: epoch.root(),
-                proof: epoch.proof(index)?,
+                position: at.index,
+                proof: at.proof,
                 commit_tx,
             });
         }
-        let (voucher, voucher_signature) =
-            voucher.ok_or_else(|| Error::SessionNotInEpoch(session_id.to_string()))?;
-        let mut receipt =
-            Self { chain_id, contract, session_id, voucher, voucher_signature, blocks: Vec::new() };
+        let host_totals = epoch
+            .host_claim(epoch_id, voucher.host)
+            .map(|c| ReceiptHostTotal {
+                epoch_id,
+                position: c.at.index,
+                amount: c.at.leaf.amount.saturating_to(),
+                running: c.at.leaf.running.saturating_to(),
+                proof: c.at.proof,
+            })
+            .into_iter()
+            .collect();
+        let mut receipt = Self {
+            chain_id,
+            contract,
+            session_id,
+            voucher,
+            voucher_signature,
+            blocks: Vec::new(),
+            host_totals,
+        };
         receipt.append(blocks)?;
         Ok(receipt)
     }
@@ -184,6 +259,11 @@ impl Receipt {
                 self.chain_id,
                 self.contract
             )));
+        }
+        for total in other.host_totals {
+            if !self.host_totals.iter().any(|t| t.epoch_id == total.epoch_id) {
+                self.host_totals.push(total);
+            }
         }
         self.append(other.blocks)
     }
@@ -259,6 +339,9 @@ pub enum Failure {
         /// The root the contract holds for the epoch id, if it holds one.
         on_chain: Option<B256>,
     },
+    /// A fault was proven against the block's epoch: it pays nothing.
+    #[error("the epoch was voided")]
+    EpochVoid,
     /// The commit transaction is unknown, failed, went elsewhere or emitted no matching
     /// `EpochCommitted`.
     #[error("commit transaction: {0}")]
@@ -274,8 +357,8 @@ pub struct BlockVerdict {
     pub epoch_id: u64,
     /// Wei the receipt says it billed.
     pub amount: u128,
-    /// Whether the contract already settled the block (claimed or disputed).
-    pub settled: bool,
+    /// Where the block's epoch stands on chain (`None` when the chain does not hold it).
+    pub epoch_state: Option<EpochState>,
     /// The block's failed checks; empty when it checks out.
     pub failures: Vec<Failure>,
 }
@@ -341,14 +424,16 @@ pub async fn verify_receipt(receipt: &Receipt, rpc_url: &str) -> Result<ReceiptC
         contract: GridplaySettlement::new(receipt.contract, provider.clone()),
         provider,
         deployed,
-        roots: HashMap::new(),
+        epochs: HashMap::new(),
         commits: HashMap::new(),
     };
     let mut blocks = Vec::with_capacity(receipt.blocks.len());
     for block in &receipt.blocks {
         let mut failures = offline_checks(receipt, block, computed, player);
-        if let Some(failure) = chain_reads.epoch_root(block.epoch_id, block.epoch_root).await? {
-            failures.push(failure);
+        let (failure, epoch_state) = chain_reads.epoch(block.epoch_id, block.epoch_root).await?;
+        failures.extend(failure);
+        if epoch_state == Some(EpochState::Void) {
+            failures.push(Failure::EpochVoid);
         }
         if let Some(failure) =
             chain_reads.commit(block.commit_tx, block.epoch_id, block.epoch_root).await?
@@ -359,7 +444,7 @@ pub async fn verify_receipt(receipt: &Receipt, rpc_url: &str) -> Result<ReceiptC
             block_index: block.block_index,
             epoch_id: block.epoch_id,
             amount: block.amount,
-            settled: chain_reads.is_settled(receipt.session_id, block.block_index).await?,
+            epoch_state,
             failures,
         });
     }
@@ -421,7 +506,8 @@ fn offline_checks(
         failures.push(Failure::LeafNotVoucher(not_voucher.join(", ")));
     }
     let proof: Vec<Hash> = block.proof.iter().map(|h| h.0).collect();
-    if !crate::verify(&proof, &block.epoch_root.0, &leaf.hash()) {
+    let hash = block_hash(&block.block_leaf());
+    if !verify_at(&block.epoch_root.0, hash, block.position as usize, &proof) {
         failures.push(Failure::Proof);
     }
     failures
@@ -433,28 +519,34 @@ struct ChainReads {
     contract: GridplaySettlementInstance<DynProvider>,
     /// Whether the contract address holds code.
     deployed: bool,
-    /// Committed root by epoch id (`None`: not committed).
-    roots: HashMap<u64, Option<B256>>,
+    /// Committed root and state by epoch id (`None`: not committed).
+    epochs: HashMap<u64, Option<(B256, EpochState)>>,
     /// Failure of a commit transaction check, by (transaction, epoch id, root).
     commits: HashMap<(B256, u64, B256), Option<Failure>>,
 }
 
 impl ChainReads {
-    /// Fails unless the contract holds `root` as epoch `id`.
-    async fn epoch_root(&mut self, id: u64, root: B256) -> Result<Option<Failure>, Error> {
-        let on_chain = match self.roots.get(&id) {
+    /// Fails unless the contract holds `root` as epoch `id`; where the epoch stands.
+    async fn epoch(
+        &mut self,
+        id: u64,
+        root: B256,
+    ) -> Result<(Option<Failure>, Option<EpochState>), Error> {
+        let on_chain = match self.epochs.get(&id) {
             Some(known) => *known,
             None => {
-                let read = self.read_root(id).await?;
-                self.roots.insert(id, read);
+                let read = self.read_epoch(id).await?;
+                self.epochs.insert(id, read);
                 read
             }
         };
-        Ok((on_chain != Some(root)).then_some(Failure::EpochRoot { on_chain }))
+        let failure = (on_chain.map(|(r, _)| r) != Some(root))
+            .then_some(Failure::EpochRoot { on_chain: on_chain.map(|(r, _)| r) });
+        Ok((failure, on_chain.map(|(_, state)| state)))
     }
 
-    /// The root of epoch `id`, if the contract committed one.
-    async fn read_root(&self, id: u64) -> Result<Option<B256>, Error> {
+    /// The root and state of epoch `id`, if the contract committed one.
+    async fn read_epoch(&self, id: u64) -> Result<Option<(B256, EpochState)>, Error> {
         if !self.deployed {
             return Ok(None);
         }
@@ -463,7 +555,7 @@ impl ChainReads {
             return Ok(None);
         }
         let epoch = self.contract.epochs(U256::from(id)).call().await.map_err(contract_error)?;
-        Ok(Some(epoch.root))
+        Ok(Some((epoch.root, EpochState::from_code(epoch.state))))
     }
 
     /// Fails unless `tx` succeeded, was sent to the contract, and emitted
@@ -510,15 +602,6 @@ impl ChainReads {
         } else {
             Err(format!("{tx} emitted no EpochCommitted for epoch {id} with root {root}"))
         })
-    }
-
-    /// Whether the contract settled block `index` of `session`; false where there is no
-    /// contract.
-    async fn is_settled(&self, session: B256, index: u32) -> Result<bool, Error> {
-        if !self.deployed {
-            return Ok(false);
-        }
-        self.contract.isSettled(session, index).call().await.map_err(contract_error)
     }
 }
 
@@ -693,7 +776,7 @@ mod tests {
             first.get_or_insert((session_id, summaries));
         }
         let (session_id, summaries) = first.unwrap();
-        (Epoch::new(blocks).unwrap(), session_id, summaries)
+        (Epoch::new(blocks, &std::collections::BTreeMap::new()).unwrap(), session_id, summaries)
     }
 
     fn receipt() -> Receipt {
@@ -768,6 +851,21 @@ mod tests {
         assert_eq!(offline_checks(&receipt, &bad, digest, player), vec![Failure::Proof]);
         bad.proof.clear();
         assert_eq!(offline_checks(&receipt, &bad, digest, player), vec![Failure::Proof]);
+        let mut moved = block.clone();
+        moved.position += 1;
+        assert_eq!(offline_checks(&receipt, &moved, digest, player), vec![Failure::Proof]);
+        let mut resummed = block.clone();
+        resummed.player_running += 1;
+        assert_eq!(offline_checks(&receipt, &resummed, digest, player), vec![Failure::Proof]);
+    }
+
+    #[test]
+    fn the_host_claims_its_epoch_total_from_a_receipt() {
+        let claims = receipt().claims();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].epochId, 7);
+        assert_eq!(claims[0].at.leaf.host, Address::repeat_byte(0x11));
+        assert_eq!(claims[0].at.leaf.amount, U256::from(4_000u64), "both sessions' blocks");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! A positional keccak-256 Merkle tree: a proof also proves the leaf's position.
 
 use crate::Error;
-use crate::merkle::{Hash, keccak256};
+use crate::keccak::{Hash, keccak256};
 
 /// A binary tree over leaf hashes padded with zero hashes to a power of two; a node is
-/// `keccak256(left ‖ right)`, so a proof fixes the leaf's index (`GridplayPool._verify`).
+/// `keccak256(left ‖ right)`, so a proof fixes the leaf's index (`GridplaySettlement._verify`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionalTree {
     /// `levels[0]` are the padded leaves, the last level is the root alone.
@@ -63,21 +63,21 @@ impl PositionalTree {
     }
 }
 
+/// Whether `proof` puts `leaf` at `index` under `root`.
+pub(crate) fn verify_at(root: &Hash, leaf: Hash, index: usize, proof: &[Hash]) -> bool {
+    let node = proof.iter().enumerate().fold(leaf, |node, (depth, sibling)| {
+        if (index >> depth) & 1 == 0 {
+            keccak256(&[node, *sibling].concat())
+        } else {
+            keccak256(&[*sibling, node].concat())
+        }
+    });
+    node == *root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Whether `proof` puts `leaf` at `index` under `root`.
-    fn verify_at(root: &Hash, leaf: Hash, index: usize, proof: &[Hash]) -> bool {
-        let node = proof.iter().enumerate().fold(leaf, |node, (depth, sibling)| {
-            if (index >> depth) & 1 == 0 {
-                keccak256(&[node, *sibling].concat())
-            } else {
-                keccak256(&[*sibling, node].concat())
-            }
-        });
-        node == *root
-    }
 
     fn leaves(n: u8) -> Vec<Hash> {
         (0..n).map(|i| keccak256(&[i])).collect()

@@ -1,18 +1,20 @@
-//! One epoch of the pool: the sections built from the epoch's billed blocks and the
-//! players' cumulative spend before it, the tree over them, and the leaves (with proofs)
-//! that claims, spend records and fault proofs carry.
+//! An epoch's three sections, built from its billed blocks and the players' cumulative spend
+//! before it, the positional tree over them, and the leaves (with proofs) that claims, spend
+//! records and fault proofs carry.
 
 use std::collections::BTreeMap;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolValue;
 
+use super::GridplaySettlement::{
+    BlockAt, BlockLeaf, HostAt, HostClaim, HostLeaf, PlayerAt, PlayerLeaf,
+};
 use super::tree::PositionalTree;
-use super::{BlockAt, BlockLeaf, HostAt, HostClaim, HostLeaf, PlayerAt, PlayerLeaf};
-use crate::merkle::{Hash, keccak256};
+use crate::keccak::{Hash, keccak256};
 use crate::{Error, Leaf};
 
-/// Leaf kinds, as `GridplayPool` hashes them (a `uint8`, one ABI word).
+/// Leaf kinds, as `GridplaySettlement` hashes them (a `uint8`, one ABI word).
 const BLOCK_LEAF: u8 = 1;
 const HOST_LEAF: u8 = 2;
 const PLAYER_LEAF: u8 = 3;
@@ -22,7 +24,7 @@ fn double_hash(encoded: &[u8]) -> Hash {
     keccak256(&keccak256(encoded))
 }
 
-/// A block leaf's hash (`GridplayPool.blockLeafHash`).
+/// A block leaf's hash (`GridplaySettlement.blockLeafHash`).
 pub fn block_hash(l: &BlockLeaf) -> Hash {
     double_hash(
         &(
@@ -40,28 +42,28 @@ pub fn block_hash(l: &BlockLeaf) -> Hash {
     )
 }
 
-/// A host leaf's hash (`GridplayPool.hostLeafHash`).
+/// A host leaf's hash (`GridplaySettlement.hostLeafHash`).
 pub fn host_hash(l: &HostLeaf) -> Hash {
     double_hash(&(U256::from(HOST_LEAF), l.host, l.amount, l.running).abi_encode_params())
 }
 
-/// A player leaf's hash (`GridplayPool.playerLeafHash`).
+/// A player leaf's hash (`GridplaySettlement.playerLeafHash`).
 pub fn player_hash(l: &PlayerLeaf) -> Hash {
     double_hash(&(U256::from(PLAYER_LEAF), l.player, l.cumulative).abi_encode_params())
 }
 
-/// An epoch as the pool commits it.
+/// An epoch's sections and the tree over them, as the contract commits them.
 #[derive(Debug, Clone)]
-pub struct PoolEpoch {
+pub struct Sections {
     blocks: Vec<BlockLeaf>,
     hosts: Vec<HostLeaf>,
     players: Vec<PlayerLeaf>,
     tree: PositionalTree,
 }
 
-impl PoolEpoch {
+impl Sections {
     /// Builds the epoch from its billed blocks and each player's cumulative spend before it
-    /// (the previous epoch's [`PoolEpoch::cumulative`]; empty for the first). A (session,
+    /// (the previous epoch's [`Sections::cumulative`]; empty for the first). A (session,
     /// block) billed twice is refused.
     pub fn build(billed: &[Leaf], prior: &BTreeMap<Address, u128>) -> Result<Self, Error> {
         let overflow = || Error::InvalidEpoch("amounts overflow 128 bits".into());
@@ -126,7 +128,7 @@ impl PoolEpoch {
     }
 
     /// An epoch of exactly these sections, in this order, checked for nothing: what an honest
-    /// [`PoolEpoch::build`] makes, or (in tests) a faulty epoch for a fault proof to catch.
+    /// [`Sections::build`] makes, or (in tests) a faulty epoch for a fault proof to catch.
     pub fn from_sections(
         blocks: Vec<BlockLeaf>,
         hosts: Vec<HostLeaf>,
@@ -209,26 +211,26 @@ impl PoolEpoch {
     }
 
     /// `host`'s claim on this epoch, if it earned anything in it.
-    pub fn host_claim(&self, epoch_id: u32, host: Address) -> Option<HostClaim> {
+    pub fn host_claim(&self, epoch_id: u64, host: Address) -> Option<HostClaim> {
         let i = self.hosts.binary_search_by_key(&host, |h| h.host).ok()?;
-        Some(HostClaim { epochId: epoch_id, at: self.host_at(i) })
+        Some(HostClaim { epochId: u32::try_from(epoch_id).ok()?, at: self.host_at(i) })
     }
 
-    /// The leaves that show `player`'s cumulative spend (`GridplayPool._playerValue`).
+    /// The leaves that show `player`'s cumulative spend (`GridplaySettlement._playerValue`).
     pub fn player_lookup(&self, player: Address) -> Vec<PlayerAt> {
         lookup(self.players.partition_point(|p| p.player < player), self.players.len(), |i| {
             (self.players[i].player == player, self.player_at(i))
         })
     }
 
-    /// The leaves that show `host`'s total (`GridplayPool._hostValue`).
+    /// The leaves that show `host`'s total (`GridplaySettlement._hostValue`).
     pub fn host_lookup(&self, host: Address) -> Vec<HostAt> {
         lookup(self.hosts.partition_point(|h| h.host < host), self.hosts.len(), |i| {
             (self.hosts[i].host == host, self.host_at(i))
         })
     }
 
-    /// The leaves that show `player`'s spend in this epoch (`GridplayPool._spendValue`): its
+    /// The leaves that show `player`'s spend in this epoch (`GridplaySettlement._spendValue`): its
     /// last block and the one after it, or the blocks around where it would be.
     pub fn spend_lookup(&self, player: Address) -> Vec<BlockAt> {
         let len = self.blocks.len();

@@ -1,7 +1,7 @@
-//! The netted pool on a real anvil: hosts paid once per epoch from one leaf each, players
-//! debited lazily when they withdraw, every fault voiding its epoch (and burning the
-//! operator's bond) while the same proof against an honest epoch is refused, voucher
-//! challenges answered or left to void, single blocks refunded.
+//! The settlement contract's rules on a real anvil, called directly: hosts paid once per
+//! epoch from one leaf each, players debited lazily when they withdraw, every fault voiding
+//! its epoch (and burning the operator's bond) while the same proof against an honest epoch
+//! is refused, voucher challenges answered or left to void, single blocks refunded.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +11,10 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
-use gridplay_chain::pool::{
-    BlockAt, GridplayPool, GridplayPoolInstance, GridplayTypes, PoolEpoch, PoolParams, deploy_pool,
-    pool_voucher,
-};
 use gridplay_chain::settlement::{
-    BUNDLED_ANVIL, Voucher, sign_probe_summary, sign_voucher, voucher_session_id,
+    BUNDLED_ANVIL, BlockAt, DeployParams, GridplaySettlement, GridplaySettlementInstance,
+    GridplayTypes, Sections, SettlementClient, Voucher, sign_probe_summary, sign_voucher,
+    voucher_session_id,
 };
 use gridplay_chain::{Leaf, ProbeSummary, keccak256};
 
@@ -25,10 +23,10 @@ const PRICE: u128 = ETHER / 100;
 const WINDOW: u64 = 60;
 const CHALLENGE_BOND: u128 = ETHER / 50;
 
-type Contract = GridplayPoolInstance<DynProvider>;
+type Contract = GridplaySettlementInstance<DynProvider>;
 
-/// A fresh anvil with a pool deployed and its operator bonded.
-struct Pool {
+/// A fresh anvil with the contract deployed and its operator bonded.
+struct Chain {
     anvil: AnvilInstance,
     operator: Contract,
     chain_id: u64,
@@ -42,10 +40,10 @@ struct Session {
     session_key: PrivateKeySigner,
 }
 
-impl Pool {
+impl Chain {
     async fn start() -> Self {
         let anvil = Anvil::new().path(BUNDLED_ANVIL).try_spawn().expect("anvil (make chain-deps)");
-        let params = PoolParams {
+        let params = DeployParams {
             challenge_window: WINDOW,
             unbonding_period: WINDOW,
             withdrawal_delay: 2 * WINDOW,
@@ -53,7 +51,11 @@ impl Pool {
             slash_amount: ETHER / 10,
             challenge_bond: CHALLENGE_BOND,
         };
-        let operator = deploy_pool(&anvil.endpoint(), key(&anvil, 0), params).await.unwrap();
+        let operator = SettlementClient::deploy(&anvil.endpoint(), key(&anvil, 0), params)
+            .await
+            .unwrap()
+            .contract()
+            .clone();
         let chain_id = operator.provider().get_chain_id().await.unwrap();
         let pool = Self { anvil, operator, chain_id };
         pool.bond_operator().await;
@@ -68,7 +70,7 @@ impl Pool {
             .wallet(EthereumWallet::from(key(&self.anvil, i)))
             .connect_http(self.anvil.endpoint().parse().unwrap())
             .erased();
-        GridplayPool::new(*self.operator.address(), provider)
+        GridplaySettlement::new(*self.operator.address(), provider)
     }
 
     fn address(&self, i: usize) -> Address {
@@ -124,7 +126,7 @@ impl Pool {
         }
     }
 
-    async fn commit(&self, epoch: &PoolEpoch) -> u64 {
+    async fn commit(&self, epoch: &Sections) -> u64 {
         let (root, blocks, hosts, players, total) = epoch.commit_args();
         self.commit_raw(root, blocks, hosts, players, total).await
     }
@@ -170,7 +172,7 @@ async fn send<C: SolCall>(call: alloy::contract::SolCallBuilder<&DynProvider, C>
 /// The contract's error for a call that must be refused.
 async fn refused<C: SolCall>(call: alloy::contract::SolCallBuilder<&DynProvider, C>) -> String {
     let Err(error) = call.call().await else { panic!("the contract should refuse this") };
-    match error.as_decoded_interface_error::<GridplayPool::GridplayPoolErrors>() {
+    match error.as_decoded_interface_error::<GridplaySettlement::GridplaySettlementErrors>() {
         Some(decoded) => format!("{decoded:?}"),
         None => error.to_string(),
     }
@@ -182,7 +184,7 @@ const VOID: u8 = 2;
 
 #[tokio::test]
 async fn hosts_are_paid_once_per_epoch_and_players_debited_when_they_withdraw() {
-    let pool = Pool::start().await;
+    let pool = Chain::start().await;
     let (host_a, host_b) = (pool.address(1), pool.address(2));
     for p in [3, 4] {
         send(pool.as_key(p).deposit().value(U256::from(10 * PRICE))).await;
@@ -193,15 +195,15 @@ async fn hosts_are_paid_once_per_epoch_and_players_debited_when_they_withdraw() 
     billed.extend((0..3).map(|i| pool.leaf(&s1, i, PRICE)));
     billed.extend((0..2).map(|i| pool.leaf(&s2, i, PRICE)));
     billed.push(pool.leaf(&s3, 0, PRICE / 2));
-    let epoch0 = PoolEpoch::build(&billed, &BTreeMap::new()).unwrap();
+    let epoch0 = Sections::build(&billed, &BTreeMap::new()).unwrap();
     assert_eq!(epoch0.total(), 5 * PRICE + PRICE / 2);
     assert!(
-        PoolEpoch::build(&[billed[0], billed[0]], &BTreeMap::new()).is_err(),
+        Sections::build(&[billed[0], billed[0]], &BTreeMap::new()).is_err(),
         "a block billed twice"
     );
     let e0 = pool.commit(&epoch0).await;
 
-    let claim_a = vec![epoch0.host_claim(e0 as u32, host_a).unwrap()];
+    let claim_a = vec![epoch0.host_claim(e0, host_a).unwrap()];
     assert!(refused(pool.operator.claim(host_a, claim_a.clone())).await.contains("NotFinal"));
     pool.advance(WINDOW + 1).await;
     let before = pool.balance(host_a).await;
@@ -210,7 +212,7 @@ async fn hosts_are_paid_once_per_epoch_and_players_debited_when_they_withdraw() 
     assert_eq!(pool.state(e0).await, FINAL);
     assert!(refused(pool.operator.claim(host_a, claim_a)).await.contains("AlreadyPaid"));
     // A host cannot claim with another host's leaf.
-    let claim_b = vec![epoch0.host_claim(e0 as u32, host_b).unwrap()];
+    let claim_b = vec![epoch0.host_claim(e0, host_b).unwrap()];
     assert!(refused(pool.operator.claim(host_a, claim_b.clone())).await.contains("InvalidLookup"));
     send(pool.operator.claim(host_b, claim_b)).await;
 
@@ -230,7 +232,7 @@ async fn hosts_are_paid_once_per_epoch_and_players_debited_when_they_withdraw() 
     assert_eq!(pool.operator.available(p3).call().await.unwrap(), U256::ZERO);
 
     // The next epoch carries every player's cumulative spend forward.
-    let epoch1 = PoolEpoch::build(&[pool.leaf(&s2, 2, PRICE)], &epoch0.cumulative()).unwrap();
+    let epoch1 = Sections::build(&[pool.leaf(&s2, 2, PRICE)], &epoch0.cumulative()).unwrap();
     assert_eq!(epoch1.players().len(), 2);
     let e1 = pool.commit(&epoch1).await;
     pool.advance(WINDOW + 1).await;
@@ -245,7 +247,7 @@ async fn hosts_are_paid_once_per_epoch_and_players_debited_when_they_withdraw() 
 }
 
 /// Blocks of two players with two hosts: (player 3: host 1 × 2, host 2 × 1), (player 4: host 1).
-async fn honest_blocks(pool: &Pool, round: u8) -> Vec<Leaf> {
+async fn honest_blocks(pool: &Chain, round: u8) -> Vec<Leaf> {
     let a = pool.session(3, 1, 10 * round).await;
     let b = pool.session(3, 2, 10 * round + 1).await;
     let c = pool.session(4, 1, 10 * round + 2).await;
@@ -258,12 +260,12 @@ async fn honest_blocks(pool: &Pool, round: u8) -> Vec<Leaf> {
 }
 
 /// An honest epoch of `honest_blocks` on its own.
-async fn fresh(pool: &Pool, round: u8) -> PoolEpoch {
-    PoolEpoch::build(&honest_blocks(pool, round).await, &BTreeMap::new()).unwrap()
+async fn fresh(pool: &Chain, round: u8) -> Sections {
+    Sections::build(&honest_blocks(pool, round).await, &BTreeMap::new()).unwrap()
 }
 
 /// Asserts `epoch` was voided, the operator's bond burned; bonds the operator again.
-async fn assert_voided(pool: &Pool, epoch: u64, what: &str) {
+async fn assert_voided(pool: &Chain, epoch: u64, what: &str) {
     assert_eq!(pool.state(epoch).await, VOID, "{what}");
     assert_eq!(pool.operator.operatorBond().call().await.unwrap(), U256::ZERO, "{what}");
     pool.bond_operator().await;
@@ -271,9 +273,9 @@ async fn assert_voided(pool: &Pool, epoch: u64, what: &str) {
 
 #[tokio::test]
 async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch_are_refused() {
-    let pool = Pool::start().await;
+    let pool = Chain::start().await;
     let (p3, host_a) = (pool.address(3), pool.address(1));
-    let honest = PoolEpoch::build(&honest_blocks(&pool, 1).await, &BTreeMap::new()).unwrap();
+    let honest = Sections::build(&honest_blocks(&pool, 1).await, &BTreeMap::new()).unwrap();
     let e0 = pool.commit(&honest).await;
     let no_fault = |s: String| assert!(s.contains("NoFault"), "{s}");
     let id = |e: u64| U256::from(e);
@@ -315,13 +317,13 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     let wrong = refused(pool.operator.proveBlocksEdgeFault(id(e0), moved)).await;
     assert!(wrong.contains("InvalidProof"), "{wrong}");
 
-    let sections = |e: &PoolEpoch| (e.blocks().to_vec(), e.hosts().to_vec(), e.players().to_vec());
+    let sections = |e: &Sections| (e.blocks().to_vec(), e.hosts().to_vec(), e.players().to_vec());
 
     // A player's cumulative spend inflated.
-    let good = PoolEpoch::build(&honest_blocks(&pool, 2).await, &honest.cumulative()).unwrap();
+    let good = Sections::build(&honest_blocks(&pool, 2).await, &honest.cumulative()).unwrap();
     let (b, h, mut p) = sections(&good);
     p[0].cumulative += U256::from(1);
-    let bad = PoolEpoch::from_sections(b, h, p).unwrap();
+    let bad = Sections::from_sections(b, h, p).unwrap();
     let e = pool.commit(&bad).await;
     let victim = bad.players()[0].player;
     send(pool.operator.provePlayerSpendFault(
@@ -342,7 +344,7 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     // Neighbouring blocks whose player running sums do not add up.
     let (mut b, h, p) = sections(&fresh(&pool, 4).await);
     b[1].playerRunning += U256::from(1);
-    let bad = PoolEpoch::from_sections(b, h, p).unwrap();
+    let bad = Sections::from_sections(b, h, p).unwrap();
     let e = pool.commit(&bad).await;
     send(pool.operator.proveBlocksFault(id(e), bad.block_at(0), bad.block_at(1))).await;
     assert_voided(&pool, e, "block running sums").await;
@@ -357,12 +359,12 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     // A host running total that does not add up, and a first host's that is not its amount.
     let (b, mut h, p) = sections(&fresh(&pool, 6).await);
     h[1].running += U256::from(1);
-    let bad = PoolEpoch::from_sections(b.clone(), h.clone(), p.clone()).unwrap();
+    let bad = Sections::from_sections(b.clone(), h.clone(), p.clone()).unwrap();
     let e = pool.commit(&bad).await;
     send(pool.operator.proveHostsFault(id(e), bad.host_at(0), bad.host_at(1))).await;
     assert_voided(&pool, e, "host running total").await;
     h[0].running += U256::from(1);
-    let bad = PoolEpoch::from_sections(b, h, p).unwrap();
+    let bad = Sections::from_sections(b, h, p).unwrap();
     let e = pool.commit(&bad).await;
     send(pool.operator.proveHostsEdgeFault(id(e), bad.host_at(0))).await;
     assert_voided(&pool, e, "first host").await;
@@ -370,7 +372,7 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     // Players out of order.
     let (b, h, mut p) = sections(&fresh(&pool, 7).await);
     p.swap(0, 1);
-    let bad = PoolEpoch::from_sections(b, h, p).unwrap();
+    let bad = Sections::from_sections(b, h, p).unwrap();
     let e = pool.commit(&bad).await;
     send(pool.operator.provePlayersFault(id(e), bad.player_at(0), bad.player_at(1))).await;
     assert_voided(&pool, e, "players order").await;
@@ -387,7 +389,7 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
         running += x.amount;
         x.running = running;
     }
-    let bad = PoolEpoch::from_sections(b, h, p).unwrap();
+    let bad = Sections::from_sections(b, h, p).unwrap();
     let e = pool.commit(&bad).await;
     let mine: Vec<BlockAt> =
         (0..4).filter(|&i| bad.blocks()[i].host == host_a).map(|i| bad.block_at(i)).collect();
@@ -398,7 +400,7 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     let forged_session = pool.session(5, 1, 99).await;
     let mut forged = pool.leaf(&forged_session, 0, PRICE);
     forged.player = p3.0.0; // billed to player 3, who never signed it
-    let bad = PoolEpoch::build(&[forged], &BTreeMap::new()).unwrap();
+    let bad = Sections::build(&[forged], &BTreeMap::new()).unwrap();
     let e = pool.commit(&bad).await;
     let challenger = pool.as_key(6);
     assert!(
@@ -411,7 +413,7 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
     let answer = pool.operator.answerChallenge(
         U256::ZERO,
         bad.blocks()[0].clone(),
-        pool_voucher(&forged_session.voucher),
+        forged_session.voucher.clone(),
         forged_session.signature.clone(),
     );
     assert!(refused(answer).await.contains("VoucherMismatch"));
@@ -434,11 +436,11 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
 
 #[tokio::test]
 async fn challenges_are_answered_and_single_blocks_refunded() {
-    let pool = Pool::start().await;
+    let pool = Chain::start().await;
     let host_a = pool.address(1);
     let (s1, s2) = (pool.session(3, 1, 1).await, pool.session(4, 1, 2).await);
     let billed = vec![pool.leaf(&s1, 0, PRICE), pool.leaf(&s1, 1, PRICE), pool.leaf(&s2, 0, PRICE)];
-    let epoch0 = PoolEpoch::build(&billed, &BTreeMap::new()).unwrap();
+    let epoch0 = Sections::build(&billed, &BTreeMap::new()).unwrap();
     let e0 = pool.commit(&epoch0).await;
     // Fund the pool (the players' deposits).
     for p in [3, 4] {
@@ -457,7 +459,7 @@ async fn challenges_are_answered_and_single_blocks_refunded() {
     send(pool.as_key(5).answerChallenge(
         U256::ZERO,
         epoch0.blocks()[first].clone(),
-        pool_voucher(&s1.voucher),
+        s1.voucher.clone(),
         s1.signature.clone(),
     ))
     .await;
@@ -482,7 +484,7 @@ async fn challenges_are_answered_and_single_blocks_refunded() {
         pool.operator.disputeProbeSummary(
             U256::from(e0),
             epoch0.block_at(at),
-            pool_voucher(&s2.voucher),
+            s2.voucher.clone(),
             s2.signature.clone(),
             typed(s),
             sign(s),
@@ -500,7 +502,7 @@ async fn challenges_are_answered_and_single_blocks_refunded() {
     assert_eq!(pool.operator.hosts(host_a).call().await.unwrap().bond, ETHER - ETHER / 10);
 
     // The same session's block billed again in the next epoch is refunded from that epoch.
-    let epoch1 = PoolEpoch::build(&[pool.leaf(&s1, 0, PRICE)], &epoch0.cumulative()).unwrap();
+    let epoch1 = Sections::build(&[pool.leaf(&s1, 0, PRICE)], &epoch0.cumulative()).unwrap();
     let e1 = pool.commit(&epoch1).await;
     let refuse_same = pool.operator.disputeDuplicate(
         U256::from(e0),
@@ -524,10 +526,8 @@ async fn challenges_are_answered_and_single_blocks_refunded() {
     // The host is paid its total less the refund.
     pool.advance(WINDOW + 1).await;
     let before = pool.balance(host_a).await;
-    let claims = vec![
-        epoch0.host_claim(e0 as u32, host_a).unwrap(),
-        epoch1.host_claim(e1 as u32, host_a).unwrap(),
-    ];
+    let claims =
+        vec![epoch0.host_claim(e0, host_a).unwrap(), epoch1.host_claim(e1, host_a).unwrap()];
     send(pool.operator.claim(host_a, claims)).await;
     assert_eq!(pool.balance(host_a).await - before, U256::from(2 * PRICE));
 }
