@@ -3,25 +3,43 @@
 //! over QUIC (decoding every frame, clicking every 200 ms), reads the
 //! host's own signed record of the session, and signs a report of what it
 //! saw with its secp256k1 key (EIP-191), so that anyone can tell which
-//! checker vouches for it and a dispute can rest on it. The report goes to
-//! the broker, which weighs it into the host's reputation if it trusts the
-//! checker (`gridplay broker --checker 0x…`).
+//! checker vouches for it. The report goes to the broker, which weighs it
+//! into the host's reputation if it trusts the checker (`gridplay broker
+//! --checker 0x…`).
+//!
+//! Where the broker settles on chain, the checker pays for its session like
+//! a player (its key signs the voucher; its account must hold a deposit),
+//! sends a signed probe report every second, and signs its own summary of
+//! each block (EIP-712, the contract's `ProbeSummary`, billed by the
+//! broker's published service level, seconds it did not see counted as
+//! met). A checker the contract has registered can refund, with such a
+//! summary, a block the host billed higher (`gridplay dispute`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use alloy::primitives::{Address as ChainAddress, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use clap::Args;
 use ed25519_dalek::{Signature, Verifier};
+use gridplay_chain::settlement::{Voucher, sign_probe_summary, sign_voucher, voucher_session_id};
+use gridplay_chain::{BLOCK_SECONDS, ProbeRecord, ProbeSummary, bill_block, keccak256};
 use gridplay_protocol::AllocateResponse;
-use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
-use gridplay_protocol::probe::{Address, PROBES_SIGNATURE_HEADER, SessionProbes, from_hex, to_hex};
+use gridplay_protocol::check::{
+    CheckAccepted, CheckReport, HostRecord, SignedBlockSummary, SignedCheck,
+};
+use gridplay_protocol::probe::{
+    Address, BlockSummary, PROBES_SIGNATURE_HEADER, ProbeReport, SessionProbes, from_hex, to_hex,
+};
+use gridplay_protocol::settlement::{SettlementInfo, VoucherSubmission, VoucherTerms};
 use gridplay_protocol::token::decode_public_key;
+use gridplay_session_broker::settlement::sla;
 use k256::ecdsa::SigningKey;
 
-use crate::play::{PlayArgs, Transport, Video, play_session};
+use crate::play::{PlayArgs, Transport, Video, allocate, play_allocated};
 
 /// `gridplay checker` flags.
 #[derive(Args)]
@@ -50,10 +68,137 @@ pub struct CheckerArgs {
     /// Print the report without submitting it to the broker (`POST /v1/checks`).
     #[arg(long)]
     no_submit: bool,
+    /// Play unpaid even where the broker settles on chain (no voucher, no block summaries).
+    #[arg(long)]
+    no_pay: bool,
+}
+
+/// How many times (100 ms apart) the host's record is read while waiting for it to end.
+const RECORD_TRIES: u32 = 100;
+
+/// A paid session: where it settles, its on-chain id and price.
+struct Paid {
+    info: SettlementInfo,
+    chain_id: u64,
+    contract: ChainAddress,
+    session_id: B256,
+    price_per_block: u128,
+}
+
+/// The broker's settlement, if it settles on chain.
+async fn settlement_info(broker: &str) -> anyhow::Result<Option<SettlementInfo>> {
+    let url = format!("{}/v1/settlement", broker.trim_end_matches('/'));
+    let response = reqwest::get(url).await.context("reaching the broker")?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    Ok(Some(response.error_for_status()?.json().await?))
+}
+
+/// Signs and submits the session's voucher with the checker's key as the player.
+async fn pay(
+    broker: &str,
+    info: SettlementInfo,
+    session: &AllocateResponse,
+    player: &PrivateKeySigner,
+    session_key: &SigningKey,
+    seconds: u64,
+) -> anyhow::Result<Paid> {
+    let host = session.payout_address.as_deref().context("the host is not paid on chain")?;
+    let price_per_block: u128 = session.price_per_block.parse().context("the host's price")?;
+    let chain_id: u64 = info.chain_id.parse().context("the broker's chain id")?;
+    let contract: ChainAddress = info.contract.parse().context("the broker's contract")?;
+    let session_key_address = Address::of(session_key.verifying_key()).to_string();
+    let nonce = B256::from(keccak256(session.session_id.as_bytes()));
+    let terms = VoucherTerms {
+        host: host.to_owned(),
+        session_key: session_key_address.clone(),
+        price_per_block: price_per_block.to_string(),
+        max_blocks: (seconds / u64::from(BLOCK_SECONDS)) as u32 + 1,
+        expiry: unix_ms() / 1000 + seconds + 86_400,
+        nonce: format!("{nonce:#x}"),
+    };
+    let voucher = Voucher {
+        host: host.parse()?,
+        sessionKey: session_key_address.parse()?,
+        pricePerBlock: U256::from(price_per_block),
+        maxBlocks: terms.max_blocks,
+        expiry: terms.expiry,
+        nonce,
+    };
+    let signature = sign_voucher(player, &voucher, chain_id, contract)?;
+    let url =
+        format!("{}/v1/sessions/{}/voucher", broker.trim_end_matches('/'), session.session_id);
+    let submission = VoucherSubmission { voucher: terms, signature: format!("{signature}") };
+    let response = reqwest::Client::new().post(url).json(&submission).send().await?;
+    let status = response.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "the broker refused the voucher: {status} {}",
+        response.text().await.unwrap_or_default()
+    );
+    let session_id = voucher_session_id(&voucher, chain_id, contract);
+    Ok(Paid { info, chain_id, contract, session_id, price_per_block })
+}
+
+/// The checker's summary of each block the host recorded, signed for disputes. Each block is
+/// billed on the checker's own reports by the broker's service level; seconds of the block
+/// the checker has no report for count as met, so that the summary never bills lower than
+/// what the checker saw.
+fn block_summaries(
+    paid: &Paid,
+    blocks: &[BlockSummary],
+    reports: &[ProbeReport],
+    fps: u32,
+    checker: &PrivateKeySigner,
+) -> anyhow::Result<Vec<SignedBlockSummary>> {
+    let sla = sla(&paid.info.service_level, fps, paid.price_per_block);
+    let unseen =
+        ProbeRecord { fps: fps as f32, rtt_ms: 0.0, loss: 0.0, click_to_photon_p95_ms: None };
+    let mut signed = Vec::new();
+    for block in blocks {
+        let covered = block.seconds_covered.min(BLOCK_SECONDS);
+        let first = block.block.saturating_mul(BLOCK_SECONDS) as usize;
+        let mut records: Vec<ProbeRecord> = reports
+            .iter()
+            .skip(first)
+            .take(covered as usize)
+            .map(|r| ProbeRecord {
+                fps: r.fps_centi as f32 / 100.0,
+                rtt_ms: r.rtt_us.map_or(f32::NAN, |us| us as f32 / 1000.0),
+                loss: r.loss_ppm.map_or(0.0, |ppm| ppm as f32 / 1e6),
+                click_to_photon_p95_ms: r.click_to_photon_p95_us.map(|us| us as f32 / 1000.0),
+            })
+            .collect();
+        records.resize(covered as usize, unseen);
+        let bill = bill_block(&records, covered, &sla)?;
+        let summary = ProbeSummary::from_bill(paid.session_id.0, block.block, &bill);
+        let signature = sign_probe_summary(checker, &summary, paid.chain_id, paid.contract)?;
+        signed.push(SignedBlockSummary {
+            session_id: format!("{:#x}", paid.session_id),
+            block_index: summary.block_index,
+            seconds_covered: summary.seconds_covered,
+            seconds_met: summary.seconds_met,
+            amount: summary.amount.to_string(),
+            signature: format!("{signature}"),
+        });
+    }
+    Ok(signed)
 }
 
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+/// A fresh secp256k1 key from the OS's randomness.
+fn random_key() -> anyhow::Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    loop {
+        getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+        if let Ok(key) = SigningKey::from_slice(&seed) {
+            return Ok(key);
+        }
+    }
 }
 
 /// Reads the checker's key (hex, `0x` optional), creating one (mode 0600)
@@ -71,14 +216,7 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
                 })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            let key = loop {
-                getrandom::getrandom(&mut seed)
-                    .map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-                if let Ok(key) = SigningKey::from_slice(&seed) {
-                    break key;
-                }
-            };
+            let key = random_key()?;
             let mut file =
                 std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
             writeln!(file, "0x{}", to_hex(&key.to_bytes()))?;
@@ -89,8 +227,11 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
 }
 
 /// Fetches the host's signed probe record of the session and checks its
-/// signature against the host id.
-async fn host_record(session: &AllocateResponse) -> anyhow::Result<HostRecord> {
+/// signature against the host id; the record's figures and, once the record
+/// has ended (its blocks' coverage final), its blocks.
+async fn host_record(
+    session: &AllocateResponse,
+) -> anyhow::Result<(HostRecord, Option<Vec<BlockSummary>>)> {
     let url = format!("{}/sessions/{}/probes", session.whep_url, session.session_id);
     let response = reqwest::Client::new()
         .get(url)
@@ -108,12 +249,13 @@ async fn host_record(session: &AllocateResponse) -> anyhow::Result<HostRecord> {
     let host_key = decode_public_key(&session.host_id)?;
     let signature_verified = signature.is_some_and(|s| host_key.verify(&body, &s).is_ok());
     let probes: SessionProbes = serde_json::from_slice(&body)?;
-    Ok(HostRecord {
+    let record = HostRecord {
         signature_verified,
         seconds: probes.records.len() as u32,
         frames_sent: probes.records.iter().map(|r| u64::from(r.host.frames_sent)).sum(),
         reports_valid: probes.reports_valid,
-    })
+    };
+    Ok((record, probes.ended.then_some(probes.blocks)))
 }
 
 /// Checks one host and prints the signed report.
@@ -134,8 +276,39 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         input_every_ms: 200,
         no_decode: false,
     };
-    let played = play_session(&play).await?;
-    let host = host_record(&played.session).await.context("reading the host's signed record")?;
+    let settlement = if args.no_pay { None } else { settlement_info(&args.broker).await? };
+    let session_key = settlement.as_ref().map(|_| random_key()).transpose()?;
+    let session = allocate(&play, session_key.as_ref()).await?;
+    let player = PrivateKeySigner::from_slice(&key.to_bytes())?;
+    let paid = match (settlement, &session_key) {
+        (Some(info), Some(session_key)) => {
+            Some(pay(&args.broker, info, &session, &player, session_key, args.seconds).await?)
+        }
+        _ => None,
+    };
+    let played = play_allocated(&play, session, session_key.as_ref()).await?;
+    // The record's coverage is final once it has ended: a summary over fewer seconds than the
+    // host bills would read as under-delivery.
+    let mut tries = 0;
+    let (host, blocks) = loop {
+        let (host, blocks) =
+            host_record(&played.session).await.context("reading the host's signed record")?;
+        tries += 1;
+        if blocks.is_some() || tries >= RECORD_TRIES {
+            break (host, blocks);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let block_summaries = match (&paid, blocks) {
+        (Some(paid), Some(blocks)) => {
+            block_summaries(paid, &blocks, &played.reports, fps, &player)?
+        }
+        (Some(_), None) => {
+            eprintln!("the host's record did not end: no block summaries");
+            Vec::new()
+        }
+        (None, _) => Vec::new(),
+    };
     let summary = &played.summary;
     let delivered = host.signature_verified
         && summary.mean_fps >= f64::from(fps) * args.min_fps_share
@@ -155,6 +328,7 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         rtt_ms: played.rtt_ms,
         host,
         delivered,
+        block_summaries,
     };
     let signed = SignedCheck::sign(&report, &key);
     let text = serde_json::to_string(&signed)?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use anyhow::Context;
 use gridplay_chain::settlement::{DeployParams, LocalChain};
+use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_session_broker::settlement::SettlementConfig;
 
 /// One ether, in wei.
@@ -46,7 +47,7 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
             epoch,
             rpc_url: Some(url),
             demo_player_key: Some(player_key),
-            min_met_bps: 7_500,
+            service_level: ServiceLevel::standard(7_500),
             state_path,
         },
         payout_address: chain.host.address(),

@@ -3,6 +3,7 @@
 mod checker;
 mod claim;
 mod demo_chain;
+mod dispute;
 mod play;
 mod relay;
 mod settle;
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::{HostConfig, run_host};
+use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
 use gridplay_session_broker::{
@@ -49,8 +51,10 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Submit the signed epoch roots of a local ledger to the settlement contract, exactly once.
     Settle(settle::SettleArgs),
-    /// Claim the blocks of session receipts for this host, after their challenge windows.
+    /// Claim this host's totals for the epochs of session receipts, once the epochs are final.
     Claim(claim::ClaimArgs),
+    /// Refund the blocks of a session receipt that a checker's signed summaries bill lower.
+    Dispute(dispute::DisputeArgs),
     /// Check a session receipt against the chain alone: voucher, leaves, proofs, roots, commits.
     VerifyReceipt(verify_receipt::VerifyReceiptArgs),
 }
@@ -226,6 +230,7 @@ fn main() -> anyhow::Result<()> {
             Command::Settle(args) => settle::run(args).await,
             Command::VerifyReceipt(args) => verify_receipt::run(args).await,
             Command::Claim(args) => claim::run(args).await,
+            Command::Dispute(args) => dispute::run(args).await,
         }
     })
 }
@@ -369,7 +374,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
                 epoch: std::time::Duration::from_secs(args.epoch_seconds.max(1)),
                 rpc_url: Some(args.public_rpc_url.clone().unwrap_or_else(|| rpc_url.clone())),
                 demo_player_key: None,
-                min_met_bps: 9_000,
+                service_level: ServiceLevel::standard(9_000),
                 state_path: args.settlement_state.clone(),
             })
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
+use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport};
 use gridplay_protocol::quic::{JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateRequest, AllocateResponse, StreamStats};
 use gridplay_streaming::H264Decoder;
@@ -127,6 +128,14 @@ impl Link {
         match self {
             Self::WebRtc(whep) => whep.viewer().request_keyframe().await?,
             Self::Quic(quic) => quic.request_keyframe().await?,
+        }
+        Ok(())
+    }
+
+    async fn send_probe(&self, text: &str) -> anyhow::Result<()> {
+        match self {
+            Self::WebRtc(whep) => whep.viewer().send_probe(text).await?,
+            Self::Quic(quic) => quic.send_probe(text).await?,
         }
         Ok(())
     }
@@ -288,12 +297,25 @@ pub(crate) struct Played {
     pub session: AllocateResponse,
     /// The transport's last round-trip estimate, ms (QUIC).
     pub rtt_ms: Option<f64>,
+    /// The probe reports sent, one a second, when the session had a session key.
+    pub reports: Vec<ProbeReport>,
 }
 
 /// Allocates a session, plays it as `args` say and ends it.
 pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
+    let session = allocate(args, None).await?;
+    play_allocated(args, session, None).await
+}
+
+/// Asks the broker for a session as `args` say; `session_key` is the key that will sign the
+/// session's probe reports, if any.
+pub(crate) async fn allocate(
+    args: &PlayArgs,
+    session_key: Option<&k256::ecdsa::SigningKey>,
+) -> anyhow::Result<AllocateResponse> {
     let (width, height, fps) = args.stream;
-    let request = AllocateRequest::for_stream(&args.app, width, height, fps);
+    let mut request = AllocateRequest::for_stream(&args.app, width, height, fps);
+    request.client_key = session_key.map(|k| Address::of(k.verifying_key()).to_string());
     let http = reqwest::Client::new();
     let response = http
         .post(format!("{}/v1/sessions", args.broker.trim_end_matches('/')))
@@ -308,8 +330,20 @@ pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
             response.text().await.unwrap_or_default()
         );
     }
-    let session: AllocateResponse = response.json().await?;
+    Ok(response.json().await?)
+}
+
+/// Plays an allocated session as `args` say and ends it; with `session_key`, sends a signed
+/// probe report every second, as the browser does.
+pub(crate) async fn play_allocated(
+    args: &PlayArgs,
+    session: AllocateResponse,
+    session_key: Option<&k256::ecdsa::SigningKey>,
+) -> anyhow::Result<Played> {
+    let http = reqwest::Client::new();
     let (link, mut events) = Link::connect(args, &session).await?;
+    let mut reports = Vec::new();
+    let mut samples_before = 0;
     let mut last_keyframe_request: Option<Instant> = None;
     let mut needs_keyframe = false;
     let mut decoder = H264Decoder::new()?;
@@ -390,6 +424,13 @@ pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
                 link.send_input(&InputEvent { seq, kind }.encode()?).await?;
             },
             _ = tick.tick() => {
+                if let Some(key) = session_key {
+                    let report = probe_report(&session.session_id, reports.len() as u32 + 1, &current, &probe.samples_ms[samples_before..], link.rtt());
+                    samples_before = probe.samples_ms.len();
+                    let message = ClientProbeMessage::from(report.clone().sign(key));
+                    link.send_probe(&serde_json::to_string(&message)?).await?;
+                    reports.push(report);
+                }
                 if let Ok(stats) = host_stats(&http, &session).await {
                     current.sent_kbit = stats.bytes_sent.saturating_sub(last_sent_bytes) * 8 / 1000;
                     current.target_kbit = stats.target_bps / 1000;
@@ -428,7 +469,40 @@ pub(crate) async fn play_session(args: &PlayArgs) -> anyhow::Result<Played> {
     };
     let rtt_ms = link.rtt().map(ms);
     link.end().await?;
-    Ok(Played { summary, session, rtt_ms })
+    Ok(Played { summary, session, rtt_ms, reports })
+}
+
+/// The probe report of one second of play: frames decoded, the transport's RTT, and the
+/// click-to-photon samples that completed in it. No packet loss figure: a frame either
+/// arrives whole or is counted broken.
+fn probe_report(
+    session_id: &str,
+    seq: u32,
+    second: &Second,
+    samples_ms: &[f64],
+    rtt: Option<Duration>,
+) -> ProbeReport {
+    let mut samples = samples_ms.to_vec();
+    samples.sort_by(f64::total_cmp);
+    let us = |ms: f64| (ms * 1e3) as u32;
+    let nearest_rank = |q: f64| {
+        samples.get(((q * samples.len() as f64).ceil() as usize).saturating_sub(1)).copied()
+    };
+    ProbeReport {
+        session_id: session_id.to_owned(),
+        seq,
+        interval_ms: 1000,
+        frames_presented: second.decoded_frames,
+        frames_decoded: second.decoded_frames,
+        fps_centi: second.decoded_frames * 100,
+        decode_us: None,
+        jitter_us: None,
+        loss_ppm: None,
+        rtt_us: rtt.map(|d| d.as_micros().min(u128::from(u32::MAX)) as u32),
+        click_to_photon_p50_us: nearest_rank(0.5).map(us),
+        click_to_photon_p95_us: nearest_rank(0.95).map(us),
+        click_to_photon_samples: samples.len() as u32,
+    }
 }
 
 #[cfg(test)]

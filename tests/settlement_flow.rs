@@ -4,6 +4,7 @@
 //! block, commits the epoch, and the receipt it serves verifies against the
 //! chain alone. Bad vouchers are refused and leave nothing behind.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -13,15 +14,18 @@ use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
-use gridplay_chain::keccak256;
 use gridplay_chain::settlement::{
-    BUNDLED_ANVIL, DeployParams, EpochState, LocalChain, Receipt, Sections, Voucher, sign_voucher,
-    verify_receipt,
+    BUNDLED_ANVIL, BilledBlock, DeployParams, Epoch, EpochState, LocalChain, Receipt, Sections,
+    Voucher, sign_voucher, verify_receipt,
 };
+use gridplay_chain::{Leaf, ProbeSummary, keccak256};
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
+use gridplay_protocol::check::{CheckReport, SignedCheck};
 use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport, SessionProbes};
-use gridplay_protocol::settlement::{SessionReceipt, VoucherSubmission, VoucherTerms};
+use gridplay_protocol::settlement::{
+    ServiceLevel, SessionReceipt, VoucherSubmission, VoucherTerms,
+};
 use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
@@ -63,23 +67,25 @@ fn voucher_for(
     (terms, voucher)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
-    // The chain: contract deployed, host bonded, player funded.
-    let params = DeployParams::local();
-    let chain = LocalChain::start(Path::new(BUNDLED_ANVIL), params, ETHER, ETHER).await.unwrap();
-    let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
-    let (host, player) = (chain.host.clone(), chain.player.clone());
+/// A settling broker (its own epoch timer far off: tests settle by hand) and a host paid at
+/// `chain`'s host address, on loopback.
+struct Network {
+    broker: String,
+    settler: Arc<Settlement>,
+    state_path: std::path::PathBuf,
+}
 
-    // A settling broker (its own epoch timer far off: the test settles by hand) and a host.
+async fn network(chain: &LocalChain, name: &str) -> Network {
+    let state_path = std::env::temp_dir()
+        .join(format!("gridplay-settlement-{name}-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&state_path);
     let settlement = Settlement::new(SettlementConfig {
-        client: client.clone(),
+        client: chain.operator.clone(),
         epoch: Duration::from_secs(3600),
-        rpc_url: Some(rpc.clone()),
+        rpc_url: Some(chain.rpc_url()),
         demo_player_key: None,
-        min_met_bps: 5_000,
-        state_path: std::env::temp_dir()
-            .join(format!("gridplay-settlement-flow-{}.json", std::process::id())),
+        service_level: ServiceLevel::standard(5_000),
+        state_path: state_path.clone(),
     })
     .unwrap();
     let state = Arc::new(
@@ -91,11 +97,23 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let broker = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, state, std::future::pending()));
     let mut config = HostConfig::local(&broker, LOOPBACK, 0, 1, SigningKey::from_bytes(&[5; 32]));
-    config.payout_address = Some(format!("{:#x}", host.address()));
+    config.payout_address = Some(format!("{:#x}", chain.host.address()));
     config.price_per_block = PRICE;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(run_host(config, move |a| ready_tx.send(a).unwrap(), std::future::pending()));
     timeout(WAIT, ready_rx).await.unwrap().unwrap();
+    Network { broker, settler, state_path }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
+    // The chain: contract deployed, host bonded, player funded.
+    let params = DeployParams::local();
+    let chain = LocalChain::start(Path::new(BUNDLED_ANVIL), params, ETHER, ETHER).await.unwrap();
+    let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
+    let (host, player) = (chain.host.clone(), chain.player.clone());
+
+    let Network { broker, settler, .. } = network(&chain, "flow").await;
     let http = reqwest::Client::new();
 
     // Allocate with a session key; the voucher names the host's payout address and price.
@@ -125,7 +143,8 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         let signature = sign_voucher(signer, voucher, client.chain_id(), client.address()).unwrap();
         VoucherSubmission { voucher: terms, signature: format!("{signature}") }
     };
-    // Refused: another price, another session key, a malformed body. Nothing is kept.
+    // Refused: another price, another session key, a malformed body, an unfunded player.
+    // Nothing is kept.
     let (terms, voucher) = voucher_for(&session, &key_address, PRICE / 2);
     assert_eq!(submit(signed(terms, &voucher, &player)).await, StatusCode::BAD_REQUEST);
     let (terms, voucher) = voucher_for(&session, &format!("0x{}", "11".repeat(20)), PRICE);
@@ -135,6 +154,10 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let receipt_url = format!("{broker}/v1/sessions/{}/receipt", session.session_id);
     assert_eq!(http.get(&receipt_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     let (terms, voucher) = voucher_for(&session, &key_address, PRICE);
+    // A player with no deposit cannot authorise a session: it would be paid from others'.
+    let unfunded = PrivateKeySigner::random();
+    let refused = submit(signed(terms.clone(), &voucher, &unfunded)).await;
+    assert_eq!(refused, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(submit(signed(terms.clone(), &voucher, &player)).await, StatusCode::NO_CONTENT);
     assert_eq!(submit(signed(terms, &voucher, &player)).await, StatusCode::BAD_REQUEST, "once");
 
@@ -235,4 +258,119 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         check.ok() && check.blocks.iter().all(|b| b.epoch_state == Some(EpochState::Final)),
         "{check:#?}"
     );
+}
+
+/// Runs a `gridplay` command off the runtime's threads (the broker and host it talks to run
+/// on them) and returns its output.
+async fn run(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
+    let chain = LocalChain::start(Path::new(BUNDLED_ANVIL), DeployParams::local(), ETHER, ETHER)
+        .await
+        .unwrap();
+    let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
+    let Network { broker, settler, state_path } = network(&chain, "checker").await;
+    // The checker pays for its sessions like a player, and the contract knows its key.
+    let checker = PrivateKeySigner::from(chain.anvil.keys()[4].clone());
+    client
+        .with_signer(&rpc, checker.clone())
+        .await
+        .unwrap()
+        .deposit(U256::from(ETHER))
+        .await
+        .unwrap();
+    client.set_checker(checker.address(), true).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("gridplay-checker-dispute-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("checker.key");
+    std::fs::write(&key_file, format!("0x{}", alloy::hex::encode(checker.to_bytes()))).unwrap();
+    let report_file = dir.join("check.json");
+
+    // The checker plays four seconds over QUIC, paid, and signs its summary of block 0.
+    let gridplay = env!("CARGO_BIN_EXE_gridplay");
+    let mut command = std::process::Command::new(gridplay);
+    command.args(["checker", "--broker", &broker, "--seconds", "4", "--stream", "640x360@30"]);
+    command.arg("--key-file").arg(&key_file).arg("--out").arg(&report_file).arg("--no-submit");
+    let output = run(command).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let signed: SignedCheck =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();
+    let report: CheckReport = serde_json::from_str(&signed.report).unwrap();
+    assert_eq!(report.block_summaries.len(), 1, "{report:?}");
+    let summary = &report.block_summaries[0];
+    assert!(summary.seconds_covered >= 3 && summary.seconds_covered < 900, "{summary:?}");
+
+    // The settler bills the session once its host's record ends.
+    let (epoch_id, _) = timeout(WAIT, async {
+        loop {
+            if let Some(done) = settler.settle_once(now_s() * 1000).await.unwrap() {
+                return done;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let receipt_url = format!("{broker}/v1/sessions/{}/receipt", report.session_id);
+    let shown: SessionReceipt = http.get(&receipt_url).send().await.unwrap().json().await.unwrap();
+    let receipt: Receipt = serde_json::from_value(shown.receipt.expect("a chain receipt")).unwrap();
+    assert_eq!(receipt.blocks[0].epoch_id, epoch_id);
+    let dispute = |receipt: &Receipt, name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string(receipt).unwrap()).unwrap();
+        let mut command = std::process::Command::new(gridplay);
+        command.arg("dispute").arg(&path).arg("--check").arg(&report_file);
+        command.args(["--rpc-url", &rpc]).arg("--key-file").arg(&key_file);
+        run(command)
+    };
+    // Billed as the checker saw it: nothing to dispute.
+    let agreed = dispute(&receipt, "receipt.json").await;
+    let said = String::from_utf8_lossy(&agreed.stdout);
+    assert!(agreed.status.success() && said.contains("0 block(s) disputed"), "{said}");
+
+    // The same block billed again as a whole delivered block: the checker's summary refunds it.
+    let whole = ProbeSummary {
+        session_id: receipt.session_id.0,
+        block_index: 0,
+        seconds_covered: 900,
+        seconds_met: 900,
+        amount: u128::from(PRICE),
+    };
+    let leaf = Leaf {
+        amount: whole.amount,
+        probe_summary_hash: whole.struct_hash(),
+        ..receipt.blocks[0].leaf
+    };
+    let billed = BilledBlock {
+        voucher: receipt.voucher.clone(),
+        voucher_signature: receipt.voucher_signature.clone(),
+        leaf,
+    };
+    let carried: BTreeMap<alloy::primitives::Address, String> =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let prior = carried.into_iter().map(|(p, wei)| (p, wei.parse().unwrap())).collect();
+    let over = Epoch::new(vec![billed], &prior).unwrap();
+    let (over_id, over_tx) = client.commit_epoch(over.sections()).await.unwrap();
+    let (chain_id, contract) = (client.chain_id(), client.address());
+    let overbilled = Receipt::for_session(
+        &over,
+        over_id,
+        over_tx,
+        receipt.session_id,
+        &[whole],
+        chain_id,
+        contract,
+    )
+    .unwrap();
+    let refunded = dispute(&overbilled, "overbilled.json").await;
+    assert!(refunded.status.success(), "{}", String::from_utf8_lossy(&refunded.stderr));
+    assert!(String::from_utf8_lossy(&refunded.stdout).contains("1 block(s) disputed"));
+    let host = chain.host.address();
+    assert_eq!(client.refunded_from_host(over_id, host).await.unwrap(), u128::from(PRICE));
+    assert_eq!(client.host_bond(host).await.unwrap(), ETHER - DeployParams::local().slash_amount);
+    let _ = std::fs::remove_dir_all(&dir);
 }

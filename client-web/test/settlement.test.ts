@@ -39,6 +39,7 @@ const info: SettlementInfo = {
   epoch_seconds: 10,
   rpc_url: "http://127.0.0.1:8545",
   demo_player_key: PLAYER_KEY,
+  service_level: { min_fps_percent: 80, max_rtt_ms: 250, max_click_to_photon_ms: 250, max_loss_ppm: 50_000, min_met_bps: 9_000 },
 };
 const allocation: AllocateResponse = {
   session_id: "sess-1",

@@ -54,6 +54,31 @@ pub struct CheckReport {
     pub host: HostRecord,
     /// Whether the service met the checker's bar.
     pub delivered: bool,
+    /// For a session the checker paid for: its summary of each block, signed for disputes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_summaries: Vec<SignedBlockSummary>,
+}
+
+/// A checker's summary of one billed block of a session it played and paid for: the
+/// settlement contract's `ProbeSummary`, signed (EIP-712, under the contract's domain) with
+/// the checker's key, so that a registered checker's summary can back `disputeProbeSummary`.
+/// Seconds the checker did not see are counted as met: a summary only ever says less than
+/// the host billed when the checker's own measurements show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedBlockSummary {
+    /// On-chain session id (the voucher's EIP-712 digest), `0x` and 64 hex digits.
+    pub session_id: String,
+    /// Index of the 15-minute block within the session.
+    pub block_index: u32,
+    /// Seconds of the block the session covered.
+    pub seconds_covered: u32,
+    /// Covered seconds that met the checker's bar.
+    pub seconds_met: u32,
+    /// Billable wei by the billing rule, decimal.
+    pub amount: String,
+    /// `0x` and 130 hex digits: `r ‖ s ‖ v` over the summary's EIP-712 digest.
+    pub signature: String,
 }
 
 /// A report's exact JSON text and the checker's signature over it (the
@@ -135,6 +160,7 @@ mod tests {
                 reports_valid: 0,
             },
             delivered: true,
+            block_summaries: Vec::new(),
         }
     }
 

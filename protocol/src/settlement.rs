@@ -26,6 +26,39 @@ pub struct SettlementInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub demo_player_key: Option<String>,
+    /// The bar the broker bills each second against.
+    pub service_level: ServiceLevel,
+}
+
+/// The bar a second of a session must meet to count as delivered, and how many of a block's
+/// seconds must meet it, as the broker bills sessions (and a checker summarises them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[ts(export)]
+pub struct ServiceLevel {
+    /// Lowest frame rate, percent of the session's.
+    pub min_fps_percent: u32,
+    /// Highest round-trip time, ms.
+    pub max_rtt_ms: u32,
+    /// Highest click-to-photon p95, ms (in seconds that have one).
+    pub max_click_to_photon_ms: u32,
+    /// Highest packet loss, parts per million.
+    pub max_loss_ppm: u32,
+    /// Share of a block's seconds that must meet the bar, basis points (1..=10 000).
+    pub min_met_bps: u16,
+}
+
+impl ServiceLevel {
+    /// 80% of the session's frame rate, RTT and click-to-photon within 250 ms, loss within
+    /// 5%, and `min_met_bps` of a block's seconds meeting that.
+    pub fn standard(min_met_bps: u16) -> Self {
+        Self {
+            min_fps_percent: 80,
+            max_rtt_ms: 250,
+            max_click_to_photon_ms: 250,
+            max_loss_ppm: 50_000,
+            min_met_bps,
+        }
+    }
 }
 
 /// A player's authorisation of one session, as the contract's `Voucher`

@@ -42,6 +42,9 @@ pub enum BrokerError {
     /// This broker settles nothing on chain.
     #[error("this broker does not settle sessions on chain")]
     NotSettling,
+    /// The player's deposit cannot cover what the voucher allows.
+    #[error("insufficient deposit: {0}")]
+    InsufficientDeposit(String),
 }
 
 impl BrokerError {
@@ -55,6 +58,7 @@ impl BrokerError {
             Self::WrongHost => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
         }
     }
 
@@ -72,6 +76,7 @@ impl BrokerError {
             Self::NotSettling => "not_settling",
             Self::Unauthorized(_) => "unauthorized",
             Self::Store(_) => "store_unavailable",
+            Self::InsufficientDeposit(_) => "insufficient_deposit",
         }
     }
 }

@@ -24,7 +24,7 @@ use gridplay_chain::settlement::{
 use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
 use gridplay_protocol::settlement::{
-    ReceiptLine, SessionReceipt, SettlementInfo, VoucherSubmission,
+    ReceiptLine, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
 };
 use gridplay_protocol::token::decode_public_key;
 use gridplay_protocol::{AllocateRequest, HostRegistration};
@@ -51,8 +51,8 @@ pub struct SettlementConfig {
     pub rpc_url: Option<String>,
     /// A funded demo player's private key, published on a local demo chain only.
     pub demo_player_key: Option<String>,
-    /// Share of a block's seconds that must meet the service level, basis points.
-    pub min_met_bps: u16,
+    /// The bar each second is billed against.
+    pub service_level: ServiceLevel,
     /// Where the players' cumulative spend after the last commit is kept across restarts.
     pub state_path: PathBuf,
 }
@@ -137,6 +137,8 @@ pub struct Settlement {
     config: SettlementConfig,
     book: Mutex<SessionBook>,
     carried: tokio::sync::Mutex<Carried>,
+    /// Held while a voucher's credit is checked and accepted.
+    credit: tokio::sync::Mutex<()>,
     http: reqwest::Client,
 }
 
@@ -171,6 +173,7 @@ impl Settlement {
             config,
             book: Mutex::default(),
             carried: tokio::sync::Mutex::new(carried),
+            credit: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
         })
     }
@@ -238,6 +241,7 @@ impl Settlement {
             epoch_seconds: self.config.epoch.as_secs(),
             rpc_url: self.config.rpc_url.clone(),
             demo_player_key: self.config.demo_player_key.clone(),
+            service_level: self.config.service_level,
         }
     }
 
@@ -281,17 +285,81 @@ impl Settlement {
 
     /// `POST /v1/sessions/{id}/voucher`: checks the voucher against the
     /// session (host payout address, price, session key, nonce) and its
-    /// signature, and keeps it. `now_s` is Unix seconds.
-    pub fn submit_voucher(
+    /// signature, checks that the player's deposit covers it on top of
+    /// everything the player may still be billed, and keeps it. `now_s` is
+    /// Unix seconds.
+    pub async fn submit_voucher(
         &self,
         session_id: &str,
         submission: &VoucherSubmission,
         now_s: u64,
     ) -> Result<(), BrokerError> {
-        let terms = &submission.voucher;
-        terms.validate().map_err(|e| bad(e.to_string()))?;
+        let terms = self.check_voucher(session_id, submission, now_s)?;
+        // One credit check at a time, so that two vouchers cannot both spend the same deposit.
+        let _credit = self.credit.lock().await;
+        let covered =
+            terms.voucher.pricePerBlock.saturating_mul(U256::from(terms.voucher.maxBlocks));
+        let free = self.free_deposit(terms.player).await?;
+        if U256::from(free) < covered {
+            return Err(BrokerError::InsufficientDeposit(format!(
+                "player {} can be billed {free} wei more, the voucher allows {covered}",
+                terms.player
+            )));
+        }
         let mut sessions = self.lock();
         let settling = sessions.sessions.get_mut(session_id).ok_or(BrokerError::SessionNotFound)?;
+        if settling.terms.is_some() {
+            return Err(bad("the session already has a voucher"));
+        }
+        tracing::info!(session = %session_id, player = %terms.player, "voucher accepted");
+        settling.terms = Some(terms);
+        Ok(())
+    }
+
+    /// What `player` can still be billed: its deposit as the contract reads it (less any
+    /// withdrawal it asked for), less spend committed but not yet recorded on chain, less what
+    /// its open sessions' vouchers may still bill.
+    async fn free_deposit(&self, player: Address) -> Result<u128, BrokerError> {
+        let account = self
+            .config
+            .client
+            .contract()
+            .players(player)
+            .call()
+            .await
+            .map_err(|e| BrokerError::Store(format!("reading the player's deposit: {e}")))?;
+        let credit = account.deposited.saturating_add(account.refunded);
+        let debit =
+            account.withdrawn.saturating_add(account.spent).saturating_add(account.withdrawing);
+        let committed = self.carried.lock().await.cumulative.get(&player).copied().unwrap_or(0);
+        let unrecorded = committed.saturating_sub(account.spent);
+        let open: u128 = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| !s.finished)
+            .filter_map(|s| s.terms.as_ref().filter(|t| t.player == player).map(|t| (s, t)))
+            .map(|(s, t)| {
+                let most = t.voucher.pricePerBlock.saturating_mul(U256::from(t.voucher.maxBlocks));
+                let billed: u128 =
+                    s.lines.values().filter_map(|l| l.amount.parse::<u128>().ok()).sum();
+                most.saturating_to::<u128>().saturating_sub(billed)
+            })
+            .sum();
+        Ok(credit.saturating_sub(debit).saturating_sub(unrecorded).saturating_sub(open))
+    }
+
+    /// The voucher's checks that need no chain; the accepted terms.
+    fn check_voucher(
+        &self,
+        session_id: &str,
+        submission: &VoucherSubmission,
+        now_s: u64,
+    ) -> Result<Terms, BrokerError> {
+        let terms = &submission.voucher;
+        terms.validate().map_err(|e| bad(e.to_string()))?;
+        let sessions = self.lock();
+        let settling = sessions.sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
         if settling.terms.is_some() {
             return Err(bad("the session already has a voucher"));
         }
@@ -344,9 +412,7 @@ impl Settlement {
         let player = signature
             .recover_address_from_prehash(&onchain_id)
             .map_err(|_| BrokerError::Unauthorized("voucher signature does not recover".into()))?;
-        settling.terms = Some(Terms { voucher, signature: bytes, player, onchain_id });
-        tracing::info!(session = %session_id, %player, "voucher accepted");
-        Ok(())
+        Ok(Terms { voucher, signature: bytes, player, onchain_id })
     }
 
     /// `GET /v1/sessions/{id}/receipt`.
@@ -521,17 +587,21 @@ impl Settlement {
         Ok(Some((epoch_id, tx)))
     }
 
-    /// The service level a session is billed against: 80% of its frame
-    /// rate, RTT and click-to-photon within 250 ms, loss within 5%.
+    /// The service level a session at `fps` is billed against.
     fn sla(&self, fps: u32, price_per_block: u128) -> Sla {
-        Sla {
-            min_fps: fps as f32 * 0.8,
-            max_rtt_ms: 250.0,
-            max_click_to_photon_ms: 250.0,
-            max_loss: 0.05,
-            min_met_bps: self.config.min_met_bps,
-            price_per_block,
-        }
+        sla(&self.config.service_level, fps, price_per_block)
+    }
+}
+
+/// The billing rule's terms for a session at `fps` under `level`.
+pub fn sla(level: &ServiceLevel, fps: u32, price_per_block: u128) -> Sla {
+    Sla {
+        min_fps: fps as f32 * level.min_fps_percent as f32 / 100.0,
+        max_rtt_ms: level.max_rtt_ms as f32,
+        max_click_to_photon_ms: level.max_click_to_photon_ms as f32,
+        max_loss: level.max_loss_ppm as f32 / 1e6,
+        min_met_bps: level.min_met_bps,
+        price_per_block,
     }
 }
 

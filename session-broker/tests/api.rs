@@ -326,6 +326,7 @@ fn check_report(host_id: &str, checker: &k256::ecdsa::SigningKey, delivered: boo
             reports_valid: 0,
         },
         delivered,
+        block_summaries: Vec::new(),
     }
 }
 

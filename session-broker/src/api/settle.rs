@@ -26,13 +26,13 @@ pub(super) async fn info(State(state): State<Shared>) -> Result<Json<SettlementI
 #[utoipa::path(post, path = "/v1/sessions/{id}/voucher", request_body = VoucherSubmission,
     params(("id" = String, Path)),
     responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 404, body = ApiError)))]
+        (status = 402, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn voucher(
     State(state): State<Shared>,
     Path(id): Path<String>,
     ApiJson(submission): ApiJson<VoucherSubmission>,
 ) -> Result<StatusCode, BrokerError> {
-    settler(&state)?.submit_voucher(&id, &submission, unix_ms() / 1000)?;
+    settler(&state)?.submit_voucher(&id, &submission, unix_ms() / 1000).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
