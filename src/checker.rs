@@ -16,7 +16,6 @@
 //! summary, a block the host billed higher (`gridplay dispute`).
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address as ChainAddress, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
@@ -37,6 +36,7 @@ use gridplay_protocol::probe::{
 use gridplay_protocol::settlement::{SettlementInfo, VoucherSubmission, VoucherTerms};
 use gridplay_protocol::token::decode_public_key;
 use gridplay_session_broker::settlement::sla;
+use gridplay_session_broker::unix_ms;
 use k256::ecdsa::SigningKey;
 
 use crate::play::{PlayArgs, Transport, Video, allocate, play_allocated};
@@ -184,10 +184,6 @@ fn block_summaries(
         });
     }
     Ok(signed)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// A fresh secp256k1 key from the OS's randomness.

@@ -36,9 +36,9 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
         .context("starting the demo chain")?;
     let url = chain.rpc_url();
     // A fresh chain: nobody has spent anything yet.
-    let state_path =
-        std::env::temp_dir().join(format!("gridplay-demo-settlement-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&state_path);
+    let state_dir =
+        std::env::temp_dir().join(format!("gridplay-demo-settlement-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
     tracing::info!(contract = %chain.operator.address(), %url, "demo chain: contract deployed, operator and host bonded, player funded");
     let player_key = format!("0x{}", alloy::hex::encode(chain.player.to_bytes()));
     Ok(DemoChain {
@@ -48,7 +48,7 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
             rpc_url: Some(url),
             demo_player_key: Some(player_key),
             service_level: ServiceLevel::standard(7_500),
-            state_path,
+            state_dir,
         },
         payout_address: chain.host.address(),
         _chain: chain,

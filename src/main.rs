@@ -21,6 +21,7 @@ use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
+use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
 };
@@ -126,13 +127,10 @@ struct BrokerArgs {
     /// The JSON-RPC endpoint players are told to check receipts against (default: --rpc-url).
     #[arg(long, env = "GRIDPLAY_PUBLIC_RPC_URL")]
     public_rpc_url: Option<String>,
-    /// File keeping every player's cumulative spend after the last commit, which each commit
-    /// must carry forward (a commit that drops it can be voided and burns the operator bond).
-    #[arg(
-        long,
-        env = "GRIDPLAY_SETTLEMENT_STATE",
-        default_value = "gridplay-settlement-state.json"
-    )]
+    /// Directory of what the settler must keep across restarts: every player's cumulative
+    /// spend after the last commit (each commit must carry it forward, or it can be voided and
+    /// the operator's bond burned) and the journal of vouchers, billed blocks and receipts.
+    #[arg(long, env = "GRIDPLAY_SETTLEMENT_STATE", default_value = "gridplay-settlement")]
     settlement_state: PathBuf,
 }
 
@@ -302,7 +300,7 @@ async fn broker_state(
     };
     let state = BrokerState::new(store, key, config);
     Ok(Arc::new(match settlement {
-        Some(settlement) => state.with_settlement(Settlement::new(settlement)?),
+        Some(settlement) => state.with_settlement(Settlement::new(settlement, unix_ms())?),
         None => state,
     }))
 }
@@ -375,7 +373,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
                 rpc_url: Some(args.public_rpc_url.clone().unwrap_or_else(|| rpc_url.clone())),
                 demo_player_key: None,
                 service_level: ServiceLevel::standard(9_000),
-                state_path: args.settlement_state.clone(),
+                state_dir: args.settlement_state.clone(),
             })
         }
         (None, None, None) => None,

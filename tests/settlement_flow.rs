@@ -72,22 +72,27 @@ fn voucher_for(
 struct Network {
     broker: String,
     settler: Arc<Settlement>,
-    state_path: std::path::PathBuf,
+    state_dir: std::path::PathBuf,
 }
 
-async fn network(chain: &LocalChain, name: &str) -> Network {
-    let state_path = std::env::temp_dir()
-        .join(format!("gridplay-settlement-{name}-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&state_path);
-    let settlement = Settlement::new(SettlementConfig {
+/// A settler on `chain` keeping its state in `state_dir` (carrying on from what is there).
+fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settlement {
+    let config = SettlementConfig {
         client: chain.operator.clone(),
         epoch: Duration::from_secs(3600),
         rpc_url: Some(chain.rpc_url()),
         demo_player_key: None,
         service_level: ServiceLevel::standard(5_000),
-        state_path: state_path.clone(),
-    })
-    .unwrap();
+        state_dir: state_dir.to_owned(),
+    };
+    Settlement::new(config, now_s() * 1000).unwrap()
+}
+
+async fn network(chain: &LocalChain, name: &str) -> Network {
+    let state_dir =
+        std::env::temp_dir().join(format!("gridplay-settlement-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let settlement = settler_at(chain, &state_dir);
     let state = Arc::new(
         BrokerState::in_memory(SigningKey::from_bytes(&[4; 32]), BrokerConfig::default())
             .with_settlement(settlement),
@@ -102,7 +107,7 @@ async fn network(chain: &LocalChain, name: &str) -> Network {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(run_host(config, move |a| ready_tx.send(a).unwrap(), std::future::pending()));
     timeout(WAIT, ready_rx).await.unwrap().unwrap();
-    Network { broker, settler, state_path }
+    Network { broker, settler, state_dir }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +118,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
     let (host, player) = (chain.host.clone(), chain.player.clone());
 
-    let Network { broker, settler, .. } = network(&chain, "flow").await;
+    let Network { broker, settler, state_dir } = network(&chain, "flow").await;
     let http = reqwest::Client::new();
 
     // Allocate with a session key; the voucher names the host's payout address and price.
@@ -217,10 +222,17 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     assert_eq!(amount, u128::from(PRICE) * u128::from(line.seconds_covered) / 900);
     assert_eq!(line.epoch_id.as_deref(), Some(epoch_id.to_string().as_str()));
     assert_eq!(line.commit_tx.as_deref(), Some(format!("{tx:#x}").as_str()));
-    let receipt: Receipt = serde_json::from_value(shown.receipt.expect("a chain receipt")).unwrap();
+    let receipt: Receipt =
+        serde_json::from_value(shown.receipt.clone().expect("a chain receipt")).unwrap();
     let check = verify_receipt(&receipt, &rpc).await.unwrap();
     assert!(check.ok(), "{check:#?}");
     assert_eq!(check.player, Some(player.address()));
+
+    // A settler restarted from its state directory has lost nothing: the receipt is there, and
+    // it answers for the epoch its predecessor committed.
+    let restarted = settler_at(&chain, &state_dir);
+    assert_eq!(restarted.receipt(&session.session_id).unwrap(), shown);
+    drop(settler);
 
     // Anyone may challenge the block's voucher; the settler answers in its next round.
     let stranger = PrivateKeySigner::from(chain.anvil.keys()[3].clone());
@@ -230,7 +242,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         challenger.contract().challengeVoucher(U256::from(epoch_id), receipt.blocks[0].block_at());
     assert!(challenge.value(bond).send().await.unwrap().get_receipt().await.unwrap().status());
     assert_eq!(client.open_challenges(0).await.unwrap().1.len(), 1);
-    assert_eq!(settler.settle_once(now_s() * 1000).await.unwrap(), None);
+    assert_eq!(restarted.settle_once(now_s() * 1000).await.unwrap(), None);
     assert_eq!(client.open_challenges(0).await.unwrap(), (1, Vec::new()), "answered");
 
     // After the challenge window the host claims its total with the receipt alone, and the
@@ -272,7 +284,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
         .await
         .unwrap();
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
-    let Network { broker, settler, state_path } = network(&chain, "checker").await;
+    let Network { broker, settler, state_dir } = network(&chain, "checker").await;
     // The checker pays for its sessions like a player, and the contract knows its key.
     let checker = PrivateKeySigner::from(chain.anvil.keys()[4].clone());
     client
@@ -351,7 +363,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
         leaf,
     };
     let carried: BTreeMap<alloy::primitives::Address, String> =
-        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(state_dir.join("cumulative.json")).unwrap()).unwrap();
     let prior = carried.into_iter().map(|(p, wei)| (p, wei.parse().unwrap())).collect();
     let over = Epoch::new(vec![billed], &prior).unwrap();
     let (over_id, over_tx) = client.commit_epoch(over.sections()).await.unwrap();

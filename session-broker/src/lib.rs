@@ -15,7 +15,7 @@ pub mod settlement;
 pub mod store;
 pub mod testing;
 
-pub use api::{BrokerConfig, BrokerState, MAX_BODY, app, serve};
+pub use api::{BrokerConfig, BrokerState, MAX_BODY, app, serve, unix_ms};
 pub use catalogue::builtin_apps;
 pub use error::BrokerError;
 pub use store::{MemoryStore, RedisStore, SessionStore, StoreTiming};

@@ -118,7 +118,7 @@ impl BrokerState {
 type Shared = Arc<BrokerState>;
 
 /// Unix time in milliseconds: the clock replicas share.
-pub(crate) fn unix_ms() -> u64 {
+pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 

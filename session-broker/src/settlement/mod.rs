@@ -5,11 +5,15 @@
 //! (with each host's total and every player's cumulative spend), keeps each
 //! session's receipt, and answers voucher challenges against its epochs.
 //!
-//! One broker replica settles (the one given a chain); vouchers and receipts
-//! live in its memory. The players' cumulative spend, which every commit must
-//! carry forward exactly, is kept in a state file written after each commit.
+//! One broker replica settles (the one given a chain). What it must not lose
+//! lives in its state directory: the players' cumulative spend, which every
+//! commit must carry forward exactly (rewritten after each commit), and a
+//! journal of allocations, vouchers, billed lines and receipts (replayed on
+//! start).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod journal;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,7 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::Verifier;
 use gridplay_chain::settlement::{
-    BilledBlock, Epoch, Receipt, SettlementClient, Voucher, block_hash,
+    BilledBlock, BlockLeaf, Epoch, Receipt, SettlementClient, Voucher, block_hash,
 };
 use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
@@ -28,6 +32,7 @@ use gridplay_protocol::settlement::{
 };
 use gridplay_protocol::token::decode_public_key;
 use gridplay_protocol::{AllocateRequest, HostRegistration};
+use serde::{Deserialize, Serialize};
 
 use crate::BrokerError;
 
@@ -53,26 +58,48 @@ pub struct SettlementConfig {
     pub demo_player_key: Option<String>,
     /// The bar each second is billed against.
     pub service_level: ServiceLevel,
-    /// Where the players' cumulative spend after the last commit is kept across restarts.
-    pub state_path: PathBuf,
+    /// Directory of what the settler keeps across restarts (created if missing).
+    pub state_dir: PathBuf,
 }
 
-/// Committed epochs kept for answering voucher challenges against them.
-const EPOCHS_KEPT: usize = 64;
+/// Journal records appended beyond the live sessions' own before the journal is compacted.
+const JOURNAL_SLACK: usize = 10_000;
+
+/// The players' cumulative spend, in the state directory.
+const CUMULATIVE_FILE: &str = "cumulative.json";
+
+/// The sessions' journal, in the state directory.
+const JOURNAL_FILE: &str = "sessions.jsonl";
 
 /// What the settler carries from one commit to the next.
 #[derive(Default)]
 struct Carried {
     /// Each player's cumulative spend after the last commit.
     cumulative: BTreeMap<Address, u128>,
-    /// The latest committed epochs, newest last.
-    recent: VecDeque<(u64, Epoch)>,
     /// Challenges below this id are known to be closed.
     challenges_from: u64,
 }
 
+/// One journal record: a change to a session's settling state.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Entry {
+    /// A session was allocated on a host that settles.
+    Allocated { session: String, allocation: Allocation, since_ms: u64 },
+    /// Its voucher was accepted.
+    Voucher { session: String, submission: VoucherSubmission },
+    /// Its billed lines and receipt after a settling round.
+    Billed {
+        session: String,
+        lines: Vec<ReceiptLine>,
+        receipt: Option<Box<Receipt>>,
+        finished: bool,
+        since_ms: u64,
+    },
+}
+
 /// What the broker knows of an allocated session, for settling it.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Allocation {
     host_id: String,
     whep_url: String,
@@ -85,6 +112,8 @@ struct Allocation {
 
 /// A voucher accepted for a session.
 struct Terms {
+    /// As the player submitted it (what the journal keeps).
+    submission: VoucherSubmission,
     voucher: Voucher,
     signature: Bytes,
     player: Address,
@@ -137,6 +166,7 @@ pub struct Settlement {
     config: SettlementConfig,
     book: Mutex<SessionBook>,
     carried: tokio::sync::Mutex<Carried>,
+    journal: Mutex<journal::Journal>,
     /// Held while a voucher's credit is checked and accepted.
     credit: tokio::sync::Mutex<()>,
     http: reqwest::Client,
@@ -154,41 +184,170 @@ fn bad(message: impl Into<String>) -> BrokerError {
 }
 
 impl Settlement {
-    /// A settler with no sessions yet, carrying on from the state file (if there is one).
-    pub fn new(config: SettlementConfig) -> Result<Self, BrokerError> {
-        let cumulative = match std::fs::read(&config.state_path) {
+    /// A settler carrying on, at `now_ms`, from its state directory (empty at first).
+    pub fn new(config: SettlementConfig, now_ms: u64) -> Result<Self, BrokerError> {
+        let dir = &config.state_dir;
+        let store =
+            |e: &dyn std::fmt::Display| BrokerError::Store(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| store(&e))?;
+        let cumulative = match std::fs::read(dir.join(CUMULATIVE_FILE)) {
             Ok(bytes) => serde_json::from_slice::<BTreeMap<Address, String>>(&bytes)
-                .map_err(|e| BrokerError::Store(format!("{}: {e}", config.state_path.display())))?
+                .map_err(|e| store(&e))?
                 .into_iter()
-                .map(|(player, wei)| Ok((player, wei.parse::<u128>().map_err(|e| e.to_string())?)))
-                .collect::<Result<_, String>>()
-                .map_err(|e| BrokerError::Store(format!("{}: {e}", config.state_path.display())))?,
+                .map(|(player, wei)| Ok((player, wei.parse::<u128>().map_err(|e| store(&e))?)))
+                .collect::<Result<_, BrokerError>>()?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(BrokerError::Store(format!("{}: {e}", config.state_path.display())));
-            }
+            Err(e) => return Err(store(&e)),
         };
-        let carried = Carried { cumulative, ..Carried::default() };
-        Ok(Self {
+        let (journal, entries) =
+            journal::Journal::open::<Entry>(&dir.join(JOURNAL_FILE)).map_err(|e| store(&e))?;
+        let settler = Self {
             config,
             book: Mutex::default(),
-            carried: tokio::sync::Mutex::new(carried),
+            carried: tokio::sync::Mutex::new(Carried { cumulative, ..Carried::default() }),
+            journal: Mutex::new(journal),
             credit: tokio::sync::Mutex::new(()),
             http: reqwest::Client::new(),
-        })
+        };
+        {
+            let mut book = settler.lock();
+            for entry in entries {
+                settler.replay(&mut book, entry);
+            }
+            book.prune(now_ms);
+        }
+        settler.compact()?;
+        Ok(settler)
+    }
+
+    /// Applies one journal record to the book.
+    fn replay(&self, book: &mut SessionBook, entry: Entry) {
+        match entry {
+            Entry::Allocated { session, allocation, since_ms } => {
+                let settling = Settling {
+                    allocation,
+                    terms: None,
+                    lines: BTreeMap::new(),
+                    receipt: None,
+                    finished: false,
+                    since_ms,
+                };
+                book.sessions.insert(session, settling);
+            }
+            Entry::Voucher { session, submission } => {
+                let Some(settling) = book.sessions.get_mut(&session) else { return };
+                match self.parse_terms(&submission) {
+                    Ok(terms) => settling.terms = Some(terms),
+                    Err(e) => tracing::warn!(%session, "journal: voucher no longer reads: {e}"),
+                }
+            }
+            Entry::Billed { session, lines, receipt, finished, since_ms } => {
+                let Some(settling) = book.sessions.get_mut(&session) else { return };
+                settling.lines = lines.into_iter().map(|l| (l.block_index, l)).collect();
+                settling.receipt = receipt.map(|r| *r);
+                settling.finished = finished;
+                settling.since_ms = since_ms;
+            }
+        }
+    }
+
+    /// The records that rebuild a session as it stands.
+    fn records_of(session: &str, s: &Settling) -> Vec<Entry> {
+        let mut records = vec![Entry::Allocated {
+            session: session.to_owned(),
+            allocation: s.allocation.clone(),
+            since_ms: s.since_ms,
+        }];
+        if let Some(terms) = &s.terms {
+            records.push(Entry::Voucher {
+                session: session.to_owned(),
+                submission: terms.submission.clone(),
+            });
+        }
+        if !s.lines.is_empty() || s.receipt.is_some() || s.finished {
+            records.push(Self::billed(session, s));
+        }
+        records
+    }
+
+    fn billed(session: &str, s: &Settling) -> Entry {
+        Entry::Billed {
+            session: session.to_owned(),
+            lines: s.lines.values().cloned().collect(),
+            receipt: s.receipt.clone().map(Box::new),
+            finished: s.finished,
+            since_ms: s.since_ms,
+        }
+    }
+
+    /// Appends records to the journal.
+    fn journal(&self, records: &[Entry]) -> Result<(), BrokerError> {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        for record in records {
+            journal
+                .append(record)
+                .map_err(|e| BrokerError::Store(format!("settlement journal: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Journals the sessions a settling round changed, and compacts the journal when it has
+    /// grown well past the sessions it describes.
+    fn record_round(&self, touched: &[String]) -> Result<(), BrokerError> {
+        let (records, live): (Vec<Entry>, usize) = {
+            let book = self.lock();
+            let mut seen = std::collections::HashSet::new();
+            let records = touched
+                .iter()
+                .filter(|id| seen.insert(id.as_str()))
+                .filter_map(|id| Some(Self::billed(id, book.sessions.get(id)?)))
+                .collect();
+            (records, book.sessions.len())
+        };
+        self.journal(&records)?;
+        let appended = self.journal.lock().unwrap_or_else(|p| p.into_inner()).appended;
+        if appended > JOURNAL_SLACK + 3 * live {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the journal as the book stands.
+    fn compact(&self) -> Result<(), BrokerError> {
+        let records: Vec<Entry> = {
+            let book = self.lock();
+            book.sessions.iter().flat_map(|(id, s)| Self::records_of(id, s)).collect()
+        };
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        journal
+            .rewrite(&records)
+            .map_err(|e| BrokerError::Store(format!("settlement journal: {e}")))
     }
 
     /// Writes the players' cumulative spend (decimal wei), replacing the file atomically.
     fn save_state(&self, cumulative: &BTreeMap<Address, u128>) -> Result<(), BrokerError> {
         let text: BTreeMap<&Address, String> =
             cumulative.iter().map(|(p, wei)| (p, wei.to_string())).collect();
-        let path = &self.config.state_path;
+        let path = self.config.state_dir.join(CUMULATIVE_FILE);
         let temp = path.with_extension("tmp");
         let write = || -> std::io::Result<()> {
             std::fs::write(&temp, serde_json::to_vec(&text)?)?;
-            std::fs::rename(&temp, path)
+            std::fs::rename(&temp, &path)
         };
         write().map_err(|e| BrokerError::Store(format!("{}: {e}", path.display())))
+    }
+
+    /// The leaf with hash `leaf_hash` among the receipts kept, with its session's voucher.
+    fn challenged(&self, leaf_hash: B256) -> Option<(BlockLeaf, Voucher, Bytes)> {
+        let book = self.lock();
+        book.sessions.values().find_map(|s| {
+            let receipt = s.receipt.as_ref()?;
+            let block = receipt
+                .blocks
+                .iter()
+                .find(|b| B256::from(block_hash(&b.block_leaf())) == leaf_hash)?;
+            Some((block.block_leaf(), receipt.voucher.clone(), receipt.voucher_signature.clone()))
+        })
     }
 
     /// Answers every open voucher challenge against an epoch this settler committed.
@@ -200,16 +359,7 @@ impl Settlement {
             .map_err(|e| BrokerError::Store(format!("reading challenges: {e}")))?;
         let mut lowest_open = None;
         for (id, epoch_id, leaf_hash) in open {
-            let found =
-                carried.recent.iter().find(|(e, _)| *e == epoch_id).and_then(|(_, epoch)| {
-                    let leaf = epoch
-                        .sections()
-                        .blocks()
-                        .iter()
-                        .find(|b| B256::from(block_hash(b)) == leaf_hash)?;
-                    Some((leaf.clone(), epoch.voucher(leaf.sessionId)?.clone()))
-                });
-            let Some((leaf, (voucher, signature))) = found else {
+            let Some((leaf, voucher, signature)) = self.challenged(leaf_hash) else {
                 tracing::warn!(challenge = id, epoch = epoch_id, "challenged leaf unknown here");
                 lowest_open.get_or_insert(id);
                 continue;
@@ -280,6 +430,14 @@ impl Settlement {
             finished: false,
             since_ms: now_ms,
         };
+        let record = Entry::Allocated {
+            session: session_id.to_owned(),
+            allocation: settling.allocation.clone(),
+            since_ms: now_ms,
+        };
+        if let Err(e) = self.journal(&[record]) {
+            tracing::error!(session = %session_id, "{e}");
+        }
         self.lock().sessions.insert(session_id.to_owned(), settling);
     }
 
@@ -311,6 +469,9 @@ impl Settlement {
         if settling.terms.is_some() {
             return Err(bad("the session already has a voucher"));
         }
+        let record =
+            Entry::Voucher { session: session_id.to_owned(), submission: terms.submission.clone() };
+        self.journal(&[record])?;
         tracing::info!(session = %session_id, player = %terms.player, "voucher accepted");
         settling.terms = Some(terms);
         Ok(())
@@ -349,15 +510,17 @@ impl Settlement {
         Ok(credit.saturating_sub(debit).saturating_sub(unrecorded).saturating_sub(open))
     }
 
-    /// The voucher's checks that need no chain; the accepted terms.
+    /// The voucher's checks that need no chain: it reads (see [`Settlement::parse_terms`])
+    /// and matches the session (host payout address, session key, price, nonce, size,
+    /// expiry). The accepted terms.
     fn check_voucher(
         &self,
         session_id: &str,
         submission: &VoucherSubmission,
         now_s: u64,
     ) -> Result<Terms, BrokerError> {
-        let terms = &submission.voucher;
-        terms.validate().map_err(|e| bad(e.to_string()))?;
+        submission.voucher.validate().map_err(|e| bad(e.to_string()))?;
+        let terms = self.parse_terms(submission)?;
         let sessions = self.lock();
         let settling = sessions.sessions.get(session_id).ok_or(BrokerError::SessionNotFound)?;
         if settling.terms.is_some() {
@@ -367,35 +530,40 @@ impl Settlement {
         let payout =
             allocation.payout_address.as_deref().ok_or_else(|| bad("the host settles nothing"))?;
         let parse = |text: &str| text.parse::<Address>().map_err(|e| bad(e.to_string()));
-        let host = parse(&terms.host)?;
-        let session_key = parse(&terms.session_key)?;
-        if host != parse(payout)? {
+        let voucher = &terms.voucher;
+        if voucher.host != parse(payout)? {
             return Err(bad("the voucher names another host"));
         }
         let client_key = allocation.client_key.as_deref().map(parse).transpose()?;
-        if client_key != Some(session_key) {
+        if client_key != Some(voucher.sessionKey) {
             return Err(bad("the voucher's session key is not the session's client_key"));
         }
-        let price: U256 = terms.price_per_block.parse().map_err(|_| bad("bad price_per_block"))?;
-        if price != U256::from(allocation.price_per_block) {
+        if voucher.pricePerBlock != U256::from(allocation.price_per_block) {
             return Err(bad("the voucher's price is not the host's"));
         }
-        let nonce: B256 = terms.nonce.parse().map_err(|_| bad("bad nonce"))?;
-        if nonce != B256::from(keccak256(session_id.as_bytes())) {
+        if voucher.nonce != B256::from(keccak256(session_id.as_bytes())) {
             return Err(bad("the voucher's nonce is not keccak-256 of the session id"));
         }
-        if terms.max_blocks > MAX_VOUCHER_BLOCKS || terms.expiry <= now_s {
+        if voucher.maxBlocks > MAX_VOUCHER_BLOCKS || voucher.expiry <= now_s {
             return Err(bad(format!(
                 "a voucher covers 1..={MAX_VOUCHER_BLOCKS} blocks and has not expired"
             )));
         }
+        Ok(terms)
+    }
+
+    /// Reads a submitted voucher: its fields, its on-chain session id, and the player its
+    /// signature recovers (low-s only, as the contract requires).
+    fn parse_terms(&self, submission: &VoucherSubmission) -> Result<Terms, BrokerError> {
+        let terms = &submission.voucher;
+        let parse = |text: &str| text.parse::<Address>().map_err(|e| bad(e.to_string()));
         let voucher = Voucher {
-            host,
-            sessionKey: session_key,
-            pricePerBlock: price,
+            host: parse(&terms.host)?,
+            sessionKey: parse(&terms.session_key)?,
+            pricePerBlock: terms.price_per_block.parse().map_err(|_| bad("bad price_per_block"))?,
             maxBlocks: terms.max_blocks,
             expiry: terms.expiry,
-            nonce,
+            nonce: terms.nonce.parse().map_err(|_| bad("bad nonce"))?,
         };
         let client = &self.config.client;
         let onchain_id = gridplay_chain::settlement::voucher_session_id(
@@ -412,7 +580,7 @@ impl Settlement {
         let player = signature
             .recover_address_from_prehash(&onchain_id)
             .map_err(|_| BrokerError::Unauthorized("voucher signature does not recover".into()))?;
-        Ok(Terms { voucher, signature: bytes, player, onchain_id })
+        Ok(Terms { submission: submission.clone(), voucher, signature: bytes, player, onchain_id })
     }
 
     /// `GET /v1/sessions/{id}/receipt`.
@@ -476,6 +644,7 @@ impl Settlement {
             })
             .collect();
         let mut new_blocks = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
         for (session_id, allocation, onchain_id, player, price, billed) in pending {
             let Some(probes) = self.host_record(&allocation, &session_id).await else {
                 tracing::debug!(session = %session_id, "host record unavailable this round");
@@ -503,10 +672,14 @@ impl Settlement {
             let all_billed = probes.blocks.iter().all(|b| b.complete);
             let mut sessions = self.lock();
             if let Some(settling) = sessions.sessions.get_mut(&session_id) {
+                let finished = probes.ended && all_billed;
+                if !lines.is_empty() || finished != settling.finished {
+                    touched.push(session_id.clone());
+                }
                 for line in lines {
                     settling.lines.insert(line.block_index, line);
                 }
-                settling.finished = probes.ended && all_billed;
+                settling.finished = finished;
                 if settling.finished {
                     settling.since_ms = now_ms;
                 }
@@ -536,23 +709,34 @@ impl Settlement {
                 .collect()
         };
         if blocks.is_empty() {
+            self.record_round(&touched)?;
             return Ok(None);
         }
         let epoch =
             Epoch::new(blocks.iter().map(|b| b.billed.clone()).collect(), &carried.cumulative)
                 .map_err(|e| BrokerError::Store(e.to_string()))?;
         let client = &self.config.client;
-        let (epoch_id, tx) = client
+        let committed = client
             .commit_epoch(epoch.sections())
             .await
-            .map_err(|e| BrokerError::Store(format!("committing an epoch: {e}")))?;
+            .map_err(|e| BrokerError::Store(format!("committing an epoch: {e}")));
+        let (epoch_id, tx) = match committed {
+            Ok(done) => done,
+            Err(e) => {
+                // Not committed: the blocks are billed again next round.
+                let mut sessions = self.lock();
+                for block in &blocks {
+                    if let Some(settling) = sessions.sessions.get_mut(&block.session_id) {
+                        settling.lines.remove(&block.summary.block_index);
+                        settling.finished = false;
+                    }
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(epoch = epoch_id, blocks = blocks.len(), %tx, "epoch committed");
         carried.cumulative = epoch.cumulative();
         self.save_state(&carried.cumulative)?;
-        carried.recent.push_back((epoch_id, epoch.clone()));
-        if carried.recent.len() > EPOCHS_KEPT {
-            carried.recent.pop_front();
-        }
         let mut sessions = self.lock();
         let mut summaries: HashMap<&str, Vec<ProbeSummary>> = HashMap::new();
         for block in &blocks {
@@ -584,6 +768,9 @@ impl Settlement {
                 tracing::warn!(session = %session_id, "receipt not updated: {e}");
             }
         }
+        drop(sessions);
+        touched.extend(blocks.iter().map(|b| b.session_id.clone()));
+        self.record_round(&touched)?;
         Ok(Some((epoch_id, tx)))
     }
 
@@ -638,7 +825,19 @@ mod tests {
             client_key: None,
             fps: 60,
         };
+        let submission = VoucherSubmission {
+            voucher: gridplay_protocol::settlement::VoucherTerms {
+                host: format!("{:#x}", Address::ZERO),
+                session_key: format!("{:#x}", Address::ZERO),
+                price_per_block: "1".into(),
+                max_blocks: 1,
+                expiry: 1,
+                nonce: format!("{:#x}", B256::ZERO),
+            },
+            signature: String::new(),
+        };
         let terms = voucher.then(|| Terms {
+            submission,
             voucher: Voucher {
                 host: Address::ZERO,
                 sessionKey: Address::ZERO,
