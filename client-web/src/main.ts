@@ -27,7 +27,7 @@ const ui = {
 };
 /** The receipt of the latest billed session, in the lobby. */
 const receiptPanel = createReceiptPanel(ui.lobby);
-/** The voucher's state in the player's bar ("demo player 0x…: voucher accepted"). */
+/** The voucher's state in the player's bar ("wallet 0x…: voucher accepted"). */
 const voucherBadge = document.createElement("span");
 voucherBadge.id = "settlement";
 voucherBadge.hidden = true;

@@ -123,7 +123,7 @@ function render(panel: HTMLElement, sessionId: string, settled: Settled, r: Sess
     e.textContent = text;
     return e;
   };
-  const parts: HTMLElement[] = [el("h2", "Receipt"), el("p", `Session ${sessionId} · demo player ${shortHex(settled.player)}`)];
+  const parts: HTMLElement[] = [el("h2", "Receipt"), el("p", `Session ${sessionId} · ${settled.kind} ${shortHex(settled.player)}`)];
   if (note !== "") {
     const status = el("p", note);
     status.setAttribute("role", "status");

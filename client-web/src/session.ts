@@ -11,7 +11,7 @@ import { ClickToPhoton } from "./probes/clickToPhoton.ts";
 import { SessionKey } from "./probes/report.ts";
 import { ProbeReporter } from "./probes/reporter.ts";
 import { probe } from "./rtt.ts";
-import { describeVoucher, fetchSettlement, sendVoucher, type Settled } from "./settlement.ts";
+import { describeVoucher, type Eip1193Provider, fetchSettlement, sendVoucher, type Settled } from "./settlement.ts";
 import { recordClickToPhoton, resetStats, stats } from "./stats.ts";
 import { whepDelete, whepOffer } from "./whep.ts";
 
@@ -69,10 +69,17 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
   }
   stats.sessionId = allocation.session_id;
   stats.token = allocation.token;
-  const settled = sendVoucher(settlement, allocation, key.address, (state) => {
-    stats.voucher = state;
-    hooks.voucher(describeVoucher(state));
-  });
+  const wallet = (window as { ethereum?: Eip1193Provider }).ethereum;
+  const settled = sendVoucher(
+    settlement,
+    allocation,
+    key.address,
+    (state) => {
+      stats.voucher = state;
+      hooks.voucher(describeVoucher(state));
+    },
+    wallet,
+  );
   const session = new PlaySession(allocation, peer, video, hooks, key, settled);
   try {
     await session.connect(clickedAt, offer);

@@ -5,8 +5,10 @@
 // It names the host's payout address, the session key (which signs the probe reports), the price, at most
 // MAX_BLOCKS billable 15-minute blocks, an expiry and a nonce: keccak-256 of the broker's session id.
 //
-// Only a local demo chain's player key (SettlementInfo.demo_player_key) signs: without one no voucher is sent (a
-// wallet is out of scope) and the session plays unbilled. Nothing here delays the stream; a failure is only reported.
+// The player's wallet signs it when the page has one (an EIP-1193 provider at `window.ethereum`, asked for
+// `eth_signTypedData_v4`); otherwise a local demo chain's published player key (SettlementInfo.demo_player_key)
+// does; with neither no voucher is sent and the session plays unbilled. Nothing here delays the stream; a failure is
+// only reported.
 
 import { getSettlement, submitVoucher } from "./api.ts";
 import { addressWord, bytes32Word, fromHex, hashStruct, hex0x, SigningKey, stringWord, typedDigest, uintWord, type Domain } from "./eip712.ts";
@@ -62,6 +64,81 @@ export function signVoucher(info: SettlementInfo, terms: VoucherTerms, player: S
   return { voucher: terms, signature: player.signDigest(voucherDigest(info, terms)) };
 }
 
+/** An EIP-1193 provider: what browser wallets inject as `window.ethereum`. */
+export interface Eip1193Provider {
+  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
+}
+
+/** Who pays for the session: an address and a way to sign its voucher. */
+export interface Player {
+  /** 0x address, lowercase. */
+  address: string;
+  /** "wallet" or "demo player", as the page names it. */
+  kind: string;
+  sign(info: SettlementInfo, terms: VoucherTerms): Promise<string>;
+}
+
+/** The voucher as EIP-712 typed data (the JSON `eth_signTypedData_v4` takes). */
+export function voucherTypedData(info: SettlementInfo, terms: VoucherTerms): object {
+  const domain = { name: "Gridplay", version: "1", chainId: voucherDomain(info).chainId?.toString(), verifyingContract: info.contract };
+  return {
+    types: {
+      EIP712Domain: [
+        { name: "name", type: "string" },
+        { name: "version", type: "string" },
+        { name: "chainId", type: "uint256" },
+        { name: "verifyingContract", type: "address" },
+      ],
+      Voucher: [
+        { name: "host", type: "address" },
+        { name: "sessionKey", type: "address" },
+        { name: "pricePerBlock", type: "uint256" },
+        { name: "maxBlocks", type: "uint32" },
+        { name: "expiry", type: "uint64" },
+        { name: "nonce", type: "bytes32" },
+      ],
+    },
+    primaryType: "Voucher",
+    domain,
+    message: {
+      host: terms.host,
+      sessionKey: terms.session_key,
+      pricePerBlock: terms.price_per_block,
+      maxBlocks: terms.max_blocks,
+      expiry: terms.expiry,
+      nonce: terms.nonce,
+    },
+  };
+}
+
+/** The wallet's first account as the player, or null when the page has no wallet. */
+export async function walletPlayer(provider: Eip1193Provider | undefined): Promise<Player | null> {
+  if (provider === undefined) return null;
+  const accounts = await provider.request({ method: "eth_requestAccounts" });
+  const first = Array.isArray(accounts) ? accounts[0] : undefined;
+  if (typeof first !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(first)) throw new Error("the wallet gave no account");
+  const address = first.toLowerCase();
+  return {
+    address,
+    kind: "wallet",
+    async sign(info, terms) {
+      const typed = JSON.stringify(voucherTypedData(info, terms));
+      const signature = await provider.request({ method: "eth_signTypedData_v4", params: [address, typed] });
+      if (typeof signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(signature)) {
+        throw new Error("the wallet's signature is not 65 bytes of hex");
+      }
+      return signature;
+    },
+  };
+}
+
+/** The demo player of a local chain as a player, or null when the broker offers none. */
+function demoKeyPlayer(info: SettlementInfo): Player | null {
+  const key = demoPlayer(info);
+  if (key === null) return null;
+  return { address: key.address, kind: "demo player", sign: async (i, terms) => signVoucher(i, terms, key).signature };
+}
+
 /** The demo player of a local chain, or null when the broker offers none. */
 export function demoPlayer(info: SettlementInfo): SigningKey | null {
   if (info.demo_player_key === undefined) return null;
@@ -76,8 +153,8 @@ export type VoucherState =
   | { state: "off" }
   /** No voucher: no player key, or no payout address. */
   | { state: "skipped"; reason: string }
-  | { state: "pending"; player: string }
-  | { state: "accepted"; player: string }
+  | { state: "pending"; player: string; kind: string }
+  | { state: "accepted"; player: string; kind: string }
   | { state: "failed"; reason: string };
 
 /** `0x1234…abcd`: the head and tail of a long hex string. */
@@ -93,9 +170,9 @@ export function describeVoucher(v: VoucherState): string {
     case "skipped":
       return `not billed: ${v.reason}`;
     case "pending":
-      return `demo player ${shortHex(v.player)}: sending voucher…`;
+      return `${v.kind} ${shortHex(v.player)}: sending voucher…`;
     case "accepted":
-      return `demo player ${shortHex(v.player)}: voucher accepted`;
+      return `${v.kind} ${shortHex(v.player)}: voucher accepted`;
     case "failed":
       return `voucher failed: ${v.reason}`;
   }
@@ -114,35 +191,38 @@ export interface Settled {
   info: SettlementInfo;
   /** The player's address, which signed the voucher. */
   player: string;
+  /** "wallet" or "demo player". */
+  kind: string;
 }
 
 /**
- * Signs and submits the session's voucher once `settlement` is known; `update` hears each state. Resolves when the
- * broker accepted the voucher, else to null; never rejects.
+ * Signs (with `wallet` when there is one, else the demo player) and submits the session's voucher once `settlement`
+ * is known; `update` hears each state. Resolves when the broker accepted the voucher, else to null; never rejects.
  */
 export async function sendVoucher(
   settlement: Promise<SettlementInfo | null>,
   allocation: AllocateResponse,
   sessionKey: string,
   update: (s: VoucherState) => void,
+  wallet: Eip1193Provider | undefined,
 ): Promise<Settled | null> {
   try {
     const info = await settlement;
     if (info === null) return null;
-    const player = demoPlayer(info);
-    if (player === null) {
-      update({ state: "skipped", reason: "no player wallet (only a local demo chain has a demo player)" });
-      return null;
-    }
     if (allocation.payout_address === undefined) {
       update({ state: "skipped", reason: "the host names no payout address" });
       return null;
     }
-    update({ state: "pending", player: player.address });
+    const player = (await walletPlayer(wallet)) ?? demoKeyPlayer(info);
+    if (player === null) {
+      update({ state: "skipped", reason: "no wallet in this browser (and no demo player on this chain)" });
+      return null;
+    }
+    update({ state: "pending", player: player.address, kind: player.kind });
     const terms = voucherTerms(allocation, sessionKey, Date.now() / 1000);
-    await submitVoucher(allocation, signVoucher(info, terms, player));
-    update({ state: "accepted", player: player.address });
-    return { info, player: player.address };
+    await submitVoucher(allocation, { voucher: terms, signature: await player.sign(info, terms) });
+    update({ state: "accepted", player: player.address, kind: player.kind });
+    return { info, player: player.address, kind: player.kind };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     console.warn("gridplay: the voucher was not accepted; the session plays unbilled:", err);

@@ -46,6 +46,6 @@ test("unmeasured figures show a dash, and percentiles use the latest 100 samples
 
 test("the voucher row names the demo player", () => {
   const player = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
-  assert.equal(values({ ...base, voucher: { state: "accepted", player } })["voucher"], "demo player 0x7099…79c8: voucher accepted");
+  assert.equal(values({ ...base, voucher: { state: "accepted", player, kind: "demo player" } })["voucher"], "demo player 0x7099…79c8: voucher accepted");
   assert.equal(values({ ...base, voucher: { state: "failed", reason: "expired" } })["voucher"], "voucher failed: expired");
 });

@@ -7,7 +7,22 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
-import { addressWord, bytes32Word, domainSeparator, domainType, fromHex, hex0x, recoverAddress, typeHash, uintWord } from "../src/eip712.ts";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+
+import {
+  addressWord,
+  bytes32Word,
+  concat,
+  domainSeparator,
+  domainType,
+  fromHex,
+  hex0x,
+  recoverAddress,
+  SigningKey,
+  stringWord,
+  typeHash,
+  uintWord,
+} from "../src/eip712.ts";
 import type { AllocateResponse } from "../src/generated/AllocateResponse";
 import type { ReceiptLine } from "../src/generated/ReceiptLine";
 import type { SettlementInfo } from "../src/generated/SettlementInfo";
@@ -17,6 +32,7 @@ import { formatEth, lineText, pollWindowMs, receiptFileName, receiptSettled, ver
 import {
   demoPlayer,
   describeVoucher,
+  type Eip1193Provider,
   sendVoucher,
   signVoucher,
   VOUCHER_TYPE,
@@ -165,11 +181,11 @@ describe("submitting the voucher", () => {
   test("a signed voucher for the allocation, with the session's token; accepted on 204", async () => {
     const seen = stubFetch(() => new Response(null, { status: 204 }));
     const states: VoucherState[] = [];
-    const settled = await sendVoucher(Promise.resolve(info), allocation, SESSION_KEY, (s) => states.push(s));
-    assert.deepEqual(settled, { info, player: PLAYER });
+    const settled = await sendVoucher(Promise.resolve(info), allocation, SESSION_KEY, (s) => states.push(s), undefined);
+    assert.deepEqual(settled, { info, player: PLAYER, kind: "demo player" });
     assert.deepEqual(states, [
-      { state: "pending", player: PLAYER },
-      { state: "accepted", player: PLAYER },
+      { state: "pending", player: PLAYER, kind: "demo player" },
+      { state: "accepted", player: PLAYER, kind: "demo player" },
     ]);
     const [request] = seen;
     assert.ok(request !== undefined && seen.length === 1);
@@ -186,22 +202,71 @@ describe("submitting the voucher", () => {
   test("a refusal is reported with the broker's message, and the session is not billed", async () => {
     stubFetch(() => Response.json({ error: "bad_voucher", message: "the voucher names another host" }, { status: 422 }));
     const states: VoucherState[] = [];
-    assert.equal(await sendVoucher(Promise.resolve(info), allocation, SESSION_KEY, (s) => states.push(s)), null);
+    assert.equal(await sendVoucher(Promise.resolve(info), allocation, SESSION_KEY, (s) => states.push(s), undefined), null);
     assert.deepEqual(states.at(-1), { state: "failed", reason: "the voucher names another host" });
     assert.equal(describeVoucher(states.at(-1) ?? { state: "off" }), "voucher failed: the voucher names another host");
+  });
+
+  test("a wallet in the page signs the voucher as EIP-712 typed data, which hashes to the voucher's digest", async () => {
+    const seen = stubFetch(() => new Response(null, { status: 204 }));
+    const account = new SigningKey(fromHex(PLAYER_KEY));
+    const asked: string[] = [];
+    // A stand-in for a browser wallet: it hashes whatever typed data it is given, generically.
+    const wallet: Eip1193Provider = {
+      request({ method, params }) {
+        asked.push(method);
+        if (method === "eth_requestAccounts") return Promise.resolve([PLAYER.toUpperCase().replace("0X", "0x")]);
+        const [from, json] = params as [string, string];
+        assert.equal(from, PLAYER);
+        return Promise.resolve(account.signDigest(typedDataDigest(JSON.parse(json) as TypedData)));
+      },
+    };
+    const { demo_player_key: _, ...real } = info;
+    const states: VoucherState[] = [];
+    const settled = await sendVoucher(Promise.resolve(real), allocation, SESSION_KEY, (s) => states.push(s), wallet);
+    assert.deepEqual(settled, { info: real, player: PLAYER, kind: "wallet" });
+    assert.deepEqual(asked, ["eth_requestAccounts", "eth_signTypedData_v4"]);
+    assert.equal(describeVoucher(states.at(-1) ?? { state: "off" }), "wallet 0x7099…79c8: voucher accepted");
+    const body = JSON.parse(String(seen[0]?.init?.body)) as VoucherSubmission;
+    assert.equal(recoverAddress(voucherDigest(real, body.voucher), body.signature), PLAYER);
   });
 
   test("nothing is sent without settlement or without a player key", async () => {
     const seen = stubFetch(() => new Response(null, { status: 204 }));
     const states: VoucherState[] = [];
-    assert.equal(await sendVoucher(Promise.resolve(null), allocation, SESSION_KEY, (s) => states.push(s)), null);
+    assert.equal(await sendVoucher(Promise.resolve(null), allocation, SESSION_KEY, (s) => states.push(s), undefined), null);
     assert.equal(states.length, 0);
     const { demo_player_key: _, ...real } = info;
-    assert.equal(await sendVoucher(Promise.resolve(real), allocation, SESSION_KEY, (s) => states.push(s)), null);
+    assert.equal(await sendVoucher(Promise.resolve(real), allocation, SESSION_KEY, (s) => states.push(s), undefined), null);
     assert.equal(states[0]?.state, "skipped");
     assert.equal(seen.length, 0);
   });
 });
+
+/** EIP-712 typed data as wallets take it (flat structs only). */
+interface TypedData {
+  types: Record<string, { name: string; type: string }[]>;
+  primaryType: string;
+  domain: Record<string, string | number>;
+  message: Record<string, string | number>;
+}
+
+/** The EIP-712 digest of `typed`, from its own type descriptions (what a wallet computes). */
+function typedDataDigest(typed: TypedData): Uint8Array {
+  const word = (type: string, value: string | number): Uint8Array => {
+    if (type === "string") return stringWord(String(value));
+    if (type === "address") return addressWord(String(value));
+    if (type === "bytes32") return bytes32Word(String(value));
+    return uintWord(BigInt(value), Number(type.slice(4)));
+  };
+  const hash = (name: string, data: Record<string, string | number>): Uint8Array => {
+    const fields = typed.types[name] ?? [];
+    const type = `${name}(${fields.map((f) => `${f.type} ${f.name}`).join(",")})`;
+    const value = (f: { name: string }): string | number => data[f.name] ?? "";
+    return keccak_256(concat(typeHash(type), ...fields.map((f) => word(f.type, value(f)))));
+  };
+  return keccak_256(concat(new Uint8Array([0x19, 0x01]), hash("EIP712Domain", typed.domain), hash(typed.primaryType, typed.message)));
+}
 
 describe("the receipt", () => {
   const line = (over: Partial<ReceiptLine>): ReceiptLine => ({ block_index: 0, seconds_covered: 15, seconds_met: 14, amount: "1000000000000000", ...over });
