@@ -1,21 +1,30 @@
-//! `gridplay claim`: a host claims its totals for the epochs of session
-//! receipts (from `GET /v1/sessions/{id}/receipt`) once the epochs are final:
-//! one leaf per epoch, whatever number of the host's sessions it holds, all
-//! in one transaction per contract.
+//! `gridplay claim`: a host claims its totals for final epochs, one leaf per
+//! epoch whatever number of its sessions the epoch holds, all in one
+//! transaction per contract. The leaves come from the broker that settles
+//! (`GET /v1/settlement/claims/{host}`, with `--broker`) or from session
+//! receipts (`GET /v1/sessions/{id}/receipt`); epochs already paid or not
+//! yet final are left for later.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Args;
-use gridplay_chain::settlement::{Receipt, SettlementClient};
+use gridplay_chain::settlement::{
+    EpochState, HostAt, HostClaim, HostLeaf, Receipt, ReceiptHostTotal, SettlementClient,
+};
+use gridplay_protocol::settlement::HostClaims;
 
 /// `gridplay claim` flags.
 #[derive(Args)]
 pub struct ClaimArgs {
     /// Receipt files (JSON, as the broker serves them under `receipt`).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "broker")]
     receipts: Vec<PathBuf>,
+    /// The broker that settles: claim every epoch it has a receipt of for this host.
+    #[arg(long, env = "GRIDPLAY_BROKER_URL")]
+    broker: Option<String>,
     /// EVM JSON-RPC endpoint.
     #[arg(long, env = "GRIDPLAY_RPC_URL")]
     rpc_url: String,
@@ -24,7 +33,7 @@ pub struct ClaimArgs {
     payout_key_file: PathBuf,
 }
 
-/// Claims every block of the receipts and prints the transactions.
+/// Claims the host's totals of every final epoch listed and prints the transactions.
 pub async fn run(args: ClaimArgs) -> anyhow::Result<()> {
     let key_text = std::fs::read_to_string(&args.payout_key_file)
         .with_context(|| format!("reading {}", args.payout_key_file.display()))?;
@@ -48,12 +57,39 @@ pub async fn run(args: ClaimArgs) -> anyhow::Result<()> {
             by_contract.entry(receipt.contract).or_default().insert(claim.epochId, claim);
         }
     }
+    if let Some(broker) = &args.broker {
+        let url = format!("{}/v1/settlement/claims/{host:#x}", broker.trim_end_matches('/'));
+        let response = reqwest::get(url).await.context("reaching the broker")?;
+        let listed: HostClaims = response.error_for_status()?.json().await?;
+        let contract: Address = listed.contract.parse().context("the broker's contract")?;
+        for total in listed.totals {
+            let total: ReceiptHostTotal = serde_json::from_value(total)?;
+            let leaf = HostLeaf {
+                host,
+                amount: alloy::primitives::U256::from(total.amount),
+                running: alloy::primitives::U256::from(total.running),
+            };
+            let at = HostAt { index: total.position, leaf, proof: total.proof };
+            let epoch = u32::try_from(total.epoch_id).context("epoch id")?;
+            by_contract
+                .entry(contract)
+                .or_default()
+                .insert(epoch, HostClaim { epochId: epoch, at });
+        }
+    }
     for (contract, epochs) in by_contract {
         let client = SettlementClient::connect(&args.rpc_url, signer.clone(), contract).await?;
+        let last = epochs.keys().next_back().copied().map(u64::from).unwrap_or(0);
+        let final_through = client.finalize_through(last).await?;
         let mut claims = Vec::new();
         for (epoch, claim) in epochs {
+            let state = client.epoch(epoch.into()).await?.1;
             if client.is_paid(host, epoch.into()).await? {
                 println!("epoch {epoch} on {contract} was already paid");
+            } else if state == EpochState::Void {
+                println!("epoch {epoch} on {contract} was voided: nothing to claim");
+            } else if final_through.is_none_or(|f| u64::from(epoch) > f) {
+                println!("epoch {epoch} on {contract} is not final yet: claim it later");
             } else {
                 claims.push(claim);
             }

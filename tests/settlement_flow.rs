@@ -245,14 +245,27 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     assert_eq!(restarted.settle_once(now_s() * 1000).await.unwrap(), None);
     assert_eq!(client.open_challenges(0).await.unwrap(), (1, Vec::new()), "answered");
 
-    // After the challenge window the host claims its total with the receipt alone, and the
-    // player's spend is recorded against its deposit.
+    // After the challenge window the host claims its total with what the broker lists for it,
+    // and the player's spend is recorded against its deposit.
     let provider = client.contract().provider();
     let _: serde_json::Value =
         provider.raw_request("evm_increaseTime".into(), (61,)).await.unwrap();
     let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
-    let host_client = client.with_signer(&rpc, host.clone()).await.unwrap();
-    host_client.claim(host.address(), receipt.claims()).await.unwrap();
+    let payout_key =
+        std::env::temp_dir().join(format!("gridplay-payout-{}.key", std::process::id()));
+    std::fs::write(&payout_key, format!("0x{}", alloy::hex::encode(host.to_bytes()))).unwrap();
+    let mut claim = std::process::Command::new(env!("CARGO_BIN_EXE_gridplay"));
+    claim
+        .args(["claim", "--broker", &broker, "--rpc-url", &rpc])
+        .arg("--payout-key-file")
+        .arg(&payout_key);
+    let claimed = run(claim).await;
+    let said = String::from_utf8_lossy(&claimed.stdout);
+    assert!(
+        claimed.status.success() && said.contains("claimed the host's totals of epoch(s) 0"),
+        "{said}"
+    );
+    let _ = std::fs::remove_file(&payout_key);
     assert!(client.is_paid(host.address(), epoch_id).await.unwrap());
     let paid = client.contract().epochs(U256::from(epoch_id)).call().await.unwrap().paid;
     assert_eq!(paid, amount);

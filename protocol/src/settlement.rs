@@ -134,6 +134,20 @@ pub struct SessionReceipt {
     pub receipt: Option<serde_json::Value>,
 }
 
+/// `GET /v1/settlement/claims/{host}`: what a host can claim with, from the receipts the
+/// broker keeps: its total in each epoch that billed one of its sessions (claimed or not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HostClaims {
+    /// The host's payout address, `0x`.
+    pub host: String,
+    /// The settlement contract, `0x`.
+    pub contract: String,
+    /// One per epoch: the host's leaf with its position and proof, as receipts hold it
+    /// (`hostTotals` entries: `epochId`, `position`, `amount`, `running`, `proof`).
+    #[schema(value_type = Vec<Object>)]
+    pub totals: Vec<serde_json::Value>,
+}
+
 /// Checks a `0x` hex string of `bytes` bytes.
 pub fn is_hex_of(text: &str, bytes: usize) -> bool {
     text.strip_prefix("0x")

@@ -331,6 +331,28 @@ impl SettlementClient {
         Ok((epoch.root, EpochState::from_code(epoch.state)))
     }
 
+    /// Makes epoch `id` final (its window closed unchallenged, the epoch before it final).
+    pub async fn finalize(&self, id: u64) -> Result<B256, Error> {
+        Ok(mined("finalize", self.contract.finalize(U256::from(id))).await?.transaction_hash)
+    }
+
+    /// Makes every pending epoch up to `last` final, in order, as far as they are ready;
+    /// returns how far epochs are final (`None`: not even the first asked for).
+    pub async fn finalize_through(&self, last: u64) -> Result<Option<u64>, Error> {
+        let mut first = last;
+        while first > 0 && self.epoch(first - 1).await?.1 == EpochState::Pending {
+            first -= 1;
+        }
+        for id in first..=last {
+            match self.epoch(id).await?.1 {
+                EpochState::Final => {}
+                EpochState::Pending if self.finalize(id).await.is_ok() => {}
+                _ => return Ok(id.checked_sub(1)),
+            }
+        }
+        Ok(Some(last))
+    }
+
     /// Pays `host` its totals for final epochs, one leaf per epoch; returns the transaction.
     pub async fn claim(&self, host: Address, claims: Vec<HostClaim>) -> Result<B256, Error> {
         Ok(mined("claim", self.contract.claim(host, claims)).await?.transaction_hash)

@@ -142,6 +142,7 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/settlement", get(settle::info))
         .route("/v1/sessions/{id}/voucher", post(settle::voucher))
         .route("/v1/sessions/{id}/receipt", get(settle::receipt))
+        .route("/v1/settlement/claims/{host}", get(settle::host_claims))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY));

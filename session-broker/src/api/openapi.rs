@@ -25,6 +25,7 @@ use super::{checks, hosts, sessions, settle};
         settle::info,
         settle::voucher,
         settle::receipt,
+        settle::host_claims,
     )
 )]
 pub struct BrokerApi;

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use gridplay_protocol::ApiError;
-use gridplay_protocol::settlement::{SessionReceipt, SettlementInfo, VoucherSubmission};
+use gridplay_protocol::settlement::{
+    HostClaims, SessionReceipt, SettlementInfo, VoucherSubmission,
+};
 
 use super::extract::ApiJson;
 use super::{Shared, unix_ms};
@@ -34,6 +36,17 @@ pub(super) async fn voucher(
 ) -> Result<StatusCode, BrokerError> {
     settler(&state)?.submit_voucher(&id, &submission, unix_ms() / 1000).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a host can claim with: its total in each epoch of the receipts kept.
+#[utoipa::path(get, path = "/v1/settlement/claims/{host}", params(("host" = String, Path)),
+    responses((status = 200, body = HostClaims), (status = 400, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub(super) async fn host_claims(
+    State(state): State<Shared>,
+    Path(host): Path<String>,
+) -> Result<Json<HostClaims>, BrokerError> {
+    settler(&state)?.host_claims(&host).map(Json)
 }
 
 /// The session's billed blocks and, once committed, its verifiable receipt.

@@ -28,7 +28,7 @@ use gridplay_chain::settlement::{
 use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
 use gridplay_protocol::settlement::{
-    ReceiptLine, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
+    HostClaims, ReceiptLine, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
 };
 use gridplay_protocol::token::decode_public_key;
 use gridplay_protocol::{AllocateRequest, HostRegistration};
@@ -581,6 +581,28 @@ impl Settlement {
             .recover_address_from_prehash(&onchain_id)
             .map_err(|_| BrokerError::Unauthorized("voucher signature does not recover".into()))?;
         Ok(Terms { submission: submission.clone(), voucher, signature: bytes, player, onchain_id })
+    }
+
+    /// `GET /v1/settlement/claims/{host}`: the host's total in each epoch of the receipts
+    /// kept, by epoch.
+    pub fn host_claims(&self, host: &str) -> Result<HostClaims, BrokerError> {
+        let host: Address = host.parse().map_err(|_| bad("the host must be a 0x address"))?;
+        let mut totals: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
+        for s in self.lock().sessions.values() {
+            let Some(receipt) = s.receipt.as_ref().filter(|r| r.voucher.host == host) else {
+                continue;
+            };
+            for total in &receipt.host_totals {
+                if let Ok(json) = serde_json::to_value(total) {
+                    totals.entry(total.epoch_id).or_insert(json);
+                }
+            }
+        }
+        Ok(HostClaims {
+            host: format!("{host:#x}"),
+            contract: format!("{:#x}", self.config.client.address()),
+            totals: totals.into_values().collect(),
+        })
     }
 
     /// `GET /v1/sessions/{id}/receipt`.
