@@ -15,7 +15,7 @@ mod journal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
@@ -64,6 +64,9 @@ pub struct SettlementConfig {
 
 /// Journal records appended beyond the live sessions' own before the journal is compacted.
 const JOURNAL_SLACK: usize = 10_000;
+
+/// How long the settler waits for a host's record of a session.
+const HOST_RECORD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The players' cumulative spend, in the state directory.
 const CUMULATIVE_FILE: &str = "cumulative.json";
@@ -166,6 +169,8 @@ pub struct Settlement {
     config: SettlementConfig,
     book: Mutex<SessionBook>,
     carried: tokio::sync::Mutex<Carried>,
+    /// The players' committed cumulative spend as of the last commit, readable at any time.
+    spend_view: Mutex<Arc<BTreeMap<Address, u128>>>,
     journal: Mutex<journal::Journal>,
     /// Held while a voucher's credit is checked and accepted.
     credit: tokio::sync::Mutex<()>,
@@ -201,13 +206,18 @@ impl Settlement {
         };
         let (journal, entries) =
             journal::Journal::open::<Entry>(&dir.join(JOURNAL_FILE)).map_err(|e| store(&e))?;
+        let http = reqwest::Client::builder()
+            .timeout(HOST_RECORD_TIMEOUT)
+            .build()
+            .map_err(|e| store(&e))?;
         let settler = Self {
             config,
             book: Mutex::default(),
+            spend_view: Mutex::new(Arc::new(cumulative.clone())),
             carried: tokio::sync::Mutex::new(Carried { cumulative, ..Carried::default() }),
             journal: Mutex::new(journal),
             credit: tokio::sync::Mutex::new(()),
-            http: reqwest::Client::new(),
+            http,
         };
         {
             let mut book = settler.lock();
@@ -335,6 +345,12 @@ impl Settlement {
             std::fs::rename(&temp, &path)
         };
         write().map_err(|e| BrokerError::Store(format!("{}: {e}", path.display())))
+    }
+
+    /// `player`'s cumulative spend as of the last commit.
+    fn committed_spend(&self, player: Address) -> u128 {
+        let view = self.spend_view.lock().unwrap_or_else(|p| p.into_inner());
+        view.get(&player).copied().unwrap_or(0)
     }
 
     /// The leaf with hash `leaf_hash` among the receipts kept, with its session's voucher.
@@ -492,18 +508,23 @@ impl Settlement {
         let credit = account.deposited.saturating_add(account.refunded);
         let debit =
             account.withdrawn.saturating_add(account.spent).saturating_add(account.withdrawing);
-        let committed = self.carried.lock().await.cumulative.get(&player).copied().unwrap_or(0);
+        // Read without waiting for a settling round; while a commit is under way its blocks
+        // count both here (once committed) and below (until marked committed): never too little.
+        let committed = self.committed_spend(player);
         let unrecorded = committed.saturating_sub(account.spent);
+        let amount = |l: &ReceiptLine| l.amount.parse::<u128>().unwrap_or(0);
         let open: u128 = self
             .lock()
             .sessions
             .values()
-            .filter(|s| !s.finished)
+            .filter(|s| {
+                !s.finished || s.lines.values().any(|l| l.epoch_id.is_none() && amount(l) > 0)
+            })
             .filter_map(|s| s.terms.as_ref().filter(|t| t.player == player).map(|t| (s, t)))
             .map(|(s, t)| {
                 let most = t.voucher.pricePerBlock.saturating_mul(U256::from(t.voucher.maxBlocks));
                 let billed: u128 =
-                    s.lines.values().filter_map(|l| l.amount.parse::<u128>().ok()).sum();
+                    s.lines.values().filter(|l| l.epoch_id.is_some()).map(amount).sum();
                 most.saturating_to::<u128>().saturating_sub(billed)
             })
             .sum();
@@ -758,6 +779,8 @@ impl Settlement {
         };
         tracing::info!(epoch = epoch_id, blocks = blocks.len(), %tx, "epoch committed");
         carried.cumulative = epoch.cumulative();
+        *self.spend_view.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(carried.cumulative.clone());
         self.save_state(&carried.cumulative)?;
         let mut sessions = self.lock();
         let mut summaries: HashMap<&str, Vec<ProbeSummary>> = HashMap::new();
