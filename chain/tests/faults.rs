@@ -311,6 +311,35 @@ async fn every_fault_voids_its_epoch_and_the_same_proofs_against_an_honest_epoch
         ))
         .await,
     );
+    // Keys with no leaf read as 0 from the leaves around where they would be: below every
+    // player, between the two, above every one (and likewise for hosts).
+    let (low, high) = {
+        let (a, b) = (honest.players()[0].player, honest.players()[1].player);
+        let mid = (U256::from_be_slice(a.as_slice()) + U256::from_be_slice(b.as_slice())) >> 1;
+        (Address::from_word(B256::from(mid)), Address::repeat_byte(0xff))
+    };
+    for stranger in [Address::ZERO, low, high] {
+        let spend = pool.operator.provePlayerSpendFault(
+            id(e0),
+            stranger,
+            Vec::new(),
+            honest.spend_lookup(stranger),
+            honest.player_lookup(stranger),
+        );
+        no_fault(refused(spend).await);
+        let short = pool.operator.proveHostShortFault(
+            id(e0),
+            stranger,
+            honest.host_lookup(stranger),
+            Vec::new(),
+        );
+        no_fault(refused(short).await);
+    }
+    // A bracket that is not two neighbours shows nothing.
+    let lie = vec![honest.player_at(0), honest.player_at(0)];
+    let spend =
+        pool.operator.provePlayerSpendFault(id(e0), low, Vec::new(), honest.spend_lookup(low), lie);
+    assert!(refused(spend).await.contains("InvalidLookup"));
     // A proof for a leaf at the wrong position is not a proof.
     let mut moved = honest.block_at(1);
     moved.index = 2;
