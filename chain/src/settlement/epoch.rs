@@ -141,7 +141,7 @@ impl Epoch {
     }
 
     /// Position of a session's block in the blocks section.
-    pub fn position(&self, session_id: B256, block_index: u32) -> Option<usize> {
+    fn position(&self, session_id: B256, block_index: u32) -> Option<usize> {
         self.sections
             .blocks()
             .iter()

@@ -22,7 +22,6 @@ pub use receipt::{
     BlockVerdict, Failure, Receipt, ReceiptBlock, ReceiptCheck, ReceiptHostTotal, verify_receipt,
 };
 pub use sections::{Sections, block_hash, host_hash, player_hash};
-pub use tree::PositionalTree;
 
 alloy::sol!(
     #[allow(missing_docs, clippy::too_many_arguments)]

@@ -6,7 +6,7 @@ use crate::keccak::{Hash, keccak256};
 /// A binary tree over leaf hashes padded with zero hashes to a power of two; a node is
 /// `keccak256(left ‖ right)`, so a proof fixes the leaf's index (`GridplaySettlement._verify`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PositionalTree {
+pub(crate) struct PositionalTree {
     /// `levels[0]` are the padded leaves, the last level is the root alone.
     levels: Vec<Vec<Hash>>,
     /// Leaves before padding.
@@ -43,11 +43,6 @@ impl PositionalTree {
     /// Number of leaves (before padding).
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// Always false: a tree has at least one leaf.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The sibling hashes from leaf `index` up to the root, bottom first.
