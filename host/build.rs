@@ -1,5 +1,5 @@
 //! Compiles the GLSL shaders in `shaders/` to SPIR-V with `glslc` (from the
-//! `glslc` apt package) into `OUT_DIR`, where `src/render/pipeline.rs`
+//! `glslc` apt package) into `OUT_DIR`, where `src/workloads/orbit/render/pipeline.rs`
 //! includes them with `include_bytes!`.
 
 use std::env;

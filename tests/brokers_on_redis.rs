@@ -104,6 +104,7 @@ async fn register_hosts(http: &reqwest::Client, base: &str) {
             price_per_block: 1,
             quic: None,
             payout_address: None,
+            apps: Vec::new(),
         };
         let status = signed_post(
             http,

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use gridplay_host::game::GameState;
-use gridplay_host::render::Renderer;
+use gridplay_host::workloads::orbit::game::GameState;
+use gridplay_host::workloads::orbit::render::Renderer;
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_streaming::{ColourConverter, EncoderSettings, OpenH264Encoder, VideoEncoder};
 use serde::Serialize;

@@ -43,4 +43,20 @@ pub enum HostError {
     /// A socket or file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The app catalogue was refused.
+    #[error("{}:{line}: {reason}", file.display())]
+    Catalogue {
+        /// The catalogue file.
+        file: std::path::PathBuf,
+        /// The line at fault (0 when the whole file is).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An app's display, sandbox or capture failed.
+    #[error("app: {0}")]
+    App(String),
+    /// The session's app ended on its own.
+    #[error("app {0}")]
+    AppExited(crate::workloads::AppExit),
 }

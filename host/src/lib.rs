@@ -1,21 +1,22 @@
-//! The Gridplay session host: finds the GPU, registers its slots with a
-//! broker, and for each player renders the built-in game with Vulkan,
-//! encodes it to H.264 and streams it over WebRTC (WHEP signalling) to
-//! browsers and over QUIC to native clients.
+//! The Gridplay session host: finds the GPU, registers its slots and apps
+//! with a broker, and for each player runs the session's workload (the
+//! built-in game rendered with Vulkan, or a catalogue app in its own
+//! sandbox and display), encodes it to H.264 and streams it over WebRTC
+//! (WHEP signalling) to browsers and over QUIC to native clients.
 //!
 //! It does not place players (the broker does) nor settle payments.
 
 mod broker_link;
+pub mod catalogue;
 mod error;
-pub mod game;
 pub mod gpu;
 pub mod pipeline;
 pub mod probes;
 mod quic;
-pub mod render;
 mod serve;
 mod session;
 mod whep;
+pub mod workloads;
 
 pub use broker_link::BrokerLink;
 pub use error::HostError;

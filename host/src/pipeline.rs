@@ -1,6 +1,7 @@
-//! One session's frame loop on its own thread: apply input, advance the game,
-//! render (Vulkan), read back, convert to I420 and encode (NVENC when built
-//! with the `nvenc` feature and the driver has it, else openh264).
+//! One session's frame loop on its own thread: apply input, take the
+//! workload's next picture (Orbit rendered with Vulkan, or an app captured
+//! from its display), convert to I420 and encode (NVENC when built with the
+//! `nvenc` feature and the driver has it, else openh264).
 //!
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
 //! frame that reflects each input.
@@ -20,8 +21,7 @@ use gridplay_streaming::{ColourConverter, EncoderSettings, VideoEncoder, open_en
 use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
-use crate::game::GameState;
-use crate::render::Renderer;
+use crate::workloads::{Launch, Picture};
 
 /// Size and rate of one session's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +60,18 @@ const ENCODER_HEADROOM: f64 = 0.9;
 impl PipelineControl {
     /// Control for a stream: the rate controller starts at the stream's
     /// default bitrate and may go up to 1.5 times it; under sustained
-    /// pressure it steps down the stream's quality ladder ([`ladder_for`]).
-    pub fn new(spec: StreamSpec) -> Self {
+    /// pressure it steps down the stream's quality ladder ([`ladder_for`]),
+    /// only through its frame rates when the size is fixed (`resizable` false).
+    pub fn new(spec: StreamSpec, resizable: bool) -> Self {
         let start =
             u64::from(EncoderSettings::for_stream(spec.width, spec.height, spec.fps).bitrate_bps);
         let config = RateConfig { min_bps: 300_000, max_bps: start * 3 / 2, start_bps: start };
+        let mut ladder = ladder_for(spec);
+        if !resizable {
+            ladder.retain(|l| (l.width, l.height) == (spec.width, spec.height));
+        }
         let controller =
-            RateController::new(config).with_degradation(DegradationPolicy::new(ladder_for(spec)));
+            RateController::new(config).with_degradation(DegradationPolicy::new(ladder));
         Self {
             keyframe: AtomicBool::new(false),
             rate: SharedRate::new(controller),
@@ -163,10 +168,9 @@ impl FramePacer {
     }
 }
 
-/// What turns the game into H.264 at one size: renderer, colour converter
-/// and encoder, rebuilt when the quality ladder changes the size.
+/// What turns pictures into H.264 at one size: colour converter and
+/// encoder, rebuilt when the quality ladder changes the size.
 struct Stages {
-    renderer: Renderer,
     converter: ColourConverter,
     /// NVENC when built with the `nvenc` feature and the GPU has one, openh264 otherwise.
     encoder: Box<dyn VideoEncoder + Send>,
@@ -176,16 +180,10 @@ struct Stages {
 
 impl Stages {
     fn new(spec: StreamSpec, bitrate_bps: u32) -> Result<Self, HostError> {
-        let renderer = Renderer::new(spec.width, spec.height)?;
         let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
         let (encoder, kind) = open_encoder(EncoderSettings { bitrate_bps, ..settings })?;
         tracing::info!(encoder = %kind, width = spec.width, height = spec.height, "encoder opened");
-        Ok(Self {
-            renderer,
-            converter: ColourConverter::new(spec.width, spec.height),
-            encoder,
-            bitrate_bps,
-        })
+        Ok(Self { converter: ColourConverter::new(spec.width, spec.height), encoder, bitrate_bps })
     }
 }
 
@@ -193,12 +191,13 @@ impl Stages {
 /// closes. Blocking: call it on its own thread.
 pub fn run_pipeline(
     spec: StreamSpec,
+    launch: &Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
     control: Arc<PipelineControl>,
 ) -> Result<(), HostError> {
+    let mut workload = launch.start(spec.width, spec.height)?;
     let mut stages = Stages::new(spec, control.encoder_target())?;
-    let mut game = GameState::new(spec.width, spec.height);
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;
@@ -213,6 +212,7 @@ pub fn run_pipeline(
             tracing::info!(width = q.width, height = q.height, fps = q.fps, "quality changed");
             let now_spec = StreamSpec { width: q.width, height: q.height, fps: q.fps };
             if (q.width, q.height) != size {
+                workload.resize(q.width, q.height)?;
                 stages = Stages::new(now_spec, control.encoder_target())?;
                 size = (q.width, q.height);
             }
@@ -222,22 +222,27 @@ pub fn run_pipeline(
         let started = Instant::now();
         let mut acks = Vec::new();
         frame_id += 1;
-        let mut apply = |event: InputEvent| {
-            game.apply(&event);
+        let mut apply = |event: InputEvent| -> Result<(), HostError> {
+            workload.apply(&event)?;
             acks.push(InputApplied { seq: event.seq, frame_id, rtp_timestamp: None });
+            Ok(())
         };
-        early.drain(..).for_each(&mut apply);
+        for event in early.drain(..) {
+            apply(event)?;
+        }
         loop {
             match inputs.try_recv() {
-                Ok(event) => apply(event),
+                Ok(event) => apply(event)?,
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
-        game.advance(started - last);
+        let picture = workload.frame(started - last)?;
         last = started;
-        stages.renderer.render(&game.scene())?;
-        let frame = stages.converter.convert(stages.renderer.pixels())?;
+        let frame = match picture {
+            Picture::Rgba(pixels) => stages.converter.convert(pixels)?,
+            Picture::Bgrx(pixels) => stages.converter.convert_bgra(pixels)?,
+        };
         let target = control.encoder_target();
         let current = stages.bitrate_bps;
         if target.abs_diff(current) > current / 20 {

@@ -26,7 +26,9 @@ fn close_code(error: &WhepError) -> CloseCode {
         WhepError::Unauthorized(_) => CloseCode::Unauthorized,
         WhepError::Busy => CloseCode::NoCapacity,
         WhepError::Conflict | WhepError::NotFound => CloseCode::Conflict,
-        WhepError::BadSdp(_) | WhepError::UnsupportedMedia => CloseCode::ProtocolViolation,
+        WhepError::BadSdp(_) | WhepError::UnknownApp(_) | WhepError::UnsupportedMedia => {
+            CloseCode::ProtocolViolation
+        }
         WhepError::Internal(_) => CloseCode::Internal,
     }
 }
@@ -78,7 +80,10 @@ async fn join(incoming: QuicIncoming, state: Arc<HostState>) {
 fn refuse(join: QuicJoin, error: &WhepError) {
     tracing::debug!(remote = %join.remote_address(), "QUIC join refused: {error:?}");
     let reason = match error {
-        WhepError::Unauthorized(m) | WhepError::BadSdp(m) | WhepError::Internal(m) => m.clone(),
+        WhepError::Unauthorized(m)
+        | WhepError::UnknownApp(m)
+        | WhepError::BadSdp(m)
+        | WhepError::Internal(m) => m.clone(),
         other => format!("{other:?}"),
     };
     join.refuse(close_code(error), &reason);
@@ -120,5 +125,5 @@ async fn run_watcher(
             },
         }
     }
-    peer.close();
+    peer.close().await;
 }

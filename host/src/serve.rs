@@ -13,6 +13,7 @@ use gridplay_streaming::quic::{HostCertificate, QuicListener};
 use tokio::net::TcpListener;
 
 use crate::broker_link::BrokerLink;
+use crate::catalogue::Catalogue;
 use crate::quic::serve_quic;
 use crate::whep::{HostState, whep_router};
 use crate::{HostError, gpu};
@@ -50,6 +51,8 @@ pub struct HostConfig {
     pub price_per_block: u64,
     /// Where the host is paid (`0x` address) when it settles on chain.
     pub payout_address: Option<String>,
+    /// The apps it offers besides Orbit.
+    pub catalogue: Catalogue,
 }
 
 impl HostConfig {
@@ -92,6 +95,7 @@ impl HostConfig {
             location: GeoPoint { lat: 0.0, lon: 0.0 },
             price_per_block: 0,
             payout_address: None,
+            catalogue: Catalogue::default(),
         }
     }
 }
@@ -143,6 +147,7 @@ pub async fn run_host(
         price_per_block: config.price_per_block,
         quic: quic.as_ref().map(|(_, endpoint)| endpoint.clone()),
         payout_address: config.payout_address.clone(),
+        apps: config.catalogue.apps(),
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
@@ -157,7 +162,8 @@ pub async fn run_host(
     let state = Arc::new(
         state
             .with_media_ports(config.media_ports.clone())
-            .with_media_public_ip(config.media_public_ip),
+            .with_media_public_ip(config.media_public_ip)
+            .with_catalogue(config.catalogue.clone()),
     );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

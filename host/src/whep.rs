@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use gridplay_protocol::probe::{ClientKey, PROBES_SIGNATURE_HEADER};
 use gridplay_protocol::token::encode_public_key;
-use gridplay_protocol::{ApiError, ProtocolError, SessionClaims, StreamStats};
+use gridplay_protocol::{ApiError, App, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::webrtc::PeerEvent;
 use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
@@ -27,6 +27,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
+use crate::catalogue::Catalogue;
+use crate::workloads::Launch;
 use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::probes::ProbeLog;
 use crate::session::{
@@ -82,6 +84,8 @@ pub struct HostState {
     pub slots: u32,
     /// Where to report session states, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
+    /// The apps it offers besides Orbit.
+    catalogue: Catalogue,
     sessions: Mutex<HashMap<String, Running>>,
     /// Probe logs of the last [`FINISHED_KEPT`] sessions that ended.
     finished: Mutex<VecDeque<(String, Arc<Mutex<ProbeLog>>)>>,
@@ -105,6 +109,7 @@ impl HostState {
             media_ports: None,
             slots,
             broker,
+            catalogue: Catalogue::default(),
             sessions: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
         }
@@ -130,6 +135,21 @@ impl HostState {
             finished.pop_front();
         }
         Some(running)
+    }
+
+    /// Offers the apps of `catalogue` besides Orbit.
+    pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
+        self.catalogue = catalogue;
+        self
+    }
+
+    /// What a session of app `id` runs, if this host offers it.
+    fn launch_of(&self, id: &str) -> Result<Launch, WhepError> {
+        if App::builtin_profile(id).is_some() {
+            return Ok(Launch::Orbit);
+        }
+        let entry = self.catalogue.get(id);
+        entry.map(|entry| Launch::App(entry, self.catalogue.limits)).ok_or_else(|| WhepError::UnknownApp(format!("this host does not offer `{id}`")))
     }
 
     /// Names `ip` in media candidates instead of the bound address.
@@ -177,8 +197,9 @@ impl HostState {
             Some(Ok(key)) => Some(key),
             Some(Err(e)) => return Err(WhepError::Unauthorized(format!("token: {e}"))),
         };
+        let launch = self.launch_of(&claims.app)?;
         let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
-        let control = Arc::new(PipelineControl::new(spec));
+        let control = Arc::new(PipelineControl::new(spec, launch.resizable()));
         let counters = Arc::new(SessionCounters::default());
         let probes = Arc::new(Mutex::new(ProbeLog::new(
             claims.session_id.clone(),
@@ -211,6 +232,7 @@ impl HostState {
             probes,
             broker,
             watchers,
+            launch,
         };
         Ok(NewSession { session_id: claims.session_id.clone(), control, port, parts, cancel })
     }
@@ -294,6 +316,7 @@ pub fn whep_router(state: Arc<HostState>) -> Router {
 #[derive(Debug)]
 pub(crate) enum WhepError {
     Unauthorized(String),
+    UnknownApp(String),
     BadSdp(String),
     UnsupportedMedia,
     Busy,
@@ -306,6 +329,7 @@ impl IntoResponse for WhepError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
+            Self::UnknownApp(m) => (StatusCode::NOT_FOUND, "unknown_app", m),
             Self::BadSdp(m) => (StatusCode::BAD_REQUEST, "bad_sdp", m),
             Self::UnsupportedMedia => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

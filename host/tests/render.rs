@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use gridplay_host::game::{GameState, PLAYER_RGB, PLAYER_SIZE, Scene};
-use gridplay_host::render::Renderer;
+use gridplay_host::workloads::orbit::game::{GameState, PLAYER_RGB, PLAYER_SIZE, Scene};
+use gridplay_host::workloads::orbit::render::Renderer;
 use gridplay_protocol::input::{InputEvent, InputKind};
 
 /// Yellow-ish per the browser test: blue < 100 and red >= 150.

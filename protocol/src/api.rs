@@ -30,9 +30,10 @@ pub enum Profile {
 
 /// An entry of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[ts(export)]
 pub struct App {
-    /// Stable id used in allocation requests.
+    /// Stable id used in allocation requests: `[a-z0-9-]`, 1..=64 bytes.
     pub id: String,
     /// Display title.
     pub title: String,
@@ -40,6 +41,73 @@ pub struct App {
     pub profile: Profile,
     /// One line for the lobby card.
     pub description: String,
+}
+
+/// Longest app title, in bytes.
+pub const MAX_APP_TITLE: usize = 64;
+/// Longest app description, in bytes.
+pub const MAX_APP_DESCRIPTION: usize = 256;
+/// Most apps one host may offer besides the built-in ones.
+pub const MAX_APPS: usize = 64;
+
+impl App {
+    /// The apps every host runs without a catalogue: Orbit as a landscape
+    /// game, and the same game as a portrait phone app (touch first).
+    pub fn builtin() -> Vec<App> {
+        vec![
+            App {
+                id: "orbit".into(),
+                title: "Orbit".into(),
+                profile: Profile::Game,
+                description: "Steer the yellow ship through orbiting debris (arrows/WASD, click to jump, gamepad).".into(),
+            },
+            App {
+                id: "orbit-phone".into(),
+                title: "Orbit (phone)".into(),
+                profile: Profile::Phone,
+                description: "Orbit in portrait: tap to jump, drag to steer, two-finger tap to grow."
+                    .into(),
+            },
+        ]
+    }
+
+    /// The profile of the built-in app `id`; `None` when `id` is not built in.
+    pub fn builtin_profile(id: &str) -> Option<Profile> {
+        match id {
+            "orbit" => Some(Profile::Game),
+            "orbit-phone" => Some(Profile::Phone),
+            _ => None,
+        }
+    }
+
+    /// Whether `id` is a well-formed app id: `[a-z0-9-]`, 1..=64 bytes.
+    pub fn valid_id(id: &str) -> bool {
+        (1..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+
+    /// Checks the entry's values.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        if !Self::valid_id(&self.id) {
+            return Err(ProtocolError::Invalid(format!(
+                "app id `{}` must be 1..=64 of [a-z0-9-]",
+                self.id.escape_debug()
+            )));
+        }
+        if self.title.trim().is_empty() || self.title.len() > MAX_APP_TITLE {
+            return Err(ProtocolError::Invalid(format!(
+                "app `{}`: title must be 1..={MAX_APP_TITLE} bytes",
+                self.id
+            )));
+        }
+        if self.description.len() > MAX_APP_DESCRIPTION {
+            return Err(ProtocolError::Invalid(format!(
+                "app `{}`: description must be at most {MAX_APP_DESCRIPTION} bytes",
+                self.id
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// `POST /v1/sessions`: a player asks for a slot.
@@ -233,6 +301,9 @@ pub struct HostRegistration {
     /// The address (`0x`) the host is paid at, when it settles on chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_address: Option<String>,
+    /// The apps it offers besides the built-in ones ([`App::builtin`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<App>,
 }
 
 /// Most slot offers one registration may carry.
@@ -281,12 +352,29 @@ impl HostRegistration {
         if profiles.len() != self.offers.len() {
             return Err(ProtocolError::Invalid("one offer per profile".into()));
         }
+        if self.apps.len() > MAX_APPS {
+            return Err(ProtocolError::Invalid(format!("at most {MAX_APPS} apps")));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for app in &self.apps {
+            app.validate()?;
+            if App::builtin_profile(&app.id).is_some() || !ids.insert(app.id.as_str()) {
+                return Err(ProtocolError::Invalid(format!("app id `{}` offered twice", app.id)));
+            }
+        }
         Ok(())
     }
 
     /// The offer for a profile, if any.
     pub fn offer(&self, profile: Profile) -> Option<&SlotOffer> {
         self.offers.iter().find(|o| o.profile == profile)
+    }
+
+    /// The profile the host runs the app `id` under: a built-in app's, or
+    /// that of one it offers; `None` when it does not run it.
+    pub fn app_profile(&self, id: &str) -> Option<Profile> {
+        App::builtin_profile(id)
+            .or_else(|| self.apps.iter().find(|a| a.id == id).map(|a| a.profile))
     }
 }
 

@@ -167,6 +167,11 @@ pub enum HostProbeMessage {
         /// Why, for people.
         reason: String,
     },
+    /// The session is over (the host closes the connection next).
+    Ended {
+        /// Why, for people: e.g. "app exited (status 0)".
+        reason: String,
+    },
 }
 
 /// What the host itself did in one second of a session.
@@ -306,6 +311,36 @@ pub struct SessionProbes {
 
 /// The response header carrying the host's signature over a [`SessionProbes`] body.
 pub const PROBES_SIGNATURE_HEADER: &str = "gridplay-signature";
+
+impl SessionProbes {
+    /// Reads a host's record: `body` as fetched and `signature`, the
+    /// [`PROBES_SIGNATURE_HEADER`] value (base64url ed25519 over the exact body), which must
+    /// verify against `host_id` (the host's key) before the body is even parsed; the body
+    /// must then name `host_id` too. Which client reports in it count is for the reader to
+    /// check (`gridplay_chain::evidence`).
+    pub fn from_signed(
+        body: &[u8],
+        signature: Option<&str>,
+        host_id: &str,
+    ) -> Result<Self, ProtocolError> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        use ed25519_dalek::Verifier;
+        let signature = signature
+            .and_then(|s| B64.decode(s).ok())
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+            .ok_or(ProtocolError::BadHostSignature)?;
+        crate::token::decode_public_key(host_id)?
+            .verify(body, &signature)
+            .map_err(|_| ProtocolError::BadHostSignature)?;
+        let probes: Self = serde_json::from_slice(body)
+            .map_err(|e| ProtocolError::Invalid(format!("host record: {e}")))?;
+        if probes.host_id != host_id {
+            return Err(ProtocolError::Invalid("the record names another host".into()));
+        }
+        Ok(probes)
+    }
+}
 
 impl ClientProbeMessage {
     /// Parses one message, refusing anything longer than [`MAX_PROBE_MESSAGE_LEN`].

@@ -7,7 +7,6 @@
 //! ([`placement::rank`]); the HTTP API is an axum router built by [`app`].
 
 mod api;
-mod catalogue;
 mod error;
 mod metrics;
 pub mod placement;
@@ -16,6 +15,5 @@ pub mod store;
 pub mod testing;
 
 pub use api::{BrokerConfig, BrokerState, MAX_BODY, app, serve, unix_ms};
-pub use catalogue::builtin_apps;
 pub use error::BrokerError;
 pub use store::{MemoryStore, RedisStore, SessionStore, StoreTiming};

@@ -1,8 +1,8 @@
 //! Placement: a pure function from candidate hosts and a request to a
 //! ranked list of hosts to try.
 //!
-//! Hard constraints: the host offers the request's profile at that size and
-//! rate, has a free slot, and its predicted RTT is within `max_rtt_ms`.
+//! Hard constraints: the host runs the request's app under its profile,
+//! offers that profile at that size and rate, has a free slot, and its predicted RTT is within `max_rtt_ms`.
 //! Among the rest, lower score wins: `predicted RTT + PACKING_MS × free
 //! fraction + PRICE_MS × relative price + REPUTATION_MS × (1 − reputation)`,
 //! so RTT dominates, a host checkers found wanting must be that much nearer
@@ -69,6 +69,9 @@ pub fn rank<'a>(hosts: &'a [HostView], request: &AllocateRequest) -> Vec<Ranked<
     let mut ranked: Vec<Ranked<'a>> = hosts
         .iter()
         .filter_map(|host| {
+            if host.registration.app_profile(&request.app) != Some(request.profile) {
+                return None;
+            }
             let offer = host.registration.offer(request.profile).filter(|o| o.fits(request))?;
             let used = host.used.get(&request.profile).copied().unwrap_or(0);
             if used >= offer.slots {

@@ -98,6 +98,7 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
         price_per_block: 10,
         quic: None,
         payout_address: None,
+        apps: Vec::new(),
     }
 }
 
@@ -304,6 +305,7 @@ async fn the_openapi_document_describes_every_route() {
     assert!(
         allocate["201"].is_object() && allocate["503"].is_object() && allocate["429"].is_object()
     );
+    assert!(paths["/v1/checks"]["post"]["responses"]["409"].is_object(), "replays documented");
 }
 
 fn check_report(host_id: &str, checker: &k256::ecdsa::SigningKey, delivered: bool) -> CheckReport {
@@ -369,15 +371,28 @@ async fn signed_checker_reports_move_host_reputation_and_nothing_else_does() {
         ..check_report(&host_id, &checker, false)
     };
     assert_eq!(submit(SignedCheck::sign(&stale, &checker)).await.0, StatusCode::BAD_REQUEST);
-    let nobody = SignedCheck::sign(&check_report("nobody", &checker, false), &checker);
-    assert_eq!(submit(nobody).await.0, StatusCode::NOT_FOUND);
+    let nobody = CheckReport { session_id: "s0".into(), ..check_report("nobody", &checker, false) };
+    let nobody = SignedCheck::sign(&nobody, &checker);
+    assert_eq!(submit(nobody.clone()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(submit(nobody).await.0, StatusCode::NOT_FOUND, "not counted, so not marked");
     assert_eq!(
         broker.json("POST", "/v1/checks", "{\"report\":1}").await.0,
         StatusCode::BAD_REQUEST
     );
 
-    let (status, body) =
-        submit(SignedCheck::sign(&check_report(&host_id, &checker, true), &checker)).await;
+    // The same report again, or another by the same checker on the same session: counted
+    // once, and the answer says so.
+    let first = check_report(&host_id, &checker, false);
+    let (status, body) = submit(SignedCheck::sign(&first, &checker)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"], "already_counted");
+    let again =
+        CheckReport { checked_at_ms: now_ms() + 1, ..check_report(&host_id, &checker, true) };
+    assert_eq!(submit(SignedCheck::sign(&again, &checker)).await.0, StatusCode::CONFLICT);
+
+    let next = CheckReport { session_id: "s2".into(), ..check_report(&host_id, &checker, true) };
+    let (status, body) = submit(SignedCheck::sign(&next, &checker)).await;
     assert_eq!(status, StatusCode::OK);
     let accepted: CheckAccepted = serde_json::from_slice(&body).unwrap();
     assert_eq!(accepted.reputation, 0.8125, "only the two accepted reports counted");

@@ -1,8 +1,8 @@
-//! Raw frames and RGBA → I420 colour conversion (BT.709, limited range).
+//! Raw frames and RGBA or BGRA → I420 colour conversion (BT.709, limited range).
 
 use yuv::{
     BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-    rgba_to_yuv420,
+    bgra_to_yuv420, rgba_to_yuv420,
 };
 
 use crate::StreamingError;
@@ -45,10 +45,31 @@ impl ColourConverter {
 
     /// Converts tightly packed RGBA (`width * height * 4` bytes) and returns the I420 frame.
     pub fn convert(&mut self, rgba: &[u8]) -> Result<&I420Frame, StreamingError> {
+        self.convert_with(rgba, rgba_to_yuv420)
+    }
+
+    /// Converts tightly packed BGRA or BGRX (X11's 24-bit visual; the
+    /// fourth byte is ignored) and returns the I420 frame.
+    pub fn convert_bgra(&mut self, bgra: &[u8]) -> Result<&I420Frame, StreamingError> {
+        self.convert_with(bgra, bgra_to_yuv420)
+    }
+
+    fn convert_with(
+        &mut self,
+        pixels: &[u8],
+        to_yuv: fn(
+            &mut YuvPlanarImageMut<'_, u8>,
+            &[u8],
+            u32,
+            YuvRange,
+            YuvStandardMatrix,
+            YuvConversionMode,
+        ) -> Result<(), yuv::YuvError>,
+    ) -> Result<&I420Frame, StreamingError> {
         let (width, height) = (self.frame.width, self.frame.height);
         let expected = (width * height * 4) as usize;
-        if rgba.len() != expected {
-            return Err(StreamingError::FrameSize { expected, actual: rgba.len() });
+        if pixels.len() != expected {
+            return Err(StreamingError::FrameSize { expected, actual: pixels.len() });
         }
         let mut planar = YuvPlanarImageMut {
             y_plane: BufferStoreMut::Borrowed(&mut self.frame.y),
@@ -60,9 +81,9 @@ impl ColourConverter {
             width,
             height,
         };
-        rgba_to_yuv420(
+        to_yuv(
             &mut planar,
-            rgba,
+            pixels,
             width * 4,
             YuvRange::Limited,
             YuvStandardMatrix::Bt709,
@@ -89,6 +110,17 @@ mod tests {
         assert!(frame.y[..4].iter().all(|&y| y <= 17), "{:?}", frame.y);
         assert!(frame.y[4..].iter().all(|&y| y >= 234), "{:?}", frame.y);
         assert!(frame.u.iter().chain(&frame.v).all(|&c| (126..=130).contains(&c)));
+    }
+
+    #[test]
+    fn bgra_and_rgba_of_one_colour_agree() {
+        let (mut a, mut b) = (ColourConverter::new(2, 2), ColourConverter::new(2, 2));
+        let rgba = [200u8, 30, 60, 255].repeat(4);
+        let bgrx = [60u8, 30, 200, 0].repeat(4);
+        let from_rgba = a.convert(&rgba).unwrap();
+        let from_bgrx = b.convert_bgra(&bgrx).unwrap();
+        assert_eq!((&from_rgba.y, &from_rgba.u, &from_rgba.v), (&from_bgrx.y, &from_bgrx.u, &from_bgrx.v));
+        assert!(from_rgba.v[0] > 180, "red is high in V: {:?}", from_rgba.v);
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl Fleet {
                     price_per_block: u64::from(1 + i % 5),
                     quic: None,
                     payout_address: None,
+                    apps: Vec::new(),
                 };
                 SimHost {
                     key,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use gridplay_host::catalogue::Catalogue;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::InputApplied;
 use gridplay_protocol::probe::HostProbeMessage;
@@ -31,6 +32,11 @@ pub struct Network {
 
 impl Network {
     pub async fn start() -> Self {
+        Self::start_with(Catalogue::default()).await
+    }
+
+    /// A broker and a host offering `catalogue` besides Orbit.
+    pub async fn start_with(catalogue: Catalogue) -> Self {
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let broker = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(BrokerState::in_memory(
@@ -38,7 +44,9 @@ impl Network {
             BrokerConfig::default(),
         ));
         tokio::spawn(serve(listener, state, std::future::pending()));
-        let config = HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
+        let mut config =
+            HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
+        config.catalogue = catalogue;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(run_host(
             config,
@@ -104,6 +112,8 @@ pub struct Watch {
     pub probe_messages: Vec<HostProbeMessage>,
     /// RTP timestamp and player position of every picture decoded, in order.
     pub shown: Vec<(u32, (f64, f64))>,
+    /// Whether pictures show Orbit's player (whose position `shown` tracks).
+    pub orbit: bool,
 }
 
 impl Watch {
@@ -116,6 +126,7 @@ impl Watch {
             acks: Vec::new(),
             probe_messages: Vec::new(),
             shown: Vec::new(),
+            orbit: true,
         }
     }
 
@@ -132,7 +143,7 @@ impl Watch {
                     // stream recovers at the next keyframe.
                     ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
                         let picture = self.decoder.decode(&data).ok().flatten();
-                        if let Some(p) = &picture {
+                        if let Some(p) = picture.as_ref().filter(|_| self.orbit) {
                             self.shown.push((rtp_timestamp, player_centroid(p)));
                         }
                         picture

@@ -20,10 +20,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use gridplay_protocol::{App, GeoPoint};
+use gridplay_protocol::GeoPoint;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::builtin_apps;
 use crate::metrics::Metrics;
 use crate::settlement::Settlement;
 use crate::store::{SessionStore, StoreTiming};
@@ -84,8 +83,6 @@ pub struct BrokerState {
     pub key: SigningKey,
     /// Settings.
     pub config: BrokerConfig,
-    /// The catalogue.
-    pub apps: Vec<App>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Per-address allocation limiter.
@@ -99,7 +96,7 @@ impl BrokerState {
     pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
         let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
         let metrics = Metrics::default();
-        Self { store, key, config, apps: builtin_apps(), metrics, limiter, settlement: None }
+        Self { store, key, config, metrics, limiter, settlement: None }
     }
 
     /// This broker also settles sessions on chain.

@@ -17,7 +17,7 @@ use super::extract::{ApiJson, header_text};
 use super::{Shared, unix_ms};
 use crate::BrokerError;
 use crate::placement::rank;
-use crate::store::HostView;
+use crate::store::{HostView, Want};
 
 /// Hosts considered per allocation.
 const CANDIDATES: usize = 16;
@@ -26,8 +26,9 @@ const CLAIM_ATTEMPTS: usize = 8;
 
 /// The catalogue.
 #[utoipa::path(get, path = "/v1/apps", responses((status = 200, body = [App])))]
-pub(super) async fn list_apps(State(state): State<Shared>) -> Json<Vec<App>> {
-    Json(state.apps.clone())
+pub(super) async fn list_apps(State(state): State<Shared>) -> Result<Json<Vec<App>>, BrokerError> {
+    let offered = state.store.offered_apps(unix_ms()).await?;
+    Ok(Json(App::builtin().into_iter().chain(offered.into_values()).collect()))
 }
 
 /// `GET /v1/candidates` query.
@@ -40,6 +41,9 @@ pub(super) struct CandidatesQuery {
     lon: f64,
     /// Profile the client wants.
     profile: Profile,
+    /// App the client wants, when it knows.
+    #[serde(default)]
+    app: Option<String>,
 }
 
 /// A host a client may measure before allocating.
@@ -65,7 +69,8 @@ pub(super) async fn candidates(
     let Query(query) = query.map_err(|e| BrokerError::BadRequest(e.body_text()))?;
     let near = GeoPoint { lat: query.lat, lon: query.lon };
     near.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    let hosts = state.store.nearby_hosts(near, query.profile, 8, unix_ms()).await?;
+    let want = Want { profile: query.profile, app: query.app.as_deref() };
+    let hosts = state.store.nearby_hosts(near, want, 8, unix_ms()).await?;
     Ok(Json(
         hosts
             .into_iter()
@@ -104,29 +109,34 @@ async fn try_allocate(
 ) -> Result<AllocateResponse, BrokerError> {
     let request = request?;
     request.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    let app = state
-        .apps
-        .iter()
-        .find(|a| a.id == request.app)
-        .ok_or_else(|| BrokerError::UnknownApp(request.app.clone()))?;
-    if app.profile != request.profile {
-        return Err(BrokerError::BadRequest(format!(
-            "app `{}` runs under another profile",
-            app.id
-        )));
-    }
     let now = unix_ms();
     let near = request.location.unwrap_or(state.config.default_location);
+    let want = Want { profile: request.profile, app: Some(&request.app) };
     // The replica's cached view first (no store round trip); when nothing
     // there can be claimed, the store's own view decides "no capacity".
     let store = &state.store;
-    if let Some(hosts) = store.cached_candidates(near, request.profile, CANDIDATES, now).await?
+    if let Some(hosts) = store.cached_candidates(near, want, CANDIDATES, now).await?
         && let Some(response) = claim_best(state, &request, &hosts, now).await?
     {
         return Ok(response);
     }
-    let hosts = store.nearby_hosts(near, request.profile, CANDIDATES, now).await?;
-    claim_best(state, &request, &hosts, now).await?.ok_or(BrokerError::NoCapacity)
+    let hosts = store.nearby_hosts(near, want, CANDIDATES, now).await?;
+    if let Some(response) = claim_best(state, &request, &hosts, now).await? {
+        return Ok(response);
+    }
+    // Nothing placed: say why, an app nobody runs under that profile or no capacity.
+    let profile = match App::builtin_profile(&request.app) {
+        Some(profile) => Some(profile),
+        None => store.offered_apps(now).await?.get(&request.app).map(|a| a.profile),
+    };
+    match profile {
+        None => Err(BrokerError::UnknownApp(request.app.clone())),
+        Some(profile) if profile != request.profile => Err(BrokerError::BadRequest(format!(
+            "app `{}` runs under the {profile:?} profile",
+            request.app
+        ))),
+        Some(_) => Err(BrokerError::NoCapacity),
+    }
 }
 
 /// Claims a slot on the best-ranked of `hosts` that still has one.

@@ -1,10 +1,10 @@
 //! One behaviour suite that every [`SessionStore`] must pass.
 
 use gridplay_protocol::{
-    GeoPoint, Heartbeat, HostRegistration, Profile, SessionRecord, SessionState, SlotOffer,
+    App, GeoPoint, Heartbeat, HostRegistration, Profile, SessionRecord, SessionState, SlotOffer,
 };
 
-use super::{SessionStore, StoreTiming};
+use super::{SessionStore, StoreTiming, Want};
 use crate::BrokerError;
 
 /// Timing every case assumes.
@@ -31,6 +31,7 @@ pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistra
         price_per_block: 100,
         quic: None,
         payout_address: None,
+        apps: Vec::new(),
     }
 }
 
@@ -46,6 +47,9 @@ fn session(id: &str, host: &str, profile: Profile) -> SessionRecord {
 }
 
 const HERE: GeoPoint = GeoPoint { lat: 0.0, lon: 0.0 };
+
+/// Any host with game slots.
+const GAME: Want<'static> = Want { profile: Profile::Game, app: None };
 
 async fn free(store: &dyn SessionStore, profile: Profile, now: u64) -> u32 {
     store.free_slots(now).await.unwrap().get(&profile).copied().unwrap_or(0)
@@ -66,6 +70,43 @@ where
     heartbeat_names_ended_sessions(&fresh().await).await;
     nearby_hosts_come_nearest_first(&fresh().await).await;
     reputation_follows_checks_and_outlives_the_lease(&fresh().await).await;
+    apps_are_found_only_on_live_hosts_that_offer_them(&fresh().await).await;
+}
+
+/// A catalogue app named `id`.
+pub fn app(id: &str) -> App {
+    App { id: id.into(), title: id.into(), profile: Profile::Game, description: String::new() }
+}
+
+async fn apps_are_found_only_on_live_hosts_that_offer_them(store: &dyn SessionStore) {
+    let mut terminal = host("terminal", 1, 0, 1.0, 1.0);
+    terminal.apps = vec![app("xterm")];
+    store.register_host(&terminal, T0).await.unwrap();
+    let mut both = host("both", 1, 0, 2.0, 2.0);
+    both.apps = vec![app("vkcube"), app("xterm")];
+    store.register_host(&both, T0).await.unwrap();
+    store.register_host(&host("plain", 1, 0, 0.5, 0.5), T0).await.unwrap();
+    let ids = |hosts: Vec<super::HostView>| -> Vec<String> {
+        hosts.iter().map(|h| h.registration.host_id.clone()).collect()
+    };
+    let want = |app| Want { profile: Profile::Game, app: Some(app) };
+    let found = store.nearby_hosts(HERE, want("xterm"), 10, T0).await.unwrap();
+    assert_eq!(ids(found), ["terminal", "both"]);
+    let found = store.nearby_hosts(HERE, want("vkcube"), 10, T0).await.unwrap();
+    assert_eq!(ids(found), ["both"]);
+    let found = store.nearby_hosts(HERE, want("orbit"), 10, T0).await.unwrap();
+    assert_eq!(ids(found), ["plain", "terminal", "both"], "every host runs the built-in apps");
+    assert!(store.nearby_hosts(HERE, want("chess"), 10, T0).await.unwrap().is_empty());
+    let offered = store.offered_apps(T0).await.unwrap();
+    assert_eq!(offered.keys().collect::<Vec<_>>(), ["vkcube", "xterm"]);
+    // Only "terminal" keeps its lease: "both" and its vkcube go.
+    let later = T0 + TIMING.lease_ms;
+    let beat = Heartbeat { load: 0.0, sessions: vec![] };
+    store.heartbeat("terminal", &beat, later - 1).await.unwrap();
+    let offered = store.offered_apps(later).await.unwrap();
+    assert_eq!(offered.keys().collect::<Vec<_>>(), ["xterm"]);
+    let found = store.cached_candidates(HERE, want("vkcube"), 10, later).await.unwrap();
+    assert!(found.is_none_or(|hosts| hosts.is_empty()));
 }
 
 async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionStore) {
@@ -73,7 +114,7 @@ async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionSto
     store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
     let here = GeoPoint { lat: 0.0, lon: 0.0 };
     let seen = |now| async move {
-        store.nearby_hosts(here, Profile::Game, 4, now).await.unwrap()[0].reputation
+        store.nearby_hosts(here, GAME, 4, now).await.unwrap()[0].reputation
     };
     assert_eq!(seen(T0).await, 1.0, "unchecked hosts start spotless");
     assert_eq!(store.record_check("h", false).await.unwrap(), 0.75);
@@ -200,17 +241,17 @@ async fn nearby_hosts_come_nearest_first(store: &dyn SessionStore) {
     let mut phone_only = host("phone", 1, 1, 0.5, 0.5);
     phone_only.offers.retain(|o| o.profile == Profile::Phone);
     store.register_host(&phone_only, T0).await.unwrap();
-    let hosts = store.nearby_hosts(HERE, Profile::Game, 2, T0).await.unwrap();
+    let hosts = store.nearby_hosts(HERE, GAME, 2, T0).await.unwrap();
     let ids: Vec<&str> = hosts.iter().map(|h| h.registration.host_id.as_str()).collect();
     assert_eq!(ids, ["near", "mid"]);
     assert!((hosts[0].distance_km - 157.0).abs() < 2.0, "{}", hosts[0].distance_km);
     assert!(store.claim(&session("s", "near", Profile::Game), T0).await.unwrap());
-    let hosts = store.nearby_hosts(HERE, Profile::Game, 10, T0).await.unwrap();
+    let hosts = store.nearby_hosts(HERE, GAME, 10, T0).await.unwrap();
     assert_eq!(hosts[0].used.get(&Profile::Game), Some(&1));
     assert_eq!(hosts.len(), 4);
     assert_eq!(hosts[3].registration.host_id, "polar", "hosts near the poles are found too");
     let silent = T0 + TIMING.lease_ms;
     store.heartbeat("mid", &Heartbeat { load: 0.0, sessions: vec![] }, silent - 1).await.unwrap();
-    let hosts = store.nearby_hosts(HERE, Profile::Game, 10, silent).await.unwrap();
+    let hosts = store.nearby_hosts(HERE, GAME, 10, silent).await.unwrap();
     assert_eq!(hosts.iter().map(|h| h.registration.host_id.as_str()).collect::<Vec<_>>(), ["mid"]);
 }

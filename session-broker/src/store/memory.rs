@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gridplay_protocol::{
-    GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
+    App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
 
 use super::grid::Grid;
-use super::{HostView, SessionStore, StoreTiming};
+use super::{HostView, SessionStore, StoreTiming, Want};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, next_reputation};
 
@@ -33,6 +33,8 @@ struct State {
     grid: Option<(Grid, Vec<String>)>,
     /// Checker-fed reputations, kept whatever happens to the hosts' leases.
     reputations: HashMap<String, f64>,
+    /// Until when each counted (checker, session) report stays marked, Unix ms.
+    counted_checks: HashMap<(String, String), u64>,
 }
 
 /// Broker state in this process (the default store).
@@ -184,7 +186,7 @@ impl SessionStore for MemoryStore {
     async fn nearby_hosts(
         &self,
         near: GeoPoint,
-        profile: Profile,
+        want: Want<'_>,
         limit: usize,
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError> {
@@ -200,7 +202,7 @@ impl SessionStore for MemoryStore {
         let nearest = grid.nearest(near, limit, |i| {
             let h = host(i);
             now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms
-                && h.registration.offer(profile).is_some()
+                && want.admits(&h.registration)
         });
         let hosts = nearest
             .into_iter()
@@ -310,6 +312,44 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(free)
+    }
+
+    async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {
+        let state = self.lock();
+        let mut apps = BTreeMap::new();
+        let live = state
+            .hosts
+            .values()
+            .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms);
+        for app in live.flat_map(|h| &h.registration.apps) {
+            apps.entry(app.id.clone()).or_insert_with(|| app.clone());
+        }
+        Ok(apps)
+    }
+
+    async fn record_check_once(
+        &self,
+        checker: &str,
+        session_id: &str,
+        host_id: &str,
+        delivered: bool,
+        now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<Option<f64>, BrokerError> {
+        let key = (checker.to_owned(), session_id.to_owned());
+        {
+            let mut state = self.lock();
+            state.counted_checks.retain(|_, until| *until > now_ms);
+            if state.counted_checks.contains_key(&key) {
+                return Ok(None);
+            }
+            state.counted_checks.insert(key.clone(), now_ms.saturating_add(keep_ms));
+        }
+        let counted = self.record_check(host_id, delivered).await;
+        if counted.is_err() {
+            self.lock().counted_checks.remove(&key);
+        }
+        counted.map(Some)
     }
 }
 

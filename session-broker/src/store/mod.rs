@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gridplay_protocol::{
-    GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
+    App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
 
 pub use memory::MemoryStore;
@@ -38,6 +38,23 @@ pub struct StoreTiming {
     pub lease_ms: u64,
     /// A reservation not confirmed within this long (ms) lapses.
     pub confirm_ms: u64,
+}
+
+/// What a session needs of a host: a profile's slots and, when named, an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want<'a> {
+    /// The profile whose slots it takes.
+    pub profile: Profile,
+    /// The app it runs; `None` for any host of the profile.
+    pub app: Option<&'a str>,
+}
+
+impl Want<'_> {
+    /// Whether `registration` offers the profile and runs the app under it.
+    pub fn admits(&self, registration: &HostRegistration) -> bool {
+        registration.offer(self.profile).is_some()
+            && self.app.is_none_or(|app| registration.app_profile(app) == Some(self.profile))
+    }
 }
 
 /// A live host as placement sees it.
@@ -78,11 +95,11 @@ pub trait SessionStore: Send + Sync {
     /// [`BrokerError::HostNotFound`] for a host never registered.
     async fn record_check(&self, host_id: &str, delivered: bool) -> Result<f64, BrokerError>;
 
-    /// Up to `limit` live hosts offering `profile`, nearest to `near` first.
+    /// Up to `limit` live hosts that admit `want`, nearest to `near` first.
     async fn nearby_hosts(
         &self,
         near: GeoPoint,
-        profile: Profile,
+        want: Want<'_>,
         limit: usize,
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError>;
@@ -97,11 +114,11 @@ pub trait SessionStore: Send + Sync {
     async fn cached_candidates(
         &self,
         near: GeoPoint,
-        profile: Profile,
+        want: Want<'_>,
         limit: usize,
         now_ms: u64,
     ) -> Result<Option<Vec<HostView>>, BrokerError> {
-        let _ = (near, profile, limit, now_ms);
+        let _ = (near, want, limit, now_ms);
         Ok(None)
     }
 
@@ -128,6 +145,24 @@ pub trait SessionStore: Send + Sync {
 
     /// Free slots per profile over all live hosts.
     async fn free_slots(&self, now_ms: u64) -> Result<BTreeMap<Profile, u32>, BrokerError>;
+
+    /// The apps live hosts offer besides the built-in ones, by id (the
+    /// first registration read wins where hosts describe one id differently).
+    async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError>;
+
+    /// Like [`record_check`](Self::record_check), but once per `(checker, session_id)`
+    /// across replicas: `None`, changing nothing, when that checker's report on that
+    /// session was counted in the last `keep_ms`. A report that fails to count (an unknown
+    /// host, a store error) is not marked.
+    async fn record_check_once(
+        &self,
+        checker: &str,
+        session_id: &str,
+        host_id: &str,
+        delivered: bool,
+        now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<Option<f64>, BrokerError>;
 }
 
 /// Great-circle distance in km (haversine).

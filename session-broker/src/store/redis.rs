@@ -22,13 +22,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use gridplay_protocol::{
-    GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
+    App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::grid::Grid;
-use super::{HostView, SessionStore, StoreTiming, distance_km};
+use super::{HostView, SessionStore, StoreTiming, Want, distance_km};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, REPUTATION_WEIGHT};
 
@@ -500,13 +500,13 @@ impl SessionStore for RedisStore {
     async fn nearby_hosts(
         &self,
         near: GeoPoint,
-        profile: Profile,
+        want: Want<'_>,
         limit: usize,
         now_ms: u64,
     ) -> Result<Vec<HostView>, BrokerError> {
         let mut conn = self.conn.clone();
         // Over-fetch: lost hosts and hosts without the profile are filtered below.
-        let want = limit.max(1) * 2 + 8;
+        let fetch = limit.max(1) * 2 + 8;
         // Widen the circle only while it holds too few hosts: a small circle
         // costs Redis a few geohash cells, the whole globe every host.
         let mut hosts: Vec<String> = Vec::new();
@@ -521,10 +521,10 @@ impl SessionStore for RedisStore {
                 .arg("km")
                 .arg("ASC")
                 .arg("COUNT")
-                .arg(want)
+                .arg(fetch)
                 .query_async(&mut conn)
                 .await?;
-            if hosts.len() >= want {
+            if hosts.len() >= fetch {
                 break;
             }
         }
@@ -550,7 +550,7 @@ impl SessionStore for RedisStore {
                 continue;
             }
             let registration = self.registration(host, rev).await?;
-            if registration.offer(profile).is_none() {
+            if !want.admits(&registration) {
                 continue;
             }
             let used = BTreeMap::from([
@@ -568,19 +568,20 @@ impl SessionStore for RedisStore {
     async fn cached_candidates(
         &self,
         near: GeoPoint,
-        profile: Profile,
+        want: Want<'_>,
         limit: usize,
         now_ms: u64,
     ) -> Result<Option<Vec<HostView>>, BrokerError> {
         let snapshot = self.snapshot(now_ms).await?;
-        let ix = profile_index(profile);
+        let ix = profile_index(want.profile);
         let nearest = snapshot.grid.nearest(near, limit, |i| {
             let host = &snapshot.hosts[i];
             let seen = host.seen_ms.load(Ordering::Relaxed);
-            host.registration.offer(profile).is_some_and(|offer| {
-                now_ms.saturating_sub(seen) < self.timing.lease_ms
-                    && host.used[ix].load(Ordering::Relaxed) < offer.slots
-            })
+            want.admits(&host.registration)
+                && host.registration.offer(want.profile).is_some_and(|offer| {
+                    now_ms.saturating_sub(seen) < self.timing.lease_ms
+                        && host.used[ix].load(Ordering::Relaxed) < offer.slots
+                })
         });
         let views = nearest
             .into_iter()
@@ -749,6 +750,48 @@ impl SessionStore for RedisStore {
         }
         Ok(free)
     }
+
+    async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {
+        let snapshot = self.snapshot(now_ms).await?;
+        let mut apps = BTreeMap::new();
+        let live = snapshot.hosts.iter().filter(|h| {
+            now_ms.saturating_sub(h.seen_ms.load(Ordering::Relaxed)) < self.timing.lease_ms
+        });
+        for app in live.flat_map(|h| &h.registration.apps) {
+            apps.entry(app.id.clone()).or_insert_with(|| app.clone());
+        }
+        Ok(apps)
+    }
+
+    async fn record_check_once(
+        &self,
+        checker: &str,
+        session_id: &str,
+        host_id: &str,
+        delivered: bool,
+        _now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<Option<f64>, BrokerError> {
+        let mut conn = self.conn.clone();
+        // One slot for every mark: `SET NX` is the whole of the check-and-mark.
+        let key = format!("gp:{{check}}:{checker}:{session_id}");
+        let marked: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(keep_ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        if marked.is_none() {
+            return Ok(None);
+        }
+        let counted = self.record_check(host_id, delivered).await;
+        if counted.is_err() {
+            let _: Result<(), _> = conn.del(&key).await;
+        }
+        counted.map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -774,7 +817,7 @@ mod tests {
         let here = GeoPoint { lat: 0.0, lon: 0.0 };
         let cached = |store: &RedisStore, now| {
             let store = store.clone();
-            async move { store.cached_candidates(here, Profile::Game, 8, now).await.unwrap().unwrap() }
+            async move { store.cached_candidates(here, Want { profile: Profile::Game, app: None }, 8, now).await.unwrap().unwrap() }
         };
         assert_eq!(ids(&cached(&a, t0).await), ["near", "far"]);
         assert_eq!(ids(&cached(&b, t0).await), ["near", "far"]);

@@ -337,11 +337,19 @@ impl QuicPeer {
         write_message(&mut *self.control.lock().await, &message).await
     }
 
-    /// Ends the connection.
-    pub fn close(&self) {
+    /// Ends the connection once the client has read the control stream to
+    /// its end (so a last probe message arrives), or after [`CLOSE_LINGER`].
+    pub async fn close(&self) {
+        let mut control = self.control.lock().await;
+        if control.finish().is_ok() {
+            let _ = tokio::time::timeout(CLOSE_LINGER, control.stopped()).await;
+        }
         close(&self.connection, CloseCode::Done, "session ended");
     }
 }
+
+/// Longest a closing host waits for the client to read its last control messages.
+pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One frame on its own unidirectional stream; older frames go first, and
 /// the task lasts until the client has acknowledged every byte.

@@ -10,7 +10,7 @@ use ash::vk;
 use super::context::Context;
 use super::target::FORMAT;
 use crate::HostError;
-use crate::game::Scene;
+use crate::workloads::orbit::game::Scene;
 
 const VERT_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/game.vert.spv"));
 const FRAG_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/game.frag.spv"));

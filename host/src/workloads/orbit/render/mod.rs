@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::HostError;
-use crate::game::Scene;
+use crate::workloads::orbit::game::Scene;
 use crate::gpu::GpuInfo;
 use commands::Commands;
 use context::Context;

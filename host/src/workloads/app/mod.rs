@@ -1,0 +1,76 @@
+//! An app from the catalogue, sealed in its own session: a fresh X
+//! [`display`] of the session's size, the app in a [`sandbox`], frames
+//! captured from the display's [`screen`] and the player's [`input`]
+//! injected into it. Dropping it ends the app's whole process tree, the
+//! display and the session's directory.
+
+pub mod cgroup;
+mod display;
+mod input;
+mod keymap;
+mod process;
+mod sandbox;
+mod screen;
+
+use std::time::Duration;
+
+use gridplay_protocol::input::InputEvent;
+
+use super::{Picture, Workload};
+use crate::HostError;
+use crate::catalogue::AppEntry;
+use cgroup::Limits;
+use display::Display;
+use input::Touches;
+use sandbox::{Sandbox, SessionDir};
+use screen::Screen;
+
+/// A running app. Fields drop in order: the host's connection, the app,
+/// the display, the directory.
+pub struct AppWorkload {
+    screen: Screen,
+    sandbox: Sandbox,
+    _display: Display,
+    dir: SessionDir,
+    touches: Touches,
+}
+
+impl AppWorkload {
+    /// Starts `entry` on a display of `width`×`height`, within `limits`. Blocking.
+    pub fn start(entry: &AppEntry, limits: Limits, width: u32, height: u32) -> Result<Self, HostError> {
+        let dir = SessionDir::create()?;
+        let display = Display::start(width, height, &dir.path().join("auth"))?;
+        let screen = Screen::connect(&display)?;
+        let sandbox = Sandbox::start(entry, &display, &dir, limits)?;
+        let number = display.number();
+        tracing::debug!(app = %entry.app.id, display = number, pid = sandbox.pid(), "app started");
+        Ok(Self { screen, sandbox, _display: display, dir, touches: Touches::default() })
+    }
+
+    /// The session's directory on the host (the app's home is `home/` in it).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Workload for AppWorkload {
+    fn apply(&mut self, event: &InputEvent) -> Result<(), HostError> {
+        let fakes = self.touches.translate(event, self.screen.size());
+        self.screen.inject(&fakes)
+    }
+
+    fn frame(&mut self, _since_last: Duration) -> Result<Picture<'_>, HostError> {
+        if let Some(status) = self.sandbox.exited() {
+            return Err(HostError::AppExited(status.into()));
+        }
+        Ok(Picture::Bgrx(self.screen.capture()?))
+    }
+
+    fn resizable(&self) -> bool {
+        false
+    }
+
+    fn resize(&mut self, width: u32, height: u32) -> Result<(), HostError> {
+        Err(HostError::FrameSize { width, height })
+    }
+}

@@ -1,0 +1,226 @@
+//! A session's sandbox (bubblewrap): the app in its own user, PID, mount,
+//! IPC, UTS and (unless it asked for the internet) network namespaces, as an
+//! unprivileged user, with the system read-only, a private `/tmp` and home,
+//! only its own display's socket, and nothing of the host's home, keys or
+//! other sessions. When the app's main process exits, every process in its
+//! PID namespace goes with it; killing the sandbox kills them all.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use super::cgroup::{Group, Hierarchy, Limits};
+use super::display::Display;
+use super::process;
+use crate::HostError;
+use crate::catalogue::{AppEntry, Network, SANDBOX_PATH};
+
+/// Longest wait for a killed sandbox's processes to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// The user a sandbox runs as when the host runs as root (`nobody`).
+const SANDBOX_UID: u32 = 65534;
+/// Where the app's home is inside the sandbox.
+const HOME: &str = "/home/player";
+
+/// A session's private directory on the host: the display's cookie and
+/// the app's home. Removed with everything in it when dropped.
+pub struct SessionDir {
+    path: PathBuf,
+}
+
+impl SessionDir {
+    /// Creates a fresh, private directory under the system's temp directory.
+    pub fn create() -> Result<Self, HostError> {
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).map_err(|e| HostError::App(e.to_string()))?;
+        let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("gridplay-app-{name}"));
+        std::fs::create_dir(&path)?;
+        let dir = Self { path };
+        std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::create_dir(dir.home())?;
+        Ok(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The app's home.
+    pub fn home(&self) -> PathBuf {
+        self.path.join("home")
+    }
+
+    /// Hands the directory to the sandbox's user (a no-op unless running as root).
+    fn give_to_sandbox(&self) -> Result<(), HostError> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
+        let owner = Some(rustix::fs::Uid::from_raw(SANDBOX_UID));
+        let group = Some(rustix::fs::Gid::from_raw(SANDBOX_UID));
+        for entry in walk(&self.path)? {
+            rustix::fs::chown(&entry, owner, group)
+                .map_err(|e| HostError::App(format!("chown {}: {e}", entry.display())))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SessionDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `dir` and everything below it, not following links.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
+    let mut out = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        let path = out[i].clone();
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                out.push(entry?.path());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// A running sandbox; killed, with every process in it, when dropped.
+pub struct Sandbox {
+    child: Child,
+    /// Its control group, where the host can make one.
+    group: Option<Group>,
+}
+
+impl Sandbox {
+    /// Starts `entry`'s command on `display`, with `dir` as its home, in a
+    /// control group with `limits` where the host has one.
+    pub fn start(
+        entry: &AppEntry,
+        display: &Display,
+        dir: &SessionDir,
+        limits: Limits,
+    ) -> Result<Self, HostError> {
+        std::fs::copy(display.auth_file(), dir.home().join(".Xauthority"))?;
+        dir.give_to_sandbox()?;
+        let group = match Hierarchy::detect() {
+            Ok(hierarchy) => {
+                let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned());
+                Some(Group::create(hierarchy, &name.unwrap_or_default(), limits)?)
+            }
+            Err(_) => None,
+        };
+        // A shell holds still until the host has put it in the group, then
+        // becomes bwrap: nothing the app starts can escape the group.
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "read -r _ && exec \"$@\"", "sh", "bwrap"]);
+        command.args(arguments(entry, display, dir));
+        command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+        if rustix::process::geteuid().is_root() {
+            use std::os::unix::process::CommandExt;
+            command.uid(SANDBOX_UID).gid(SANDBOX_UID);
+        }
+        let child = command.spawn().map_err(|e| HostError::App(format!("sandbox: {e}")))?;
+        let mut sandbox = Self { child, group };
+        if let Some(group) = &sandbox.group {
+            group.add(sandbox.child.id())?;
+        }
+        let mut go = sandbox.child.stdin.take().expect("stdin is piped");
+        go.write_all(b"\n")?;
+        Ok(sandbox)
+    }
+
+    /// The sandbox's outer process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How the app ended, once it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // The namespace's init (the inner bwrap) takes every process of the
+        // namespace with it; wait until it is gone. The group, when there
+        // is one, then sweeps anything left and is removed.
+        let inner = process::children(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        inner.iter().for_each(|&pid| process::kill(pid));
+        if !process::wait_gone(&inner, KILL_WAIT) {
+            tracing::warn!(pid = self.child.id(), "a sandbox outlived its session");
+        }
+        drop(self.group.take());
+    }
+}
+
+/// bwrap's arguments for one app.
+fn arguments(entry: &AppEntry, display: &Display, dir: &SessionDir) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
+    add(&["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
+    add(&["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "gridplay"]);
+    if entry.network == Network::None {
+        add(&["--unshare-net"]);
+    }
+    add(&["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc", "--ro-bind-try", "/opt", "/opt"]);
+    for top in ["bin", "sbin", "lib", "lib32", "lib64"] {
+        let host = Path::new("/").join(top);
+        match std::fs::read_link(&host) {
+            Ok(target) => add(&["--symlink", &target.to_string_lossy(), &host.to_string_lossy()]),
+            Err(_) if host.is_dir() => add(&["--ro-bind", &host.to_string_lossy(), &host.to_string_lossy()]),
+            Err(_) => {}
+        }
+    }
+    add(&["--proc", "/proc", "--dev", "/dev", "--dev-bind-try", "/dev/dri", "/dev/dri"]);
+    for device in gpu_devices() {
+        add(&["--dev-bind", &device, &device]);
+    }
+    add(&["--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
+    let socket = display.socket().to_string_lossy().into_owned();
+    add(&["--dir", "/tmp/.X11-unix", "--ro-bind", &socket, &socket]);
+    add(&["--bind", &dir.home().to_string_lossy(), HOME, "--chdir", HOME, "--clearenv"]);
+    let display_name = format!(":{}", display.number());
+    let xauthority = format!("{HOME}/.Xauthority");
+    let fixed = [
+        ("HOME", HOME),
+        ("DISPLAY", &display_name),
+        ("XAUTHORITY", &xauthority),
+        ("PATH", SANDBOX_PATH),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+    ];
+    for (key, value) in fixed {
+        add(&["--setenv", key, value]);
+    }
+    for (key, value) in &entry.env {
+        add(&["--setenv", key, value]);
+    }
+    add(&["--"]);
+    args.extend(entry.command.iter().cloned());
+    args
+}
+
+/// The NVIDIA device nodes a GPU app needs, where the host has them.
+fn gpu_devices() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/dev") else { return Vec::new() };
+    let mut devices: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("nvidia"))
+        .map(|name| format!("/dev/{name}"))
+        .filter(|path| !Path::new(path).is_dir())
+        .collect();
+    devices.sort();
+    devices
+}

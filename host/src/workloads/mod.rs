@@ -1,0 +1,97 @@
+//! What a session shows: the built-in game [`orbit`], or an [`app`] from
+//! the host's catalogue in a sandbox of its own. Either takes the player's
+//! input and gives one picture per frame to the encoder.
+
+pub mod app;
+pub mod orbit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridplay_protocol::input::InputEvent;
+
+use crate::HostError;
+use crate::catalogue::AppEntry;
+use app::cgroup::Limits;
+
+/// One frame's pixels, tightly packed, 4 bytes per pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picture<'a> {
+    /// Red, green, blue, alpha.
+    Rgba(&'a [u8]),
+    /// Blue, green, red, unused (X11's 24-bit visual).
+    Bgrx(&'a [u8]),
+}
+
+/// A session's workload, driven by the frame loop on its own thread.
+pub trait Workload: Send {
+    /// Applies one input event.
+    fn apply(&mut self, event: &InputEvent) -> Result<(), HostError>;
+
+    /// The picture for a frame starting `since_last` after the previous one.
+    /// An app that has exited gives [`HostError::AppExited`].
+    fn frame(&mut self, since_last: Duration) -> Result<Picture<'_>, HostError>;
+
+    /// Whether [`resize`](Self::resize) works (an app's display keeps its size).
+    fn resizable(&self) -> bool;
+
+    /// Renders at a new size from the next frame on.
+    fn resize(&mut self, width: u32, height: u32) -> Result<(), HostError>;
+}
+
+/// How an app's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppExit {
+    /// It exited with this status.
+    Status(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+impl From<std::process::ExitStatus> for AppExit {
+    fn from(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Self::Status(code),
+            (None, Some(signal)) => Self::Signal(signal),
+            (None, None) => Self::Status(-1),
+        }
+    }
+}
+
+impl std::fmt::Display for AppExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // bwrap reports a signal that killed the app as 128 + the signal.
+            Self::Status(code) if *code > 128 => write!(f, "exited (killed by signal {})", code - 128),
+            Self::Status(code) => write!(f, "exited (status {code})"),
+            Self::Signal(signal) => write!(f, "exited (killed by signal {signal})"),
+        }
+    }
+}
+
+/// Which workload a session runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// The built-in game.
+    Orbit,
+    /// An app from the catalogue, within the host's limits.
+    App(Arc<AppEntry>, Limits),
+}
+
+impl Launch {
+    /// Starts the workload at `width`×`height`. Blocking.
+    pub fn start(&self, width: u32, height: u32) -> Result<Box<dyn Workload>, HostError> {
+        Ok(match self {
+            Self::Orbit => Box::new(orbit::Orbit::new(width, height)?),
+            Self::App(entry, limits) => {
+                Box::new(app::AppWorkload::start(entry, *limits, width, height)?)
+            }
+        })
+    }
+
+    /// Whether it can change size for the quality ladder.
+    pub fn resizable(&self) -> bool {
+        matches!(self, Self::Orbit)
+    }
+}

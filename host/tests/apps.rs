@@ -1,0 +1,192 @@
+//! Catalogue apps end to end on loopback, with the real parts: Xvfb,
+//! bubblewrap and xterm from Debian, captured over MIT-SHM, encoded with
+//! openh264 and played by a QUIC player. Keys typed by the player reach the
+//! app; an app that exits or crashes ends its own session with its reason
+//! while another plays on; nothing a session started outlives it.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use gridplay_host::catalogue::{Catalogue, SANDBOX_PATH, find_program};
+use gridplay_protocol::input::{InputEvent, InputKind};
+use gridplay_protocol::probe::HostProbeMessage;
+use gridplay_protocol::quic::{JoinRole, VideoCarriage};
+use gridplay_protocol::{AllocateResponse, SessionState};
+use gridplay_streaming::quic::{JoinOptions, QuicViewer};
+
+mod common;
+use common::*;
+
+/// Three apps: one checks what was typed into its terminal and exits with
+/// the verdict, one stays up until it is killed, one waits to be crashed.
+const CATALOGUE: &str = r#"
+[[app]]
+id = "typing"
+name = "Typing"
+command = ["sh", "-c", "xterm -geometry 200x60+0+0 -e sh -c 'read line; echo \"$line\" > \"$HOME/typed\"'; test \"$(cat \"$HOME/typed\")\" = 'gridplay 42'"]
+profile = "game"
+
+[[app]]
+id = "terminal"
+name = "Terminal"
+command = ["xterm", "-geometry", "200x60+0+0"]
+profile = "game"
+
+[[app]]
+id = "victim"
+name = "Victim"
+command = ["xterm", "-title", "gridplay-victim"]
+profile = "game"
+"#;
+
+/// Live processes a test cares about: display servers, sandboxes and apps
+/// (a zombie has ended; only its exit status waits for the system to collect it).
+fn session_processes() -> HashSet<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return HashSet::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
+            let running = rest.split_whitespace().next() != Some("Z");
+            let ours = ["Xvfb", "bwrap", "xterm"].contains(&name);
+            (running && ours).then(|| (pid, name.to_owned()))
+        })
+        .collect()
+}
+
+/// Session directories and control groups.
+fn session_dirs() -> HashSet<String> {
+    let groups = ["pids", "memory", "cpu", ""].map(|c| format!("/sys/fs/cgroup/{c}/gridplay"));
+    let places = [std::env::temp_dir().to_string_lossy().into_owned()].into_iter().chain(groups);
+    places
+        .filter_map(|place| Some((std::fs::read_dir(&place).ok()?, place)))
+        .flat_map(|(entries, place)| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| name.starts_with("gridplay-app-"))
+                .map(move |name| format!("{place}/{name}"))
+        })
+        .collect()
+}
+
+async fn play(net: &Network, app: &str) -> (AllocateResponse, QuicViewer, Watch) {
+    let session = net.allocate_with(serde_json::json!({ "app": app })).await;
+    let endpoint = session.quic.as_ref().expect("a QUIC endpoint");
+    let options = JoinOptions {
+        token: session.token.clone(),
+        role: JoinRole::Player,
+        video: VideoCarriage::Streams,
+    };
+    let (viewer, _, events) =
+        QuicViewer::connect(endpoint.addr.parse().unwrap(), &endpoint.cert_sha256, &options)
+            .await
+            .unwrap();
+    let mut watch = Watch::new(events);
+    watch.orbit = false;
+    (session, viewer, watch)
+}
+
+/// Waits for the host's word that the session ended; returns its reason.
+async fn end_reason(watch: &mut Watch) -> String {
+    let ended = |m: &HostProbeMessage| match m {
+        HostProbeMessage::Ended { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    watch.until("the session's end", |w, _| w.probe_messages.iter().any(|m| ended(m).is_some())).await;
+    watch.probe_messages.iter().find_map(ended).unwrap()
+}
+
+fn key(seq: u32, code: &str, down: bool) -> Vec<u8> {
+    let code = code.to_owned();
+    let kind = if down { InputKind::KeyDown { code } } else { InputKind::KeyUp { code } };
+    InputEvent { seq, kind }.encode().unwrap()
+}
+
+/// Types `text` (lower-case letters, digits, spaces) then Enter.
+fn type_line(viewer: &QuicViewer, seq: &mut u32, text: &str) {
+    let codes = text.chars().map(|c| match c {
+        ' ' => "Space".to_owned(),
+        c if c.is_ascii_digit() => format!("Digit{c}"),
+        c => format!("Key{}", c.to_ascii_uppercase()),
+    });
+    for code in codes.chain(["Enter".to_owned()]) {
+        for down in [true, false] {
+            *seq += 1;
+            viewer.send_input(&key(*seq, &code, down)).unwrap();
+        }
+    }
+}
+
+fn pid_of_title(title: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == "xterm" && String::from_utf8_lossy(&cmdline).contains(title)).then_some(pid)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() {
+    for program in ["Xvfb", "bwrap", "xterm"] {
+        assert!(
+            find_program(program, SANDBOX_PATH).is_some(),
+            "{program} is missing: apt-get install xvfb bubblewrap xterm"
+        );
+    }
+    let _ = tracing_subscriber::fmt().with_env_filter("gridplay_host=debug,gridplay_streaming=debug").try_init();
+    let (processes_before, dirs_before) = (session_processes(), session_dirs());
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
+    let net = Network::start_with(catalogue).await;
+
+    // A terminal that stays up, playing throughout.
+    let (terminal, _terminal_viewer, mut terminal_watch) = play(&net, "terminal").await;
+    let first = terminal_watch.picture().await;
+    assert_eq!((first.width, first.height), (640, 360));
+    net.wait_for_state(&terminal.session_id, SessionState::Running).await;
+
+    // Keys typed by the player reach the app, whose exit ends the session.
+    let (typing, typing_viewer, mut typing_watch) = play(&net, "typing").await;
+    let picture = typing_watch.picture().await;
+    let luma: HashSet<u8> = picture.rgba.chunks_exact(4).map(|p| p[1] / 32).collect();
+    assert!(luma.len() > 1, "the terminal's picture is not uniform");
+    let mut seq = 0;
+    let to_corner = InputKind::PointerMove { x: 3000, y: 3000, dx: 0, dy: 0 };
+    seq += 1;
+    typing_viewer.send_input(&InputEvent { seq, kind: to_corner }.encode().unwrap()).unwrap();
+    type_line(&typing_viewer, &mut seq, "gridplay 42");
+    assert_eq!(end_reason(&mut typing_watch).await, "app exited (status 0)");
+    net.wait_for_state(&typing.session_id, SessionState::Ended).await;
+
+    // An app that crashes ends its session with the signal; the terminal plays on.
+    let (victim, _victim_viewer, mut victim_watch) = play(&net, "victim").await;
+    victim_watch.picture().await;
+    let pid = tokio::time::timeout(WAIT, async {
+        loop {
+            match pid_of_title("gridplay-victim") {
+                Some(pid) => return pid,
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    });
+    let pid = pid.await.expect("the victim's xterm runs");
+    let killed = std::process::Command::new("kill").args(["-SEGV", &pid.to_string()]).status();
+    assert!(killed.unwrap().success());
+    assert_eq!(end_reason(&mut victim_watch).await, "app exited (killed by signal 11)");
+    net.wait_for_state(&victim.session_id, SessionState::Ended).await;
+    for _ in 0..10 {
+        terminal_watch.picture().await;
+    }
+
+    // Ending the terminal's session leaves no process, display or directory.
+    let delete = net.http.delete(format!("{}/v1/sessions/{}", net.broker, terminal.session_id));
+    delete.bearer_auth(&terminal.token).send().await.unwrap();
+    assert_eq!(end_reason(&mut terminal_watch).await, "session ended");
+    let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_eq!(session_dirs(), dirs_before, "session directories left behind");
+}
