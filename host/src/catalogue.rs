@@ -165,6 +165,11 @@ impl Catalogue {
         self.apps.iter().map(|a| a.app.clone()).collect()
     }
 
+    /// Whether any app may reach the internet.
+    pub fn needs_internet(&self) -> bool {
+        self.apps.iter().any(|a| a.network == Network::Internet)
+    }
+
     /// The entry for app `id`.
     pub fn get(&self, id: &str) -> Option<Arc<AppEntry>> {
         self.apps.iter().find(|a| a.app.id == id).cloned()
@@ -240,16 +245,52 @@ network = "internet"
     #[test]
     fn refuses_bad_files_with_the_line_and_reason() {
         let cases = [
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\ncolour = 1\n", 6, "unknown field `colour`"),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\n", 1, "missing field `profile`"),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\ncolour = 1\n",
+                6,
+                "unknown field `colour`",
+            ),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\n",
+                1,
+                "missing field `profile`",
+            ),
             ("[[app]]\nid = \"a\nname = 1\n", 2, ""),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"missing\"]\nprofile = \"game\"\n", 4, "`missing` is not on the PATH"),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = []\nprofile = \"game\"\n", 4, "command is empty"),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"tablet\"\n", 5, "unknown variant `tablet`"),
-            ("[[app]]\nid = \"Bad Id\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\n", 1, "must be 1..=64 of [a-z0-9-]"),
-            ("[[app]]\nid = \"orbit\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\n", 2, "used twice"),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\nenv = { DISPLAY = \":9\" }\n", 1, "env `DISPLAY` cannot be set"),
-            ("[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\nnetwork = \"host\"\n", 6, "unknown variant `host`"),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"missing\"]\nprofile = \"game\"\n",
+                4,
+                "`missing` is not on the PATH",
+            ),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = []\nprofile = \"game\"\n",
+                4,
+                "command is empty",
+            ),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"tablet\"\n",
+                5,
+                "unknown variant `tablet`",
+            ),
+            (
+                "[[app]]\nid = \"Bad Id\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\n",
+                1,
+                "must be 1..=64 of [a-z0-9-]",
+            ),
+            (
+                "[[app]]\nid = \"orbit\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\n",
+                2,
+                "used twice",
+            ),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\nenv = { DISPLAY = \":9\" }\n",
+                1,
+                "env `DISPLAY` cannot be set",
+            ),
+            (
+                "[[app]]\nid = \"a\"\nname = \"A\"\ncommand = [\"x\"]\nprofile = \"game\"\nnetwork = \"host\"\n",
+                6,
+                "unknown variant `host`",
+            ),
             ("[[apps]]\nid = \"a\"\n", 1, "unknown field `apps`"),
         ];
         for (text, line, reason) in cases {
@@ -257,7 +298,9 @@ network = "internet"
             assert!(error.starts_with(&format!("apps.toml:{line}: ")), "{error}");
             assert!(error.contains(reason), "{error}");
         }
-        let twice = format!("{TERMINAL}\n[[app]]\nid = \"cube\"\nname = \"B\"\ncommand = [\"x\"]\nprofile = \"game\"\n");
+        let twice = format!(
+            "{TERMINAL}\n[[app]]\nid = \"cube\"\nname = \"B\"\ncommand = [\"x\"]\nprofile = \"game\"\n"
+        );
         let error = parse(&twice).unwrap_err();
         assert!(error.starts_with("apps.toml:20: app id `cube` is used twice"), "{error}");
     }

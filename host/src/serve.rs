@@ -114,6 +114,9 @@ pub async fn run_host(
     on_ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HostError> {
+    if !config.catalogue.apps().is_empty() {
+        crate::workloads::app::preflight(&config.catalogue)?;
+    }
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let host_id = encode_public_key(&config.key.verifying_key());

@@ -14,9 +14,11 @@ use gridplay_streaming::quic::QuicPeer;
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::HostError;
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
 use crate::probes::{FrameFigures, ProbeLog, Rejection};
+use crate::workloads::{AppExit, Launch};
 
 /// Most acks held back for a frame that goes out on RTP; beyond this they are
 /// sent without an RTP timestamp (their own frame ids, `0x80`).
@@ -36,6 +38,19 @@ pub enum EndReason {
     ConnectionLost,
     /// The frame loop failed.
     PipelineFailed,
+    /// The session's app ended on its own.
+    AppExited(AppExit),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deleted => f.write_str("session ended"),
+            Self::ConnectionLost => f.write_str("connection lost"),
+            Self::PipelineFailed => f.write_str("the stream failed on the host"),
+            Self::AppExited(exit) => write!(f, "app {exit}"),
+        }
+    }
 }
 
 /// What one session sent, for its stats resource.
@@ -167,7 +182,7 @@ impl PlayerPeer {
     async fn close(&self) {
         match self {
             Self::WebRtc(peer) => peer.close().await,
-            Self::Quic(peer) => peer.close(),
+            Self::Quic(peer) => peer.close().await,
         }
     }
 }
@@ -186,6 +201,8 @@ pub struct SessionParts {
     pub broker: Option<Arc<BrokerLink>>,
     /// Every encoded frame also goes here, for watchers.
     pub watchers: broadcast::Sender<WatchedFrame>,
+    /// What the session shows.
+    pub launch: Launch,
 }
 
 /// Drives one session until it ends; returns why.
@@ -196,10 +213,10 @@ pub async fn run_session(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
 ) -> EndReason {
-    let SessionParts { spec, control, counters, probes, broker, watchers } = parts;
+    let SessionParts { spec, control, counters, probes, broker, watchers, launch } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
-    let mut pipeline_rx = Some((input_rx, frames_tx));
+    let mut pipeline_rx = Some((input_rx, frames_tx, launch));
     let mut pipeline: Option<tokio::task::JoinHandle<_>> = None;
     // Acks of frames that never went out wait for the next frame that does.
     let mut held_acks: Vec<InputApplied> = Vec::new();
@@ -209,11 +226,11 @@ pub async fn run_session(
             _ = &mut cancel => break EndReason::Deleted,
             event = events.recv() => match event {
                 Some(PeerEvent::Connected) => {
-                    if let Some((input_rx, frames_tx)) = pipeline_rx.take() {
+                    if let Some((input_rx, frames_tx, launch)) = pipeline_rx.take() {
                         tracing::info!(session = %session_id, "connected; streaming");
                         let control = Arc::clone(&control);
                         pipeline = Some(tokio::task::spawn_blocking(move || {
-                            run_pipeline(spec, input_rx, frames_tx, control)
+                            run_pipeline(spec, &launch, input_rx, frames_tx, control)
                         }));
                         if let Some(broker) = &broker {
                             broker.report(&session_id, SessionState::Running).await;
@@ -297,11 +314,21 @@ pub async fn run_session(
     };
     control.stop.store(true, Ordering::Relaxed);
     drop(frames);
-    if let Some(handle) = pipeline
-        && let Ok(Err(e)) = handle.await
-    {
-        tracing::warn!(session = %session_id, "frame loop failed: {e}");
-    }
+    // An app that exited is the cause, whatever the loop's end looked like from here.
+    let reason = match pipeline {
+        Some(handle) => match handle.await {
+            Ok(Err(HostError::AppExited(exit))) => EndReason::AppExited(exit),
+            Ok(Err(e)) => {
+                tracing::warn!(session = %session_id, "frame loop failed: {e}");
+                reason
+            }
+            _ => reason,
+        },
+        None => reason,
+    };
+    let ended = HostProbeMessage::Ended { reason: reason.to_string() };
+    let text = serde_json::to_string(&ended).expect("probe messages serialise");
+    let _ = peer.send_probe_message(&text).await;
     peer.close().await;
     probes.lock().expect("probes lock").finish(unix_ms());
     if let Some(broker) = &broker {

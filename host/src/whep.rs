@@ -28,12 +28,12 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
 use crate::catalogue::Catalogue;
-use crate::workloads::Launch;
 use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::probes::ProbeLog;
 use crate::session::{
     PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session, unix_ms,
 };
+use crate::workloads::Launch;
 
 /// Probe logs of ended sessions kept for billing to fetch, newest last.
 const FINISHED_KEPT: usize = 64;
@@ -149,7 +149,9 @@ impl HostState {
             return Ok(Launch::Orbit);
         }
         let entry = self.catalogue.get(id);
-        entry.map(|entry| Launch::App(entry, self.catalogue.limits)).ok_or_else(|| WhepError::UnknownApp(format!("this host does not offer `{id}`")))
+        entry
+            .map(|entry| Launch::App(entry, self.catalogue.limits))
+            .ok_or_else(|| WhepError::UnknownApp(format!("this host does not offer `{id}`")))
     }
 
     /// Names `ip` in media candidates instead of the bound address.

@@ -17,6 +17,9 @@ use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 mod common;
 use common::*;
 
+/// The tests look at the whole machine's processes: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Three apps: one checks what was typed into its terminal and exits with
 /// the verdict, one stays up until it is killed, one waits to be crashed.
 const CATALOGUE: &str = r#"
@@ -50,7 +53,7 @@ fn session_processes() -> HashSet<(u32, String)> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
             let running = rest.split_whitespace().next() != Some("Z");
-            let ours = ["Xvfb", "bwrap", "xterm"].contains(&name);
+            let ours = ["Xvfb", "bwrap", "xterm", "slirp4netns", "python3"].contains(&name);
             (running && ours).then(|| (pid, name.to_owned()))
         })
         .collect()
@@ -95,8 +98,16 @@ async fn end_reason(watch: &mut Watch) -> String {
         HostProbeMessage::Ended { reason } => Some(reason.clone()),
         _ => None,
     };
-    watch.until("the session's end", |w, _| w.probe_messages.iter().any(|m| ended(m).is_some())).await;
+    watch
+        .until("the session's end", |w, _| w.probe_messages.iter().any(|m| ended(m).is_some()))
+        .await;
     watch.probe_messages.iter().find_map(ended).unwrap()
+}
+
+/// Mean brightness of a picture, 0..=1.
+fn brightness(picture: &gridplay_streaming::DecodedFrame) -> f64 {
+    let sum: u64 = picture.rgba.chunks_exact(4).map(|p| u64::from(p[1])).sum();
+    sum as f64 / (picture.rgba.len() / 4) as f64 / 255.0
 }
 
 fn key(seq: u32, code: &str, down: bool) -> Vec<u8> {
@@ -131,13 +142,13 @@ fn pid_of_title(title: &str) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() {
+    let _serial = SERIAL.lock().await;
     for program in ["Xvfb", "bwrap", "xterm"] {
         assert!(
             find_program(program, SANDBOX_PATH).is_some(),
             "{program} is missing: apt-get install xvfb bubblewrap xterm"
         );
     }
-    let _ = tracing_subscriber::fmt().with_env_filter("gridplay_host=debug,gridplay_streaming=debug").try_init();
     let (processes_before, dirs_before) = (session_processes(), session_dirs());
     let which = |name: &str| find_program(name, SANDBOX_PATH);
     let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
@@ -151,9 +162,13 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
 
     // Keys typed by the player reach the app, whose exit ends the session.
     let (typing, typing_viewer, mut typing_watch) = play(&net, "typing").await;
-    let picture = typing_watch.picture().await;
+    // Type once the terminal shows (white over the display's black).
+    let picture = typing_watch
+        .until("the terminal's window", |_, p| p.is_some_and(|p| brightness(p) > 0.5))
+        .await
+        .unwrap();
     let luma: HashSet<u8> = picture.rgba.chunks_exact(4).map(|p| p[1] / 32).collect();
-    assert!(luma.len() > 1, "the terminal's picture is not uniform");
+    assert!(luma.len() > 1, "the terminal shows text");
     let mut seq = 0;
     let to_corner = InputKind::PointerMove { x: 3000, y: 3000, dx: 0, dy: 0 };
     seq += 1;
@@ -186,6 +201,54 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
     let delete = net.http.delete(format!("{}/v1/sessions/{}", net.broker, terminal.session_id));
     delete.bearer_auth(&terminal.token).send().await.unwrap();
     assert_eq!(end_reason(&mut terminal_watch).await, "session ended");
+    let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_eq!(session_dirs(), dirs_before, "session directories left behind");
+}
+
+/// Exits 0 when the sandbox's network is what `network` promises: none at
+/// all, or a default route out, and never the host's loopback (port in argv[1]).
+const NETWORK_CHECK: &str = r#"
+import socket, sys
+port, network = int(sys.argv[1]), sys.argv[2]
+interfaces = [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]]
+routes = [l.split()[1] for l in open('/proc/net/route').readlines()[1:]]
+if network == 'none' and interfaces != ['lo']:
+    sys.exit(10)
+if network == 'internet' and '00000000' not in routes:
+    sys.exit(11)
+for host in ['127.0.0.1', '10.0.2.2']:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        sys.exit(12)
+    except OSError:
+        pass
+sys.exit(0)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_have_no_network_or_only_the_internet_never_the_hosts_loopback() {
+    let _serial = SERIAL.lock().await;
+    let (processes_before, dirs_before) = (session_processes(), session_dirs());
+    // A service on the host's loopback, like its broker, Redis or anvil.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    let mut catalogue = String::new();
+    for network in ["none", "internet"] {
+        let script = NETWORK_CHECK.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        catalogue += &format!(
+            "[[app]]\nid = \"net-{network}\"\nname = \"N\"\nprofile = \"game\"\nnetwork = \"{network}\"\n\
+             command = [\"python3\", \"-c\", \"{script}\", \"{port}\", \"{network}\"]\n"
+        );
+    }
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), &catalogue, &which).unwrap();
+    let net = Network::start_with(catalogue).await;
+    for network in ["none", "internet"] {
+        let (_, _viewer, mut watch) = play(&net, &format!("net-{network}")).await;
+        assert_eq!(end_reason(&mut watch).await, "app exited (status 0)", "network = {network}");
+    }
+    drop(service);
     let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
     assert!(left.is_empty(), "left running: {left:?}");
     assert_eq!(session_dirs(), dirs_before, "session directories left behind");

@@ -63,7 +63,9 @@ impl std::fmt::Display for AppExit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             // bwrap reports a signal that killed the app as 128 + the signal.
-            Self::Status(code) if *code > 128 => write!(f, "exited (killed by signal {})", code - 128),
+            Self::Status(code) if *code > 128 => {
+                write!(f, "exited (killed by signal {})", code - 128)
+            }
             Self::Status(code) => write!(f, "exited (status {code})"),
             Self::Signal(signal) => write!(f, "exited (killed by signal {signal})"),
         }

@@ -55,12 +55,28 @@ impl Hierarchy {
         }
         Err("no cgroup v2 controllers and no v1 cpu, memory and pids hierarchies".into())
     }
+
+    /// The hierarchy, once the host has made its `gridplay` group in it
+    /// (which needs root, or a delegated group), or why it cannot.
+    pub fn prepare() -> Result<Self, String> {
+        let hierarchy = Self::detect()?;
+        let root = Path::new(ROOT);
+        let parents: Vec<PathBuf> = match hierarchy {
+            Self::V2 => vec![root.join(PARENT)],
+            Self::V1 => {
+                ["cpu", "memory", "pids"].iter().map(|c| root.join(c).join(PARENT)).collect()
+            }
+        };
+        for parent in parents {
+            std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        Ok(hierarchy)
+    }
 }
 
 /// One session's control group(s); removed when dropped, after killing
 /// whatever is still in them.
 pub struct Group {
-    hierarchy: Hierarchy,
     /// One directory on v2, one per controller on v1.
     dirs: Vec<PathBuf>,
 }
@@ -71,22 +87,22 @@ impl Group {
         let fail = |what: &Path, e: std::io::Error| {
             HostError::App(format!("cgroup {}: {e}", what.display()))
         };
-        let write = |path: PathBuf, value: String| {
-            std::fs::write(&path, value).map_err(|e| fail(&path, e))
-        };
+        let write =
+            |path: PathBuf, value: String| std::fs::write(&path, value).map_err(|e| fail(&path, e));
         let root = Path::new(ROOT);
         let dirs: Vec<PathBuf> = match hierarchy {
             Hierarchy::V2 => vec![root.join(PARENT).join(name)],
-            Hierarchy::V1 => {
-                ["cpu", "memory", "pids"].iter().map(|c| root.join(c).join(PARENT).join(name)).collect()
-            }
+            Hierarchy::V1 => ["cpu", "memory", "pids"]
+                .iter()
+                .map(|c| root.join(c).join(PARENT).join(name))
+                .collect(),
         };
         if hierarchy == Hierarchy::V2 {
             let parent = root.join(PARENT);
             std::fs::create_dir_all(&parent).map_err(|e| fail(&parent, e))?;
             write(parent.join("cgroup.subtree_control"), "+cpu +memory +pids".into())?;
         }
-        let group = Self { hierarchy, dirs };
+        let group = Self { dirs };
         for dir in &group.dirs {
             std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
         }
@@ -102,7 +118,10 @@ impl Group {
             Hierarchy::V1 => {
                 write(group.dirs[0].join("cpu.cfs_period_us"), period.to_string())?;
                 write(group.dirs[0].join("cpu.cfs_quota_us"), quota.to_string())?;
-                write(group.dirs[1].join("memory.limit_in_bytes"), limits.memory_bytes.to_string())?;
+                write(
+                    group.dirs[1].join("memory.limit_in_bytes"),
+                    limits.memory_bytes.to_string(),
+                )?;
                 write(group.dirs[2].join("pids.max"), limits.pids.to_string())?;
             }
         }
@@ -143,11 +162,6 @@ impl Group {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-    }
-
-    /// The interface the group is on.
-    pub fn hierarchy(&self) -> Hierarchy {
-        self.hierarchy
     }
 }
 

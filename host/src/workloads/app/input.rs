@@ -48,7 +48,8 @@ impl Touches {
         };
         let motion = |(x, y): (i16, i16)| Fake { kind: MOTION_NOTIFY_EVENT, detail: 0, x, y };
         let button = |kind, detail| Fake { kind, detail, x: 0, y: 0 };
-        let key = |kind, code: &str| x_keycode(code).map(|detail| Fake { kind, detail, x: 0, y: 0 });
+        let key =
+            |kind, code: &str| x_keycode(code).map(|detail| Fake { kind, detail, x: 0, y: 0 });
         match &event.kind {
             InputKind::KeyDown { code } => key(KEY_PRESS_EVENT, code).into_iter().collect(),
             InputKind::KeyUp { code } => key(KEY_RELEASE_EVENT, code).into_iter().collect(),
@@ -63,7 +64,8 @@ impl Touches {
             },
             InputKind::Wheel { dx, dy } => {
                 let clicks = |delta: i16, back: u8, forward: u8| {
-                    let n = (i32::from(delta) / WHEEL_STEP).clamp(-MAX_WHEEL_CLICKS, MAX_WHEEL_CLICKS);
+                    let n =
+                        (i32::from(delta) / WHEEL_STEP).clamp(-MAX_WHEEL_CLICKS, MAX_WHEEL_CLICKS);
                     let n = if n == 0 && delta != 0 { i32::from(delta).signum() } else { n };
                     let b = if n < 0 { back } else { forward };
                     (0..n.abs()).flat_map(move |_| {
@@ -158,14 +160,18 @@ mod tests {
     fn the_first_finger_is_the_pointer() {
         let mut t = Touches::default();
         let size = (720, 1280);
-        let start = t.translate(&event(InputKind::TouchStart { touches: vec![touch(5, 0, 65535)] }), size);
+        let start =
+            t.translate(&event(InputKind::TouchStart { touches: vec![touch(5, 0, 65535)] }), size);
         assert_eq!(start[1], Fake { kind: BUTTON_PRESS_EVENT, detail: 1, x: 0, y: 0 });
         assert_eq!((start[0].x, start[0].y), (0, 1279));
-        let second = t.translate(&event(InputKind::TouchStart { touches: vec![touch(6, 1, 1)] }), size);
+        let second =
+            t.translate(&event(InputKind::TouchStart { touches: vec![touch(6, 1, 1)] }), size);
         assert!(second.is_empty(), "a second finger does not press again");
-        let moved = t.translate(&event(InputKind::TouchMove { touches: vec![touch(6, 9, 9)] }), size);
+        let moved =
+            t.translate(&event(InputKind::TouchMove { touches: vec![touch(6, 9, 9)] }), size);
         assert!(moved.is_empty(), "only the first finger moves the pointer");
-        let end = t.translate(&event(InputKind::TouchEnd { touches: vec![touch(5, 65535, 0)] }), size);
+        let end =
+            t.translate(&event(InputKind::TouchEnd { touches: vec![touch(5, 65535, 0)] }), size);
         assert_eq!(end[1].kind, BUTTON_RELEASE_EVENT);
         assert!(t.primary.is_none());
     }

@@ -18,12 +18,44 @@ use gridplay_protocol::input::InputEvent;
 
 use super::{Picture, Workload};
 use crate::HostError;
-use crate::catalogue::AppEntry;
+use crate::catalogue::{AppEntry, Catalogue};
 use cgroup::Limits;
 use display::Display;
 use input::Touches;
 use sandbox::{Sandbox, SessionDir};
 use screen::Screen;
+
+/// Checks that this host can run the catalogue's app sessions (Xvfb and
+/// bubblewrap on the `PATH`, slirp4netns for apps with the internet) and
+/// says which limits apply to them.
+pub fn preflight(catalogue: &Catalogue) -> Result<(), HostError> {
+    let limits = catalogue.limits;
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut needed = vec![("Xvfb", "xvfb"), ("bwrap", "bubblewrap")];
+    if catalogue.needs_internet() {
+        needed.push(("slirp4netns", "slirp4netns"));
+    }
+    for (program, package) in needed {
+        if crate::catalogue::find_program(program, &path).is_none() {
+            return Err(HostError::App(format!(
+                "`{program}` is not on the PATH: apps need it (apt install {package})"
+            )));
+        }
+    }
+    match cgroup::Hierarchy::prepare() {
+        Ok(hierarchy) => tracing::info!(
+            cpus = limits.cpus,
+            memory_mib = limits.memory_bytes >> 20,
+            processes = limits.pids,
+            cgroup = ?hierarchy,
+            "each app session is limited"
+        ),
+        Err(reason) => {
+            tracing::warn!("app sessions run without CPU, memory or process limits: {reason}")
+        }
+    }
+    Ok(())
+}
 
 /// A running app. Fields drop in order: the host's connection, the app,
 /// the display, the directory.
@@ -37,7 +69,12 @@ pub struct AppWorkload {
 
 impl AppWorkload {
     /// Starts `entry` on a display of `width`×`height`, within `limits`. Blocking.
-    pub fn start(entry: &AppEntry, limits: Limits, width: u32, height: u32) -> Result<Self, HostError> {
+    pub fn start(
+        entry: &AppEntry,
+        limits: Limits,
+        width: u32,
+        height: u32,
+    ) -> Result<Self, HostError> {
         let dir = SessionDir::create()?;
         let display = Display::start(width, height, &dir.path().join("auth"))?;
         let screen = Screen::connect(&display)?;

@@ -97,6 +97,8 @@ pub struct Sandbox {
     child: Child,
     /// Its control group, where the host can make one.
     group: Option<Group>,
+    /// The user-mode network stack of an app that may reach the internet.
+    network: Option<Child>,
 }
 
 impl Sandbox {
@@ -109,8 +111,11 @@ impl Sandbox {
         limits: Limits,
     ) -> Result<Self, HostError> {
         std::fs::copy(display.auth_file(), dir.home().join(".Xauthority"))?;
+        if entry.network == Network::Internet {
+            std::fs::write(dir.path().join("resolv.conf"), "nameserver 10.0.2.3\n")?;
+        }
         dir.give_to_sandbox()?;
-        let group = match Hierarchy::detect() {
+        let group = match Hierarchy::prepare() {
             Ok(hierarchy) => {
                 let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned());
                 Some(Group::create(hierarchy, &name.unwrap_or_default(), limits)?)
@@ -128,12 +133,17 @@ impl Sandbox {
             command.uid(SANDBOX_UID).gid(SANDBOX_UID);
         }
         let child = command.spawn().map_err(|e| HostError::App(format!("sandbox: {e}")))?;
-        let mut sandbox = Self { child, group };
+        let mut sandbox = Self { child, group, network: None };
         if let Some(group) = &sandbox.group {
             group.add(sandbox.child.id())?;
         }
         let mut go = sandbox.child.stdin.take().expect("stdin is piped");
         go.write_all(b"\n")?;
+        if entry.network == Network::Internet {
+            // bwrap holds the app (--block-fd 0) until its namespace has a network.
+            sandbox.network = Some(connect_to_internet(sandbox.child.id())?);
+            go.write_all(b"g")?;
+        }
         Ok(sandbox)
     }
 
@@ -146,6 +156,44 @@ impl Sandbox {
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
+}
+
+/// Gives the network namespace of the sandbox whose outer process is
+/// `outer` a user-mode stack (slirp4netns) with outbound access only: the
+/// host's loopback is not reachable through it.
+fn connect_to_internet(outer: u32) -> Result<Child, HostError> {
+    let deadline = std::time::Instant::now() + KILL_WAIT;
+    let inner = loop {
+        if let Some(&pid) = process::children(outer).first() {
+            break pid;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(HostError::App("the sandbox did not start".into()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut slirp = Command::new("slirp4netns")
+        .args(["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", "1"])
+        // By path: joining the sandbox's (nested) user namespace would take
+        // away the right to enter its network namespace.
+        .args(["--netns-type=path", &format!("/proc/{inner}/ns/net"), "tap0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            HostError::App(format!(
+                "network = \"internet\" needs slirp4netns (apt install slirp4netns): {e}"
+            ))
+        })?;
+    let mut ready = [0u8; 1];
+    let stdout = slirp.stdout.as_mut().expect("stdout is piped");
+    if std::io::Read::read(stdout, &mut ready).ok() != Some(1) {
+        let _ = slirp.kill();
+        let _ = slirp.wait();
+        return Err(HostError::App("slirp4netns could not configure the sandbox's network".into()));
+    }
+    Ok(slirp)
 }
 
 impl Drop for Sandbox {
@@ -161,6 +209,10 @@ impl Drop for Sandbox {
             tracing::warn!(pid = self.child.id(), "a sandbox outlived its session");
         }
         drop(self.group.take());
+        if let Some(mut network) = self.network.take() {
+            let _ = network.kill();
+            let _ = network.wait();
+        }
     }
 }
 
@@ -170,17 +222,33 @@ fn arguments(entry: &AppEntry, display: &Display, dir: &SessionDir) -> Vec<Strin
     let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
     add(&["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
     add(&["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "gridplay"]);
-    if entry.network == Network::None {
-        add(&["--unshare-net"]);
-    }
-    add(&["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc", "--ro-bind-try", "/opt", "/opt"]);
+    add(&["--unshare-net"]);
+    add(&[
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+        "--ro-bind-try",
+        "/opt",
+        "/opt",
+    ]);
     for top in ["bin", "sbin", "lib", "lib32", "lib64"] {
         let host = Path::new("/").join(top);
         match std::fs::read_link(&host) {
             Ok(target) => add(&["--symlink", &target.to_string_lossy(), &host.to_string_lossy()]),
-            Err(_) if host.is_dir() => add(&["--ro-bind", &host.to_string_lossy(), &host.to_string_lossy()]),
+            Err(_) if host.is_dir() => {
+                add(&["--ro-bind", &host.to_string_lossy(), &host.to_string_lossy()])
+            }
             Err(_) => {}
         }
+    }
+    if entry.network == Network::Internet {
+        // Held until the host has given the namespace its network, with a
+        // resolver that works through it (the host's may be on its loopback).
+        let resolv = dir.path().join("resolv.conf");
+        add(&["--block-fd", "0", "--ro-bind", &resolv.to_string_lossy(), "/etc/resolv.conf"]);
     }
     add(&["--proc", "/proc", "--dev", "/dev", "--dev-bind-try", "/dev/dri", "/dev/dri"]);
     for device in gpu_devices() {

@@ -36,7 +36,7 @@ impl Screen {
         let (stream, _) = DefaultStream::connect(&ConnectAddress::Socket(
             display.socket().to_string_lossy().into_owned(),
         ))
-            .map_err(x11)?;
+        .map_err(x11)?;
         let conn = RustConnection::connect_to_stream_with_auth_info(
             stream,
             0,

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::HostError;
-use crate::workloads::orbit::game::Scene;
 use crate::gpu::GpuInfo;
+use crate::workloads::orbit::game::Scene;
 use commands::Commands;
 use context::Context;
 use pipeline::Pipeline;
