@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium redis-server iproute2 curl
+APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm glslc chromium redis-server iproute2 curl \
+  xvfb bubblewrap slirp4netns xterm vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web
@@ -16,7 +17,8 @@ help:
 	@echo "make test   formatting, lints, type check, unit and end-to-end tests (real Vulkan, openh264, WebRTC, Chromium)"
 	@echo "make bench  measure the streaming pipeline and the session broker and write bench/results/"
 
-# System packages: Vulkan (Mesa lavapipe on CPU-only machines), nasm for openh264, glslc for shaders, Chromium for browser tests.
+# System packages: Vulkan (Mesa lavapipe on CPU-only machines), nasm for openh264, glslc for shaders, Chromium for browser tests,
+# Xvfb, bubblewrap and slirp4netns for app sessions, and the example catalogue's apps.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -38,7 +40,7 @@ web: web-deps
 # The whole network on this machine, settling on a local anvil (contract deployed, host bonded, demo player funded).
 up: deps web chain-deps
 	$(CARGO) build --release --bin gridplay
-	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist --anvil $(abspath $(ANVIL)) $(ARGS)
+	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist --anvil $(abspath $(ANVIL)) --apps apps/catalogue.toml $(ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -65,3 +65,26 @@ export function pictureBox(): { left: number; top: number; width: number; height
   const height = video.videoHeight * scale;
   return { left: box.left + (box.width - width) / 2, top: box.top + (box.height - height) / 2, width, height };
 }
+
+/** The mean luma of each cell of a `cells`×`cells` grid over the current frame of #stream, row by row: a coarse
+ * signature for telling whether the picture changed, and where. */
+export function lumaGrid(cells: number): number[] {
+  const video = document.getElementById("stream");
+  if (!(video instanceof HTMLVideoElement)) throw new Error("no #stream video");
+  const width = video.videoWidth;
+  const height = video.videoHeight;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  if (ctx === null) throw new Error("no 2d context");
+  ctx.drawImage(video, 0, 0, width, height);
+  const { data } = ctx.getImageData(0, 0, width, height);
+  const sums = new Array<number>(cells * cells).fill(0);
+  for (let i = 0, p = 0; i < data.length; i += 4, p++) {
+    const cell = Math.floor(((p % width) * cells) / width) + cells * Math.floor((Math.floor(p / width) * cells) / height);
+    sums[cell] = (sums[cell] ?? 0) + 0.299 * (data[i] ?? 0) + 0.587 * (data[i + 1] ?? 0) + 0.114 * (data[i + 2] ?? 0);
+  }
+  const perCell = (width * height) / (cells * cells);
+  return sums.map((s) => s / perCell);
+}

@@ -134,6 +134,10 @@ export class PlaySession {
         stats.probeReportsRejected += 1;
         console.warn(`gridplay: the host refused probe report ${seq}: ${reason}`);
       },
+      ended: (reason) => {
+        stats.endReason = reason;
+        this.fail(`The session ended: ${reason}`);
+      },
     });
     const sample = (ms: number): void => {
       recordClickToPhoton(ms);

@@ -31,6 +31,8 @@ export interface GridplayStats {
   probeReportsSent: number;
   probeReportsRejected: number;
   lastProbeReport: ProbeReport | null;
+  /** Why the host ended the last session (e.g. "app exited (status 0)"); null while none has. */
+  endReason: string | null;
   /** The latest second's figures (null until measured). */
   fps: number | null;
   width: number | null;
@@ -66,6 +68,7 @@ export function freshStats(): GridplayStats {
     probeReportsSent: 0,
     probeReportsRejected: 0,
     lastProbeReport: null,
+    endReason: null,
     fps: null,
     width: null,
     height: null,

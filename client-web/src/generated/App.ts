@@ -6,7 +6,7 @@ import type { Profile } from "./Profile";
  */
 export type App = { 
 /**
- * Stable id used in allocation requests.
+ * Stable id used in allocation requests: `[a-z0-9-]`, 1..=64 bytes.
  */
 id: string, 
 /**

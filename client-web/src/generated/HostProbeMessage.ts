@@ -15,4 +15,8 @@ seq: number,
 /**
  * Why, for people.
  */
+reason: string, } | { "type": "ended", 
+/**
+ * Why, for people: e.g. "app exited (status 0)".
+ */
 reason: string, };

@@ -118,6 +118,8 @@ export interface ReporterHooks {
   second(report: ProbeReport, figures: SecondFigures, rttMs: number | null): void;
   /** The host refused a report. */
   rejected(seq: number, reason: string): void;
+  /** The host ended the session (its app exited, the broker ended it…). */
+  ended(reason: string): void;
 }
 
 /** Sends a signed report and a ping every second while started. */
@@ -206,6 +208,8 @@ export class ProbeReporter {
       this.rttMs = performance.now() - at;
     } else if (message.type === "rejected") {
       this.hooks.rejected(message.seq, message.reason);
+    } else if (message.type === "ended") {
+      this.hooks.ended(message.reason);
     }
   }
 }
