@@ -1,7 +1,8 @@
 //! `gridplay checker`: a synthetic client that checks the service a host
 //! delivers. It gets a session from the broker like any player, plays it
 //! over QUIC (decoding every frame, clicking every 200 ms), reads the
-//! host's own signed record of the session, and signs a report of what it
+//! host's own signed record of the session (read by the settler's own rule,
+//! `gridplay_chain::evidence`), and signs a report of what it
 //! saw with its secp256k1 key (EIP-191), so that anyone can tell which
 //! checker vouches for it. The report goes to the broker, which weighs it
 //! into the host's reputation if it trusts the checker (`gridplay broker
@@ -20,10 +21,8 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address as ChainAddress, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use clap::Args;
-use ed25519_dalek::{Signature, Verifier};
+use gridplay_chain::evidence::{Expected, verify_record};
 use gridplay_chain::settlement::{Voucher, sign_probe_summary, sign_voucher, voucher_session_id};
 use gridplay_chain::{BLOCK_SECONDS, ProbeRecord, ProbeSummary, bill_block, keccak256};
 use gridplay_protocol::AllocateResponse;
@@ -31,10 +30,9 @@ use gridplay_protocol::check::{
     CheckAccepted, CheckReport, HostRecord, SignedBlockSummary, SignedCheck,
 };
 use gridplay_protocol::probe::{
-    Address, BlockSummary, PROBES_SIGNATURE_HEADER, ProbeReport, SessionProbes, from_hex, to_hex,
+    Address, BlockSummary, ClientKey, PROBES_SIGNATURE_HEADER, ProbeReport, from_hex, to_hex,
 };
 use gridplay_protocol::settlement::{SettlementInfo, VoucherSubmission, VoucherTerms};
-use gridplay_protocol::token::decode_public_key;
 use gridplay_session_broker::settlement::sla;
 use gridplay_session_broker::unix_ms;
 use k256::ecdsa::SigningKey;
@@ -159,17 +157,8 @@ fn block_summaries(
     for block in blocks {
         let covered = block.seconds_covered.min(BLOCK_SECONDS);
         let first = block.block.saturating_mul(BLOCK_SECONDS) as usize;
-        let mut records: Vec<ProbeRecord> = reports
-            .iter()
-            .skip(first)
-            .take(covered as usize)
-            .map(|r| ProbeRecord {
-                fps: r.fps_centi as f32 / 100.0,
-                rtt_ms: r.rtt_us.map_or(f32::NAN, |us| us as f32 / 1000.0),
-                loss: r.loss_ppm.map_or(0.0, |ppm| ppm as f32 / 1e6),
-                click_to_photon_p95_ms: r.click_to_photon_p95_us.map(|us| us as f32 / 1000.0),
-            })
-            .collect();
+        let mut records: Vec<ProbeRecord> =
+            reports.iter().skip(first).take(covered as usize).map(ProbeRecord::from).collect();
         records.resize(covered as usize, unseen);
         let bill = bill_block(&records, covered, &sla)?;
         let summary = ProbeSummary::from_bill(paid.session_id.0, block.block, &bill);
@@ -222,11 +211,14 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
     }
 }
 
-/// Fetches the host's signed probe record of the session and checks its
-/// signature against the host id; the record's figures and, once the record
-/// has ended (its blocks' coverage final), its blocks.
+/// Fetches the host's signed record of the session and reads it as the settler does
+/// ([`verify_record`]), with the checker's session key as the client's: what it shows and,
+/// once the record has ended (its blocks' coverage final), its blocks. A record not signed
+/// by the host, or not of this session, shows nothing.
 async fn host_record(
     session: &AllocateResponse,
+    client_key: Option<&ClientKey>,
+    allocated_ms: u64,
 ) -> anyhow::Result<(HostRecord, Option<Vec<BlockSummary>>)> {
     let url = format!("{}/sessions/{}/probes", session.whep_url, session.session_id);
     let response = reqwest::Client::new()
@@ -239,19 +231,37 @@ async fn host_record(
         .headers()
         .get(PROBES_SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| B64.decode(v).ok())
-        .and_then(|b| Signature::from_slice(&b).ok());
+        .map(str::to_owned);
     let body = response.bytes().await?;
-    let host_key = decode_public_key(&session.host_id)?;
-    let signature_verified = signature.is_some_and(|s| host_key.verify(&body, &s).is_ok());
-    let probes: SessionProbes = serde_json::from_slice(&body)?;
-    let record = HostRecord {
-        signature_verified,
-        seconds: probes.records.len() as u32,
-        frames_sent: probes.records.iter().map(|r| u64::from(r.host.frames_sent)).sum(),
-        reports_valid: probes.reports_valid,
+    let expected = Expected {
+        session_id: &session.session_id,
+        host_id: &session.host_id,
+        client_key,
+        allocated_ms,
+        now_ms: unix_ms(),
     };
-    Ok((record, probes.ended.then_some(probes.blocks)))
+    match verify_record(&body, signature.as_deref(), &expected) {
+        Ok(evidence) => {
+            let probes = &evidence.probes;
+            let record = HostRecord {
+                signature_verified: true,
+                seconds: probes.records.len() as u32,
+                frames_sent: probes.records.iter().map(|r| u64::from(r.host.frames_sent)).sum(),
+                reports_valid: evidence.seconds_counted() as u32,
+            };
+            Ok((record, probes.ended.then(|| probes.blocks.clone())))
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            let record = HostRecord {
+                signature_verified: false,
+                seconds: 0,
+                frames_sent: 0,
+                reports_valid: 0,
+            };
+            Ok((record, None))
+        }
+    }
 }
 
 /// Checks one host and prints the signed report.
@@ -274,6 +284,7 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
     };
     let settlement = if args.no_pay { None } else { settlement_info(&args.broker).await? };
     let session_key = settlement.as_ref().map(|_| random_key()).transpose()?;
+    let allocated_ms = unix_ms();
     let session = allocate(&play, session_key.as_ref()).await?;
     let player = PrivateKeySigner::from_slice(&key.to_bytes())?;
     let paid = match (settlement, &session_key) {
@@ -283,14 +294,16 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let played = play_allocated(&play, session, session_key.as_ref()).await?;
+    let client_key = session_key.as_ref().map(|k| ClientKey::PublicKey(*k.verifying_key()));
     // The record's coverage is final once it has ended: a summary over fewer seconds than the
     // host bills would read as under-delivery.
     let mut tries = 0;
     let (host, blocks) = loop {
-        let (host, blocks) =
-            host_record(&played.session).await.context("reading the host's signed record")?;
+        let (host, blocks) = host_record(&played.session, client_key.as_ref(), allocated_ms)
+            .await
+            .context("reading the host's signed record")?;
         tries += 1;
-        if blocks.is_some() || tries >= RECORD_TRIES {
+        if blocks.is_some() || !host.signature_verified || tries >= RECORD_TRIES {
             break (host, blocks);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -49,6 +49,8 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
             demo_player_key: Some(player_key),
             service_level: ServiceLevel::standard(7_500),
             state_dir,
+            // Everything of `gridplay up` is on this machine.
+            allow_private_hosts: true,
         },
         payout_address: chain.host.address(),
         _chain: chain,

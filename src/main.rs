@@ -17,6 +17,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_chain::settlement::SettlementClient;
+use gridplay_host::catalogue::Catalogue;
+use gridplay_host::worker::WorkerCommand;
+use gridplay_host::workloads::app::cgroup::Limits;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
@@ -58,6 +61,15 @@ enum Command {
     Dispute(dispute::DisputeArgs),
     /// Check a session receipt against the chain alone: voucher, leaves, proofs, roots, commits.
     VerifyReceipt(verify_receipt::VerifyReceiptArgs),
+    /// One session's frame loop, started by a host for each session (not for people).
+    #[command(hide = true)]
+    Worker,
+}
+
+/// Each session's frame loop runs in a `gridplay worker` process of its own.
+fn worker_command() -> anyhow::Result<WorkerCommand> {
+    let program = std::env::current_exe().context("finding this executable for session workers")?;
+    Ok(WorkerCommand { program, args: vec!["worker".into()] })
 }
 
 #[derive(Args)]
@@ -84,6 +96,11 @@ struct UpArgs {
     /// Seconds between epoch commits when settling.
     #[arg(long, env = "GRIDPLAY_EPOCH_SECONDS", default_value_t = 20)]
     epoch_seconds: u64,
+    /// The host's app catalogue (TOML, one [[app]] table per app), offered beside Orbit.
+    #[arg(long, env = "GRIDPLAY_APPS")]
+    apps: Option<PathBuf>,
+    #[command(flatten)]
+    app_limits: AppLimitArgs,
 }
 
 #[derive(Args)]
@@ -132,6 +149,11 @@ struct BrokerArgs {
     /// the operator's bond burned) and the journal of vouchers, billed blocks and receipts.
     #[arg(long, env = "GRIDPLAY_SETTLEMENT_STATE", default_value = "gridplay-settlement")]
     settlement_state: PathBuf,
+    /// Let the settler read hosts' records from loopback, private (RFC 1918, ULA) and
+    /// link-local addresses: for a network on one machine or one LAN. Without it, a host
+    /// registering such an endpoint is never read (nor paid).
+    #[arg(long, env = "GRIDPLAY_ALLOW_PRIVATE_HOSTS")]
+    allow_private_hosts: bool,
 }
 
 /// A `0x` Ethereum address, lowercased.
@@ -193,6 +215,45 @@ struct HostArgs {
     /// The address (0x) this host is paid at when sessions settle on chain.
     #[arg(long, env = "GRIDPLAY_PAYOUT_ADDRESS", value_parser = parse_address)]
     payout_address: Option<String>,
+    /// The app catalogue (TOML, one [[app]] table per app), offered beside Orbit.
+    #[arg(long, env = "GRIDPLAY_APPS")]
+    apps: Option<PathBuf>,
+    #[command(flatten)]
+    app_limits: AppLimitArgs,
+}
+
+/// What each app session may use.
+#[derive(Args)]
+struct AppLimitArgs {
+    /// CPU time each app session may use, in cores.
+    #[arg(long, env = "GRIDPLAY_APP_CPUS", default_value_t = 1.0)]
+    app_cpus: f64,
+    /// Memory each app session may use, in MiB.
+    #[arg(long, env = "GRIDPLAY_APP_MEMORY_MIB", default_value_t = 2048)]
+    app_memory_mib: u64,
+    /// Processes and threads each app session may run.
+    #[arg(long, env = "GRIDPLAY_APP_PROCESSES", default_value_t = 512)]
+    app_processes: u32,
+}
+
+/// The catalogue at `path`, or none, with the sessions' limits.
+fn load_catalogue(
+    path: Option<&std::path::Path>,
+    limits: &AppLimitArgs,
+) -> anyhow::Result<Catalogue> {
+    if !(limits.app_cpus > 0.0 && limits.app_cpus <= 1024.0) {
+        anyhow::bail!("--app-cpus must be above 0 and at most 1024");
+    }
+    let Some(path) = path else { return Ok(Catalogue::default()) };
+    let mut catalogue = Catalogue::load(path)?;
+    catalogue.limits = Limits {
+        cpus: limits.app_cpus,
+        memory_bytes: limits.app_memory_mib.max(16).saturating_mul(1 << 20),
+        pids: limits.app_processes.max(16),
+    };
+    let ids: Vec<String> = catalogue.apps().into_iter().map(|a| a.id).collect();
+    tracing::info!(file = %path.display(), apps = ?ids, "app catalogue");
+    Ok(catalogue)
 }
 
 /// Parses `FIRST-LAST` into a port range.
@@ -229,6 +290,10 @@ fn main() -> anyhow::Result<()> {
             Command::VerifyReceipt(args) => verify_receipt::run(args).await,
             Command::Claim(args) => claim::run(args).await,
             Command::Dispute(args) => dispute::run(args).await,
+            Command::Worker => {
+                let worker = tokio::task::spawn_blocking(gridplay_host::worker::worker_main);
+                worker.await?.context("worker")
+            }
         }
     })
 }
@@ -306,6 +371,7 @@ async fn broker_state(
 }
 
 async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let catalogue = load_catalogue(args.apps.as_deref(), &args.app_limits)?;
     if !args.web_dir.join("index.html").exists() {
         anyhow::bail!(
             "web client not built at {} (run `make up`, or `npm --prefix client-web run build`)",
@@ -330,6 +396,8 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     let broker_url = format!("http://{broker_addr}");
     let mut host_config =
         HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
+    host_config.catalogue = catalogue;
+    host_config.worker = Some(worker_command()?);
     if let Some(payout) = payout {
         host_config.payout_address = Some(format!("{payout:#x}"));
         host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
@@ -374,6 +442,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
                 demo_player_key: None,
                 service_level: ServiceLevel::standard(9_000),
                 state_dir: args.settlement_state.clone(),
+                allow_private_hosts: args.allow_private_hosts,
             })
         }
         (None, None, None) => None,
@@ -386,6 +455,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
 }
 
 async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let catalogue = load_catalogue(args.apps.as_deref(), &args.app_limits)?;
     let mut offers = vec![SlotOffer {
         profile: Profile::Game,
         slots: args.game_slots,
@@ -416,6 +486,8 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         location: GeoPoint { lat: args.lat, lon: args.lon },
         price_per_block: args.price_per_block,
         payout_address: args.payout_address,
+        catalogue,
+        worker: Some(worker_command()?),
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

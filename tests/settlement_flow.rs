@@ -84,6 +84,7 @@ fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settlement {
         demo_player_key: None,
         service_level: ServiceLevel::standard(5_000),
         state_dir: state_dir.to_owned(),
+        allow_private_hosts: true,
     };
     Settlement::new(config, now_s() * 1000).unwrap()
 }

@@ -70,9 +70,15 @@ pub struct BlockBill {
 /// The rule:
 /// - `covered_seconds` is how much of the block the session lasted: [`BLOCK_SECONDS`] for
 ///   every block but the last, and for the last block the seconds from its start to the
-///   session's end (1 to 900).
-/// - `records` holds at most one record per covered second. A covered second without a
-///   record counts as not meeting the bar: a silent client proves nothing.
+///   session's end (1 to 900), as [`crate::evidence::Evidence::block`] reads it (never more
+///   seconds than have begun since the allocation).
+/// - `records` holds at most one record per covered second, each from a client report that
+///   counts as evidence ([`crate::evidence::verify_record`]): signed by the session's client
+///   key, naming the session, filed under a second that had begun by the settler's clock
+///   (counting from the allocation), its second and `seq` above those of the report before.
+///   **A covered second without such a report counts as not meeting the bar**, whatever the
+///   host says of it: a silent client proves nothing, and a report that is unsigned, forged,
+///   of another session, repeated or from the future is discarded, never billed.
 /// - The block is delivered when `met × 10 000 ≥ min_met_bps × covered_seconds`, that is
 ///   when at least `min_met_bps` of its covered seconds met the bar ([`Sla::meets`]), and
 ///   `covered_seconds > 0`.

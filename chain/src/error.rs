@@ -35,6 +35,9 @@ pub enum Error {
     /// The share of seconds that must meet the bar is outside 1..=10 000 basis points.
     #[error("min_met_bps must be in 1..=10000, not {0}")]
     InvalidSla(u16),
+    /// A host's record of a session was refused whole: why.
+    #[error("host record refused: {0}")]
+    BadRecord(String),
     /// The contract refused a transaction: it would revert, with the contract's own error
     /// (for example `LeafWithinVoucher` for a dispute of a block its voucher allows).
     #[error("{call} refused by the contract: {reason}")]

@@ -4,6 +4,8 @@
 //!
 //! - [`bill_block`]: the billing rule, one pure function from a block's per-second probe
 //!   records and the session's [`Sla`] to the billable amount.
+//! - [`evidence`]: a host's signed record of a session read as per-second evidence: only
+//!   the client's own signed reports that pass every check count.
 //! - [`ProbeSummary`]: a block's summary; its EIP-712 struct hash goes into the block's leaf.
 //! - [`Leaf`]: a billed block.
 //! - [`settlement`]: the epoch's sections and tree (hashed exactly as the contract in
@@ -16,6 +18,7 @@
 mod abi;
 mod billing;
 mod error;
+pub mod evidence;
 mod keccak;
 mod leaf;
 pub mod settlement;

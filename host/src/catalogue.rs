@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gridplay_protocol::{App, Profile};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::HostError;
 use crate::workloads::app::cgroup::Limits;
 
 /// Where a sandboxed app may reach.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// No network at all: only its own loopback.
@@ -39,7 +39,7 @@ pub enum Network {
 }
 
 /// One app a host offers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppEntry {
     /// What the broker and the lobby see.
     pub app: App,
@@ -302,7 +302,7 @@ network = "internet"
             "{TERMINAL}\n[[app]]\nid = \"cube\"\nname = \"B\"\ncommand = [\"x\"]\nprofile = \"game\"\n"
         );
         let error = parse(&twice).unwrap_err();
-        assert!(error.starts_with("apps.toml:20: app id `cube` is used twice"), "{error}");
+        assert!(error.starts_with("apps.toml:19: app id `cube` is used twice"), "{error}");
     }
 
     #[test]
@@ -311,6 +311,10 @@ network = "internet"
         assert_eq!(find_program("/bin/sh", ""), Some(PathBuf::from("/bin/sh")));
         assert_eq!(find_program("definitely-not-a-program", "/bin:/usr/bin"), None);
         assert_eq!(find_program("./sh", "/bin"), None, "relative paths are refused");
-        assert_eq!(find_program("/etc/hostname", ""), None, "not executable");
+        let plain = std::env::temp_dir().join(format!("gridplay-plain-{}", std::process::id()));
+        std::fs::write(&plain, "").unwrap();
+        let found = find_program(&plain.to_string_lossy(), "");
+        std::fs::remove_file(&plain).unwrap();
+        assert_eq!(found, None, "not executable");
     }
 }

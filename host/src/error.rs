@@ -59,4 +59,10 @@ pub enum HostError {
     /// The session's app ended on its own.
     #[error("app {0}")]
     AppExited(crate::workloads::AppExit),
+    /// A session's worker process misbehaved.
+    #[error("worker: {0}")]
+    Worker(String),
+    /// A session's worker process died before saying why.
+    #[error("the session's worker {0}")]
+    WorkerDied(String),
 }

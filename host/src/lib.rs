@@ -16,6 +16,7 @@ mod quic;
 mod serve;
 mod session;
 mod whep;
+pub mod worker;
 pub mod workloads;
 
 pub use broker_link::BrokerLink;

@@ -6,7 +6,6 @@
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
 //! frame that reflects each input.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use crate::HostError;
 use crate::workloads::{Launch, Picture};
 
 /// Size and rate of one session's stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StreamSpec {
     /// Frame width in pixels.
     pub width: u32,
@@ -41,6 +40,18 @@ impl StreamSpec {
         let fps = u64::from(self.fps.max(1));
         Duration::from_nanos((1_000_000_000 + fps / 2) / fps)
     }
+}
+
+/// What steers a running frame loop: the network side's wishes.
+pub trait Steering: Send + Sync {
+    /// Whether the loop should stop.
+    fn stopped(&self) -> bool;
+    /// The bitrate the encoder should aim for now.
+    fn encoder_target(&self) -> u32;
+    /// Whether a keyframe was asked for since the last call.
+    fn take_keyframe(&self) -> bool;
+    /// The size and rate to step to, if the quality ladder moved since the last call.
+    fn take_quality(&self) -> Option<StreamSpec>;
 }
 
 /// What the network side tells the frame loop.
@@ -78,10 +89,24 @@ impl PipelineControl {
             stop: AtomicBool::new(false),
         }
     }
+}
 
-    /// The bitrate the encoder should aim for now.
+impl Steering for PipelineControl {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
     fn encoder_target(&self) -> u32 {
         (self.rate.target_bps() as f64 * ENCODER_HEADROOM) as u32
+    }
+
+    fn take_keyframe(&self) -> bool {
+        self.keyframe.swap(false, Ordering::Relaxed)
+    }
+
+    fn take_quality(&self) -> Option<StreamSpec> {
+        let q = self.rate.poll_quality_change()?.quality;
+        Some(StreamSpec { width: q.width, height: q.height, fps: q.fps })
     }
 }
 
@@ -194,7 +219,7 @@ pub fn run_pipeline(
     launch: &Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
-    control: Arc<PipelineControl>,
+    control: &dyn Steering,
 ) -> Result<(), HostError> {
     let mut workload = launch.start(spec.width, spec.height)?;
     let mut stages = Stages::new(spec, control.encoder_target())?;
@@ -204,17 +229,16 @@ pub fn run_pipeline(
     let mut last = Instant::now();
     let mut frame_id = 0u32;
     let mut early: Vec<InputEvent> = Vec::new();
-    while !control.stop.load(Ordering::Relaxed) {
+    while !control.stopped() {
         // Under sustained pressure the controller steps down its ladder (and
         // back up once the path recovers): same scene, fewer pixels or frames.
-        if let Some(change) = control.rate.poll_quality_change() {
-            let q = change.quality;
-            tracing::info!(width = q.width, height = q.height, fps = q.fps, "quality changed");
-            let now_spec = StreamSpec { width: q.width, height: q.height, fps: q.fps };
-            if (q.width, q.height) != size {
-                workload.resize(q.width, q.height)?;
+        if let Some(now_spec) = control.take_quality() {
+            let (width, height, fps) = (now_spec.width, now_spec.height, now_spec.fps);
+            tracing::info!(width, height, fps, "quality changed");
+            if (width, height) != size {
+                workload.resize(width, height)?;
                 stages = Stages::new(now_spec, control.encoder_target())?;
-                size = (q.width, q.height);
+                size = (width, height);
             }
             pacer = FramePacer::new(now_spec.frame_duration(), Instant::now());
             quality_changed = true;
@@ -251,9 +275,8 @@ pub fn run_pipeline(
                 Err(e) => tracing::warn!("keeping {current} bit/s: {e}"),
             }
         }
-        let keyframe = frame_id == 1
-            || std::mem::take(&mut quality_changed)
-            || control.keyframe.swap(false, Ordering::Relaxed);
+        let keyframe =
+            frame_id == 1 || std::mem::take(&mut quality_changed) || control.take_keyframe();
         let encoded = stages.encoder.encode(frame, keyframe)?;
         let out = EncodedOutput {
             frame_id,

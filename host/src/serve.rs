@@ -16,6 +16,7 @@ use crate::broker_link::BrokerLink;
 use crate::catalogue::Catalogue;
 use crate::quic::serve_quic;
 use crate::whep::{HostState, whep_router};
+use crate::worker::WorkerCommand;
 use crate::{HostError, gpu};
 
 /// How a host runs.
@@ -53,6 +54,8 @@ pub struct HostConfig {
     pub payout_address: Option<String>,
     /// The apps it offers besides Orbit.
     pub catalogue: Catalogue,
+    /// Starts each session's worker process; `None` runs frame loops in the host's own process.
+    pub worker: Option<WorkerCommand>,
 }
 
 impl HostConfig {
@@ -96,6 +99,7 @@ impl HostConfig {
             price_per_block: 0,
             payout_address: None,
             catalogue: Catalogue::default(),
+            worker: None,
         }
     }
 }
@@ -166,7 +170,8 @@ pub async fn run_host(
         state
             .with_media_ports(config.media_ports.clone())
             .with_media_public_ip(config.media_public_ip)
-            .with_catalogue(config.catalogue.clone()),
+            .with_catalogue(config.catalogue.clone())
+            .with_worker(config.worker.clone()),
     );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

@@ -18,6 +18,7 @@ use crate::HostError;
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
 use crate::probes::{FrameFigures, ProbeLog, Rejection};
+use crate::worker::{WorkerCommand, run_in_worker};
 use crate::workloads::{AppExit, Launch};
 
 /// Most acks held back for a frame that goes out on RTP; beyond this they are
@@ -30,7 +31,7 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndReason {
     /// The player's WHEP DELETE (or the host shutting down).
     Deleted,
@@ -40,6 +41,8 @@ pub enum EndReason {
     PipelineFailed,
     /// The session's app ended on its own.
     AppExited(AppExit),
+    /// The session's worker process died (e.g. its encoder or driver crashed).
+    WorkerDied(String),
 }
 
 impl std::fmt::Display for EndReason {
@@ -49,6 +52,7 @@ impl std::fmt::Display for EndReason {
             Self::ConnectionLost => f.write_str("connection lost"),
             Self::PipelineFailed => f.write_str("the stream failed on the host"),
             Self::AppExited(exit) => write!(f, "app {exit}"),
+            Self::WorkerDied(how) => write!(f, "the session's worker {how}"),
         }
     }
 }
@@ -203,6 +207,8 @@ pub struct SessionParts {
     pub watchers: broadcast::Sender<WatchedFrame>,
     /// What the session shows.
     pub launch: Launch,
+    /// Runs the frame loop in a process of its own; in this one when `None`.
+    pub worker: Option<WorkerCommand>,
 }
 
 /// Drives one session until it ends; returns why.
@@ -213,7 +219,7 @@ pub async fn run_session(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
 ) -> EndReason {
-    let SessionParts { spec, control, counters, probes, broker, watchers, launch } = parts;
+    let SessionParts { spec, control, counters, probes, broker, watchers, launch, worker } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let mut pipeline_rx = Some((input_rx, frames_tx, launch));
@@ -229,8 +235,12 @@ pub async fn run_session(
                     if let Some((input_rx, frames_tx, launch)) = pipeline_rx.take() {
                         tracing::info!(session = %session_id, "connected; streaming");
                         let control = Arc::clone(&control);
-                        pipeline = Some(tokio::task::spawn_blocking(move || {
-                            run_pipeline(spec, &launch, input_rx, frames_tx, control)
+                        let worker = worker.clone();
+                        pipeline = Some(tokio::task::spawn_blocking(move || match &worker {
+                            Some(command) => {
+                                run_in_worker(command, spec, launch, input_rx, frames_tx, control)
+                            }
+                            None => run_pipeline(spec, &launch, input_rx, frames_tx, &*control),
                         }));
                         if let Some(broker) = &broker {
                             broker.report(&session_id, SessionState::Running).await;
@@ -318,6 +328,7 @@ pub async fn run_session(
     let reason = match pipeline {
         Some(handle) => match handle.await {
             Ok(Err(HostError::AppExited(exit))) => EndReason::AppExited(exit),
+            Ok(Err(HostError::WorkerDied(how))) => EndReason::WorkerDied(how),
             Ok(Err(e)) => {
                 tracing::warn!(session = %session_id, "frame loop failed: {e}");
                 reason

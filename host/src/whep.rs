@@ -33,6 +33,7 @@ use crate::probes::ProbeLog;
 use crate::session::{
     PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session, unix_ms,
 };
+use crate::worker::WorkerCommand;
 use crate::workloads::Launch;
 
 /// Probe logs of ended sessions kept for billing to fetch, newest last.
@@ -86,6 +87,8 @@ pub struct HostState {
     pub broker: Option<Arc<BrokerLink>>,
     /// The apps it offers besides Orbit.
     catalogue: Catalogue,
+    /// Starts each session's worker process; frame loops run in this process when `None`.
+    worker: Option<WorkerCommand>,
     sessions: Mutex<HashMap<String, Running>>,
     /// Probe logs of the last [`FINISHED_KEPT`] sessions that ended.
     finished: Mutex<VecDeque<(String, Arc<Mutex<ProbeLog>>)>>,
@@ -110,6 +113,7 @@ impl HostState {
             slots,
             broker,
             catalogue: Catalogue::default(),
+            worker: None,
             sessions: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
         }
@@ -137,6 +141,12 @@ impl HostState {
         Some(running)
     }
 
+    /// Runs each session's frame loop in a worker process started with `command`.
+    pub fn with_worker(mut self, command: Option<WorkerCommand>) -> Self {
+        self.worker = command;
+        self
+    }
+
     /// Offers the apps of `catalogue` besides Orbit.
     pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
         self.catalogue = catalogue;
@@ -149,8 +159,9 @@ impl HostState {
             return Ok(Launch::Orbit);
         }
         let entry = self.catalogue.get(id);
+        let limits = self.catalogue.limits;
         entry
-            .map(|entry| Launch::App(entry, self.catalogue.limits))
+            .map(|entry| Launch::App { entry, limits, name: crate::workloads::app::session_name() })
             .ok_or_else(|| WhepError::UnknownApp(format!("this host does not offer `{id}`")))
     }
 
@@ -235,6 +246,7 @@ impl HostState {
             broker,
             watchers,
             launch,
+            worker: self.worker.clone(),
         };
         Ok(NewSession { session_id: claims.session_id.clone(), control, port, parts, cancel })
     }

@@ -1,8 +1,10 @@
 //! Catalogue apps end to end on loopback, with the real parts: Xvfb,
 //! bubblewrap and xterm from Debian, captured over MIT-SHM, encoded with
-//! openh264 and played by a QUIC player. Keys typed by the player reach the
-//! app; an app that exits or crashes ends its own session with its reason
-//! while another plays on; nothing a session started outlives it.
+//! openh264 in each session's own worker process and played by a QUIC
+//! player. Keys typed by the player reach the app; an app that exits or
+//! crashes, or a worker that is killed, ends only its own session, with its
+//! reason, while another plays on at full rate; nothing a session started
+//! outlives it.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -152,7 +154,7 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
     let (processes_before, dirs_before) = (session_processes(), session_dirs());
     let which = |name: &str| find_program(name, SANDBOX_PATH);
     let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
-    let net = Network::start_with(catalogue).await;
+    let net = Network::start_with_workers(catalogue).await;
 
     // A terminal that stays up, playing throughout.
     let (terminal, _terminal_viewer, mut terminal_watch) = play(&net, "terminal").await;
@@ -243,7 +245,7 @@ async fn sandboxes_have_no_network_or_only_the_internet_never_the_hosts_loopback
     }
     let which = |name: &str| find_program(name, SANDBOX_PATH);
     let catalogue = Catalogue::parse(Path::new("test.toml"), &catalogue, &which).unwrap();
-    let net = Network::start_with(catalogue).await;
+    let net = Network::start_with_workers(catalogue).await;
     for network in ["none", "internet"] {
         let (_, _viewer, mut watch) = play(&net, &format!("net-{network}")).await;
         assert_eq!(end_reason(&mut watch).await, "app exited (status 0)", "network = {network}");
@@ -252,4 +254,90 @@ async fn sandboxes_have_no_network_or_only_the_internet_never_the_hosts_loopback
     let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
     assert!(left.is_empty(), "left running: {left:?}");
     assert_eq!(session_dirs(), dirs_before, "session directories left behind");
+}
+
+/// The session's worker processes running now (children of this test).
+fn workers() -> HashSet<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return HashSet::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')'))
+            else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            name.starts_with("gridplay-worker")
+                && fields.first() != Some(&"Z")
+                && fields.get(1) == Some(&me.as_str())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
+    let _serial = SERIAL.lock().await;
+    let (processes_before, dirs_before) = (session_processes(), session_dirs());
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+
+    let (doomed, _doomed_viewer, mut doomed_watch) = play(&net, "terminal").await;
+    doomed_watch.picture().await;
+    let doomed_worker = workers().into_iter().next().expect("the terminal's worker runs");
+    let (victim, _victim_viewer, mut victim_watch) = play(&net, "victim").await;
+    victim_watch.picture().await;
+    let orbit = net.allocate_with(serde_json::json!({ "fps": 60 })).await;
+    let endpoint = orbit.quic.as_ref().expect("a QUIC endpoint");
+    let options = JoinOptions {
+        token: orbit.token.clone(),
+        role: JoinRole::Player,
+        video: VideoCarriage::Streams,
+    };
+    let (_orbit_viewer, _, events) =
+        QuicViewer::connect(endpoint.addr.parse().unwrap(), &endpoint.cert_sha256, &options)
+            .await
+            .unwrap();
+    let mut orbit_watch = Watch::new(events);
+    for _ in 0..30 {
+        orbit_watch.picture().await;
+    }
+
+    // The terminal's worker is killed outright; the victim's app crashes.
+    let pid = tokio::time::timeout(WAIT, async {
+        loop {
+            match pid_of_title("gridplay-victim") {
+                Some(pid) => return pid,
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    });
+    let pid = pid.await.expect("the victim's xterm runs");
+    for (signal, target) in [("-KILL", doomed_worker), ("-SEGV", pid)] {
+        let sent = std::process::Command::new("kill").args([signal, &target.to_string()]).status();
+        assert!(sent.unwrap().success());
+    }
+    // Three seconds of Orbit, from the first picture after the kills to the last.
+    orbit_watch.picture().await;
+    let started = std::time::Instant::now();
+    for _ in 0..180 {
+        orbit_watch.picture().await;
+    }
+    let fps = 180.0 / started.elapsed().as_secs_f64();
+    assert!(fps >= 55.0, "Orbit played on at {fps:.1} fps");
+    assert_eq!(end_reason(&mut doomed_watch).await, "the session's worker killed by signal 9");
+    assert_eq!(end_reason(&mut victim_watch).await, "app exited (killed by signal 11)");
+    for session in [&doomed, &victim] {
+        net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    }
+    net.wait_for_state(&orbit.session_id, SessionState::Running).await;
+    drop(_orbit_viewer);
+    net.wait_for_state(&orbit.session_id, SessionState::Ended).await;
+    let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_eq!(session_dirs(), dirs_before, "session directories left behind");
+    assert!(workers().is_empty(), "workers outlived their sessions");
 }

@@ -14,13 +14,15 @@ use crate::probe::{Address, Hash, keccak256, recover_signer, sign_digest};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostRecord {
-    /// Whether the host's ed25519 signature over its record verified.
+    /// Whether the host's record verified: signed (ed25519) by the host, of this session.
+    /// When not, the other figures are 0.
     pub signature_verified: bool,
     /// Seconds the host recorded.
     pub seconds: u32,
     /// Frames the host says it sent over those seconds.
     pub frames_sent: u64,
-    /// Client probe reports the host accepted.
+    /// Seconds whose client report counts as evidence by the settler's rule (checked by the
+    /// checker against its own session key, not taken from the host).
     pub reports_valid: u32,
 }
 

@@ -48,6 +48,9 @@ pub enum ProtocolError {
     /// A probe report's signature was malformed or not made by the session's key.
     #[error("probe report signature is invalid")]
     BadProbeSignature,
+    /// A host's signed record was unsigned, or its signature was malformed or not the host's.
+    #[error("the host record's signature is missing or not the host's")]
+    BadHostSignature,
     /// A probe message was not valid JSON of its type or held impossible values.
     #[error("invalid probe message: {0}")]
     InvalidProbe(String),

@@ -7,6 +7,16 @@ use yuv::{
 
 use crate::StreamingError;
 
+/// One of the `yuv` crate's packed-to-I420 conversions.
+type ToYuv = fn(
+    &mut YuvPlanarImageMut<'_, u8>,
+    &[u8],
+    u32,
+    YuvRange,
+    YuvStandardMatrix,
+    YuvConversionMode,
+) -> Result<(), yuv::YuvError>;
+
 /// A planar 4:2:0 frame: Y, then U, then V, each tightly packed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct I420Frame {
@@ -54,18 +64,7 @@ impl ColourConverter {
         self.convert_with(bgra, bgra_to_yuv420)
     }
 
-    fn convert_with(
-        &mut self,
-        pixels: &[u8],
-        to_yuv: fn(
-            &mut YuvPlanarImageMut<'_, u8>,
-            &[u8],
-            u32,
-            YuvRange,
-            YuvStandardMatrix,
-            YuvConversionMode,
-        ) -> Result<(), yuv::YuvError>,
-    ) -> Result<&I420Frame, StreamingError> {
+    fn convert_with(&mut self, pixels: &[u8], to_yuv: ToYuv) -> Result<&I420Frame, StreamingError> {
         let (width, height) = (self.frame.width, self.frame.height);
         let expected = (width * height * 4) as usize;
         if pixels.len() != expected {
@@ -119,7 +118,10 @@ mod tests {
         let bgrx = [60u8, 30, 200, 0].repeat(4);
         let from_rgba = a.convert(&rgba).unwrap();
         let from_bgrx = b.convert_bgra(&bgrx).unwrap();
-        assert_eq!((&from_rgba.y, &from_rgba.u, &from_rgba.v), (&from_bgrx.y, &from_bgrx.u, &from_bgrx.v));
+        assert_eq!(
+            (&from_rgba.y, &from_rgba.u, &from_rgba.v),
+            (&from_bgrx.y, &from_bgrx.u, &from_bgrx.v)
+        );
         assert!(from_rgba.v[0] > 180, "red is high in V: {:?}", from_rgba.v);
     }
 

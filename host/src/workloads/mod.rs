@@ -40,7 +40,7 @@ pub trait Workload: Send {
 }
 
 /// How an app's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AppExit {
     /// It exited with this status.
     Status(i32),
@@ -73,12 +73,19 @@ impl std::fmt::Display for AppExit {
 }
 
 /// Which workload a session runs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Launch {
     /// The built-in game.
     Orbit,
-    /// An app from the catalogue, within the host's limits.
-    App(Arc<AppEntry>, Limits),
+    /// An app from the catalogue.
+    App {
+        /// The catalogue's entry.
+        entry: Arc<AppEntry>,
+        /// What the session may use.
+        limits: Limits,
+        /// The session's own name for its directory and control group.
+        name: String,
+    },
 }
 
 impl Launch {
@@ -86,8 +93,8 @@ impl Launch {
     pub fn start(&self, width: u32, height: u32) -> Result<Box<dyn Workload>, HostError> {
         Ok(match self {
             Self::Orbit => Box::new(orbit::Orbit::new(width, height)?),
-            Self::App(entry, limits) => {
-                Box::new(app::AppWorkload::start(entry, *limits, width, height)?)
+            Self::App { entry, limits, name } => {
+                Box::new(app::AppWorkload::start(entry, *limits, name, width, height)?)
             }
         })
     }

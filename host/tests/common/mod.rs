@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use gridplay_host::catalogue::Catalogue;
+use gridplay_host::worker::WorkerCommand;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::InputApplied;
 use gridplay_protocol::probe::HostProbeMessage;
@@ -32,11 +33,21 @@ pub struct Network {
 
 impl Network {
     pub async fn start() -> Self {
-        Self::start_with(Catalogue::default()).await
+        Self::start_with(Catalogue::default(), None).await
+    }
+
+    /// A broker and a host offering `catalogue` besides Orbit, each session
+    /// in a worker process of its own (`gridplay-worker`) as real hosts run them.
+    pub async fn start_with_workers(catalogue: Catalogue) -> Self {
+        let worker = WorkerCommand {
+            program: env!("CARGO_BIN_EXE_gridplay-worker").into(),
+            args: Vec::new(),
+        };
+        Self::start_with(catalogue, Some(worker)).await
     }
 
     /// A broker and a host offering `catalogue` besides Orbit.
-    pub async fn start_with(catalogue: Catalogue) -> Self {
+    pub async fn start_with(catalogue: Catalogue, worker: Option<WorkerCommand>) -> Self {
         let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
         let broker = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(BrokerState::in_memory(
@@ -45,8 +56,9 @@ impl Network {
         ));
         tokio::spawn(serve(listener, state, std::future::pending()));
         let mut config =
-            HostConfig::local(&broker, LOOPBACK, 0, 2, SigningKey::from_bytes(&HOST_SEED));
+            HostConfig::local(&broker, LOOPBACK, 0, 3, SigningKey::from_bytes(&HOST_SEED));
         config.catalogue = catalogue;
+        config.worker = worker;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(run_host(
             config,

@@ -10,31 +10,34 @@
 //! commit must carry forward exactly (rewritten after each commit), and a
 //! journal of allocations, vouchers, billed lines and receipts (replayed on
 //! start).
+//!
+//! Billing takes nothing from a host on trust: a host's record is evidence only through
+//! the client's own signed reports in it that pass [`gridplay_chain::evidence`]'s checks.
+//! Records are read all at once, each bounded in time and size ([`fetch`]); a bad one
+//! costs only its own session that round.
 
+mod fetch;
 mod journal;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ed25519_dalek::Verifier;
+use gridplay_chain::evidence::{Discarded, Evidence};
 use gridplay_chain::settlement::{
     BilledBlock, BlockLeaf, Epoch, Receipt, SettlementClient, Voucher, block_hash,
 };
-use gridplay_chain::{BLOCK_SECONDS, Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
-use gridplay_protocol::probe::{BlockSummary, PROBES_SIGNATURE_HEADER, SessionProbes};
+use gridplay_chain::{Leaf, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::settlement::{
     HostClaims, ReceiptLine, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
 };
-use gridplay_protocol::token::decode_public_key;
 use gridplay_protocol::{AllocateRequest, HostRegistration};
 use serde::{Deserialize, Serialize};
 
 use crate::BrokerError;
+use fetch::{Job, Limits, MAX_RECORD_BYTES, RECORD_TIMEOUT};
 
 /// Most sessions a voucher may cover: a day of 15-minute blocks.
 pub const MAX_VOUCHER_BLOCKS: u32 = 96;
@@ -60,13 +63,13 @@ pub struct SettlementConfig {
     pub service_level: ServiceLevel,
     /// Directory of what the settler keeps across restarts (created if missing).
     pub state_dir: PathBuf,
+    /// Whether hosts' records may be read from loopback, private and link-local addresses
+    /// (a network on one machine or one LAN); otherwise only public ones are.
+    pub allow_private_hosts: bool,
 }
 
 /// Journal records appended beyond the live sessions' own before the journal is compacted.
 const JOURNAL_SLACK: usize = 10_000;
-
-/// How long the settler waits for a host's record of a session.
-const HOST_RECORD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The players' cumulative spend, in the state directory.
 const CUMULATIVE_FILE: &str = "cumulative.json";
@@ -133,6 +136,8 @@ struct Settling {
     finished: bool,
     /// When it was allocated, or finished once it is, Unix ms.
     since_ms: u64,
+    /// Client reports its host's records held that did not count, in the blocks billed.
+    discarded: Discarded,
 }
 
 /// The sessions the settler knows, bounded: an allocation whose voucher
@@ -174,7 +179,6 @@ pub struct Settlement {
     journal: Mutex<journal::Journal>,
     /// Held while a voucher's credit is checked and accepted.
     credit: tokio::sync::Mutex<()>,
-    http: reqwest::Client,
 }
 
 /// A block billed in this round, waiting for its commit.
@@ -206,10 +210,6 @@ impl Settlement {
         };
         let (journal, entries) =
             journal::Journal::open::<Entry>(&dir.join(JOURNAL_FILE)).map_err(|e| store(&e))?;
-        let http = reqwest::Client::builder()
-            .timeout(HOST_RECORD_TIMEOUT)
-            .build()
-            .map_err(|e| store(&e))?;
         let settler = Self {
             config,
             book: Mutex::default(),
@@ -217,7 +217,6 @@ impl Settlement {
             carried: tokio::sync::Mutex::new(Carried { cumulative, ..Carried::default() }),
             journal: Mutex::new(journal),
             credit: tokio::sync::Mutex::new(()),
-            http,
         };
         {
             let mut book = settler.lock();
@@ -241,6 +240,7 @@ impl Settlement {
                     receipt: None,
                     finished: false,
                     since_ms,
+                    discarded: Discarded::default(),
                 };
                 book.sessions.insert(session, settling);
             }
@@ -445,6 +445,7 @@ impl Settlement {
             receipt: None,
             finished: false,
             since_ms: now_ms,
+            discarded: Discarded::default(),
         };
         let record = Entry::Allocated {
             session: session_id.to_owned(),
@@ -644,27 +645,6 @@ impl Settlement {
         })
     }
 
-    /// The host's signed record of a session, checked against the host id.
-    async fn host_record(
-        &self,
-        allocation: &Allocation,
-        session_id: &str,
-    ) -> Option<SessionProbes> {
-        let url = format!("{}/sessions/{session_id}/probes", allocation.whep_url);
-        let response = self.http.get(url).bearer_auth(&allocation.token).send().await.ok()?;
-        let response = response.error_for_status().ok()?;
-        let signature = response
-            .headers()
-            .get(PROBES_SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| B64.decode(v).ok())
-            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())?;
-        let body = response.bytes().await.ok()?;
-        let key = decode_public_key(&allocation.host_id).ok()?;
-        key.verify(&body, &signature).ok()?;
-        serde_json::from_slice(&body).ok()
-    }
-
     /// One round at `now_ms`: bills every complete, unbilled block of every
     /// session with a voucher, commits them as one epoch and updates the
     /// receipts. Returns the epoch id and transaction, when anything was
@@ -673,56 +653,78 @@ impl Settlement {
         let mut carried = self.carried.lock().await;
         self.answer_challenges(&mut carried).await?;
         self.lock().prune(now_ms);
-        let pending: Vec<(String, Allocation, B256, Address, u128, Vec<u32>)> = self
+        let pending: Vec<(Job, u32, B256, Address, u128, BTreeSet<u32>)> = self
             .lock()
             .sessions
             .iter()
             .filter(|(_, s)| !s.finished)
             .filter_map(|(id, s)| {
                 let terms = s.terms.as_ref()?;
-                let allocation = s.allocation.clone();
+                let a = &s.allocation;
+                let job = Job {
+                    session_id: id.clone(),
+                    host_id: a.host_id.clone(),
+                    whep_url: a.whep_url.clone(),
+                    token: a.token.clone(),
+                    client_key: a.client_key.clone(),
+                    // An unfinished session's `since_ms` is its allocation.
+                    allocated_ms: s.since_ms,
+                };
                 let price = terms.voucher.pricePerBlock.to::<u128>();
                 let billed = s.lines.keys().copied().collect();
-                Some((id.clone(), allocation, terms.onchain_id, terms.player, price, billed))
+                Some((job, a.fps, terms.onchain_id, terms.player, price, billed))
             })
             .collect();
+        let limits = Limits {
+            timeout: RECORD_TIMEOUT,
+            max_bytes: MAX_RECORD_BYTES,
+            allow_private: self.config.allow_private_hosts,
+        };
+        let jobs = pending.iter().map(|(job, ..)| job.clone()).collect();
+        let mut records = fetch::read_records(jobs, limits, now_ms).await;
         let mut new_blocks = Vec::new();
         let mut touched: Vec<String> = Vec::new();
-        for (session_id, allocation, onchain_id, player, price, billed) in pending {
-            let Some(probes) = self.host_record(&allocation, &session_id).await else {
-                tracing::debug!(session = %session_id, "host record unavailable this round");
-                continue;
-            };
-            let sla = self.sla(allocation.fps, price);
-            let mut lines = Vec::new();
-            for block in probes.blocks.iter().filter(|b| b.complete && !billed.contains(&b.block)) {
-                let records = block_records(&probes, block);
-                let bill = bill_block(&records, block.seconds_covered.min(BLOCK_SECONDS), &sla)
-                    .map_err(|e| BrokerError::Store(e.to_string()))?;
-                let summary = ProbeSummary::from_bill(onchain_id.0, block.block, &bill);
-                lines.push(ReceiptLine {
-                    block_index: block.block,
-                    seconds_covered: bill.covered_seconds,
-                    seconds_met: bill.met_seconds,
-                    amount: bill.amount.to_string(),
-                    epoch_id: None,
-                    commit_tx: None,
-                });
-                if bill.amount > 0 {
-                    new_blocks.push((session_id.clone(), block.block, player, summary));
+        for (job, fps, onchain_id, player, price, billed) in pending {
+            let session_id = job.session_id;
+            let evidence = match records.remove(&session_id) {
+                Some(Ok(evidence)) => evidence,
+                Some(Err(e)) => {
+                    tracing::warn!(session = %session_id, host = %job.host_id, "{e}");
+                    continue;
                 }
-            }
-            let all_billed = probes.blocks.iter().all(|b| b.complete);
+                None => continue,
+            };
+            let bill = match bill_session(&evidence, &billed, &self.sla(fps, price), onchain_id) {
+                Ok(bill) => bill,
+                Err(e) => {
+                    tracing::warn!(session = %session_id, "not billed: {e}");
+                    continue;
+                }
+            };
+            new_blocks.extend(bill.summaries.into_iter().map(|s| (session_id.clone(), player, s)));
             let mut sessions = self.lock();
             if let Some(settling) = sessions.sessions.get_mut(&session_id) {
-                let finished = probes.ended && all_billed;
-                if !lines.is_empty() || finished != settling.finished {
+                if bill.discarded.total() > 0 {
+                    settling.discarded.add(&bill.discarded);
+                    let (this, all) = (bill.discarded, settling.discarded);
+                    tracing::warn!(
+                        session = %session_id,
+                        host = %job.host_id,
+                        forged = this.forged,
+                        other_session = this.other_session,
+                        repeated = this.repeated,
+                        future = this.future,
+                        session_total = all.total(),
+                        "client reports discarded, not billed"
+                    );
+                }
+                if !bill.lines.is_empty() || bill.finished != settling.finished {
                     touched.push(session_id.clone());
                 }
-                for line in lines {
+                for line in bill.lines {
                     settling.lines.insert(line.block_index, line);
                 }
-                settling.finished = finished;
+                settling.finished = bill.finished;
                 if settling.finished {
                     settling.since_ms = now_ms;
                 }
@@ -732,11 +734,11 @@ impl Settlement {
             let sessions = self.lock();
             new_blocks
                 .into_iter()
-                .filter_map(|(session_id, block_index, player, summary)| {
+                .filter_map(|(session_id, player, summary)| {
                     let terms = sessions.sessions.get(&session_id)?.terms.as_ref()?;
                     let leaf = Leaf {
                         session_id: terms.onchain_id.0,
-                        block_index,
+                        block_index: summary.block_index,
                         player: player.0.0,
                         host: terms.voucher.host.0.0,
                         amount: summary.amount,
@@ -837,28 +839,293 @@ pub fn sla(level: &ServiceLevel, fps: u32, price_per_block: u128) -> Sla {
     }
 }
 
-/// The client's per-second probe records within one block, as the billing
-/// rule takes them. A report without an RTT is not evidence of one.
-pub fn block_records(probes: &SessionProbes, block: &BlockSummary) -> Vec<ProbeRecord> {
-    let first = block.block.saturating_mul(BLOCK_SECONDS);
-    let seconds = first..first.saturating_add(block.seconds_covered.min(BLOCK_SECONDS));
-    probes
-        .records
-        .iter()
-        .filter(|r| seconds.contains(&r.second))
-        .filter_map(|r| r.client.as_ref())
-        .map(|c| ProbeRecord {
-            fps: c.report.fps_centi as f32 / 100.0,
-            rtt_ms: c.report.rtt_us.map_or(f32::NAN, |us| us as f32 / 1000.0),
-            loss: c.report.loss_ppm.map_or(0.0, |ppm| ppm as f32 / 1e6),
-            click_to_photon_p95_ms: c.report.click_to_photon_p95_us.map(|us| us as f32 / 1000.0),
-        })
-        .collect()
+/// What one session's record bills in a round.
+#[derive(Debug)]
+struct SessionBill {
+    /// A line for each block billed.
+    lines: Vec<ReceiptLine>,
+    /// The summaries of the blocks with an amount, to commit.
+    summaries: Vec<ProbeSummary>,
+    /// Client reports in the blocks billed that did not count.
+    discarded: Discarded,
+    /// The record has ended and every block of it is billed.
+    finished: bool,
+}
+
+/// Bills, from `evidence` alone, each block its host holds complete that is not `billed`
+/// already (once, whatever the host lists), as [`Evidence::block`] reads it; a block that
+/// claims seconds not yet begun by the settler's clock waits for a later round (so that an
+/// honest session read just as it ends is not cut short).
+fn bill_session(
+    evidence: &Evidence,
+    billed: &BTreeSet<u32>,
+    sla: &Sla,
+    onchain_id: B256,
+) -> Result<SessionBill, gridplay_chain::Error> {
+    let probes = &evidence.probes;
+    let mut seen = billed.clone();
+    let mut bill = SessionBill {
+        lines: Vec::new(),
+        summaries: Vec::new(),
+        discarded: Discarded::default(),
+        finished: probes.ended && probes.blocks.iter().all(|b| b.complete),
+    };
+    for block in probes.blocks.iter().filter(|b| b.complete) {
+        let read = evidence.block(block);
+        if read.early {
+            bill.finished = false;
+            continue;
+        }
+        if !seen.insert(block.block) {
+            continue;
+        }
+        let billed = bill_block(&read.records, read.covered, sla)?;
+        bill.discarded.add(&read.discarded);
+        bill.lines.push(ReceiptLine {
+            block_index: block.block,
+            seconds_covered: billed.covered_seconds,
+            seconds_met: billed.met_seconds,
+            amount: billed.amount.to_string(),
+            epoch_id: None,
+            commit_tx: None,
+        });
+        if billed.amount > 0 {
+            bill.summaries.push(ProbeSummary::from_bill(onchain_id.0, block.block, &billed));
+        }
+    }
+    Ok(bill)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use ed25519_dalek::Signer;
+    use gridplay_protocol::probe::{
+        BlockSummary, HostFigures, ProbeReport, RejectedReports, SecondRecord, SessionProbes,
+        SignedProbeReport,
+    };
+    use k256::ecdsa::SigningKey;
+
+    use super::fetch::{Job, verify};
     use super::*;
+
+    /// When the sessions of these tests were allocated, Unix ms.
+    pub(super) const ALLOCATED_MS: u64 = 1_000_000;
+    /// How long they lasted, in seconds: one short last block (signing and checking
+    /// hundreds of reports is slow in a debug build).
+    const SECONDS: u32 = 20;
+    /// The price of a full block; a delivered session of [`SECONDS`] bills 20 000.
+    const PRICE: u128 = 900_000;
+
+    /// The key a session's client signs with: one per session.
+    fn client(session: &str) -> SigningKey {
+        SigningKey::from_slice(&keccak256(session.as_bytes())).unwrap()
+    }
+
+    /// The key a host signs its records with: one per host.
+    fn host(name: &str) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&keccak256(name.as_bytes()))
+    }
+
+    /// The client's report of a good second `second` of `session`.
+    fn good(session: &str, second: u32) -> ProbeReport {
+        ProbeReport {
+            session_id: session.into(),
+            seq: second + 1,
+            interval_ms: 1000,
+            frames_presented: 60,
+            frames_decoded: 60,
+            fps_centi: 6000,
+            decode_us: Some(2000),
+            jitter_us: Some(500),
+            loss_ppm: Some(0),
+            rtt_us: Some(10_000),
+            click_to_photon_p50_us: None,
+            click_to_photon_p95_us: None,
+            click_to_photon_samples: 0,
+        }
+    }
+
+    /// The genuine, signed report of a good second of `session`.
+    pub(super) fn genuine(session: &str, second: u32) -> Option<SignedProbeReport> {
+        Some(good(session, second).sign(&client(session)))
+    }
+
+    /// The job of reading `session` from `host_name`.
+    pub(super) fn job(session: &str, host_name: &str, whep_url: &str) -> Job {
+        Job {
+            session_id: session.into(),
+            host_id: B64.encode(host(host_name).verifying_key().as_bytes()),
+            whep_url: whep_url.into(),
+            token: "t".into(),
+            client_key: Some(
+                gridplay_protocol::probe::Address::of(client(session).verifying_key()).to_string(),
+            ),
+            allocated_ms: ALLOCATED_MS,
+        }
+    }
+
+    /// The body and signature `host_name` serves as its record of an ended `session` of
+    /// [`SECONDS`], second `s` holding `client(s)`.
+    pub(super) fn record(
+        session: &str,
+        host_name: &str,
+        client: impl Fn(u32) -> Option<SignedProbeReport>,
+    ) -> (Vec<u8>, String) {
+        let records = (0..SECONDS)
+            .map(|second| SecondRecord {
+                second,
+                start_ms: ALLOCATED_MS + u64::from(second) * 1000,
+                host: HostFigures::default(),
+                client: client(second),
+            })
+            .collect();
+        let block = BlockSummary {
+            block: 0,
+            start_ms: ALLOCATED_MS,
+            complete: true,
+            seconds_covered: SECONDS,
+            seconds_with_client_report: SECONDS,
+            fps_mean: None,
+            fps_min: None,
+            rtt_ms_mean: None,
+            loss_mean: None,
+            jitter_ms_mean: None,
+            decode_ms_mean: None,
+            click_to_photon_p50_ms: None,
+            click_to_photon_p95_ms: None,
+            click_to_photon_samples: 0,
+            frames_sent: 0,
+            bitrate_bps_mean: None,
+            render_encode_p50_ms: None,
+        };
+        let host_key = host(host_name);
+        let probes = SessionProbes {
+            session_id: session.into(),
+            host_id: B64.encode(host_key.verifying_key().as_bytes()),
+            client_key: None,
+            started_at_ms: ALLOCATED_MS,
+            now_ms: ALLOCATED_MS + u64::from(SECONDS) * 1000,
+            ended: true,
+            reports_valid: SECONDS,
+            reports_rejected: RejectedReports::default(),
+            records,
+            blocks: vec![block],
+        };
+        let body = serde_json::to_vec(&probes).unwrap();
+        let signature = B64.encode(host_key.sign(&body).to_bytes());
+        (body, signature)
+    }
+
+    /// (seconds covered, seconds met, amount, discarded) of the session's one block, or why
+    /// its record was refused.
+    fn settle(
+        job: &Job,
+        (body, signature): &(Vec<u8>, String),
+        now_ms: u64,
+    ) -> Result<(u32, u32, u128, Discarded), BrokerError> {
+        let bill = bill(job, &(body.clone(), signature.clone()), now_ms)?;
+        assert!(bill.finished);
+        let [line] = &bill.lines[..] else { panic!("one block: {:?}", bill.lines) };
+        let amount: u128 = line.amount.parse().unwrap();
+        Ok((line.seconds_covered, line.seconds_met, amount, bill.discarded))
+    }
+
+    /// What the session's record bills at `now_ms`.
+    fn bill(
+        job: &Job,
+        (body, signature): &(Vec<u8>, String),
+        now_ms: u64,
+    ) -> Result<SessionBill, BrokerError> {
+        let evidence = verify(job, body, Some(signature), now_ms)?;
+        let sla = sla(&ServiceLevel::standard(9_000), 60, PRICE);
+        Ok(bill_session(&evidence, &BTreeSet::new(), &sla, B256::ZERO).unwrap())
+    }
+
+    /// 10 s after the allocation.
+    const T10: u64 = ALLOCATED_MS + 10_000;
+
+    #[test]
+    fn a_lying_host_is_paid_what_its_client_signed_and_an_honest_one_in_full() {
+        let now = ALLOCATED_MS + 60_000;
+        let honest = || record("honest", "good host", |s| genuine("honest", s));
+        let liar = job("lied", "bad host", "http://h/whep");
+        let intruder = SigningKey::from_slice(&[0x33; 32]).unwrap();
+        // The client signed 10 good seconds; the host makes up the other 10.
+        let half = |lie: &dyn Fn(u32) -> Option<SignedProbeReport>| {
+            record("lied", "bad host", |s| if s < 10 { genuine("lied", s) } else { lie(s) })
+        };
+        let none = Discarded::default();
+        type Case<'a> = (&'a str, (Vec<u8>, String), (u32, u32, u128, Discarded));
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "invents seconds with its own key",
+                half(&|s| Some(good("lied", s).sign(&intruder))),
+                (SECONDS, 10, 0, Discarded { forged: 10, ..none }),
+            ),
+            (
+                "invents unsigned seconds",
+                half(&|s| {
+                    Some(SignedProbeReport { report: good("lied", s), signature: "".into() })
+                }),
+                (SECONDS, 10, 0, Discarded { forged: 10, ..none }),
+            ),
+            (
+                "passes off the player's reports of another session",
+                half(&|s| Some(good("other", s).sign(&client("lied")))),
+                (SECONDS, 10, 0, Discarded { other_session: 10, ..none }),
+            ),
+            (
+                "claims genuine seconds twice",
+                half(&|s| genuine("lied", s - 10)),
+                (SECONDS, 10, 0, Discarded { repeated: 10, ..none }),
+            ),
+        ];
+        for (case, served, expected) in cases {
+            assert_eq!(settle(&liar, &served, now).unwrap(), expected, "{case}");
+            let honest_job = job("honest", "good host", "http://g/whep");
+            assert_eq!(
+                settle(&honest_job, &honest(), now).unwrap(),
+                (SECONDS, SECONDS, 20_000, none),
+                "the honest host in the same round as one that {case}"
+            );
+        }
+        // A host that claims more seconds than have passed is billed nothing yet: the block
+        // waits until they have, and the session is not done with.
+        let early = bill(&liar, &record("lied", "bad host", |s| genuine("lied", s)), T10).unwrap();
+        assert!(early.lines.is_empty() && early.summaries.is_empty() && !early.finished);
+        // Records that are not the session's host's own for this session are refused whole.
+        let refused: Vec<(&str, (Vec<u8>, String))> = vec![
+            ("another session's genuine record", honest()),
+            ("another host's record", record("lied", "good host", |s| genuine("lied", s))),
+            ("a forged host signature", {
+                let (body, _) = record("lied", "bad host", |s| genuine("lied", s));
+                (body, B64.encode([7u8; 64]))
+            }),
+        ];
+        for (case, served) in refused {
+            assert!(
+                matches!(settle(&liar, &served, now), Err(BrokerError::HostRecord(_))),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_second_is_not_billed_and_spoils_nothing() {
+        // Once an error that aborted the whole round: more records than covered seconds.
+        let (body, _) = record("s", "h", |s| genuine("s", s));
+        let mut probes: SessionProbes = serde_json::from_slice(&body).unwrap();
+        let again = probes.records[3].clone();
+        probes.records.insert(4, again);
+        let body = serde_json::to_vec(&probes).unwrap();
+        let signature = B64.encode(host("h").sign(&body).to_bytes());
+        let got =
+            settle(&job("s", "h", "http://h/whep"), &(body, signature), ALLOCATED_MS + 60_000);
+        let repeated = Discarded { repeated: 1, ..Discarded::default() };
+        assert_eq!(got.unwrap(), (SECONDS, SECONDS, 20_000, repeated));
+    }
 
     fn settling(voucher: bool, finished: bool, since_ms: u64) -> Settling {
         let allocation = Allocation {
@@ -895,7 +1162,15 @@ mod tests {
             player: Address::ZERO,
             onchain_id: B256::ZERO,
         });
-        Settling { allocation, terms, lines: BTreeMap::new(), receipt: None, finished, since_ms }
+        Settling {
+            allocation,
+            terms,
+            lines: BTreeMap::new(),
+            receipt: None,
+            finished,
+            since_ms,
+            discarded: Discarded::default(),
+        }
     }
 
     #[test]

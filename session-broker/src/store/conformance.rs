@@ -113,9 +113,8 @@ async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionSto
     assert_eq!(store.record_check("nobody", true).await, Err(BrokerError::HostNotFound));
     store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
     let here = GeoPoint { lat: 0.0, lon: 0.0 };
-    let seen = |now| async move {
-        store.nearby_hosts(here, GAME, 4, now).await.unwrap()[0].reputation
-    };
+    let seen =
+        |now| async move { store.nearby_hosts(here, GAME, 4, now).await.unwrap()[0].reputation };
     assert_eq!(seen(T0).await, 1.0, "unchecked hosts start spotless");
     assert_eq!(store.record_check("h", false).await.unwrap(), 0.75);
     assert_eq!(seen(T0).await, 0.75);

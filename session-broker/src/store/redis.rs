@@ -817,7 +817,13 @@ mod tests {
         let here = GeoPoint { lat: 0.0, lon: 0.0 };
         let cached = |store: &RedisStore, now| {
             let store = store.clone();
-            async move { store.cached_candidates(here, Want { profile: Profile::Game, app: None }, 8, now).await.unwrap().unwrap() }
+            async move {
+                store
+                    .cached_candidates(here, Want { profile: Profile::Game, app: None }, 8, now)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
         };
         assert_eq!(ids(&cached(&a, t0).await), ["near", "far"]);
         assert_eq!(ids(&cached(&b, t0).await), ["near", "far"]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::HostError;
 
 /// What each app session may use.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// CPU time, in cores.
     pub cpus: f64,
@@ -82,6 +82,24 @@ pub struct Group {
 }
 
 impl Group {
+    /// The directories of the group named `name`.
+    fn dirs(hierarchy: Hierarchy, name: &str) -> Vec<PathBuf> {
+        let root = Path::new(ROOT);
+        match hierarchy {
+            Hierarchy::V2 => vec![root.join(PARENT).join(name)],
+            Hierarchy::V1 => ["cpu", "memory", "pids"]
+                .iter()
+                .map(|c| root.join(c).join(PARENT).join(name))
+                .collect(),
+        }
+    }
+
+    /// The group named `name` if it exists (to sweep it by dropping it).
+    pub fn existing(hierarchy: Hierarchy, name: &str) -> Option<Self> {
+        let dirs = Self::dirs(hierarchy, name);
+        dirs.iter().all(|d| d.is_dir()).then_some(Self { dirs })
+    }
+
     /// Creates the session's group named `name` with `limits`.
     pub fn create(hierarchy: Hierarchy, name: &str, limits: Limits) -> Result<Self, HostError> {
         let fail = |what: &Path, e: std::io::Error| {
@@ -90,13 +108,7 @@ impl Group {
         let write =
             |path: PathBuf, value: String| std::fs::write(&path, value).map_err(|e| fail(&path, e));
         let root = Path::new(ROOT);
-        let dirs: Vec<PathBuf> = match hierarchy {
-            Hierarchy::V2 => vec![root.join(PARENT).join(name)],
-            Hierarchy::V1 => ["cpu", "memory", "pids"]
-                .iter()
-                .map(|c| root.join(c).join(PARENT).join(name))
-                .collect(),
-        };
+        let dirs = Self::dirs(hierarchy, name);
         if hierarchy == Hierarchy::V2 {
             let parent = root.join(PARENT);
             std::fs::create_dir_all(&parent).map_err(|e| fail(&parent, e))?;

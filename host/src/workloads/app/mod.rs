@@ -57,6 +57,26 @@ pub fn preflight(catalogue: &Catalogue) -> Result<(), HostError> {
     Ok(())
 }
 
+/// A fresh name for an app session's directory and control group.
+pub fn session_name() -> String {
+    let mut id = [0u8; 8];
+    // Without the system's randomness, the clock still tells sessions apart.
+    if getrandom::getrandom(&mut id).is_err() {
+        id = (std::time::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos() as u64).to_le_bytes();
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    format!("gridplay-app-{hex}")
+}
+
+/// Removes what an app session named `name` may have left when its worker
+/// died: its processes (through its control group), the group and its directory.
+pub fn sweep(name: &str) {
+    if let Ok(hierarchy) = cgroup::Hierarchy::detect() {
+        drop(cgroup::Group::existing(hierarchy, name));
+    }
+    let _ = std::fs::remove_dir_all(SessionDir::path_of(name));
+}
+
 /// A running app. Fields drop in order: the host's connection, the app,
 /// the display, the directory.
 pub struct AppWorkload {
@@ -68,14 +88,16 @@ pub struct AppWorkload {
 }
 
 impl AppWorkload {
-    /// Starts `entry` on a display of `width`×`height`, within `limits`. Blocking.
+    /// Starts `entry` on a display of `width`×`height`, within `limits`,
+    /// its directory and control group named `name`. Blocking.
     pub fn start(
         entry: &AppEntry,
         limits: Limits,
+        name: &str,
         width: u32,
         height: u32,
     ) -> Result<Self, HostError> {
-        let dir = SessionDir::create()?;
+        let dir = SessionDir::create(name)?;
         let display = Display::start(width, height, &dir.path().join("auth"))?;
         let screen = Screen::connect(&display)?;
         let sandbox = Sandbox::start(entry, &display, &dir, limits)?;

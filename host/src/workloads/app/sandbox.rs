@@ -32,17 +32,19 @@ pub struct SessionDir {
 }
 
 impl SessionDir {
-    /// Creates a fresh, private directory under the system's temp directory.
-    pub fn create() -> Result<Self, HostError> {
-        let mut id = [0u8; 8];
-        getrandom::getrandom(&mut id).map_err(|e| HostError::App(e.to_string()))?;
-        let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        let path = std::env::temp_dir().join(format!("gridplay-app-{name}"));
+    /// Creates a fresh, private directory named `name` under the system's temp directory.
+    pub fn create(name: &str) -> Result<Self, HostError> {
+        let path = Self::path_of(name);
         std::fs::create_dir(&path)?;
         let dir = Self { path };
         std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o700))?;
         std::fs::create_dir(dir.home())?;
         Ok(dir)
+    }
+
+    /// Where the directory of session `name` is.
+    pub fn path_of(name: &str) -> PathBuf {
+        std::env::temp_dir().join(name)
     }
 
     /// The directory.

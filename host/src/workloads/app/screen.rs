@@ -155,9 +155,9 @@ mod tests {
         draw_cursor(&mut frame, (4, 4), &cursor, (3, 3), (2, 2));
         assert_eq!(&frame[(3 * 4 + 3) * 4..][..3], &[0, 0, 255], "BGR of opaque red");
         draw_cursor(&mut frame, (4, 4), &cursor, (-1, 0), (2, 2));
-        // Only the right column lands: (0,0) half white, (0,1) transparent.
+        // Only the right column lands: half white on (0,0), opaque blue on (0,1).
         assert_eq!(&frame[..3], &[128 + 49, 128 + 49, 128 + 49]);
-        assert_eq!(&frame[4 * 4..][..3], &[100, 100, 100]);
+        assert_eq!(&frame[4 * 4..][..3], &[255, 0, 0]);
         assert!(frame[4..16].iter().all(|&b| b == 100), "the rest of the row is untouched");
     }
 }

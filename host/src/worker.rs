@@ -1,0 +1,439 @@
+//! One worker process per session: the frame loop (workload, colour
+//! conversion, encoder) runs in a process of its own, so that a crash in
+//! one session's app, encoder or driver never takes the host or another
+//! session down. The supervisor keeps the session's network side and talks
+//! to its worker over the worker's stdin and stdout.
+//!
+//! Wire: messages of `kind: u8`, `length: u32` (little-endian), payload.
+//! To the worker: [`START`] (JSON [`WorkerStart`]), [`INPUT`] (the binary
+//! input codec), [`STEER`] (JSON [`Steer`]), [`STOP`]. From it: [`FRAME`]
+//! (`u32` header length, JSON [`FrameHeader`], the access unit) and, last,
+//! [`END`] (JSON [`WorkerEnd`]).
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gridplay_protocol::input::{InputApplied, InputEvent};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::Sender;
+
+use crate::HostError;
+use crate::pipeline::{EncodedOutput, Steering, StreamSpec, run_pipeline};
+use crate::workloads::{AppExit, Launch};
+
+const START: u8 = 1;
+const INPUT: u8 = 2;
+const STEER: u8 = 3;
+const STOP: u8 = 4;
+const FRAME: u8 = 1;
+const END: u8 = 2;
+
+/// Largest message either side accepts.
+const MAX_MESSAGE: usize = 64 << 20;
+/// How often the supervisor passes the network side's wishes on.
+const STEER_EVERY: Duration = Duration::from_millis(2);
+
+/// How to start a worker: a program and its arguments (e.g. `gridplay worker`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: std::path::PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+/// What a worker runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerStart {
+    /// Size and rate.
+    pub spec: StreamSpec,
+    /// The workload.
+    pub launch: Launch,
+    /// The encoder's first bitrate.
+    pub bitrate_bps: u32,
+}
+
+/// The network side's wishes, as they change.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Steer {
+    /// The encoder's target bitrate.
+    pub target_bps: u32,
+    /// A keyframe is wanted.
+    pub keyframe: bool,
+    /// The quality ladder moved to this size and rate.
+    pub quality: Option<StreamSpec>,
+}
+
+/// An encoded frame's metadata.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FrameHeader {
+    frame_id: u32,
+    /// Microseconds from the frame's start to when it was written out.
+    age_us: u64,
+    render_encode_us: u64,
+    keyframe: bool,
+    acks: Vec<InputApplied>,
+}
+
+/// How a worker's frame loop ended.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WorkerEnd {
+    /// It was told to stop, or its output went away.
+    Stopped,
+    /// The session's app exited.
+    AppExited(AppExit),
+    /// It failed.
+    Failed(String),
+}
+
+fn write_message(out: &mut impl Write, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+    out.write_all(&[kind])?;
+    out.write_all(&(payload.len() as u32).to_le_bytes())?;
+    out.write_all(payload)?;
+    out.flush()
+}
+
+/// Reads one message; `None` at a clean end of the stream (between messages).
+fn read_message(input: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>, HostError> {
+    let mut head = [0u8; 5];
+    loop {
+        match input.read(&mut head[..1]) {
+            Ok(0) => return Ok(None),
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    input.read_exact(&mut head[1..])?;
+    let length = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if length > MAX_MESSAGE {
+        return Err(HostError::Worker(format!("message of {length} bytes")));
+    }
+    let mut payload = vec![0u8; length];
+    input.read_exact(&mut payload)?;
+    Ok(Some((head[0], payload)))
+}
+
+fn json<T: for<'a> Deserialize<'a>>(payload: &[u8]) -> Result<T, HostError> {
+    serde_json::from_slice(payload).map_err(|e| HostError::Worker(format!("bad message: {e}")))
+}
+
+/// Runs a session's frame loop in a worker started with `command`, as
+/// [`run_pipeline`] would in this process: inputs in, encoded frames out,
+/// steered by `control`. Blocking. When the worker dies, everything it
+/// started goes with it.
+pub fn run_in_worker(
+    command: &WorkerCommand,
+    spec: StreamSpec,
+    launch: Launch,
+    inputs: Receiver<InputEvent>,
+    output: Sender<EncodedOutput>,
+    control: Arc<dyn Steering>,
+) -> Result<(), HostError> {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(&command.program)
+        .args(&command.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| HostError::Worker(format!("could not start a worker: {e}")))?;
+    let worker = Worker { pid: child.id(), launch: launch.clone() };
+    let child = &mut child;
+    let mut to_worker = child.stdin.take().expect("stdin is piped");
+    let mut from_worker = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let start = WorkerStart { spec, launch, bitrate_bps: control.encoder_target() };
+    let start = serde_json::to_vec(&start).expect("a start message serialises");
+    write_message(&mut to_worker, START, &start)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let steering = {
+        let (control, done) = (Arc::clone(&control), Arc::clone(&done));
+        std::thread::spawn(move || steer(&mut to_worker, &inputs, &*control, &done))
+    };
+    let end = receive(&mut from_worker, &output);
+    // The frame loop is over: stop steering (closing the worker's stdin), let
+    // the worker finish tidying up, and reap it.
+    done.store(true, Ordering::Relaxed);
+    let _ = steering.join();
+    let status = wait(child);
+    drop(worker);
+    match end? {
+        Some(WorkerEnd::Stopped) => Ok(()),
+        Some(WorkerEnd::AppExited(exit)) => Err(HostError::AppExited(exit)),
+        Some(WorkerEnd::Failed(reason)) => Err(HostError::Worker(reason)),
+        None => Err(HostError::WorkerDied(describe(status))),
+    }
+}
+
+/// A running worker's process group and session, swept when dropped.
+struct Worker {
+    pid: u32,
+    launch: Launch,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(group) = i32::try_from(self.pid).ok().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        if let Launch::App { name, .. } = &self.launch {
+            crate::workloads::app::sweep(name);
+        }
+    }
+}
+
+/// Longest a worker may take to tidy up after its frame loop ended.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Reaps the worker: it exits by itself once its stdin closes; one that
+/// does not within [`EXIT_WAIT`] is killed.
+fn wait(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + EXIT_WAIT;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) if s.signal().is_some() => format!("killed by signal {}", s.signal().unwrap_or(0)),
+        Some(s) => format!("exited with status {}", s.code().unwrap_or(-1)),
+        None => "vanished".into(),
+    }
+}
+
+/// Passes inputs and the network side's wishes to the worker until the
+/// loop stops or the worker goes away.
+fn steer(
+    to_worker: &mut impl Write,
+    inputs: &Receiver<InputEvent>,
+    control: &dyn Steering,
+    done: &AtomicBool,
+) {
+    let mut sent_target = 0u32;
+    loop {
+        if done.load(Ordering::Relaxed) {
+            return;
+        }
+        if control.stopped() {
+            let _ = write_message(to_worker, STOP, &[]);
+            return;
+        }
+        match inputs.recv_timeout(STEER_EVERY) {
+            Ok(event) => {
+                let Ok(bytes) = event.encode() else { continue };
+                if write_message(to_worker, INPUT, &bytes).is_err() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = write_message(to_worker, STOP, &[]);
+                return;
+            }
+        }
+        let target = control.encoder_target();
+        let steer = Steer {
+            target_bps: target,
+            keyframe: control.take_keyframe(),
+            quality: control.take_quality(),
+        };
+        if steer.keyframe
+            || steer.quality.is_some()
+            || target.abs_diff(sent_target) > sent_target / 50
+        {
+            sent_target = target;
+            let message = serde_json::to_vec(&steer).expect("steering serialises");
+            if write_message(to_worker, STEER, &message).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Forwards the worker's frames until its end message (or its death).
+fn receive(
+    from_worker: &mut impl Read,
+    output: &Sender<EncodedOutput>,
+) -> Result<Option<WorkerEnd>, HostError> {
+    while let Some((kind, payload)) = read_message(from_worker)? {
+        match kind {
+            FRAME => {
+                let frame = decode_frame(&payload)?;
+                if output.blocking_send(frame).is_err() {
+                    return Ok(Some(WorkerEnd::Stopped));
+                }
+            }
+            END => return json(&payload).map(Some),
+            other => return Err(HostError::Worker(format!("unknown message {other}"))),
+        }
+    }
+    Ok(None)
+}
+
+fn encode_frame(frame: &EncodedOutput) -> Vec<u8> {
+    let header = FrameHeader {
+        frame_id: frame.frame_id,
+        age_us: frame.captured_at.elapsed().as_micros() as u64,
+        render_encode_us: frame.render_encode.as_micros() as u64,
+        keyframe: frame.keyframe,
+        acks: frame.acks.clone(),
+    };
+    let header = serde_json::to_vec(&header).expect("frame headers serialise");
+    let mut out = Vec::with_capacity(4 + header.len() + frame.data.len());
+    out.extend((header.len() as u32).to_le_bytes());
+    out.extend(header);
+    out.extend(&frame.data[..]);
+    out
+}
+
+fn decode_frame(payload: &[u8]) -> Result<EncodedOutput, HostError> {
+    let bad = || HostError::Worker("truncated frame".into());
+    let length = payload.get(..4).ok_or_else(bad)?;
+    let length = u32::from_le_bytes(length.try_into().map_err(|_| bad())?) as usize;
+    let header = payload.get(4..4 + length).ok_or_else(bad)?;
+    let header: FrameHeader = json(header)?;
+    let now = Instant::now();
+    Ok(EncodedOutput {
+        frame_id: header.frame_id,
+        captured_at: now.checked_sub(Duration::from_micros(header.age_us)).unwrap_or(now),
+        render_encode: Duration::from_micros(header.render_encode_us),
+        data: Bytes::copy_from_slice(&payload[4 + length..]),
+        keyframe: header.keyframe,
+        acks: header.acks,
+    })
+}
+
+/// The supervisor's wishes as the worker last heard them.
+#[derive(Default)]
+struct RemoteSteering {
+    stop: AtomicBool,
+    target: AtomicU32,
+    keyframe: AtomicBool,
+    quality: Mutex<Option<StreamSpec>>,
+}
+
+impl Steering for RemoteSteering {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn encoder_target(&self) -> u32 {
+        self.target.load(Ordering::Relaxed)
+    }
+
+    fn take_keyframe(&self) -> bool {
+        self.keyframe.swap(false, Ordering::Relaxed)
+    }
+
+    fn take_quality(&self) -> Option<StreamSpec> {
+        self.quality.lock().expect("quality lock").take()
+    }
+}
+
+/// The worker process: reads its start message, runs the frame loop and
+/// writes frames to stdout until told to stop or its stdin closes.
+pub fn worker_main() -> Result<(), HostError> {
+    let mut input = BufReader::new(std::io::stdin());
+    let Some((START, payload)) = read_message(&mut input)? else {
+        return Err(HostError::Worker("expected a start message".into()));
+    };
+    let start: WorkerStart = json(&payload)?;
+    let steering = Arc::new(RemoteSteering::default());
+    steering.target.store(start.bitrate_bps, Ordering::Relaxed);
+    let (input_tx, input_rx) = std::sync::mpsc::channel();
+    let (frames_tx, mut frames_rx) = tokio::sync::mpsc::channel::<EncodedOutput>(2);
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        while let Some(frame) = frames_rx.blocking_recv() {
+            write_message(&mut out, FRAME, &encode_frame(&frame))?;
+        }
+        Ok(())
+    });
+    {
+        let steering = Arc::clone(&steering);
+        std::thread::spawn(move || {
+            // Any read error or the end of stdin means the supervisor is gone.
+            while let Ok(Some((kind, payload))) = read_message(&mut input) {
+                match kind {
+                    INPUT => match InputEvent::decode(&payload) {
+                        Ok(event) => {
+                            let _ = input_tx.send(event);
+                        }
+                        Err(_) => break,
+                    },
+                    STEER => {
+                        let Ok(steer) = json::<Steer>(&payload) else { break };
+                        steering.target.store(steer.target_bps, Ordering::Relaxed);
+                        if steer.keyframe {
+                            steering.keyframe.store(true, Ordering::Relaxed);
+                        }
+                        if let Some(quality) = steer.quality {
+                            *steering.quality.lock().expect("quality lock") = Some(quality);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            steering.stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let result = run_pipeline(start.spec, &start.launch, input_rx, frames_tx, &*steering);
+    let _ = writer.join();
+    let end = match result {
+        Ok(()) => WorkerEnd::Stopped,
+        Err(HostError::AppExited(exit)) => WorkerEnd::AppExited(exit),
+        Err(e) => WorkerEnd::Failed(e.to_string()),
+    };
+    let end = serde_json::to_vec(&end).expect("an end message serialises");
+    write_message(&mut std::io::stdout().lock(), END, &end)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_cross_the_pipe_whole_and_truncated_ones_are_refused() {
+        let frame = EncodedOutput {
+            frame_id: 7,
+            captured_at: Instant::now(),
+            render_encode: Duration::from_micros(1234),
+            data: Bytes::from_static(b"\x00\x00\x00\x01\x65access unit"),
+            keyframe: true,
+            acks: vec![InputApplied { seq: 3, frame_id: 7, rtp_timestamp: None }],
+        };
+        let mut wire = Vec::new();
+        write_message(&mut wire, FRAME, &encode_frame(&frame)).unwrap();
+        let (kind, payload) = read_message(&mut &wire[..]).unwrap().unwrap();
+        assert_eq!(kind, FRAME);
+        let back = decode_frame(&payload).unwrap();
+        assert_eq!(
+            (back.frame_id, back.keyframe, &back.data, &back.acks),
+            (7, true, &frame.data, &frame.acks)
+        );
+        assert_eq!(back.render_encode, frame.render_encode);
+        assert!(back.captured_at <= Instant::now());
+        for cut in [0, 3, 10] {
+            assert!(decode_frame(&payload[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(read_message(&mut &wire[..4]).is_err(), "a truncated head");
+        let mut huge = vec![FRAME];
+        huge.extend(u32::MAX.to_le_bytes());
+        assert!(read_message(&mut &huge[..]).is_err(), "an oversized length");
+        assert!(read_message(&mut &[][..]).unwrap().is_none(), "a clean end");
+    }
+}
