@@ -83,6 +83,8 @@ test: deps lint test-web test-chain generated e2e test-netns
 # (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
 # The chain run measures settlement gas per session-hour on anvil (1 to 10,000 sessions per epoch) against
 # per-report transactions: bench/results/chain.json.
+# The apps run measures capture cost, host CPU per app session, Play to first frame per app (from its browser run)
+# and vkcube sessions per host: bench/results/apps.json.
 bench: deps web chain-deps
 	$(CARGO) build --release -p gridplay -p gridplay-bench
 	mkdir -p bench/results
@@ -93,6 +95,10 @@ bench: deps web chain-deps
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench streaming --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser.json --out bench/results
 	$(TARGET_DIR)/release/gridplay-bench chain --out bench/results
+	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
+	  npm run --silent bench:apps | tail -n 1 > $(abspath bench/results)/browser-apps.json
+	$(SUDO) $(TARGET_DIR)/release/gridplay-bench apps --gridplay $(TARGET_DIR)/release/gridplay \
+	  --browser bench/results/browser-apps.json --out bench/results
 
 clean:
 	$(CARGO) clean

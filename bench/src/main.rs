@@ -7,8 +7,11 @@
 //! - `streaming`: click-to-photon per transport on loopback and through a
 //!   constrained network, and 720p30 sessions per host (`streaming.json`);
 //! - `chain`: settlement gas per session-hour on anvil at 1 to 10,000 sessions
-//!   per epoch, against one transaction per five signed reports (`chain.json`).
+//!   per epoch, against one transaction per five signed reports (`chain.json`);
+//! - `apps`: capture cost, host CPU per app session, Play to first frame per
+//!   app, vkcube sessions per host (`apps.json`).
 
+mod apps;
 mod broker;
 mod chain;
 mod pipeline;
@@ -43,6 +46,8 @@ enum Command {
     Chain(chain::ChainArgs),
     /// Click-to-photon per transport (loopback and constrained), sessions per host.
     Streaming(streaming::StreamingArgs),
+    /// App sessions: capture cost, CPU per session, Play to first frame, vkcube sessions per host.
+    Apps(apps::AppsArgs),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Broker(args) => broker::run(args),
         Command::Streaming(args) => streaming::run(args),
         Command::Chain(args) => chain::run(args),
+        Command::Apps(args) => apps::run(args),
     }
 }
 

@@ -55,22 +55,33 @@ pub struct StreamingArgs {
 }
 
 /// `gridplay up` on free loopback ports, stopped when dropped.
-struct Network {
-    child: Child,
-    broker: String,
+pub(crate) struct Network {
+    pub(crate) child: Child,
+    pub(crate) broker: String,
 }
 
 impl Network {
     fn start(args: &StreamingArgs, slots: u32) -> anyhow::Result<Self> {
+        Self::start_with(&args.gridplay, &args.web_dir, slots, &[])
+    }
+
+    /// `gridplay up` with `slots` game slots and `extra` flags.
+    pub(crate) fn start_with(
+        gridplay: &Path,
+        web_dir: &Path,
+        slots: u32,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let (port, host_port) = (free_port()?, free_port()?);
-        let child = Command::new(&args.gridplay)
+        let child = Command::new(gridplay)
             .args(["up", "--port", &port.to_string(), "--host-port", &host_port.to_string()])
             .args(["--slots", &slots.to_string(), "--web-dir"])
-            .arg(&args.web_dir)
+            .arg(web_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", args.gridplay.display()))?;
+            .with_context(|| format!("starting {}", gridplay.display()))?;
         let network = Self { child, broker: format!("http://127.0.0.1:{port}") };
         network.wait_for_host()?;
         Ok(network)
@@ -107,7 +118,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Starts `gridplay play --headless` against `broker` with `extra` flags.
-fn spawn_player(gridplay: &Path, broker: &str, extra: &[&str]) -> anyhow::Result<Child> {
+pub(crate) fn spawn_player(gridplay: &Path, broker: &str, extra: &[&str]) -> anyhow::Result<Child> {
     Ok(Command::new(gridplay)
         .args(["play", "--headless", "--broker", broker])
         .args(extra)
@@ -117,7 +128,7 @@ fn spawn_player(gridplay: &Path, broker: &str, extra: &[&str]) -> anyhow::Result
 }
 
 /// Waits for a player and parses the summary it printed.
-fn summary(child: Child) -> anyhow::Result<Value> {
+pub(crate) fn summary(child: Child) -> anyhow::Result<Value> {
     let output = child.wait_with_output()?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -209,13 +220,25 @@ fn impaired(args: &StreamingArgs) -> anyhow::Result<Value> {
 /// How many concurrent 1280x720@30 QUIC sessions one host keeps at rate.
 fn sessions_per_host(args: &StreamingArgs) -> anyhow::Result<Value> {
     let network = Network::start(args, args.max_sessions)?;
-    let seconds = args.capacity_seconds.to_string();
-    let flags = ["--stream", "1280x720@30", "--seconds", &seconds, "--no-decode"];
+    sustained_sessions(&args.gridplay, &network, "orbit", args.max_sessions, args.capacity_seconds)
+}
+
+/// How many concurrent 1280x720@30 QUIC sessions of `app` the host of
+/// `network` keeps at rate, trying up to `max` for `seconds` each.
+pub(crate) fn sustained_sessions(
+    gridplay: &Path,
+    network: &Network,
+    app: &str,
+    max: u32,
+    seconds: u64,
+) -> anyhow::Result<Value> {
+    let seconds = seconds.to_string();
+    let flags = ["--stream", "1280x720@30", "--seconds", &seconds, "--no-decode", "--app", app];
     let mut steps = Vec::new();
     let mut sustained = 0;
-    for n in 1..=args.max_sessions {
+    for n in 1..=max {
         let players: Vec<Child> = (0..n)
-            .map(|_| spawn_player(&args.gridplay, &network.broker, &flags))
+            .map(|_| spawn_player(gridplay, &network.broker, &flags))
             .collect::<anyhow::Result<_>>()?;
         let fps: Vec<f64> = players
             .into_iter()

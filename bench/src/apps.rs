@@ -1,0 +1,182 @@
+//! App sessions benchmark: what capturing an app's display costs per frame
+//! at 1280x720 and 1920x1080 (MIT-SHM plus the cursor, against the frame
+//! budget at 60 fps), the host CPU one session takes for an idle terminal
+//! and for vkcube, Play to first frame per app in Chromium (from the browser
+//! run, against Orbit in the same run), and how many vkcube 1280x720@30
+//! sessions one host sustains.
+//!
+//! It runs the real parts: Xvfb, bubblewrap and the example catalogue's apps
+//! from Debian, `gridplay up --apps` and `gridplay play --headless`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use gridplay_host::catalogue::{Catalogue, SANDBOX_PATH, find_program};
+use gridplay_host::workloads::Launch;
+use gridplay_host::workloads::app::cgroup::Limits;
+use gridplay_host::workloads::app::session_name;
+use serde_json::{Value, json};
+
+use crate::stats::Summary;
+use crate::streaming::{Network, spawn_player, summary, sustained_sessions};
+
+/// `gridplay-bench apps` flags.
+#[derive(clap::Args)]
+pub struct AppsArgs {
+    /// Directory the JSON results go to.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// The `gridplay` binary (a release build).
+    #[arg(long, default_value = "target/release/gridplay")]
+    gridplay: PathBuf,
+    /// The built web client `gridplay up` serves.
+    #[arg(long, default_value = "client-web/dist")]
+    web_dir: PathBuf,
+    /// The catalogue the host offers.
+    #[arg(long, default_value = "apps/catalogue.toml")]
+    catalogue: PathBuf,
+    /// Frames captured per resolution.
+    #[arg(long, default_value_t = 300)]
+    frames: usize,
+    /// Seconds each CPU measurement and each step of the sessions sweep plays.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Most concurrent vkcube sessions tried.
+    #[arg(long, default_value_t = 8)]
+    max_sessions: u32,
+    /// JSON line of the browser run (`npm run bench:apps` in client-web): Play to first frame per app.
+    #[arg(long)]
+    browser: Option<PathBuf>,
+}
+
+/// An idle terminal, the app whose capture is measured.
+const TERMINAL: &str = r#"
+[[app]]
+id = "terminal"
+name = "Terminal"
+command = ["xterm"]
+profile = "game"
+"#;
+
+/// Capture cost per frame at one size: an idle xterm on its own display.
+fn capture_cost(width: u32, height: u32, frames: usize) -> anyhow::Result<Summary> {
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("bench"), TERMINAL, &which)?;
+    let entry = catalogue.get("terminal").context("the terminal entry")?;
+    let launch = Launch::App { entry, limits: Limits::default(), name: session_name() };
+    let mut workload = launch.start(width, height)?;
+    let mut samples = Vec::with_capacity(frames);
+    for i in 0..frames + 10 {
+        let started = Instant::now();
+        workload.frame(Duration::ZERO)?;
+        if i >= 10 {
+            samples.push(started.elapsed());
+        }
+    }
+    Ok(Summary::of(&samples))
+}
+
+/// CPU time (seconds) of process `root` and all its descendants.
+fn tree_cpu_seconds(root: u32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    let mut cpu: HashMap<u32, f64> = HashMap::new();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        // After the name: state, ppid, … utime is the 12th, stime the 13th (0-based 11, 12).
+        parent.insert(pid, field(1) as u32);
+        cpu.insert(pid, (field(11) + field(12)) / 100.0);
+    }
+    let in_tree = |mut pid: u32| {
+        while pid > 1 {
+            if pid == root {
+                return true;
+            }
+            pid = parent.get(&pid).copied().unwrap_or(0);
+        }
+        false
+    };
+    cpu.iter().filter(|(pid, _)| in_tree(**pid)).map(|(_, s)| s).sum()
+}
+
+/// Cores the host (broker, host, worker, display and app) uses over `seconds` of `app` at 1280x720@30, beyond idle.
+fn cpu_per_session(args: &AppsArgs, network: &Network, app: &str) -> anyhow::Result<f64> {
+    let root = network.child.id();
+    let idle_from = (Instant::now(), tree_cpu_seconds(root));
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = (tree_cpu_seconds(root) - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let seconds = (args.seconds + 4).to_string();
+    let flags = ["--stream", "1280x720@30", "--seconds", &seconds, "--no-decode", "--app", app];
+    let player = spawn_player(&args.gridplay, &network.broker, &flags)?;
+    // Measure the middle of the session: past its start, before its end.
+    std::thread::sleep(Duration::from_secs(2));
+    let from = (Instant::now(), tree_cpu_seconds(root));
+    std::thread::sleep(Duration::from_secs(args.seconds));
+    let busy = (tree_cpu_seconds(root) - from.1) / from.0.elapsed().as_secs_f64();
+    summary(player)?;
+    Ok((busy - idle).max(0.0))
+}
+
+/// Runs the benchmark and writes `apps.json`.
+pub fn run(args: AppsArgs) -> anyhow::Result<()> {
+    println!("capture cost per frame (idle xterm; MIT-SHM + cursor), median / p99 ms:");
+    let mut capture = serde_json::Map::new();
+    for (width, height) in [(1280, 720), (1920, 1080)] {
+        let cost = capture_cost(width, height, args.frames)?;
+        let budget = 1000.0 / 60.0;
+        println!(
+            "  {width}x{height}: {:6.2} / {:6.2}  ({:.0}% of a 60 fps frame)",
+            cost.median_ms,
+            cost.p99_ms,
+            100.0 * cost.median_ms / budget
+        );
+        capture.insert(format!("{width}x{height}"), json!(cost));
+    }
+    let catalogue = args.catalogue.to_string_lossy().into_owned();
+    // Room for the sessions of one step while the last step's still wind down.
+    let slots = 2 * args.max_sessions;
+    let network =
+        Network::start_with(&args.gridplay, &args.web_dir, slots, &["--apps", &catalogue])?;
+    println!("host CPU per session at 1280x720@30 (cores, beyond an idle host):");
+    let mut cpu = serde_json::Map::new();
+    for app in ["terminal", "vkcube", "orbit"] {
+        let cores = cpu_per_session(&args, &network, app)?;
+        println!("  {app:<10} {cores:5.2}");
+        cpu.insert(app.into(), json!(cores));
+    }
+    let ratio = |a: &str, b: &str| cpu[a].as_f64().unwrap_or(0.0) / cpu[b].as_f64().unwrap_or(1.0);
+    println!("  an idle terminal costs {:.2}x what vkcube does", ratio("terminal", "vkcube"));
+    let browser: Value = match &args.browser {
+        Some(path) => serde_json::from_str(std::fs::read_to_string(path)?.trim())?,
+        None => Value::Null,
+    };
+    if let Some(apps) = browser["play_to_first_frame_ms"].as_object() {
+        println!("Play to first frame in Chromium, median ms (goal for apps ≤ 1000):");
+        for (app, figures) in apps {
+            println!("  {app:<10} {:7.1}", figures["median"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    println!(
+        "vkcube sessions per host, 1280x720@30 over QUIC (players count frames, no decoding):"
+    );
+    let vkcube =
+        sustained_sessions(&args.gridplay, &network, "vkcube", args.max_sessions, args.seconds)?;
+    let report = json!({
+        "capture_ms": capture,
+        "cpu_cores_per_session_720p30": cpu,
+        "play_to_first_frame_ms": browser["play_to_first_frame_ms"],
+        "vkcube_sessions_720p30": vkcube,
+        "goals": { "play_to_first_frame_ms": 1000.0 },
+        "machine": "2 cores shared by host, players and browser; lavapipe and llvmpipe render on the CPU",
+    });
+    std::fs::create_dir_all(&args.out)?;
+    let path = args.out.join("apps.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
