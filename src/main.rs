@@ -20,7 +20,7 @@ use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::catalogue::Catalogue;
 use gridplay_host::worker::WorkerCommand;
 use gridplay_host::workloads::app::cgroup::Limits;
-use gridplay_host::{HostConfig, run_host};
+use gridplay_host::{BrokerKey, DEFAULT_MAX_WATCHERS, HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
@@ -46,7 +46,7 @@ enum Command {
     /// Run a session broker.
     Broker(BrokerArgs),
     /// Run a session host that registers with a broker.
-    Host(HostArgs),
+    Host(Box<HostArgs>),
     /// Play a session: allocate, stream, decode, send input, print a summary.
     Play(play::PlayArgs),
     /// Check a host as a synthetic client and print a signed report of the service it delivered.
@@ -173,6 +173,15 @@ struct HostArgs {
     /// File holding the host's identity key (created if missing); its public half is the host id.
     #[arg(long, env = "GRIDPLAY_HOST_KEY_FILE", default_value = "gridplay-host.key")]
     key_file: PathBuf,
+    /// The broker's token-signing public key (base64url ed25519, as `gridplay broker` prints
+    /// it at start): a broker presenting any other is refused. Without it, the key the broker
+    /// presents at the first registration is pinned in `<key file>.broker` and required from
+    /// then on (delete that file to trust a new broker key).
+    #[arg(long, env = "GRIDPLAY_BROKER_KEY", value_parser = parse_broker_key)]
+    broker_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Watchers (QUIC) one session may have at once.
+    #[arg(long, env = "GRIDPLAY_MAX_WATCHERS", default_value_t = DEFAULT_MAX_WATCHERS)]
+    max_watchers: usize,
     /// Address of the WHEP HTTP endpoint.
     #[arg(long, env = "GRIDPLAY_HOST_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
@@ -256,6 +265,19 @@ fn load_catalogue(
     Ok(catalogue)
 }
 
+/// Parses a base64url ed25519 public key.
+fn parse_broker_key(text: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+    gridplay_protocol::token::decode_public_key(text.trim())
+        .map_err(|e| format!("expected a base64url ed25519 public key: {e}"))
+}
+
+/// Where a host pins its broker's key: beside its own key file, `<key file>.broker`.
+fn broker_pin_file(key_file: &std::path::Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".broker");
+    PathBuf::from(name)
+}
+
 /// Parses `FIRST-LAST` into a port range.
 fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     let bad = || format!("expected FIRST-LAST ports, got `{text}`");
@@ -282,7 +304,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => up(args, shutdown).await,
             Command::Broker(args) => broker(args, shutdown).await,
-            Command::Host(args) => host(args, shutdown).await,
+            Command::Host(args) => host(*args, shutdown).await,
             Command::Play(args) => play::run(args).await,
             Command::Checker(args) => checker::run(args).await,
             Command::Relay(args) => relay::run(args).await,
@@ -391,11 +413,14 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     // `chain` lives to the end of `up`: dropping it stops anvil.
     let settlement = chain.as_ref().map(|c| c.settlement.clone());
     let payout = chain.as_ref().map(|c| c.payout_address);
-    let state = broker_state(config, random_key()?, None, settlement).await?;
+    let broker_key = random_key()?;
+    let trusted = BrokerKey::Configured(broker_key.verifying_key());
+    let state = broker_state(config, broker_key, None, settlement).await?;
     let broker = tokio::spawn(serve(listener, state, wait(shutdown.clone())));
     let broker_url = format!("http://{broker_addr}");
     let mut host_config =
         HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
+    host_config.broker_key = trusted;
     host_config.catalogue = catalogue;
     host_config.worker = Some(worker_command()?);
     if let Some(payout) = payout {
@@ -448,8 +473,10 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         (None, None, None) => None,
         _ => anyhow::bail!("settling needs --rpc-url, --contract and --operator-key-file together"),
     };
+    let public_key = gridplay_protocol::token::encode_public_key(&key.verifying_key());
     let state = broker_state(config, key, args.redis_url.as_deref(), settlement).await?;
     println!("broker listening on http://{}", listener.local_addr()?);
+    println!("broker token key (for `gridplay host --broker-key`): {public_key}");
     serve(listener, state, wait(shutdown)).await?;
     Ok(())
 }
@@ -472,8 +499,13 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
             max_fps: 60,
         });
     }
+    let broker_key = match args.broker_key {
+        Some(key) => BrokerKey::Configured(key),
+        None => BrokerKey::PinnedOnFirstUse(Some(broker_pin_file(&args.key_file))),
+    };
     let config = HostConfig {
         broker_url: args.broker_url,
+        broker_key,
         key: load_or_create_key(&args.key_file)?,
         listen: args.listen,
         public_url: args.public_url,
@@ -488,6 +520,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         payout_address: args.payout_address,
         catalogue,
         worker: Some(worker_command()?),
+        max_watchers: args.max_watchers,
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

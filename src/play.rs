@@ -11,7 +11,8 @@ use clap::{Args, ValueEnum};
 use gridplay_protocol::input::{InputApplied, InputEvent, InputKind};
 use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport};
 use gridplay_protocol::quic::{JoinRole, VideoCarriage};
-use gridplay_protocol::{AllocateRequest, AllocateResponse, StreamStats};
+use gridplay_protocol::{AllocateRequest, AllocateResponse, SessionToken, StreamStats};
+use gridplay_session_broker::unix_ms;
 use gridplay_streaming::H264Decoder;
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
@@ -175,6 +176,23 @@ async fn host_stats(
     Ok(response.error_for_status()?.json().await?)
 }
 
+/// A fresh token for the session from the broker at `broker`, asked for with the current one
+/// (`POST /v1/sessions/{id}/token`): tokens are short-lived, sessions need not be.
+async fn renew_token(
+    http: &reqwest::Client,
+    broker: &str,
+    session: &AllocateResponse,
+) -> anyhow::Result<SessionToken> {
+    let url = format!("{}/v1/sessions/{}/token", broker.trim_end_matches('/'), session.session_id);
+    let response = http.post(url).bearer_auth(&session.token).send().await?;
+    Ok(response.error_for_status()?.json().await?)
+}
+
+/// When to renew a token that expires at `expires_at_ms`, at `now_ms`: half its life left.
+fn renew_at(expires_at_ms: u64, now_ms: u64) -> u64 {
+    now_ms + expires_at_ms.saturating_sub(now_ms) / 2
+}
+
 /// Matches inputs with the decoded frames that first show them.
 #[derive(Default)]
 struct ClickToPhoton {
@@ -334,10 +352,11 @@ pub(crate) async fn allocate(
 }
 
 /// Plays an allocated session as `args` say and ends it; with `session_key`, sends a signed
-/// probe report every second, as the browser does.
+/// probe report every second, as the browser does. The session's token is renewed while it
+/// plays, so the one it ends with (in [`Played::session`]) still reads the host's records.
 pub(crate) async fn play_allocated(
     args: &PlayArgs,
-    session: AllocateResponse,
+    mut session: AllocateResponse,
     session_key: Option<&k256::ecdsa::SigningKey>,
 ) -> anyhow::Result<Played> {
     let http = reqwest::Client::new();
@@ -356,6 +375,7 @@ pub(crate) async fn play_allocated(
     let (mut seq, mut input_open) = (0u32, false);
     let mut probe = ClickToPhoton::default();
     let (mut last_sent_bytes, mut last_keyframes) = (0u64, 0u64);
+    let mut renew_token_at = renew_at(session.expires_at_ms, unix_ms());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     let mut input_tick = tokio::time::interval(Duration::from_millis(args.input_every_ms.max(1)));
@@ -430,6 +450,18 @@ pub(crate) async fn play_allocated(
                     let message = ClientProbeMessage::from(report.clone().sign(key));
                     link.send_probe(&serde_json::to_string(&message)?).await?;
                     reports.push(report);
+                }
+                if unix_ms() >= renew_token_at {
+                    match renew_token(&http, &args.broker, &session).await {
+                        Ok(fresh) => {
+                            renew_token_at = renew_at(fresh.expires_at_ms, unix_ms());
+                            (session.token, session.expires_at_ms) = (fresh.token, fresh.expires_at_ms);
+                        }
+                        Err(e) => {
+                            eprintln!("renewing the session token failed ({e}): the host's figures stop when it expires");
+                            renew_token_at = u64::MAX;
+                        }
+                    }
                 }
                 if let Ok(stats) = host_stats(&http, &session).await {
                     current.sent_kbit = stats.bytes_sent.saturating_sub(last_sent_bytes) * 8 / 1000;

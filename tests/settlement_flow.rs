@@ -38,6 +38,11 @@ const ETHER: u128 = 1_000_000_000_000_000_000;
 const PRICE: u64 = 10_000_000_000_000_000;
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The broker's token-signing key, with which the settler also signs its own reads.
+fn token_key() -> SigningKey {
+    SigningKey::from_bytes(&[4; 32])
+}
+
 fn now_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
@@ -95,8 +100,7 @@ async fn network(chain: &LocalChain, name: &str) -> Network {
     let _ = std::fs::remove_dir_all(&state_dir);
     let settlement = settler_at(chain, &state_dir);
     let state = Arc::new(
-        BrokerState::in_memory(SigningKey::from_bytes(&[4; 32]), BrokerConfig::default())
-            .with_settlement(settlement),
+        BrokerState::in_memory(token_key(), BrokerConfig::default()).with_settlement(settlement),
     );
     let settler = Arc::clone(state.settlement.as_ref().unwrap());
     let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
@@ -212,9 +216,21 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     .expect("the host's record ends");
 
     // One settling round: the block is billed and committed.
-    let (epoch_id, tx) =
-        settler.settle_once(now_s() * 1000).await.unwrap().expect("an epoch was committed");
-    assert_eq!(settler.settle_once(now_s() * 1000).await.unwrap(), None, "nothing is billed twice");
+    let (epoch_id, tx) = settler
+        .settle_once(&token_key(), now_s() * 1000)
+        .await
+        .unwrap()
+        .expect("an epoch was committed");
+    assert_eq!(
+        settler.settle_once(&token_key(), now_s() * 1000).await.unwrap(),
+        None,
+        "nothing is billed twice"
+    );
+    // The journal holds what the session's token grants, never the token.
+    let journal = std::fs::read_to_string(state_dir.join("sessions.jsonl")).unwrap();
+    let (_, signature) = session.token.split_once('.').unwrap();
+    assert!(journal.contains(&session.session_id), "{journal}");
+    assert!(!journal.contains(signature), "the journal holds the token: {journal}");
     let shown: SessionReceipt = http.get(&receipt_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(shown.lines.len(), 1);
     let line = &shown.lines[0];
@@ -243,7 +259,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         challenger.contract().challengeVoucher(U256::from(epoch_id), receipt.blocks[0].block_at());
     assert!(challenge.value(bond).send().await.unwrap().get_receipt().await.unwrap().status());
     assert_eq!(client.open_challenges(0).await.unwrap().1.len(), 1);
-    assert_eq!(restarted.settle_once(now_s() * 1000).await.unwrap(), None);
+    assert_eq!(restarted.settle_once(&token_key(), now_s() * 1000).await.unwrap(), None);
     assert_eq!(client.open_challenges(0).await.unwrap(), (1, Vec::new()), "answered");
 
     // After the challenge window the host claims its total with what the broker lists for it,
@@ -332,7 +348,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
     // The settler bills the session once its host's record ends.
     let (epoch_id, _) = timeout(WAIT, async {
         loop {
-            if let Some(done) = settler.settle_once(now_s() * 1000).await.unwrap() {
+            if let Some(done) = settler.settle_once(&token_key(), now_s() * 1000).await.unwrap() {
                 return done;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

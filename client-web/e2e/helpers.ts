@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 
+import type { AllocateResponse } from "../src/generated/AllocateResponse";
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import type { GridplayStats } from "../src/stats.ts";
 import { analyseFrame, pictureBox, type FrameAnalysis } from "./frame.ts";
@@ -27,6 +28,16 @@ export const CLICK_EVERY_MS = 200;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const stats = (page: Page): Promise<GridplayStats> => page.evaluate(() => ({ ...window.__gridplay }));
+
+/** The broker's answer to the page's next allocation (`POST /v1/sessions`), read off the wire: the page keeps the
+ * session's token out of `window.__gridplay`. Call it before the click that allocates. */
+export async function nextAllocation(page: Page): Promise<AllocateResponse> {
+  const response = await page.waitForResponse(
+    (r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/v1/sessions",
+    { timeout: WAIT_MS },
+  );
+  return (await response.json()) as AllocateResponse;
+}
 
 /** page.waitForFunction with the page's stats and messages in the error. */
 export async function waitFor(page: Page, what: string, fn: (arg: number) => boolean, arg = 0): Promise<void> {

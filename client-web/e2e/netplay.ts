@@ -15,7 +15,7 @@ import type { Page } from "playwright-core";
 import type { StreamStats } from "../src/generated/StreamStats";
 import type { GridplayStats } from "../src/stats.ts";
 import { launchBrowser } from "./browser.ts";
-import { WAIT_MS, clickFor, sleep, stats, summariseClickToPhoton, waitFor } from "./helpers.ts";
+import { WAIT_MS, clickFor, nextAllocation, sleep, stats, summariseClickToPhoton, waitFor } from "./helpers.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 
@@ -111,23 +111,64 @@ function frameFigures(frames: FrameTrace, end: number): { fps: number; freeze: n
   return { fps: ((last.presented - first.presented) * 1000) / Math.max(1, end - first.at), freeze };
 }
 
-/** What the host has sent so far (StreamStats from GET on the WHEP session resource); null if it does not answer. */
-async function hostStats(s: GridplayStats): Promise<StreamStats | null> {
-  if (s.probesUrl === null || s.token === null) return null;
+/** The session's token, renewed (`POST /v1/sessions/{id}/token` on the broker) once half its life is gone: tokens are
+ * short-lived, a run may be long. */
+class SessionToken {
+  private renewAt: number;
+
+  constructor(
+    private readonly broker: string,
+    private readonly sessionId: string,
+    private token: string,
+    expiresAtMs: number,
+  ) {
+    this.renewAt = SessionToken.halfLife(expiresAtMs);
+  }
+
+  private static halfLife(expiresAtMs: number): number {
+    const now = Date.now();
+    return now + Math.max(0, expiresAtMs - now) / 2;
+  }
+
+  /** The token, renewed first when due; after a failed renewal, the old one until it expires. */
+  async current(): Promise<string> {
+    if (Date.now() < this.renewAt) return this.token;
+    try {
+      const url = `${this.broker}/v1/sessions/${encodeURIComponent(this.sessionId)}/token`;
+      const headers = { Authorization: `Bearer ${this.token}` };
+      const res = await fetch(url, { method: "POST", headers, signal: AbortSignal.timeout(900) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const fresh = (await res.json()) as { token: string; expires_at_ms: number };
+      this.token = fresh.token;
+      this.renewAt = SessionToken.halfLife(fresh.expires_at_ms);
+    } catch (err) {
+      log(`renewing the session token failed (${String(err)}): the host's figures stop when it expires`);
+      this.renewAt = Infinity;
+    }
+    return this.token;
+  }
+}
+
+/** What the host has sent so far (StreamStats from GET on the WHEP session resource, with the session's token); null if
+ * it does not answer. */
+async function hostStats(s: GridplayStats, token: SessionToken): Promise<StreamStats | null> {
+  if (s.probesUrl === null) return null;
   const resource = s.probesUrl.replace(/\/probes$/, "");
   try {
-    const res = await fetch(resource, { headers: { Authorization: `Bearer ${s.token}` }, signal: AbortSignal.timeout(900) });
+    const headers = { Authorization: `Bearer ${await token.current()}` };
+    const res = await fetch(resource, { headers, signal: AbortSignal.timeout(900) });
     return res.ok ? ((await res.json()) as StreamStats) : null;
   } catch {
     return null;
   }
 }
 
-/** Samples window.__gridplay, the video counters and the host's counters once a second for `durationMs`; logs each second. */
-async function sampleSeconds(page: Page, durationMs: number): Promise<Second[]> {
+/** Samples window.__gridplay, the video counters and the host's counters (read with `token`) once a second for
+ * `durationMs`; logs each second. */
+async function sampleSeconds(page: Page, token: SessionToken, durationMs: number): Promise<Second[]> {
   const sample = async () => {
     const s = await stats(page);
-    return { s, video: await page.evaluate(videoCounters), host: await hostStats(s) };
+    return { s, video: await page.evaluate(videoCounters), host: await hostStats(s, token) };
   };
   const seconds: Second[] = [];
   const start = Date.now();
@@ -174,12 +215,16 @@ async function main(): Promise<void> {
     await page.goto(url);
     const play = page.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" });
     await play.waitFor({ timeout: WAIT_MS });
+    const allocated = nextAllocation(page);
     await play.click();
+    const allocation = await allocated;
+    const broker = url.replace(/\/+$/, "");
+    const token = new SessionToken(broker, allocation.session_id, allocation.token, allocation.expires_at_ms);
     await waitFor(page, "the first frame (none arrived)", () => window.__gridplay.framesDecoded > 0);
     await waitFor(page, "the input channel to open", () => window.__gridplay.inputOpen);
     log(`first frame after ${round1((await stats(page)).clickToFirstFrameMs ?? NaN)} ms; playing ${playMs / 1000} s`);
 
-    const [, perSecond] = await Promise.all([clickFor(page, playMs), sampleSeconds(page, playMs)]);
+    const [, perSecond] = await Promise.all([clickFor(page, playMs), sampleSeconds(page, token, playMs)]);
     const end = await page.evaluate(() => performance.now());
     const frames = await page.evaluate(() => window.__netplayFrames);
     const samples = (await stats(page)).clickToPhotonMs;

@@ -13,7 +13,7 @@ import type { SessionProbes } from "../src/generated/SessionProbes";
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import { recoverSigner } from "../src/probes/report.ts";
 import { launchBrowser, type Browser } from "./browser.ts";
-import { WAIT_MS, sleep, stats, waitFor, watchPage } from "./helpers.ts";
+import { WAIT_MS, nextAllocation, sleep, stats, waitFor, watchPage } from "./helpers.ts";
 import { startServer, type Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
@@ -60,7 +60,9 @@ test("the stats overlay, click-to-photon and the host's signed probe log", async
   await page.goto(server.url);
   const card = page.locator(`[data-app-id="${APP}"]`);
   await card.waitFor({ timeout: WAIT_MS });
+  const allocated = nextAllocation(page);
   await card.getByRole("button", { name: "Play" }).click();
+  const { token } = await allocated;
   await waitFor(page, "60 frames", () => window.__gridplay.framesDecoded >= 60);
   await waitFor(page, "the input channel to open", () => window.__gridplay.inputOpen);
 
@@ -117,9 +119,10 @@ test("the stats overlay, click-to-photon and the host's signed probe log", async
   assert.ok(samples.every((ms) => ms > 0 && ms < 1000), `implausible samples: ${JSON.stringify(samples)}`);
 
   // The host's probe log: verified client reports in the per-second records, and a block summary.
-  assert.ok(s.probesUrl !== null && s.token !== null && s.clientKey !== null && s.sessionId !== null);
+  assert.ok(s.probesUrl !== null && s.clientKey !== null && s.sessionId !== null);
+  assert.ok(!JSON.stringify(s).includes(token), "the page's global holds the session's token");
   assert.equal(s.probeReportsRejected, 0, "the host refused reports");
-  const probes = await fetchProbes(s.probesUrl, s.token);
+  const probes = await fetchProbes(s.probesUrl, token);
   assert.equal(probes.session_id, s.sessionId);
   assert.equal(probes.client_key, s.clientKey);
   assert.ok(probes.reports_valid >= 3, `only ${probes.reports_valid} valid reports`);
@@ -147,8 +150,12 @@ test("the stats overlay, click-to-photon and the host's signed probe log", async
 
   await page.getByRole("button", { name: "End session" }).click();
   await card.getByRole("button", { name: "Play" }).waitFor({ state: "visible", timeout: WAIT_MS });
-  // The log outlives the session, every block complete.
-  const ended = await fetchProbes(s.probesUrl, s.token);
+  // The log outlives the session, every block complete once the host has wound the session down (just after DELETE).
+  let ended = await fetchProbes(s.probesUrl, token);
+  for (const deadline = Date.now() + WAIT_MS; !ended.ended && Date.now() < deadline; ) {
+    await sleep(100);
+    ended = await fetchProbes(s.probesUrl, token);
+  }
   assert.ok(ended.ended && ended.blocks.every((b) => b.complete));
   assert.deepEqual(pageErrors, [], "uncaught errors in the page");
 });

@@ -68,7 +68,6 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
     throw err;
   }
   stats.sessionId = allocation.session_id;
-  stats.token = allocation.token;
   const wallet = (window as { ethereum?: Eip1193Provider }).ethereum;
   const settled = sendVoucher(
     settlement,

@@ -1,4 +1,5 @@
-// The counters of the current session: exposed as `window.__gridplay` for tests and shown in the stats overlay.
+// The counters of the current session: exposed as `window.__gridplay` for tests and shown in the stats overlay. Never
+// a token or anything else that grants access: whatever is here, every script on the page can read.
 
 import { freshStats, type GridplayStats } from "./statsShape.ts";
 

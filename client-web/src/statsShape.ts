@@ -22,8 +22,8 @@ export interface GridplayStats {
   lastAckedFrameId: number | null;
   /** The session key's Ethereum address (the allocation's `client_key`), which signs the probe reports. */
   clientKey: string | null;
-  /** The session's bearer token and its probes endpoint on the host (`GET` with the token). */
-  token: string | null;
+  /** The session's probes endpoint on the host (`GET` with the session's token, which is never kept here: a token
+   * is a capability, and this object is a global on the page). */
   probesUrl: string | null;
   /** Click-to-photon samples in ms (input event → presentation of the first frame showing it), the latest last. */
   clickToPhotonMs: number[];
@@ -62,7 +62,6 @@ export function freshStats(): GridplayStats {
     lastInputLatencyMs: null,
     lastAckedFrameId: null,
     clientKey: null,
-    token: null,
     probesUrl: null,
     clickToPhotonMs: [],
     probeReportsSent: 0,

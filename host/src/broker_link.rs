@@ -1,12 +1,21 @@
 //! The host's link to its broker: registration, heartbeats and session
 //! state reports over the broker's HTTP API, each request signed with the
 //! host's key.
+//!
+//! The broker's answer to a registration names the key its session tokens are
+//! signed with. A host takes it only if it is the key it trusts: the one it was
+//! configured with, or the one pinned at its first registration ([`BrokerKey`]).
+//! Any other key is refused, so that nobody between host and broker can mint
+//! tokens the host would accept.
 
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
-use gridplay_protocol::token::decode_public_key;
+use gridplay_protocol::token::{decode_public_key, encode_public_key};
 use gridplay_protocol::{
     Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionState, SessionUpdate,
 };
@@ -16,13 +25,93 @@ use serde::de::DeserializeOwned;
 
 use crate::HostError;
 
+/// Which broker key a host trusts to sign its session tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerKey {
+    /// Only this key (`gridplay host --broker-key`; `gridplay up` passes the key it made).
+    Configured(VerifyingKey),
+    /// The key the broker presents at the first registration, required from then
+    /// on: kept in this file (base64url) across restarts when a file is named,
+    /// else for this process's life.
+    PinnedOnFirstUse(Option<PathBuf>),
+}
+
+/// The broker key trusted now and how it came to be trusted.
+#[derive(Debug)]
+struct Trust {
+    policy: BrokerKey,
+    /// The configured or pinned key; `None` until the first registration pins one.
+    key: Option<VerifyingKey>,
+}
+
+impl Trust {
+    /// The trust `policy` starts with: its configured key, or the key pinned in its file.
+    fn load(policy: BrokerKey) -> Result<Self, HostError> {
+        let key = match &policy {
+            BrokerKey::Configured(key) => Some(*key),
+            BrokerKey::PinnedOnFirstUse(None) => None,
+            BrokerKey::PinnedOnFirstUse(Some(path)) => read_pin(path)?,
+        };
+        Ok(Self { policy, key })
+    }
+
+    /// Accepts `presented` if it is the trusted key, pinning it (file first) when
+    /// none is trusted yet; refuses any other.
+    fn check(&mut self, presented: VerifyingKey) -> Result<(), HostError> {
+        match self.key {
+            Some(trusted) if trusted == presented => Ok(()),
+            Some(trusted) => Err(HostError::UntrustedBroker {
+                presented: encode_public_key(&presented),
+                trusted: encode_public_key(&trusted),
+                origin: match &self.policy {
+                    BrokerKey::Configured(_) => "configured with --broker-key".into(),
+                    BrokerKey::PinnedOnFirstUse(Some(path)) => {
+                        format!("pinned in {}", path.display())
+                    }
+                    BrokerKey::PinnedOnFirstUse(None) => "pinned at the first registration".into(),
+                },
+            }),
+            None => {
+                if let BrokerKey::PinnedOnFirstUse(Some(path)) = &self.policy {
+                    write_pin(path, &presented)?;
+                    tracing::info!(file = %path.display(), "pinned the broker's key");
+                }
+                self.key = Some(presented);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The key pinned in `path`, or `None` when the file does not exist yet.
+fn read_pin(path: &Path) -> Result<Option<VerifyingKey>, HostError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode_public_key(text.trim()).map(Some).map_err(|e| {
+            HostError::Broker(format!("{} must hold the broker's key: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Pins `key` in a new file at `path` (never overwriting one).
+fn write_pin(path: &Path, key: &VerifyingKey) -> Result<(), HostError> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    writeln!(file, "{}", encode_public_key(key))?;
+    Ok(())
+}
+
 /// A host's connection to the broker.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BrokerLink {
     client: reqwest::Client,
     base: String,
     key: SigningKey,
     registration: HostRegistration,
+    trust: Mutex<Trust>,
+    /// The timestamp of the last request signed, Unix ms.
+    last_signed_ms: AtomicU64,
 }
 
 /// How a signed POST went.
@@ -37,13 +126,46 @@ fn unix_ms() -> u64 {
 
 impl BrokerLink {
     /// A link to the broker at `base` (e.g. `http://127.0.0.1:8080`) for the
-    /// host whose key is `key`.
-    pub fn new(base: &str, key: SigningKey, registration: HostRegistration) -> Self {
+    /// host whose key is `key`, trusting the broker key `broker_key` says
+    /// (a pin file that cannot be read is an error).
+    pub fn new(
+        base: &str,
+        key: SigningKey,
+        registration: HostRegistration,
+        broker_key: BrokerKey,
+    ) -> Result<Self, HostError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .expect("HTTP client");
-        Self { client, base: base.trim_end_matches('/').to_owned(), key, registration }
+            .map_err(|e| HostError::Broker(e.to_string()))?;
+        let trust = Mutex::new(Trust::load(broker_key)?);
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            registration,
+            trust,
+            last_signed_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// The time to sign a request with: now, but strictly after the last request's, so that
+    /// two identical requests in one millisecond never share a signature (the broker refuses
+    /// a signature it has seen as a replay).
+    fn signing_ms(&self) -> u64 {
+        let mut last = self.last_signed_ms.load(Ordering::Relaxed);
+        loop {
+            let next = unix_ms().max(last + 1);
+            match self.last_signed_ms.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -52,7 +174,7 @@ impl BrokerLink {
         body: &B,
     ) -> Result<Posted<T>, HostError> {
         let body = serde_json::to_vec(body).map_err(|e| HostError::Broker(e.to_string()))?;
-        let auth = sign_request(&self.key, "POST", path, unix_ms(), &body);
+        let auth = sign_request(&self.key, "POST", path, self.signing_ms(), &body);
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -74,7 +196,9 @@ impl BrokerLink {
         }
     }
 
-    /// Registers (idempotently); returns the broker's token key and heartbeat period.
+    /// Registers (idempotently); returns the broker's token key and heartbeat
+    /// period. A broker presenting a key this host does not trust is refused
+    /// ([`HostError::UntrustedBroker`]).
     pub async fn register(&self) -> Result<(VerifyingKey, Duration), HostError> {
         let Posted::Ok(registered) =
             self.post::<_, HostRegistered>("/v1/hosts", &self.registration).await?
@@ -82,6 +206,7 @@ impl BrokerLink {
             return Err(HostError::Broker("broker has no registration endpoint".into()));
         };
         let key = decode_public_key(&registered.broker_public_key)?;
+        self.trust.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).check(key)?;
         Ok((key, Duration::from_millis(registered.heartbeat_ms.max(100))))
     }
 
@@ -125,5 +250,50 @@ impl BrokerLink {
         if let Err(e) = self.post::<_, serde_json::Value>(&path, &SessionUpdate { state }).await {
             tracing::warn!(session = session_id, "report failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> VerifyingKey {
+        SigningKey::from_bytes(&[seed; 32]).verifying_key()
+    }
+
+    #[test]
+    fn a_configured_key_is_the_only_one_trusted() {
+        let mut trust = Trust::load(BrokerKey::Configured(key(1))).unwrap();
+        assert!(trust.check(key(1)).is_ok());
+        let refused = trust.check(key(2)).unwrap_err();
+        assert!(matches!(refused, HostError::UntrustedBroker { .. }));
+        assert!(refused.to_string().contains("--broker-key"), "{refused}");
+        assert!(trust.check(key(1)).is_ok(), "refusing a key changes nothing");
+    }
+
+    #[test]
+    fn the_first_key_is_pinned_in_its_file_and_a_changed_key_refused() {
+        let dir = std::env::temp_dir().join(format!("gridplay-pin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("host.key.broker");
+        let policy = BrokerKey::PinnedOnFirstUse(Some(path.clone()));
+        let mut trust = Trust::load(policy.clone()).unwrap();
+        trust.check(key(1)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), encode_public_key(&key(1)));
+        assert!(trust.check(key(2)).is_err());
+        // A restart reads the pin: the same key passes, another is refused.
+        let mut restarted = Trust::load(policy.clone()).unwrap();
+        let refused = restarted.check(key(2)).unwrap_err();
+        assert!(refused.to_string().contains("pinned in"), "{refused}");
+        restarted.check(key(1)).unwrap();
+        // A pin file that holds no key is an error, not a fresh pin.
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(Trust::load(policy).is_err());
+        // Without a file the pin lasts as long as the process.
+        let mut in_memory = Trust::load(BrokerKey::PinnedOnFirstUse(None)).unwrap();
+        in_memory.check(key(3)).unwrap();
+        assert!(in_memory.check(key(1)).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,6 +40,19 @@ pub enum HostError {
     /// Talking to the broker failed.
     #[error("broker: {0}")]
     Broker(String),
+    /// The broker presented a token-signing key other than the one this host trusts.
+    #[error(
+        "the broker presents key {presented}, but this host trusts only {trusted} ({origin}); \
+         refusing it (a different broker, or someone in between)"
+    )]
+    UntrustedBroker {
+        /// The key the broker presented (base64url).
+        presented: String,
+        /// The key this host trusts (base64url).
+        trusted: String,
+        /// How that key came to be trusted.
+        origin: String,
+    },
     /// A socket or file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

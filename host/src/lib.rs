@@ -19,11 +19,11 @@ mod whep;
 pub mod worker;
 pub mod workloads;
 
-pub use broker_link::BrokerLink;
+pub use broker_link::{BrokerKey, BrokerLink};
 pub use error::HostError;
 pub use quic::serve_quic;
 pub use serve::{HostConfig, run_host};
 pub use session::{
     EndReason, PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session,
 };
-pub use whep::{HostState, whep_router};
+pub use whep::{DEFAULT_MAX_WATCHERS, HostState, whep_router};

@@ -44,6 +44,9 @@ impl StreamSpec {
 
 /// What steers a running frame loop: the network side's wishes.
 pub trait Steering: Send + Sync {
+    /// Whether the player is connected: the loop prepares its workload and
+    /// encoder at once, and starts its frames only then.
+    fn connected(&self) -> bool;
     /// Whether the loop should stop.
     fn stopped(&self) -> bool;
     /// The bitrate the encoder should aim for now.
@@ -62,7 +65,12 @@ pub struct PipelineControl {
     pub rate: SharedRate,
     /// Whether the loop should stop.
     pub stop: AtomicBool,
+    /// Set once the player is connected.
+    pub connected: AtomicBool,
 }
+
+/// How often a prepared frame loop looks whether its player has connected.
+const CONNECT_POLL: Duration = Duration::from_millis(1);
 
 /// The encoder runs this far under the controller's target, leaving the
 /// pacer room for keyframes and retransmissions.
@@ -87,11 +95,16 @@ impl PipelineControl {
             keyframe: AtomicBool::new(false),
             rate: SharedRate::new(controller),
             stop: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
         }
     }
 }
 
 impl Steering for PipelineControl {
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -223,6 +236,13 @@ pub fn run_pipeline(
 ) -> Result<(), HostError> {
     let mut workload = launch.start(spec.width, spec.height)?;
     let mut stages = Stages::new(spec, control.encoder_target())?;
+    // Ready while the player's connection is still being set up; frames start once it is up.
+    while !control.connected() {
+        if control.stopped() {
+            return Ok(());
+        }
+        std::thread::sleep(CONNECT_POLL);
+    }
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;

@@ -1,6 +1,8 @@
 //! The host's QUIC endpoint: a native player starts its session here as a
 //! browser does over WHEP, and a watcher joins a running session, getting
-//! the player's encoded frames (one encode serves both).
+//! the player's encoded frames (one encode serves both). Each join needs an
+//! unexpired token, and a session takes at most the host's `max_watchers`
+//! watchers: the next is refused with [`CloseCode::NoCapacity`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +13,7 @@ use gridplay_streaming::webrtc::PeerEvent;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::session::PlayerPeer;
-use crate::whep::{HostState, Watch, WhepError};
+use crate::whep::{Expiry, HostState, Watch, WhepError};
 
 /// Takes QUIC connections until the listener closes.
 pub async fn serve_quic(listener: Arc<QuicListener>, state: Arc<HostState>) {
@@ -24,7 +26,7 @@ pub async fn serve_quic(listener: Arc<QuicListener>, state: Arc<HostState>) {
 fn close_code(error: &WhepError) -> CloseCode {
     match error {
         WhepError::Unauthorized(_) => CloseCode::Unauthorized,
-        WhepError::Busy => CloseCode::NoCapacity,
+        WhepError::Busy | WhepError::TooManyWatchers(_) => CloseCode::NoCapacity,
         WhepError::Conflict | WhepError::NotFound => CloseCode::Conflict,
         WhepError::BadSdp(_) | WhepError::UnknownApp(_) | WhepError::UnsupportedMedia => {
             CloseCode::ProtocolViolation
@@ -39,7 +41,7 @@ async fn join(incoming: QuicIncoming, state: Arc<HostState>) {
         Err(e) => return tracing::debug!("QUIC client turned away before hello: {e}"),
     };
     let remote = join.remote_address();
-    let claims = match state.verify_token(&join.token, join.role == JoinRole::Player) {
+    let claims = match state.verify_token(&join.token, Expiry::Enforced) {
         Ok(claims) => claims,
         Err(e) => return refuse(join, &e),
     };
@@ -63,8 +65,9 @@ async fn join(incoming: QuicIncoming, state: Arc<HostState>) {
             }
         }
         JoinRole::Watcher => {
-            let Some(watch) = state.watch(&claims.session_id) else {
-                return refuse(join, &WhepError::NotFound);
+            let watch = match state.watch(&claims.session_id) {
+                Ok(watch) => watch,
+                Err(e) => return refuse(join, &e),
             };
             match join.accept(&claims.session_id, size, None).await {
                 Ok((peer, events)) => {
@@ -78,15 +81,8 @@ async fn join(incoming: QuicIncoming, state: Arc<HostState>) {
 }
 
 fn refuse(join: QuicJoin, error: &WhepError) {
-    tracing::debug!(remote = %join.remote_address(), "QUIC join refused: {error:?}");
-    let reason = match error {
-        WhepError::Unauthorized(m)
-        | WhepError::UnknownApp(m)
-        | WhepError::BadSdp(m)
-        | WhepError::Internal(m) => m.clone(),
-        other => format!("{other:?}"),
-    };
-    join.refuse(close_code(error), &reason);
+    tracing::debug!(remote = %join.remote_address(), "QUIC join refused: {error}");
+    join.refuse(close_code(error), &error.to_string());
 }
 
 /// Forwards a running session's frames to a watcher, from the next

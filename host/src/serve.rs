@@ -12,10 +12,10 @@ use gridplay_protocol::{GeoPoint, HostRegistration, SlotOffer};
 use gridplay_streaming::quic::{HostCertificate, QuicListener};
 use tokio::net::TcpListener;
 
-use crate::broker_link::BrokerLink;
+use crate::broker_link::{BrokerKey, BrokerLink};
 use crate::catalogue::Catalogue;
 use crate::quic::serve_quic;
-use crate::whep::{HostState, whep_router};
+use crate::whep::{DEFAULT_MAX_WATCHERS, HostState, whep_router};
 use crate::worker::WorkerCommand;
 use crate::{HostError, gpu};
 
@@ -24,6 +24,9 @@ use crate::{HostError, gpu};
 pub struct HostConfig {
     /// The broker's base URL.
     pub broker_url: String,
+    /// Which broker key session tokens must be signed with: a broker presenting
+    /// another is refused at registration.
+    pub broker_key: BrokerKey,
     /// The host's identity key; its public half is the host id.
     pub key: SigningKey,
     /// Address of the WHEP HTTP server.
@@ -56,12 +59,15 @@ pub struct HostConfig {
     pub catalogue: Catalogue,
     /// Starts each session's worker process; `None` runs frame loops in the host's own process.
     pub worker: Option<WorkerCommand>,
+    /// Watchers (QUIC, each with an unexpired token) one session may have at once.
+    pub max_watchers: usize,
 }
 
 impl HostConfig {
     /// A host on one machine with its broker: loopback addresses (`port` 0
     /// picks a free one), `game_slots` game slots and as many phone slots
-    /// (720x1280 portrait), a fresh key.
+    /// (720x1280 portrait), the broker key pinned at the first registration
+    /// (in memory), [`DEFAULT_MAX_WATCHERS`] watchers per session.
     pub fn local(
         broker_url: &str,
         ip: IpAddr,
@@ -71,6 +77,7 @@ impl HostConfig {
     ) -> Self {
         Self {
             broker_url: broker_url.to_owned(),
+            broker_key: BrokerKey::PinnedOnFirstUse(None),
             key,
             listen: SocketAddr::new(ip, port),
             public_url: None,
@@ -100,6 +107,7 @@ impl HostConfig {
             payout_address: None,
             catalogue: Catalogue::default(),
             worker: None,
+            max_watchers: DEFAULT_MAX_WATCHERS,
         }
     }
 }
@@ -157,7 +165,12 @@ pub async fn run_host(
         apps: config.catalogue.apps(),
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();
-    let link = Arc::new(BrokerLink::new(&config.broker_url, config.key.clone(), registration));
+    let link = Arc::new(BrokerLink::new(
+        &config.broker_url,
+        config.key.clone(),
+        registration,
+        config.broker_key.clone(),
+    )?);
     let (broker_key, heartbeat) = link.register().await?;
     let state = HostState::new(
         config.key.clone(),
@@ -171,7 +184,8 @@ pub async fn run_host(
             .with_media_ports(config.media_ports.clone())
             .with_media_public_ip(config.media_public_ip)
             .with_catalogue(config.catalogue.clone())
-            .with_worker(config.worker.clone()),
+            .with_worker(config.worker.clone())
+            .with_max_watchers(config.max_watchers),
     );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

@@ -222,8 +222,14 @@ pub async fn run_session(
     let SessionParts { spec, control, counters, probes, broker, watchers, launch, worker } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
-    let mut pipeline_rx = Some((input_rx, frames_tx, launch));
-    let mut pipeline: Option<tokio::task::JoinHandle<_>> = None;
+    // The workload and encoder start now, while the connection is set up; frames flow once it is.
+    let pipeline = {
+        let control = Arc::clone(&control);
+        tokio::task::spawn_blocking(move || match &worker {
+            Some(command) => run_in_worker(command, spec, launch, input_rx, frames_tx, control),
+            None => run_pipeline(spec, &launch, input_rx, frames_tx, &*control),
+        })
+    };
     // Acks of frames that never went out wait for the next frame that does.
     let mut held_acks: Vec<InputApplied> = Vec::new();
     let mut recent = RecentInputs::default();
@@ -232,16 +238,8 @@ pub async fn run_session(
             _ = &mut cancel => break EndReason::Deleted,
             event = events.recv() => match event {
                 Some(PeerEvent::Connected) => {
-                    if let Some((input_rx, frames_tx, launch)) = pipeline_rx.take() {
+                    if !control.connected.swap(true, Ordering::Relaxed) {
                         tracing::info!(session = %session_id, "connected; streaming");
-                        let control = Arc::clone(&control);
-                        let worker = worker.clone();
-                        pipeline = Some(tokio::task::spawn_blocking(move || match &worker {
-                            Some(command) => {
-                                run_in_worker(command, spec, launch, input_rx, frames_tx, control)
-                            }
-                            None => run_pipeline(spec, &launch, input_rx, frames_tx, &*control),
-                        }));
                         if let Some(broker) = &broker {
                             broker.report(&session_id, SessionState::Running).await;
                         }
@@ -265,7 +263,7 @@ pub async fn run_session(
                 Some(PeerEvent::KeyframeRequest) => control.keyframe.store(true, Ordering::Relaxed),
                 Some(PeerEvent::Closed) | None => break EndReason::ConnectionLost,
             },
-            frame = frames.recv(), if pipeline.is_some() => match frame {
+            frame = frames.recv() => match frame {
                 Some(frame) => {
                     counters.sent(frame.data.len(), frame.keyframe);
                     let (bytes, encoded) = (frame.data.len(), !frame.data.is_empty());
@@ -325,17 +323,14 @@ pub async fn run_session(
     control.stop.store(true, Ordering::Relaxed);
     drop(frames);
     // An app that exited is the cause, whatever the loop's end looked like from here.
-    let reason = match pipeline {
-        Some(handle) => match handle.await {
-            Ok(Err(HostError::AppExited(exit))) => EndReason::AppExited(exit),
-            Ok(Err(HostError::WorkerDied(how))) => EndReason::WorkerDied(how),
-            Ok(Err(e)) => {
-                tracing::warn!(session = %session_id, "frame loop failed: {e}");
-                reason
-            }
-            _ => reason,
-        },
-        None => reason,
+    let reason = match pipeline.await {
+        Ok(Err(HostError::AppExited(exit))) => EndReason::AppExited(exit),
+        Ok(Err(HostError::WorkerDied(how))) => EndReason::WorkerDied(how),
+        Ok(Err(e)) => {
+            tracing::warn!(session = %session_id, "frame loop failed: {e}");
+            reason
+        }
+        _ => reason,
     };
     let ended = HostProbeMessage::Ended { reason: reason.to_string() };
     let text = serde_json::to_string(&ended).expect("probe messages serialise");

@@ -2,6 +2,9 @@
 //! the broker's bearer token and gets the answer; DELETE on the returned
 //! resource ends the session. `GET` on the resource gives the host's send
 //! counters, and `GET` on its `/probes` the session's signed probe log.
+//!
+//! A token is a short-lived capability: every use refuses it once expired,
+//! except `DELETE`, since a player may always end its own session.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +41,9 @@ use crate::workloads::Launch;
 
 /// Probe logs of ended sessions kept for billing to fetch, newest last.
 const FINISHED_KEPT: usize = 64;
+
+/// Watchers one session may have at once, unless the host says otherwise.
+pub const DEFAULT_MAX_WATCHERS: usize = 4;
 
 /// A running session as the host tracks it.
 struct Running {
@@ -83,6 +89,8 @@ pub struct HostState {
     pub media_ports: Option<RangeInclusive<u16>>,
     /// Concurrent sessions allowed.
     pub slots: u32,
+    /// Watchers one session may have at once.
+    pub max_watchers: usize,
     /// Where to report session states, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
     /// The apps it offers besides Orbit.
@@ -111,6 +119,7 @@ impl HostState {
             media_public_ip: None,
             media_ports: None,
             slots,
+            max_watchers: DEFAULT_MAX_WATCHERS,
             broker,
             catalogue: Catalogue::default(),
             worker: None,
@@ -165,6 +174,12 @@ impl HostState {
             .ok_or_else(|| WhepError::UnknownApp(format!("this host does not offer `{id}`")))
     }
 
+    /// Lets each session have at most `max` watchers at once.
+    pub fn with_max_watchers(mut self, max: usize) -> Self {
+        self.max_watchers = max;
+        self
+    }
+
     /// Names `ip` in media candidates instead of the bound address.
     pub fn with_media_public_ip(mut self, ip: Option<IpAddr>) -> Self {
         self.media_public_ip = ip;
@@ -186,13 +201,17 @@ impl HostState {
     }
 
     /// Checks a session token: signed by our broker, for this host, and
-    /// (when `check_expiry`) not expired.
+    /// (unless `expiry` is [`Expiry::Ignored`]) not expired.
     pub(crate) fn verify_token(
         &self,
         token: &str,
-        check_expiry: bool,
+        expiry: Expiry,
     ) -> Result<SessionClaims, WhepError> {
-        let now = if check_expiry { unix_ms() } else { 0 };
+        // `SessionClaims::verify` skips the expiry check at time 0.
+        let now = match expiry {
+            Expiry::Enforced => unix_ms(),
+            Expiry::Ignored => 0,
+        };
         let claims = SessionClaims::verify(token, &self.broker_key, now).map_err(|e| match e {
             ProtocolError::TokenExpired => WhepError::Unauthorized("token expired".into()),
             other => WhepError::Unauthorized(other.to_string()),
@@ -271,11 +290,15 @@ impl HostState {
         });
     }
 
-    /// Subscribes to a running session's frames.
-    pub(crate) fn watch(&self, id: &str) -> Option<Watch> {
+    /// Subscribes to a running session's frames, unless it already has
+    /// [`max_watchers`](Self::max_watchers) watchers (each counts until it drops its [`Watch`]).
+    pub(crate) fn watch(&self, id: &str) -> Result<Watch, WhepError> {
         let sessions = self.sessions.lock().expect("sessions lock");
-        let running = sessions.get(id)?;
-        Some(Watch { control: Arc::clone(&running.control), frames: running.watchers.subscribe() })
+        let running = sessions.get(id).ok_or(WhepError::NotFound)?;
+        if running.watchers.receiver_count() >= self.max_watchers {
+            return Err(WhepError::TooManyWatchers(self.max_watchers));
+        }
+        Ok(Watch { control: Arc::clone(&running.control), frames: running.watchers.subscribe() })
     }
 
     /// Number of sessions running now.
@@ -326,6 +349,15 @@ pub fn whep_router(state: Arc<HostState>) -> Router {
         .with_state(state)
 }
 
+/// Whether a session token's expiry counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// An expired token is refused: every use of a token but ending its own session.
+    Enforced,
+    /// Only the signature counts: ending one's own session, which outlives its short token.
+    Ignored,
+}
+
 /// Why a WHEP request (or a QUIC join) was refused.
 #[derive(Debug)]
 pub(crate) enum WhepError {
@@ -334,48 +366,63 @@ pub(crate) enum WhepError {
     BadSdp(String),
     UnsupportedMedia,
     Busy,
+    /// The session already has this many watchers, the most the host allows.
+    TooManyWatchers(usize),
     Conflict,
     NotFound,
     Internal(String),
 }
 
+impl std::fmt::Display for WhepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unauthorized(m) | Self::UnknownApp(m) | Self::BadSdp(m) | Self::Internal(m) => {
+                f.write_str(m)
+            }
+            Self::UnsupportedMedia => f.write_str("Content-Type must be application/sdp"),
+            Self::Busy => f.write_str("all slots busy"),
+            Self::TooManyWatchers(max) => {
+                write!(f, "the session already has {max} watchers, the most this host allows")
+            }
+            Self::Conflict => f.write_str("session already connected"),
+            Self::NotFound => f.write_str("no such session"),
+        }
+    }
+}
+
 impl IntoResponse for WhepError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match self {
-            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
-            Self::UnknownApp(m) => (StatusCode::NOT_FOUND, "unknown_app", m),
-            Self::BadSdp(m) => (StatusCode::BAD_REQUEST, "bad_sdp", m),
-            Self::UnsupportedMedia => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Content-Type must be application/sdp".into(),
-            ),
-            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "no_capacity", "all slots busy".into()),
-            Self::Conflict => {
-                (StatusCode::CONFLICT, "session_active", "session already connected".into())
+        let (status, code) = match self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::UnknownApp(_) => (StatusCode::NOT_FOUND, "unknown_app"),
+            Self::BadSdp(_) => (StatusCode::BAD_REQUEST, "bad_sdp"),
+            Self::UnsupportedMedia => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Self::NotFound => {
-                (StatusCode::NOT_FOUND, "session_not_found", "no such session".into())
-            }
-            Self::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "no_capacity"),
+            Self::TooManyWatchers(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_watchers"),
+            Self::Conflict => (StatusCode::CONFLICT, "session_active"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "session_not_found"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
+        let message = self.to_string();
         (status, Json(ApiError { error: code.into(), message })).into_response()
     }
 }
 
-/// Checks the bearer token: signed by our broker, for this host, and (when
-/// `check_expiry`) not expired.
+/// Checks the bearer token: signed by our broker, for this host, and (unless
+/// `expiry` is [`Expiry::Ignored`]) not expired.
 fn authorize(
     state: &HostState,
     headers: &HeaderMap,
-    check_expiry: bool,
+    expiry: Expiry,
 ) -> Result<SessionClaims, WhepError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| WhepError::Unauthorized("missing bearer token".into()))?;
-    state.verify_token(token, check_expiry)
+    state.verify_token(token, expiry)
 }
 
 async fn offer(
@@ -383,7 +430,7 @@ async fn offer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WhepError> {
-    let claims = authorize(&state, &headers, true)?;
+    let claims = authorize(&state, &headers, Expiry::Enforced)?;
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/sdp") {
@@ -430,8 +477,8 @@ async fn end(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, WhepError> {
-    // The session outlives its short token, so only the signature is checked here.
-    let claims = authorize(&state, &headers, false)?;
+    // The session outlives its short token: ending it needs only the signature.
+    let claims = authorize(&state, &headers, Expiry::Ignored)?;
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
@@ -446,7 +493,7 @@ async fn stats(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<StreamStats>, WhepError> {
-    let claims = authorize(&state, &headers, false)?;
+    let claims = authorize(&state, &headers, Expiry::Enforced)?;
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
@@ -464,7 +511,7 @@ async fn probes(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, WhepError> {
-    let claims = authorize(&state, &headers, false)?;
+    let claims = authorize(&state, &headers, Expiry::Enforced)?;
     if claims.session_id != id {
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }

@@ -61,6 +61,8 @@ pub struct WorkerStart {
 /// The network side's wishes, as they change.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Steer {
+    /// The player is connected.
+    pub connected: bool,
     /// The encoder's target bitrate.
     pub target_bps: u32,
     /// A keyframe is wanted.
@@ -222,7 +224,7 @@ fn steer(
     control: &dyn Steering,
     done: &AtomicBool,
 ) {
-    let mut sent_target = 0u32;
+    let (mut sent_target, mut sent_connected) = (0u32, false);
     loop {
         if done.load(Ordering::Relaxed) {
             return;
@@ -245,16 +247,16 @@ fn steer(
             }
         }
         let target = control.encoder_target();
+        let connected = control.connected();
         let steer = Steer {
+            connected,
             target_bps: target,
             keyframe: control.take_keyframe(),
             quality: control.take_quality(),
         };
-        if steer.keyframe
-            || steer.quality.is_some()
-            || target.abs_diff(sent_target) > sent_target / 50
-        {
-            sent_target = target;
+        let news = steer.keyframe || steer.quality.is_some() || connected != sent_connected;
+        if news || target.abs_diff(sent_target) > sent_target / 50 {
+            (sent_target, sent_connected) = (target, connected);
             let message = serde_json::to_vec(&steer).expect("steering serialises");
             if write_message(to_worker, STEER, &message).is_err() {
                 return;
@@ -319,6 +321,7 @@ fn decode_frame(payload: &[u8]) -> Result<EncodedOutput, HostError> {
 /// The supervisor's wishes as the worker last heard them.
 #[derive(Default)]
 struct RemoteSteering {
+    connected: AtomicBool,
     stop: AtomicBool,
     target: AtomicU32,
     keyframe: AtomicBool,
@@ -326,6 +329,10 @@ struct RemoteSteering {
 }
 
 impl Steering for RemoteSteering {
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -377,6 +384,7 @@ pub fn worker_main() -> Result<(), HostError> {
                     STEER => {
                         let Ok(steer) = json::<Steer>(&payload) else { break };
                         steering.target.store(steer.target_bps, Ordering::Relaxed);
+                        steering.connected.store(steer.connected, Ordering::Relaxed);
                         if steer.keyframe {
                             steering.keyframe.store(true, Ordering::Relaxed);
                         }

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use ed25519_dalek::SigningKey;
+use gridplay_host::DEFAULT_MAX_WATCHERS;
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::quic::{CloseCode, JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionClaims, SessionState};
@@ -132,6 +133,36 @@ async fn bad_joins_are_refused_with_a_close_code_and_start_nothing() {
         join(&session, &session.token, JoinRole::Player, VideoCarriage::Streams).await.unwrap();
     watch.picture().await;
     viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_need_an_unexpired_token_and_a_session_takes_only_so_many() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (player, _playing) =
+        join(&session, &session.token, JoinRole::Player, VideoCarriage::Streams).await.unwrap();
+    let broker = SigningKey::from_bytes(&BROKER_SEED);
+    let claims = SessionClaims::verify(&session.token, &broker.verifying_key(), unix_ms()).unwrap();
+    let expired = SessionClaims { expires_at_ms: unix_ms() - 1, ..claims }.sign(&broker);
+    let refused = join(&session, &expired, JoinRole::Watcher, VideoCarriage::Streams).await;
+    assert_eq!(refusal(refused), Some(CloseCode::Unauthorized), "an expired token watches nothing");
+    let mut watchers = Vec::new();
+    for _ in 0..DEFAULT_MAX_WATCHERS {
+        let watcher = join(&session, &session.token, JoinRole::Watcher, VideoCarriage::Datagrams);
+        watchers.push(watcher.await.unwrap());
+    }
+    match join(&session, &session.token, JoinRole::Watcher, VideoCarriage::Datagrams).await {
+        Err(StreamingError::Refused { code, reason }) => {
+            assert_eq!(code, Some(CloseCode::NoCapacity));
+            assert!(reason.contains(&format!("{DEFAULT_MAX_WATCHERS} watchers")), "{reason}");
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("watcher {} was let in", DEFAULT_MAX_WATCHERS + 1),
+    }
+    for (watcher, _) in watchers {
+        watcher.close().await;
+    }
+    player.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signature, SigningKey, Verifier};
+use gridplay_host::{BrokerKey, HostConfig, HostError, run_host};
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::probe::{
     Address, ClientProbeMessage, HostProbeMessage, PROBES_SIGNATURE_HEADER, ProbeReport,
@@ -62,6 +63,71 @@ async fn viewer_streams_decodes_steers_and_ends_the_session() {
     // DELETE on the WHEP resource ends the session and frees the slot.
     whep.end().await.unwrap();
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_reads_nothing_but_still_ends_its_own_session() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (whep, events) =
+        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
+            .await
+            .unwrap();
+    Watch::new(events).picture().await;
+    let broker = SigningKey::from_bytes(&BROKER_SEED);
+    let claims = SessionClaims::verify(&session.token, &broker.verifying_key(), unix_ms()).unwrap();
+    let expired = SessionClaims { expires_at_ms: unix_ms() - 1, ..claims }.sign(&broker);
+    let resource = format!("{}/sessions/{}", session.whep_url, session.session_id);
+    for url in [resource.clone(), format!("{resource}/probes")] {
+        let live = net.http.get(&url).bearer_auth(&session.token).send().await.unwrap();
+        assert_eq!(live.status(), StatusCode::OK, "{url} with a live token");
+        let response = net.http.get(&url).bearer_auth(&expired).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url} with an expired token");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["message"], "token expired");
+    }
+    // Ending one's own session needs only the token's signature: it outlives the token.
+    let ended = net.http.delete(&resource).bearer_auth(&expired).send().await.unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    drop(whep);
+}
+
+/// Runs a host of `broker` trusting `broker_key` until it is ready (`Ok`, then stopped) or
+/// its registration fails (`Err`).
+async fn try_host(broker: &str, broker_key: BrokerKey) -> Result<(), HostError> {
+    let mut config = HostConfig::local(broker, LOOPBACK, 0, 1, SigningKey::from_bytes(&HOST_SEED));
+    config.broker_key = broker_key;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        let _ = ready_rx.await;
+    };
+    tokio::time::timeout(WAIT, run_host(config, move |_| ready_tx.send(()).unwrap(), stop))
+        .await
+        .expect("the host stops")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_trusts_only_its_configured_or_pinned_broker_key() {
+    let (seed_a, seed_b) = ([11; 32], [12; 32]);
+    let key = |seed| SigningKey::from_bytes(&seed).verifying_key();
+    let (broker_a, broker_b) = (start_broker(seed_a).await, start_broker(seed_b).await);
+    // Configured with A's key: A is taken, B refused.
+    try_host(&broker_a, BrokerKey::Configured(key(seed_a))).await.unwrap();
+    let refused = try_host(&broker_b, BrokerKey::Configured(key(seed_a))).await.unwrap_err();
+    assert!(matches!(refused, HostError::UntrustedBroker { .. }), "{refused}");
+    assert!(refused.to_string().contains("--broker-key"), "{refused}");
+    // Pinned on first use: A's key is pinned in the file, then a broker with B's is refused.
+    let pin = std::env::temp_dir().join(format!("gridplay-broker-pin-{}", std::process::id()));
+    let _ = std::fs::remove_file(&pin);
+    try_host(&broker_a, BrokerKey::PinnedOnFirstUse(Some(pin.clone()))).await.unwrap();
+    let pinned = std::fs::read_to_string(&pin).unwrap();
+    assert_eq!(pinned.trim(), gridplay_protocol::token::encode_public_key(&key(seed_a)));
+    let refused =
+        try_host(&broker_b, BrokerKey::PinnedOnFirstUse(Some(pin.clone()))).await.unwrap_err();
+    assert!(matches!(refused, HostError::UntrustedBroker { .. }), "{refused}");
+    try_host(&broker_a, BrokerKey::PinnedOnFirstUse(Some(pin.clone()))).await.unwrap();
+    std::fs::remove_file(&pin).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,6 +264,16 @@ pub struct AllocateResponse {
     pub price_per_block: String,
 }
 
+/// `POST /v1/sessions/{id}/token`: a fresh token for a live session, granting what
+/// the one it replaces granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionToken {
+    /// Bearer token, signed by the broker.
+    pub token: String,
+    /// When it stops being accepted (Unix milliseconds).
+    pub expires_at_ms: u64,
+}
+
 /// The JSON body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]

@@ -105,8 +105,9 @@ pub enum JoinRole {
     Watcher,
 }
 
-/// One message on the control stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message on the control stream. Its `Debug` form never shows a hello's token
+/// (control messages get logged; tokens must not be).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ControlMessage {
     /// Client, first: who it is and how it wants video.
@@ -140,6 +141,28 @@ pub enum ControlMessage {
         /// The probe message's JSON text.
         text: String,
     },
+}
+
+impl std::fmt::Debug for ControlMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hello { token: _, role, video } => f
+                .debug_struct("Hello")
+                .field("token", &"<redacted>")
+                .field("role", role)
+                .field("video", video)
+                .finish(),
+            Self::Welcome { session_id, width, height, fps } => f
+                .debug_struct("Welcome")
+                .field("session_id", session_id)
+                .field("width", width)
+                .field("height", height)
+                .field("fps", fps)
+                .finish(),
+            Self::KeyframeRequest => f.write_str("KeyframeRequest"),
+            Self::Probe { text } => f.debug_struct("Probe").field("text", text).finish(),
+        }
+    }
 }
 
 impl ControlMessage {
@@ -180,7 +203,8 @@ pub enum CloseCode {
     Unauthorized = 1,
     /// A control message or datagram broke this contract.
     ProtocolViolation = 2,
-    /// No free slot for a new session.
+    /// No free slot for a new session, or (for a watcher) the session
+    /// already has as many watchers as the host allows; the reason says which.
     NoCapacity = 3,
     /// The session is already played (a second player) or not running (a watcher).
     Conflict = 4,
@@ -524,6 +548,17 @@ mod tests {
             let bad = QuicEndpoint { addr: addr.into(), cert_sha256: hash };
             assert!(bad.validate().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_hellos_token_never_shows_in_its_debug_form() {
+        let hello = ControlMessage::Hello {
+            token: "secret.token".into(),
+            role: JoinRole::Watcher,
+            video: VideoCarriage::Streams,
+        };
+        let shown = format!("{hello:?}");
+        assert!(!shown.contains("secret") && shown.contains("Watcher"), "{shown}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use gridplay_protocol::probe::Address;
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
     AllocateResponse, ApiError, GeoPoint, HostRegistered, HostRegistration, Profile, SessionClaims,
-    SessionRecord, SessionState, SlotOffer,
+    SessionRecord, SessionState, SessionToken, SlotOffer,
 };
 use gridplay_session_broker::{BrokerConfig, BrokerState, MAX_BODY, MemoryStore, app};
 use http_body_util::BodyExt;
@@ -20,6 +20,21 @@ use tower::ServiceExt;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Now, but strictly after any earlier answer: each signed request is unique, as a host's are
+/// (the broker refuses a signature seen before).
+fn signing_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now_ms().max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 struct Broker {
@@ -55,7 +70,12 @@ impl Broker {
     }
 
     async fn signed(&self, host: &SigningKey, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
-        let auth = sign_request(host, "POST", uri, now_ms(), body.as_bytes());
+        let auth = sign_request(host, "POST", uri, signing_ms(), body.as_bytes());
+        self.with_auth(&auth, uri, body).await
+    }
+
+    /// POSTs `body` to `uri` with `auth` as its host signature header.
+    async fn with_auth(&self, auth: &str, uri: &str, body: &str) -> (StatusCode, Vec<u8>) {
         let request = Request::builder()
             .method("POST")
             .uri(uri)
@@ -195,6 +215,86 @@ async fn hosts_must_sign_with_their_own_key() {
 }
 
 #[tokio::test]
+async fn a_live_token_renews_while_its_session_lives_an_expired_one_only_ends_it() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    assert_eq!(broker.register(&host, 1).await.0, StatusCode::OK);
+    let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let answer: AllocateResponse = serde_json::from_slice(&body).unwrap();
+    let key = broker.key.verifying_key();
+    let granted = SessionClaims::verify(&answer.token, &key, now_ms()).unwrap();
+    let renew = |token: &str| {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("/v1/sessions/{}/token", answer.session_id))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        broker.call(request)
+    };
+    let refusal = |body: Vec<u8>| serde_json::from_slice::<ApiError>(&body).unwrap().message;
+
+    let (status, body) = renew(&answer.token).await;
+    assert_eq!(status, StatusCode::OK);
+    let fresh: SessionToken = serde_json::from_slice(&body).unwrap();
+    let renewed = SessionClaims::verify(&fresh.token, &key, now_ms()).unwrap();
+    assert_eq!(renewed.expires_at_ms, fresh.expires_at_ms);
+    assert_eq!(
+        SessionClaims { expires_at_ms: 0, ..renewed },
+        SessionClaims { expires_at_ms: 0, ..granted.clone() }
+    );
+    // An expired token renews nothing, nor does another session's.
+    let expired =
+        SessionClaims { expires_at_ms: now_ms() - 1, ..granted.clone() }.sign(&broker.key);
+    let (status, body) = renew(&expired).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(refusal(body).contains("expired"));
+    let other = SessionClaims { session_id: "other".into(), ..granted }.sign(&broker.key);
+    assert_eq!(renew(&other).await.0, StatusCode::UNAUTHORIZED);
+    // It still ends its own session; the session's tokens then renew nothing.
+    let uri = format!("/v1/sessions/{}", answer.session_id);
+    assert_eq!(broker.delete(&uri, Some(&expired)).await, StatusCode::NO_CONTENT);
+    let (status, body) = renew(&fresh.token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(refusal(body).contains("ended"));
+}
+
+#[tokio::test]
+async fn a_replayed_host_request_is_refused_with_a_clear_message() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    let registration = serde_json::to_string(&registration(&host, 1)).unwrap();
+    let at = now_ms();
+    let auth = sign_request(&host, "POST", "/v1/hosts", at, registration.as_bytes());
+    assert_eq!(broker.with_auth(&auth, "/v1/hosts", &registration).await.0, StatusCode::OK);
+    let id = encode_public_key(&host.verifying_key());
+    let uri = format!("/v1/hosts/{id}/heartbeat");
+    let beat = r#"{"load":0.5,"sessions":[]}"#;
+    let beat_auth = sign_request(&host, "POST", &uri, at, beat.as_bytes());
+    assert_eq!(broker.with_auth(&beat_auth, &uri, beat).await.0, StatusCode::OK);
+    // The same signed requests again, well within the allowed clock skew, the time as sent or
+    // written another way.
+    let (_, signature) = beat_auth.split_once('.').unwrap();
+    let (plus, zero) = (format!("+{at}.{signature}"), format!("0{at}.{signature}"));
+    for (auth, uri, body) in [
+        (&auth, "/v1/hosts", &*registration),
+        (&beat_auth, &*uri, beat),
+        (&plus, &*uri, beat),
+        (&zero, &*uri, beat),
+    ] {
+        let (status, answer) = broker.with_auth(auth, uri, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} replayed");
+        let error: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("replayed request"), "{message}");
+    }
+    // The same request signed afresh passes.
+    let fresh = sign_request(&host, "POST", &uri, at + 1, beat.as_bytes());
+    assert_eq!(broker.with_auth(&fresh, &uri, beat).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_json_4xx_and_stores_nothing() {
     let broker = Broker::new();
     let host = SigningKey::from_bytes(&[1; 32]);
@@ -288,6 +388,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/sessions", "post"),
         ("/v1/sessions/{id}", "get"),
         ("/v1/sessions/{id}", "delete"),
+        ("/v1/sessions/{id}/token", "post"),
         ("/v1/hosts", "post"),
         ("/v1/hosts/{id}/heartbeat", "post"),
         ("/v1/hosts/{id}/sessions/{session_id}", "post"),

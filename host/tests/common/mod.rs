@@ -48,13 +48,7 @@ impl Network {
 
     /// A broker and a host offering `catalogue` besides Orbit.
     pub async fn start_with(catalogue: Catalogue, worker: Option<WorkerCommand>) -> Self {
-        let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
-        let broker = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(BrokerState::in_memory(
-            SigningKey::from_bytes(&BROKER_SEED),
-            BrokerConfig::default(),
-        ));
-        tokio::spawn(serve(listener, state, std::future::pending()));
+        let broker = start_broker(BROKER_SEED).await;
         let mut config =
             HostConfig::local(&broker, LOOPBACK, 0, 3, SigningKey::from_bytes(&HOST_SEED));
         config.catalogue = catalogue;
@@ -112,6 +106,16 @@ impl Network {
         .await
         .unwrap_or_else(|_| panic!("session never reached {state:?}"));
     }
+}
+
+/// A broker on loopback whose token key has `seed`; its base URL.
+pub async fn start_broker(seed: [u8; 32]) -> String {
+    let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let broker = format!("http://{}", listener.local_addr().unwrap());
+    let state =
+        Arc::new(BrokerState::in_memory(SigningKey::from_bytes(&seed), BrokerConfig::default()));
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    broker
 }
 
 /// The viewer's event stream, remembering what arrives while waiting for something else.

@@ -3,10 +3,11 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
-use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, verify_request};
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, MAX_SKEW_MS, verify_request};
 use serde::de::DeserializeOwned;
 
 use crate::BrokerError;
+use crate::store::SessionStore;
 
 /// A JSON body; malformed or oversized bodies become [`BrokerError`]s.
 pub struct ApiJson<T>(pub T);
@@ -41,14 +42,36 @@ pub struct SignedBody<T> {
 }
 
 impl<T: DeserializeOwned> SignedBody<T> {
-    /// Checks the request was signed by `host_id`'s key within the allowed skew.
-    pub fn verify(&self, host_id: &str, now_ms: u64) -> Result<(), BrokerError> {
+    /// Checks the request was signed by `host_id`'s key within the allowed skew
+    /// ([`MAX_SKEW_MS`]) and is not a replay: its signature is marked in `store`
+    /// for as long as it could pass, and refused if already marked (by any replica).
+    pub async fn verify(
+        &self,
+        host_id: &str,
+        store: &dyn SessionStore,
+        now_ms: u64,
+    ) -> Result<(), BrokerError> {
         let auth = self
             .auth
             .as_deref()
             .ok_or(BrokerError::Unauthorized("missing host signature".into()))?;
         verify_request(host_id, auth, &self.method, &self.path, &self.raw, now_ms)
-            .map_err(|e| BrokerError::Unauthorized(e.to_string()))
+            .map_err(|e| BrokerError::Unauthorized(e.to_string()))?;
+        // Verified, so the header is `<unix ms>.<signature>`. The signature alone is marked:
+        // the time may be written in more than one way (`+1000`, `01000`), the signature
+        // (strict base64url of ed25519's canonical encoding) in one only.
+        let Some((at, signature)) = auth.split_once('.') else {
+            return Err(BrokerError::Unauthorized("malformed host signature".into()));
+        };
+        let signed_ms = at.parse::<u64>().unwrap_or(now_ms);
+        let keep_ms = signed_ms.saturating_add(MAX_SKEW_MS + 1).saturating_sub(now_ms);
+        if !store.first_signature_use(signature, now_ms, keep_ms).await? {
+            return Err(BrokerError::Unauthorized(
+                "replayed request: this host signature was already used; sign each request afresh"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -1,4 +1,5 @@
-//! Host-facing routes; every request is signed with the host's key.
+//! Host-facing routes; every request is signed with the host's key, and each
+//! signature is accepted once (a replayed request gets 401).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -23,7 +24,7 @@ pub(super) async fn register(
     let now = unix_ms();
     let registration = &request.body;
     registration.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    request.verify(&registration.host_id, now)?;
+    request.verify(&registration.host_id, &*state.store, now).await?;
     state.store.register_host(registration, now).await?;
     tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
     Ok(Json(HostRegistered {
@@ -43,7 +44,7 @@ pub(super) async fn heartbeat(
     request: SignedBody<Heartbeat>,
 ) -> Result<Json<HeartbeatAck>, BrokerError> {
     let now = unix_ms();
-    request.verify(&host_id, now)?;
+    request.verify(&host_id, &*state.store, now).await?;
     if request.body.sessions.len() > 4096 {
         return Err(BrokerError::BadRequest("at most 4096 sessions per heartbeat".into()));
     }
@@ -60,7 +61,7 @@ pub(super) async fn update_session(
     request: SignedBody<SessionUpdate>,
 ) -> Result<Json<SessionRecord>, BrokerError> {
     let now = unix_ms();
-    request.verify(&host_id, now)?;
+    request.verify(&host_id, &*state.store, now).await?;
     let record =
         state.store.update_session(&session_id, Some(&host_id), request.body.state, now).await?;
     tracing::info!(session = %session_id, state = ?record.state, "host update");

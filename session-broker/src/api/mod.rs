@@ -132,6 +132,7 @@ pub fn app(state: Shared) -> Router {
             )),
         )
         .route("/v1/sessions/{id}", get(sessions::get_session).delete(sessions::end_session))
+        .route("/v1/sessions/{id}/token", post(sessions::renew_token))
         .route("/v1/hosts", post(hosts::register))
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
@@ -183,12 +184,14 @@ pub async fn serve(
     };
     let settler = state.settlement.as_ref().map(|settlement| {
         let settlement = Arc::clone(settlement);
+        // Hosts' records are read with tokens the settler signs itself.
+        let token_key = state.key.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(settlement.epoch());
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = settlement.settle_once(unix_ms()).await {
+                if let Err(e) = settlement.settle_once(&token_key, unix_ms()).await {
                     tracing::warn!("settling failed: {e}");
                 }
             }

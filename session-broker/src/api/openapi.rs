@@ -18,6 +18,7 @@ use super::{checks, hosts, sessions, settle};
         sessions::allocate,
         sessions::get_session,
         sessions::end_session,
+        sessions::renew_token,
         hosts::register,
         hosts::heartbeat,
         hosts::update_session,

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use gridplay_protocol::ApiError;
 use gridplay_protocol::{
     AllocateRequest, AllocateResponse, App, GeoPoint, Profile, SessionClaims, SessionRecord,
-    SessionState,
+    SessionState, SessionToken,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +174,7 @@ async fn claim_best(
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
         let token = claims.sign(&state.key);
         if let Some(settlement) = &state.settlement {
-            settlement.allocated(&record.session_id, &token, host, request, now);
+            settlement.allocated(&claims, host, now);
         }
         return Ok(Some(AllocateResponse {
             session_id: record.session_id,
@@ -209,15 +209,51 @@ pub(super) async fn end_session(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, BrokerError> {
-    let token = header_text(&headers, header::AUTHORIZATION)
+    // Time 0: the signature counts, not the expiry.
+    bearer_claims(&state, &headers, &id, 0)?;
+    state.store.update_session(&id, None, SessionState::Ended, unix_ms()).await?;
+    tracing::info!(session = %id, "ended by client");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/sessions/{id}/token` with the session's unexpired bearer token: a fresh
+/// token, granting the same, while the session lives. A client that reads its
+/// session's records on the host (stats, probes) for longer than a token lives
+/// renews before the token expires; an expired token, or one of an ended
+/// session, renews nothing.
+#[utoipa::path(post, path = "/v1/sessions/{id}/token", params(("id" = String, Path)),
+    responses((status = 200, body = SessionToken), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)))]
+pub(super) async fn renew_token(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<SessionToken>, BrokerError> {
+    let now = unix_ms();
+    let claims = bearer_claims(&state, &headers, &id, now)?;
+    if state.store.session(&id, now).await?.state == SessionState::Ended {
+        return Err(BrokerError::Unauthorized("the session has ended: nothing to renew".into()));
+    }
+    let expires_at_ms = now + state.config.token_ttl.as_millis() as u64;
+    let token = SessionClaims { expires_at_ms, ..claims }.sign(&state.key);
+    Ok(Json(SessionToken { token, expires_at_ms }))
+}
+
+/// The claims of the request's bearer token for session `id`, checked against this broker's
+/// key at `now_ms` (0: its expiry is not checked).
+fn bearer_claims(
+    state: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    now_ms: u64,
+) -> Result<SessionClaims, BrokerError> {
+    let token = header_text(headers, header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
         .ok_or(BrokerError::Unauthorized("missing bearer token".into()))?;
-    let claims = SessionClaims::verify(&token, &state.key.verifying_key(), 0)
+    let claims = SessionClaims::verify(&token, &state.key.verifying_key(), now_ms)
         .map_err(|e| BrokerError::Unauthorized(e.to_string()))?;
     if claims.session_id != id {
         return Err(BrokerError::Unauthorized("token is for another session".into()));
     }
-    state.store.update_session(&id, None, SessionState::Ended, unix_ms()).await?;
-    tracing::info!(session = %id, "ended by client");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(claims)
 }

@@ -38,7 +38,7 @@ pub struct Job {
     pub host_id: String,
     /// The WHEP base URL the host registered.
     pub whep_url: String,
-    /// The session token, to authorise the read.
+    /// A short-lived token with the session's claims, signed for this read.
     pub token: String,
     /// The client key the player named at allocation.
     pub client_key: Option<String>,

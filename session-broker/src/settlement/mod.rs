@@ -33,8 +33,8 @@ use gridplay_chain::{Leaf, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::settlement::{
     HostClaims, ReceiptLine, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
 };
-use gridplay_protocol::{AllocateRequest, HostRegistration};
-use serde::{Deserialize, Serialize};
+use gridplay_protocol::{HostRegistration, SessionClaims};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::BrokerError;
 use fetch::{Job, Limits, MAX_RECORD_BYTES, RECORD_TIMEOUT};
@@ -47,6 +47,10 @@ pub const VOUCHER_WAIT_MS: u64 = 5 * 60 * 1000;
 
 /// Settled sessions whose receipts are kept, newest first.
 pub const RECEIPTS_KEPT: usize = 10_000;
+
+/// How long a token the settler signs itself to read a host's record lives, in ms: the
+/// read's own time bound and room for the host's clock to differ from the broker's.
+const READ_TOKEN_MS: u64 = RECORD_TIMEOUT.as_millis() as u64 + 20_000;
 
 /// How a broker settles.
 #[derive(Clone)]
@@ -107,13 +111,36 @@ enum Entry {
 /// What the broker knows of an allocated session, for settling it.
 #[derive(Clone, Serialize, Deserialize)]
 struct Allocation {
-    host_id: String,
+    /// What the session's token grants, never the token itself: the journal holds no
+    /// capability. To read the host's record the settler signs itself a short-lived token
+    /// with these claims ([`READ_TOKEN_MS`]). Journals from before kept the token, whose
+    /// claims are read from it.
+    #[serde(alias = "token", deserialize_with = "claims_or_token")]
+    claims: SessionClaims,
     whep_url: String,
-    token: String,
     payout_address: Option<String>,
     price_per_block: u64,
-    client_key: Option<String>,
-    fps: u32,
+}
+
+/// Reads an allocation's claims, or the claims of the token an older journal kept there.
+fn claims_or_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SessionClaims, D::Error> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Claims(SessionClaims),
+        Token(String),
+    }
+    match Stored::deserialize(deserializer)? {
+        Stored::Claims(claims) => Ok(claims),
+        Stored::Token(token) => {
+            let claims = token.split_once('.').map_or(token.as_str(), |(claims, _)| claims);
+            let json = B64.decode(claims).map_err(D::Error::custom)?;
+            serde_json::from_slice(&json).map_err(D::Error::custom)
+        }
+    }
 }
 
 /// A voucher accepted for a session.
@@ -417,26 +444,17 @@ impl Settlement {
 
     /// Remembers an allocation at `now_ms` on a host that settles (one
     /// with a payout address), so that a voucher for it can be checked and
-    /// its blocks fetched from its host.
-    pub fn allocated(
-        &self,
-        session_id: &str,
-        token: &str,
-        host: &HostRegistration,
-        request: &AllocateRequest,
-        now_ms: u64,
-    ) {
+    /// its blocks fetched from its host: the claims of its token (not the token).
+    pub fn allocated(&self, claims: &SessionClaims, host: &HostRegistration, now_ms: u64) {
         if host.payout_address.is_none() {
             return;
         }
+        let session_id = claims.session_id.as_str();
         let allocation = Allocation {
-            host_id: host.host_id.clone(),
+            claims: claims.clone(),
             whep_url: host.whep_url.clone(),
-            token: token.to_owned(),
             payout_address: host.payout_address.clone(),
             price_per_block: host.price_per_block,
-            client_key: request.client_key.clone(),
-            fps: request.fps,
         };
         let settling = Settling {
             allocation,
@@ -556,7 +574,7 @@ impl Settlement {
         if voucher.host != parse(payout)? {
             return Err(bad("the voucher names another host"));
         }
-        let client_key = allocation.client_key.as_deref().map(parse).transpose()?;
+        let client_key = allocation.claims.client_key.as_deref().map(parse).transpose()?;
         if client_key != Some(voucher.sessionKey) {
             return Err(bad("the voucher's session key is not the session's client_key"));
         }
@@ -647,9 +665,14 @@ impl Settlement {
 
     /// One round at `now_ms`: bills every complete, unbilled block of every
     /// session with a voucher, commits them as one epoch and updates the
-    /// receipts. Returns the epoch id and transaction, when anything was
-    /// committed.
-    pub async fn settle_once(&self, now_ms: u64) -> Result<Option<(u64, B256)>, BrokerError> {
+    /// receipts. Hosts' records are read with tokens signed with `token_key`
+    /// (the broker's), each living 30 s. Returns the epoch id and
+    /// transaction, when anything was committed.
+    pub async fn settle_once(
+        &self,
+        token_key: &ed25519_dalek::SigningKey,
+        now_ms: u64,
+    ) -> Result<Option<(u64, B256)>, BrokerError> {
         let mut carried = self.carried.lock().await;
         self.answer_challenges(&mut carried).await?;
         self.lock().prune(now_ms);
@@ -661,18 +684,20 @@ impl Settlement {
             .filter_map(|(id, s)| {
                 let terms = s.terms.as_ref()?;
                 let a = &s.allocation;
+                let read =
+                    SessionClaims { expires_at_ms: now_ms + READ_TOKEN_MS, ..a.claims.clone() };
                 let job = Job {
                     session_id: id.clone(),
-                    host_id: a.host_id.clone(),
+                    host_id: a.claims.host_id.clone(),
                     whep_url: a.whep_url.clone(),
-                    token: a.token.clone(),
-                    client_key: a.client_key.clone(),
+                    token: read.sign(token_key),
+                    client_key: a.claims.client_key.clone(),
                     // An unfinished session's `since_ms` is its allocation.
                     allocated_ms: s.since_ms,
                 };
                 let price = terms.voucher.pricePerBlock.to::<u128>();
                 let billed = s.lines.keys().copied().collect();
-                Some((job, a.fps, terms.onchain_id, terms.player, price, billed))
+                Some((job, a.claims.fps, terms.onchain_id, terms.player, price, billed))
             })
             .collect();
         let limits = Limits {
@@ -1127,16 +1152,62 @@ pub(super) mod tests {
         assert_eq!(got.unwrap(), (SECONDS, SECONDS, 20_000, repeated));
     }
 
-    fn settling(voucher: bool, finished: bool, since_ms: u64) -> Settling {
-        let allocation = Allocation {
+    fn claims(session: &str) -> SessionClaims {
+        SessionClaims {
+            session_id: session.into(),
             host_id: "h".into(),
+            app: "orbit".into(),
+            profile: gridplay_protocol::Profile::Game,
+            width: 1280,
+            height: 720,
+            fps: 60,
+            expires_at_ms: 30_000,
+            client_key: None,
+        }
+    }
+
+    fn allocation(session: &str) -> Allocation {
+        Allocation {
+            claims: claims(session),
             whep_url: "http://h/whep".into(),
-            token: "t".into(),
             payout_address: Some(format!("0x{}", "11".repeat(20))),
             price_per_block: 1,
-            client_key: None,
-            fps: 60,
+        }
+    }
+
+    #[test]
+    fn the_journal_keeps_a_tokens_claims_never_the_token_and_reads_older_tokens() {
+        let token = claims("s").sign(&ed25519_dalek::SigningKey::from_bytes(&[4; 32]));
+        let (_, signature) = token.split_once('.').unwrap();
+        let entry =
+            Entry::Allocated { session: "s".into(), allocation: allocation("s"), since_ms: 1 };
+        let line = serde_json::to_string(&entry).unwrap();
+        assert!(!line.contains(signature), "{line}");
+        let Entry::Allocated { allocation: read, .. } = serde_json::from_str(&line).unwrap() else {
+            panic!("an allocation")
         };
+        assert_eq!(read.claims, claims("s"));
+        // A journal written before kept the token itself: its claims are read from it.
+        let older = format!(
+            r#"{{"kind":"allocated","session":"s","allocation":{{"host_id":"h","whep_url":"http://h/whep","token":"{token}","payout_address":null,"price_per_block":1,"client_key":null,"fps":60}},"since_ms":1}}"#
+        );
+        let Entry::Allocated { allocation: read, .. } = serde_json::from_str(&older).unwrap()
+        else {
+            panic!("an allocation")
+        };
+        assert_eq!(read.claims, claims("s"));
+        // Rewritten (the journal is compacted), it no longer holds the token.
+        let rewritten = serde_json::to_string(&Entry::Allocated {
+            session: "s".into(),
+            allocation: read,
+            since_ms: 1,
+        })
+        .unwrap();
+        assert!(!rewritten.contains(signature));
+    }
+
+    fn settling(voucher: bool, finished: bool, since_ms: u64) -> Settling {
+        let allocation = allocation("s");
         let submission = VoucherSubmission {
             voucher: gridplay_protocol::settlement::VoucherTerms {
                 host: format!("{:#x}", Address::ZERO),

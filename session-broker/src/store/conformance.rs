@@ -71,6 +71,15 @@ where
     nearby_hosts_come_nearest_first(&fresh().await).await;
     reputation_follows_checks_and_outlives_the_lease(&fresh().await).await;
     apps_are_found_only_on_live_hosts_that_offer_them(&fresh().await).await;
+    a_request_signature_is_accepted_once(&fresh().await).await;
+}
+
+async fn a_request_signature_is_accepted_once(store: &dyn SessionStore) {
+    let first = |sig: &'static str, now| store.first_signature_use(sig, now, 60_000);
+    assert!(first("1000.abc", T0).await.unwrap());
+    assert!(!first("1000.abc", T0 + 1).await.unwrap(), "a replay is refused");
+    assert!(!first("1000.abc", T0 + 30_000).await.unwrap(), "within its time, on any call");
+    assert!(first("1000.abd", T0 + 1).await.unwrap(), "another signature is its own");
 }
 
 /// A catalogue app named `id`.

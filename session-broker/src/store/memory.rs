@@ -35,6 +35,10 @@ struct State {
     reputations: HashMap<String, f64>,
     /// Until when each counted (checker, session) report stays marked, Unix ms.
     counted_checks: HashMap<(String, String), u64>,
+    /// Host request signatures seen, by when their mark lapses (Unix ms), oldest first.
+    seen_signatures: BTreeSet<(u64, String)>,
+    /// The same signatures, for lookup.
+    seen_signature_ids: HashSet<String>,
 }
 
 /// Broker state in this process (the default store).
@@ -351,6 +355,28 @@ impl SessionStore for MemoryStore {
         }
         counted.map(Some)
     }
+
+    async fn first_signature_use(
+        &self,
+        signature: &str,
+        now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<bool, BrokerError> {
+        let mut state = self.lock();
+        while let Some((until, _)) = state.seen_signatures.first() {
+            if *until > now_ms {
+                break;
+            }
+            if let Some((_, lapsed)) = state.seen_signatures.pop_first() {
+                state.seen_signature_ids.remove(&lapsed);
+            }
+        }
+        if !state.seen_signature_ids.insert(signature.to_owned()) {
+            return Ok(false);
+        }
+        state.seen_signatures.insert((now_ms.saturating_add(keep_ms.max(1)), signature.to_owned()));
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -361,5 +387,14 @@ mod tests {
     #[tokio::test]
     async fn passes_the_conformance_suite() {
         conformance::run(|| async { MemoryStore::new(conformance::TIMING) }).await;
+    }
+
+    #[tokio::test]
+    async fn a_signature_mark_lapses_after_its_time() {
+        let store = MemoryStore::new(conformance::TIMING);
+        assert!(store.first_signature_use("1.a", 1_000, 500).await.unwrap());
+        assert!(!store.first_signature_use("1.a", 1_499, 500).await.unwrap());
+        assert!(store.first_signature_use("1.a", 1_500, 500).await.unwrap(), "lapsed");
+        assert_eq!(store.lock().seen_signatures.len(), 1, "lapsed marks are dropped");
     }
 }

@@ -163,6 +163,15 @@ pub trait SessionStore: Send + Sync {
         now_ms: u64,
         keep_ms: u64,
     ) -> Result<Option<f64>, BrokerError>;
+
+    /// Marks a host request's signature (base64url) as used for `keep_ms`,
+    /// across replicas: `true` the first time, `false` while it is still marked (a replay).
+    async fn first_signature_use(
+        &self,
+        signature: &str,
+        now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<bool, BrokerError>;
 }
 
 /// Great-circle distance in km (haversine).

@@ -792,6 +792,26 @@ impl SessionStore for RedisStore {
         }
         counted.map(Some)
     }
+
+    async fn first_signature_use(
+        &self,
+        signature: &str,
+        _now_ms: u64,
+        keep_ms: u64,
+    ) -> Result<bool, BrokerError> {
+        let mut conn = self.conn.clone();
+        // Each signature its own slot; `SET NX` is the whole of the check-and-mark.
+        let key = format!("gp:{{{signature}}}:seen");
+        let marked: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(keep_ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(marked.is_some())
+    }
 }
 
 #[cfg(test)]
