@@ -10,11 +10,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, SigningClock, sign_request};
 use gridplay_protocol::token::{decode_public_key, encode_public_key};
 use gridplay_protocol::{
     Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionState, SessionUpdate,
@@ -111,7 +110,8 @@ pub struct BrokerLink {
     registration: HostRegistration,
     trust: Mutex<Trust>,
     /// The timestamp of the last request signed, Unix ms.
-    last_signed_ms: AtomicU64,
+    /// Times its requests are signed with, never one twice.
+    signing: SigningClock,
 }
 
 /// How a signed POST went.
@@ -145,27 +145,8 @@ impl BrokerLink {
             key,
             registration,
             trust,
-            last_signed_ms: AtomicU64::new(0),
+            signing: SigningClock::default(),
         })
-    }
-
-    /// The time to sign a request with: now, but strictly after the last request's, so that
-    /// two identical requests in one millisecond never share a signature (the broker refuses
-    /// a signature it has seen as a replay).
-    fn signing_ms(&self) -> u64 {
-        let mut last = self.last_signed_ms.load(Ordering::Relaxed);
-        loop {
-            let next = unix_ms().max(last + 1);
-            match self.last_signed_ms.compare_exchange_weak(
-                last,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return next,
-                Err(seen) => last = seen,
-            }
-        }
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -174,7 +155,7 @@ impl BrokerLink {
         body: &B,
     ) -> Result<Posted<T>, HostError> {
         let body = serde_json::to_vec(body).map_err(|e| HostError::Broker(e.to_string()))?;
-        let auth = sign_request(&self.key, "POST", path, self.signing_ms(), &body);
+        let auth = sign_request(&self.key, "POST", path, self.signing.next(unix_ms()), &body);
         let response = self
             .client
             .post(format!("{}{path}", self.base))

@@ -21,6 +21,34 @@ fn message(method: &str, path: &str, at_ms: u64, body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// Signing times for one host key: the wall clock, but strictly after the
+/// last time handed out, so that two identical requests never share a
+/// signature (a broker refuses a signature it has seen as a replay).
+#[derive(Debug, Default)]
+pub struct SigningClock {
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl SigningClock {
+    /// The time to sign the next request with, given the wall clock `now_ms` (Unix ms).
+    pub fn next(&self, now_ms: u64) -> u64 {
+        use std::sync::atomic::Ordering;
+        let mut last = self.last_ms.load(Ordering::Relaxed);
+        loop {
+            let next = now_ms.max(last + 1);
+            match self.last_ms.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+}
+
 /// The header value signing a request made at `at_ms` (Unix milliseconds).
 pub fn sign_request(key: &SigningKey, method: &str, path: &str, at_ms: u64, body: &[u8]) -> String {
     let signature = key.sign(&message(method, path, at_ms, body));
@@ -57,6 +85,15 @@ pub fn verify_request(
 mod tests {
     use super::*;
     use crate::token::encode_public_key;
+
+    #[test]
+    fn signing_times_follow_the_clock_but_never_repeat() {
+        let clock = SigningClock::default();
+        assert_eq!(clock.next(1_000), 1_000);
+        assert_eq!(clock.next(1_000), 1_001, "the same millisecond twice");
+        assert_eq!(clock.next(999), 1_002, "a clock stepping back");
+        assert_eq!(clock.next(5_000), 5_000);
+    }
 
     #[test]
     fn verifies_the_signed_request_only() {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
-use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, SigningClock, sign_request};
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{AllocateRequest, HostRegistration, Profile, SlotOffer};
 use hdrhistogram::Histogram;
@@ -41,6 +41,8 @@ struct SimHost {
     key: SigningKey,
     registration: Bytes,
     heartbeat_path: String,
+    /// Its requests' signing times, never one twice.
+    signing: SigningClock,
 }
 
 /// Simulated hosts spread evenly over the globe, each offering the same
@@ -83,6 +85,7 @@ impl Fleet {
                     key,
                     registration: serde_json::to_vec(&registration).expect("serialisable").into(),
                     heartbeat_path: format!("/v1/hosts/{host_id}/heartbeat"),
+                    signing: SigningClock::default(),
                 }
             })
             .collect();
@@ -97,7 +100,7 @@ impl Fleet {
     /// Registers host `i` over `conn`.
     async fn register(&self, i: usize, conn: &mut Conn) -> anyhow::Result<StatusCode> {
         let host = &self.hosts[i];
-        let auth = signature(&host.key, "/v1/hosts", &host.registration);
+        let auth = signature(host, "/v1/hosts", &host.registration);
         let header = Some((&AUTH, auth));
         let (status, _) =
             conn.send(Method::POST, "/v1/hosts", header, host.registration.clone()).await?;
@@ -136,8 +139,8 @@ impl Fleet {
 
 static AUTH: HeaderName = HeaderName::from_static(HOST_AUTH_HEADER);
 
-fn signature(key: &SigningKey, path: &str, body: &[u8]) -> HeaderValue {
-    let auth = sign_request(key, "POST", path, unix_ms(), body);
+fn signature(host: &SimHost, path: &str, body: &[u8]) -> HeaderValue {
+    let auth = sign_request(&host.key, "POST", path, host.signing.next(unix_ms()), body);
     HeaderValue::from_str(&auth).expect("signature header is ASCII")
 }
 
@@ -199,7 +202,7 @@ impl Heartbeats {
                         let due = start + Duration::from_nanos(k * interval_ns);
                         tokio::time::sleep_until(due).await;
                         let host = &fleet.hosts[(k % hosts) as usize];
-                        let auth = signature(&host.key, &host.heartbeat_path, &body);
+                        let auth = signature(host, &host.heartbeat_path, &body);
                         let sent = conn
                             .send(
                                 Method::POST,
