@@ -78,9 +78,9 @@ fn capture_cost(width: u32, height: u32, frames: usize) -> anyhow::Result<Summar
     Ok(Summary::of(&samples))
 }
 
-/// CPU time (seconds) of process `root` and all its descendants.
-fn tree_cpu_seconds(root: u32) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+/// CPU time (seconds) so far of process `root` and each of its descendants, by pid.
+fn tree_cpu(root: u32) -> HashMap<u32, f64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return HashMap::new() };
     let mut parent: HashMap<u32, u32> = HashMap::new();
     let mut cpu: HashMap<u32, f64> = HashMap::new();
     for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
@@ -101,23 +101,33 @@ fn tree_cpu_seconds(root: u32) -> f64 {
         }
         false
     };
-    cpu.iter().filter(|(pid, _)| in_tree(**pid)).map(|(_, s)| s).sum()
+    cpu.iter().filter(|(pid, _)| in_tree(**pid)).map(|(pid, s)| (*pid, *s)).collect()
+}
+
+/// Cores the tree of `root` used from `since` (a [`tree_cpu`] reading taken
+/// at `at`) to now: what each process running now used since then (all of
+/// it for the ones started meanwhile); processes that ended meanwhile are
+/// not counted, so that a session winding down never makes the figure negative.
+fn cores_since(root: u32, since: &HashMap<u32, f64>, at: Instant) -> f64 {
+    let now = tree_cpu(root);
+    let used: f64 = now.iter().map(|(pid, s)| s - since.get(pid).copied().unwrap_or(0.0)).sum();
+    used / at.elapsed().as_secs_f64()
 }
 
 /// Cores the host (broker, host, worker, display and app) uses over `seconds` of `app` at 1280x720@30, beyond idle.
 fn cpu_per_session(args: &AppsArgs, network: &Network, app: &str) -> anyhow::Result<f64> {
     let root = network.child.id();
-    let idle_from = (Instant::now(), tree_cpu_seconds(root));
+    let (at, since) = (Instant::now(), tree_cpu(root));
     std::thread::sleep(Duration::from_secs(2));
-    let idle = (tree_cpu_seconds(root) - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let idle = cores_since(root, &since, at);
     let seconds = (args.seconds + 4).to_string();
     let flags = ["--stream", "1280x720@30", "--seconds", &seconds, "--no-decode", "--app", app];
     let player = spawn_player(&args.gridplay, &network.broker, &flags)?;
     // Measure the middle of the session: past its start, before its end.
     std::thread::sleep(Duration::from_secs(2));
-    let from = (Instant::now(), tree_cpu_seconds(root));
+    let (at, since) = (Instant::now(), tree_cpu(root));
     std::thread::sleep(Duration::from_secs(args.seconds));
-    let busy = (tree_cpu_seconds(root) - from.1) / from.0.elapsed().as_secs_f64();
+    let busy = cores_since(root, &since, at);
     summary(player)?;
     Ok((busy - idle).max(0.0))
 }

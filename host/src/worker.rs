@@ -145,10 +145,9 @@ pub fn run_in_worker(
         .process_group(0)
         .spawn()
         .map_err(|e| HostError::Worker(format!("could not start a worker: {e}")))?;
-    let worker = Worker { pid: child.id(), launch: launch.clone() };
-    let child = &mut child;
     let mut to_worker = child.stdin.take().expect("stdin is piped");
     let mut from_worker = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut worker = Worker { child, launch: launch.clone(), finished: false };
     let start = WorkerStart { spec, launch, bitrate_bps: control.encoder_target() };
     let start = serde_json::to_vec(&start).expect("a start message serialises");
     write_message(&mut to_worker, START, &start)?;
@@ -162,8 +161,7 @@ pub fn run_in_worker(
     // the worker finish tidying up, and reap it.
     done.store(true, Ordering::Relaxed);
     let _ = steering.join();
-    let status = wait(child);
-    drop(worker);
+    let status = worker.finish(EXIT_WAIT);
     match end? {
         Some(WorkerEnd::Stopped) => Ok(()),
         Some(WorkerEnd::AppExited(exit)) => Err(HostError::AppExited(exit)),
@@ -172,39 +170,52 @@ pub fn run_in_worker(
     }
 }
 
-/// A running worker's process group and session, swept when dropped.
+/// A running worker and its session; finished (reaped, its process group
+/// killed, its session swept) at the latest when dropped.
 struct Worker {
-    pid: u32,
+    child: Child,
     launch: Launch,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(group) = i32::try_from(self.pid).ok().and_then(rustix::process::Pid::from_raw) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-        if let Launch::App { name, .. } = &self.launch {
-            crate::workloads::app::sweep(name);
-        }
-    }
+    finished: bool,
 }
 
 /// Longest a worker may take to tidy up after its frame loop ended.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
 
-/// Reaps the worker: it exits by itself once its stdin closes; one that
-/// does not within [`EXIT_WAIT`] is killed.
-fn wait(child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + EXIT_WAIT;
-    while Instant::now() < deadline {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(_) => break,
+impl Worker {
+    /// Lets the worker exit by itself (it does once its stdin closes) for up
+    /// to `grace`, then kills whatever is left of its process group — while
+    /// its pid, unreaped, cannot name another group — reaps it and sweeps
+    /// what its session may have left.
+    fn finish(&mut self, grace: Duration) -> Option<ExitStatus> {
+        use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
+        self.finished = true;
+        let pid = i32::try_from(self.child.id()).ok().and_then(Pid::from_raw);
+        let deadline = Instant::now() + grace;
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        while let Some(pid) = pid {
+            let exited = waitid(WaitId::Pid(pid), options).map(|s| s.is_some()).unwrap_or(true);
+            if exited || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(group) = pid {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+        let status = self.child.wait().ok();
+        if let Launch::App { name, .. } = &self.launch {
+            crate::workloads::app::sweep(name);
+        }
+        status
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish(Duration::ZERO);
         }
     }
-    let _ = child.kill();
-    child.wait().ok()
 }
 
 fn describe(status: Option<ExitStatus>) -> String {
