@@ -20,20 +20,13 @@ use gridplay_host::workloads::app::session_name;
 use serde_json::{Value, json};
 
 use crate::stats::Summary;
-use crate::streaming::{Network, spawn_player, summary, sustained_sessions};
+use crate::streaming::{Network, System, spawn_player, summary, sustained_sessions};
 
 /// `gridplay-bench apps` flags.
 #[derive(clap::Args)]
 pub struct AppsArgs {
-    /// Directory the JSON results go to.
-    #[arg(long, default_value = "bench/results")]
-    out: PathBuf,
-    /// The `gridplay` binary (a release build).
-    #[arg(long, default_value = "target/release/gridplay")]
-    gridplay: PathBuf,
-    /// The built web client `gridplay up` serves.
-    #[arg(long, default_value = "client-web/dist")]
-    web_dir: PathBuf,
+    #[command(flatten)]
+    system: System,
     /// The catalogue the host offers.
     #[arg(long, default_value = "apps/catalogue.toml")]
     catalogue: PathBuf,
@@ -122,7 +115,7 @@ fn cpu_per_session(args: &AppsArgs, network: &Network, app: &str) -> anyhow::Res
     let idle = cores_since(root, &since, at);
     let seconds = (args.seconds + 4).to_string();
     let flags = ["--stream", "1280x720@30", "--seconds", &seconds, "--no-decode", "--app", app];
-    let player = spawn_player(&args.gridplay, &network.broker, &flags)?;
+    let player = spawn_player(&args.system.gridplay, &network.broker, &flags)?;
     // Measure the middle of the session: past its start, before its end.
     std::thread::sleep(Duration::from_secs(2));
     let (at, since) = (Instant::now(), tree_cpu(root));
@@ -150,8 +143,12 @@ pub fn run(args: AppsArgs) -> anyhow::Result<()> {
     let catalogue = args.catalogue.to_string_lossy().into_owned();
     // Room for the sessions of one step while the last step's still wind down.
     let slots = 2 * args.max_sessions;
-    let network =
-        Network::start_with(&args.gridplay, &args.web_dir, slots, &["--apps", &catalogue])?;
+    let network = Network::start_with(
+        &args.system.gridplay,
+        &args.system.web_dir,
+        slots,
+        &["--apps", &catalogue],
+    )?;
     println!("host CPU per session at 1280x720@30 (cores, beyond an idle host):");
     let mut cpu = serde_json::Map::new();
     for app in ["terminal", "vkcube", "orbit"] {
@@ -174,8 +171,13 @@ pub fn run(args: AppsArgs) -> anyhow::Result<()> {
     println!(
         "vkcube sessions per host, 1280x720@30 over QUIC (players count frames, no decoding):"
     );
-    let vkcube =
-        sustained_sessions(&args.gridplay, &network, "vkcube", args.max_sessions, args.seconds)?;
+    let vkcube = sustained_sessions(
+        &args.system.gridplay,
+        &network,
+        "vkcube",
+        args.max_sessions,
+        args.seconds,
+    )?;
     let report = json!({
         "capture_ms": capture,
         "cpu_cores_per_session_720p30": cpu,
@@ -184,8 +186,8 @@ pub fn run(args: AppsArgs) -> anyhow::Result<()> {
         "goals": { "play_to_first_frame_ms": 1000.0 },
         "machine": "2 cores shared by host, players and browser; lavapipe and llvmpipe render on the CPU",
     });
-    std::fs::create_dir_all(&args.out)?;
-    let path = args.out.join("apps.json");
+    std::fs::create_dir_all(&args.system.out)?;
+    let path = args.system.out.join("apps.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     println!("wrote {}", path.display());
     Ok(())

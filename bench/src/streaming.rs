@@ -25,18 +25,25 @@ const GOAL_BROWSER_P99_MS: f64 = 35.0;
 /// A session sustains its rate when it receives at least this share of it.
 const SUSTAINED_SHARE: f64 = 0.95;
 
+/// Where a whole-system benchmark finds Gridplay and puts its results.
+#[derive(clap::Args)]
+pub(crate) struct System {
+    /// Directory the JSON results go to.
+    #[arg(long, default_value = "bench/results")]
+    pub(crate) out: PathBuf,
+    /// The `gridplay` binary (a release build).
+    #[arg(long, default_value = "target/release/gridplay")]
+    pub(crate) gridplay: PathBuf,
+    /// The built web client `gridplay up` serves.
+    #[arg(long, default_value = "client-web/dist")]
+    pub(crate) web_dir: PathBuf,
+}
+
 /// `gridplay-bench streaming` flags.
 #[derive(clap::Args)]
 pub struct StreamingArgs {
-    /// Directory the JSON results go to.
-    #[arg(long, default_value = "bench/results")]
-    out: PathBuf,
-    /// The `gridplay` binary (a release build).
-    #[arg(long, default_value = "target/release/gridplay")]
-    gridplay: PathBuf,
-    /// The built web client `gridplay up` serves.
-    #[arg(long, default_value = "client-web/dist")]
-    web_dir: PathBuf,
+    #[command(flatten)]
+    system: System,
     /// Seconds each click-to-photon run plays.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
@@ -62,7 +69,7 @@ pub(crate) struct Network {
 
 impl Network {
     fn start(args: &StreamingArgs, slots: u32) -> anyhow::Result<Self> {
-        Self::start_with(&args.gridplay, &args.web_dir, slots, &[])
+        Self::start_with(&args.system.gridplay, &args.system.web_dir, slots, &[])
     }
 
     /// `gridplay up` with `slots` game slots and `extra` flags.
@@ -178,7 +185,7 @@ fn loopback(args: &StreamingArgs) -> anyhow::Result<Value> {
         let mut extra = vec!["--stream", "1280x720@60", "--seconds", &seconds];
         extra.extend_from_slice(&["--input-every-ms", "100"]);
         extra.extend_from_slice(flags);
-        let figures = c2p(&summary(spawn_player(&args.gridplay, &network.broker, &extra)?)?);
+        let figures = c2p(&summary(spawn_player(&args.system.gridplay, &network.broker, &extra)?)?);
         print_c2p(name, &figures);
         out.insert(name.into(), figures);
     }
@@ -197,7 +204,7 @@ fn impaired(args: &StreamingArgs) -> anyhow::Result<Value> {
     for (name, player) in players {
         let summary_path = std::env::temp_dir().join(format!("gridplay-netns-{name}.json"));
         let status = Command::new(script)
-            .arg(&args.gridplay)
+            .arg(&args.system.gridplay)
             .arg(args.seconds.to_string())
             .arg(player)
             .env("SUMMARY_OUT", &summary_path)
@@ -220,7 +227,13 @@ fn impaired(args: &StreamingArgs) -> anyhow::Result<Value> {
 /// How many concurrent 1280x720@30 QUIC sessions one host keeps at rate.
 fn sessions_per_host(args: &StreamingArgs) -> anyhow::Result<Value> {
     let network = Network::start(args, args.max_sessions)?;
-    sustained_sessions(&args.gridplay, &network, "orbit", args.max_sessions, args.capacity_seconds)
+    sustained_sessions(
+        &args.system.gridplay,
+        &network,
+        "orbit",
+        args.max_sessions,
+        args.capacity_seconds,
+    )
 }
 
 /// How many concurrent 1280x720@30 QUIC sessions of `app` the host of
@@ -305,8 +318,8 @@ pub fn run(args: StreamingArgs) -> anyhow::Result<()> {
         "goals": { "browser_loopback_p50_ms": GOAL_BROWSER_P50_MS, "browser_loopback_p99_ms": GOAL_BROWSER_P99_MS },
         "machine": "2 cores shared by host, players and browser; lavapipe renders on the CPU",
     });
-    std::fs::create_dir_all(&args.out)?;
-    let path = args.out.join("streaming.json");
+    std::fs::create_dir_all(&args.system.out)?;
+    let path = args.system.out.join("streaming.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     println!("wrote {}", path.display());
     Ok(())

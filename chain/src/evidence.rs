@@ -292,18 +292,7 @@ mod tests {
             complete: true,
             seconds_covered: covered,
             seconds_with_client_report: 0,
-            fps_mean: None,
-            fps_min: None,
-            rtt_ms_mean: None,
-            loss_mean: None,
-            jitter_ms_mean: None,
-            decode_ms_mean: None,
-            click_to_photon_p50_ms: None,
-            click_to_photon_p95_ms: None,
-            click_to_photon_samples: 0,
-            frames_sent: 0,
-            bitrate_bps_mean: None,
-            render_encode_p50_ms: None,
+            ..BlockSummary::default()
         };
         SessionProbes {
             session_id: session.into(),

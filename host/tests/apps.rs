@@ -78,7 +78,15 @@ fn session_dirs() -> HashSet<String> {
 }
 
 async fn play(net: &Network, app: &str) -> (AllocateResponse, QuicViewer, Watch) {
-    let session = net.allocate_with(serde_json::json!({ "app": app })).await;
+    play_with(net, serde_json::json!({ "app": app })).await
+}
+
+/// Allocates a session with `request` fields over the defaults and joins it as its QUIC player.
+async fn play_with(
+    net: &Network,
+    request: serde_json::Value,
+) -> (AllocateResponse, QuicViewer, Watch) {
+    let session = net.allocate_with(request).await;
     let endpoint = session.quic.as_ref().expect("a QUIC endpoint");
     let options = JoinOptions {
         token: session.token.clone(),
@@ -133,6 +141,19 @@ fn type_line(viewer: &QuicViewer, seq: &mut u32, text: &str) {
     }
 }
 
+/// The victim app's xterm, once it runs.
+async fn victim_pid() -> u32 {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            match pid_of_title("gridplay-victim") {
+                Some(pid) => return pid,
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    });
+    found.await.expect("the victim's xterm runs")
+}
+
 fn pid_of_title(title: &str) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
         let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
@@ -182,15 +203,7 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
     // An app that crashes ends its session with the signal; the terminal plays on.
     let (victim, _victim_viewer, mut victim_watch) = play(&net, "victim").await;
     victim_watch.picture().await;
-    let pid = tokio::time::timeout(WAIT, async {
-        loop {
-            match pid_of_title("gridplay-victim") {
-                Some(pid) => return pid,
-                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        }
-    });
-    let pid = pid.await.expect("the victim's xterm runs");
+    let pid = victim_pid().await;
     let killed = std::process::Command::new("kill").args(["-SEGV", &pid.to_string()]).status();
     assert!(killed.unwrap().success());
     assert_eq!(end_reason(&mut victim_watch).await, "app exited (killed by signal 11)");
@@ -290,32 +303,15 @@ async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
     let doomed_worker = workers().into_iter().next().expect("the terminal's worker runs");
     let (victim, _victim_viewer, mut victim_watch) = play(&net, "victim").await;
     victim_watch.picture().await;
-    let orbit = net.allocate_with(serde_json::json!({ "fps": 60 })).await;
-    let endpoint = orbit.quic.as_ref().expect("a QUIC endpoint");
-    let options = JoinOptions {
-        token: orbit.token.clone(),
-        role: JoinRole::Player,
-        video: VideoCarriage::Streams,
-    };
-    let (_orbit_viewer, _, events) =
-        QuicViewer::connect(endpoint.addr.parse().unwrap(), &endpoint.cert_sha256, &options)
-            .await
-            .unwrap();
-    let mut orbit_watch = Watch::new(events);
+    let (orbit, orbit_viewer, mut orbit_watch) =
+        play_with(&net, serde_json::json!({ "fps": 60 })).await;
+    orbit_watch.orbit = true;
     for _ in 0..30 {
         orbit_watch.picture().await;
     }
 
     // The terminal's worker is killed outright; the victim's app crashes.
-    let pid = tokio::time::timeout(WAIT, async {
-        loop {
-            match pid_of_title("gridplay-victim") {
-                Some(pid) => return pid,
-                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        }
-    });
-    let pid = pid.await.expect("the victim's xterm runs");
+    let pid = victim_pid().await;
     for (signal, target) in [("-KILL", doomed_worker), ("-SEGV", pid)] {
         let sent = std::process::Command::new("kill").args([signal, &target.to_string()]).status();
         assert!(sent.unwrap().success());
@@ -334,7 +330,7 @@ async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
         net.wait_for_state(&session.session_id, SessionState::Ended).await;
     }
     net.wait_for_state(&orbit.session_id, SessionState::Running).await;
-    drop(_orbit_viewer);
+    drop(orbit_viewer);
     net.wait_for_state(&orbit.session_id, SessionState::Ended).await;
     let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
     assert!(left.is_empty(), "left running: {left:?}");

@@ -216,7 +216,7 @@ pub struct SecondRecord {
 /// Means are over the seconds that have the value; `null` when none has.
 /// Whether the block is billable is for the billing rule to say
 /// (`gridplay_chain::bill_block`), not this summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct BlockSummary {
     /// Index of the block within the session, from 0.

@@ -1012,18 +1012,7 @@ pub(super) mod tests {
             complete: true,
             seconds_covered: SECONDS,
             seconds_with_client_report: SECONDS,
-            fps_mean: None,
-            fps_min: None,
-            rtt_ms_mean: None,
-            loss_mean: None,
-            jitter_ms_mean: None,
-            decode_ms_mean: None,
-            click_to_photon_p50_ms: None,
-            click_to_photon_p95_ms: None,
-            click_to_photon_samples: 0,
-            frames_sent: 0,
-            bitrate_bps_mean: None,
-            render_encode_p50_ms: None,
+            ..BlockSummary::default()
         };
         let host_key = host(host_name);
         let probes = SessionProbes {

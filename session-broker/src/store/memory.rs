@@ -9,7 +9,7 @@ use gridplay_protocol::{
 };
 
 use super::grid::Grid;
-use super::{HostView, SessionStore, StoreTiming, Want};
+use super::{HostView, SessionStore, StoreTiming, Want, apps_of};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, next_reputation};
 
@@ -320,15 +320,11 @@ impl SessionStore for MemoryStore {
 
     async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {
         let state = self.lock();
-        let mut apps = BTreeMap::new();
         let live = state
             .hosts
             .values()
             .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms);
-        for app in live.flat_map(|h| &h.registration.apps) {
-            apps.entry(app.id.clone()).or_insert_with(|| app.clone());
-        }
-        Ok(apps)
+        Ok(apps_of(live.map(|h| &*h.registration)))
     }
 
     async fn record_check_once(

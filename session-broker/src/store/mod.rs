@@ -174,6 +174,16 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<bool, BrokerError>;
 }
 
+/// The apps `registrations` offer besides the built-in ones, by id; the
+/// first registration wins where hosts describe one id differently.
+fn apps_of<'a>(registrations: impl Iterator<Item = &'a HostRegistration>) -> BTreeMap<String, App> {
+    let mut apps = BTreeMap::new();
+    for app in registrations.flat_map(|r| &r.apps) {
+        apps.entry(app.id.clone()).or_insert_with(|| app.clone());
+    }
+    apps
+}
+
 /// Great-circle distance in km (haversine).
 pub fn distance_km(a: GeoPoint, b: GeoPoint) -> f64 {
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());

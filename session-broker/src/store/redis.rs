@@ -28,7 +28,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::grid::Grid;
-use super::{HostView, SessionStore, StoreTiming, Want, distance_km};
+use super::{HostView, SessionStore, StoreTiming, Want, apps_of, distance_km};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, REPUTATION_WEIGHT};
 
@@ -251,6 +251,20 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await?;
         result.as_deref().map(parse_state).transpose()
+    }
+
+    /// Marks `key` for `keep_ms` unless it is marked already; whether this
+    /// call marked it (`SET NX` is the whole of the check-and-mark).
+    async fn mark_once(&self, key: &str, keep_ms: u64) -> Result<bool, BrokerError> {
+        let marked: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(keep_ms.max(1))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(marked.is_some())
     }
 
     /// A host's registration at revision `rev`, from the cache or Redis.
@@ -753,14 +767,10 @@ impl SessionStore for RedisStore {
 
     async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {
         let snapshot = self.snapshot(now_ms).await?;
-        let mut apps = BTreeMap::new();
         let live = snapshot.hosts.iter().filter(|h| {
             now_ms.saturating_sub(h.seen_ms.load(Ordering::Relaxed)) < self.timing.lease_ms
         });
-        for app in live.flat_map(|h| &h.registration.apps) {
-            apps.entry(app.id.clone()).or_insert_with(|| app.clone());
-        }
-        Ok(apps)
+        Ok(apps_of(live.map(|h| &*h.registration)))
     }
 
     async fn record_check_once(
@@ -772,23 +782,14 @@ impl SessionStore for RedisStore {
         _now_ms: u64,
         keep_ms: u64,
     ) -> Result<Option<f64>, BrokerError> {
-        let mut conn = self.conn.clone();
-        // One slot for every mark: `SET NX` is the whole of the check-and-mark.
+        // One slot for every mark.
         let key = format!("gp:{{check}}:{checker}:{session_id}");
-        let marked: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(keep_ms.max(1))
-            .query_async(&mut conn)
-            .await?;
-        if marked.is_none() {
+        if !self.mark_once(&key, keep_ms).await? {
             return Ok(None);
         }
         let counted = self.record_check(host_id, delivered).await;
         if counted.is_err() {
-            let _: Result<(), _> = conn.del(&key).await;
+            let _: Result<(), _> = self.conn.clone().del(&key).await;
         }
         counted.map(Some)
     }
@@ -799,18 +800,8 @@ impl SessionStore for RedisStore {
         _now_ms: u64,
         keep_ms: u64,
     ) -> Result<bool, BrokerError> {
-        let mut conn = self.conn.clone();
-        // Each signature its own slot; `SET NX` is the whole of the check-and-mark.
-        let key = format!("gp:{{{signature}}}:seen");
-        let marked: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(keep_ms.max(1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(marked.is_some())
+        // Each signature its own slot.
+        self.mark_once(&format!("gp:{{{signature}}}:seen"), keep_ms).await
     }
 }
 
