@@ -337,3 +337,29 @@ async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
     assert_eq!(session_dirs(), dirs_before, "session directories left behind");
     assert!(workers().is_empty(), "workers outlived their sessions");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_sessions_started_and_ended_leave_nothing_behind() {
+    let _serial = SERIAL.lock().await;
+    let (processes_before, dirs_before) = (session_processes(), session_dirs());
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+    // Ten rounds of two at once: one ended by its player leaving, one by the broker.
+    for _ in 0..10 {
+        let (left, left_viewer, mut left_watch) = play(&net, "terminal").await;
+        let (ended, _ended_viewer, mut ended_watch) = play(&net, "terminal").await;
+        left_watch.picture().await;
+        ended_watch.picture().await;
+        left_viewer.close().await;
+        let delete = net.http.delete(format!("{}/v1/sessions/{}", net.broker, ended.session_id));
+        delete.bearer_auth(&ended.token).send().await.unwrap();
+        assert_eq!(end_reason(&mut ended_watch).await, "session ended");
+        net.wait_for_state(&left.session_id, SessionState::Ended).await;
+    }
+    // The host reports a session ended once it has wound it down.
+    assert!(workers().is_empty(), "workers outlived their sessions");
+    let left: Vec<_> = session_processes().difference(&processes_before).cloned().collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_eq!(session_dirs(), dirs_before, "session directories left behind");
+}
