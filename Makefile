@@ -10,12 +10,13 @@ WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ANVIL := chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain test-netns e2e lint generated bench clean
+.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain test-netns e2e lint generated bench fuzz clean
 
 help:
 	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
 	@echo "make test   formatting, lints, type check, unit and end-to-end tests (real Vulkan, openh264, WebRTC, Chromium)"
 	@echo "make bench  measure the streaming pipeline and the session broker and write bench/results/"
+	@echo "make fuzz   fuzz every decoder of untrusted bytes (nightly, cargo-fuzz) and write bench/results/fuzz.json"
 
 # System packages: Vulkan (Mesa lavapipe on CPU-only machines), nasm for openh264, glslc for shaders, Chromium for browser tests,
 # Xvfb, bubblewrap and slirp4netns for app sessions, and the example catalogue's apps.
@@ -99,6 +100,14 @@ bench: deps web chain-deps
 	  npm run --silent bench:apps | tail -n 1 > $(abspath bench/results)/browser-apps.json
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench apps --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser-apps.json --out bench/results
+
+# Every fuzz target in turn, one core each, FUZZ_RUNS executions (default 10 million; about 2 h on
+# 2 cores, the signature-checking targets being the slow ones) or FUZZ_SECONDS each if set; minimises
+# fuzz/corpus/<target> (committed: `cargo test` replays it) and writes bench/results/fuzz.json.
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?= 0
+fuzz:
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 clean:
 	$(CARGO) clean

@@ -19,6 +19,8 @@ mod abi;
 mod billing;
 mod error;
 pub mod evidence;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod keccak;
 mod leaf;
 pub mod settlement;

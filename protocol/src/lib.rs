@@ -8,10 +8,13 @@
 mod api;
 pub mod check;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod host_auth;
 pub mod input;
 pub mod probe;
 pub mod quic;
+pub mod sdp;
 pub mod settlement;
 pub mod token;
 

@@ -582,7 +582,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Hex of either case (no prefix) to bytes; `None` for odd lengths or other characters.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    // Digits only: `from_str_radix` alone would also take a sign (`+a` as 0x0a).
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
@@ -591,6 +592,15 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`probe_message`): a `+` passed for a hex digit, so a client key
+    /// or signature had more than one text.
+    #[test]
+    fn hex_takes_digits_only() {
+        assert_eq!(from_hex("0a"), Some(vec![10]));
+        assert_eq!(from_hex("+a"), None);
+        assert!("0x19e7e376e7c213b7e7e7e46cc70a5dd086+aff2a".parse::<ClientKey>().is_err());
+    }
 
     fn key() -> SigningKey {
         SigningKey::from_slice(&[0x11; 32]).unwrap()

@@ -388,7 +388,7 @@ pub const MAX_FEEDBACK_ENTRIES: usize = 32;
 impl FrameFeedback {
     /// The datagram carrying `entries` (at most [`MAX_FEEDBACK_ENTRIES`]):
     /// `type: u8`, `n: u8`, then per entry `frame_id: u32`, `flags: u8`
-    /// (bit 0: arrived), `arrival_us: u64`, big-endian.
+    /// (bit 0: arrived), `arrival_us: u64` (0 for a lost frame), big-endian.
     pub fn encode(entries: &[FrameFeedback]) -> Vec<u8> {
         let entries = &entries[..entries.len().min(MAX_FEEDBACK_ENTRIES)];
         let mut out = Vec::with_capacity(2 + 13 * entries.len());
@@ -426,7 +426,8 @@ impl FrameFeedback {
                 let frame_id = u32::from_be_bytes(entry[0..4].try_into().expect("4 bytes"));
                 let arrival = u64::from_be_bytes(entry[5..13].try_into().expect("8 bytes"));
                 match entry[4] {
-                    0 => Ok(FrameFeedback { frame_id, arrival_us: None }),
+                    0 if arrival == 0 => Ok(FrameFeedback { frame_id, arrival_us: None }),
+                    0 => Err(ProtocolError::Invalid("a lost frame with an arrival time".into())),
                     1 => Ok(FrameFeedback { frame_id, arrival_us: Some(arrival) }),
                     flags => Err(ProtocolError::Invalid(format!("feedback flags 0x{flags:02x}"))),
                 }
@@ -514,6 +515,17 @@ mod tests {
         assert!(ControlMessage::body_len((MAX_CONTROL_LEN as u32 + 1).to_be_bytes()).is_err());
         assert!(ControlMessage::decode(br#"{"type":"launch_missiles"}"#).is_err());
         assert!(ControlMessage::decode(b"\xff\xfe").is_err());
+    }
+
+    /// Found by fuzzing (`frame_feedback`): a lost entry's arrival bytes were ignored, so
+    /// one report had many wire forms.
+    #[test]
+    fn a_lost_frame_with_an_arrival_time_is_refused() {
+        let mut datagram =
+            FrameFeedback::encode(&[FrameFeedback { frame_id: 1, arrival_us: None }]);
+        assert!(FrameFeedback::decode(&datagram).is_ok());
+        datagram[14] = 1;
+        assert!(FrameFeedback::decode(&datagram).is_err());
     }
 
     #[test]

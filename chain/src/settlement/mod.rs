@@ -21,6 +21,8 @@ pub use local::{BUNDLED_ANVIL, LocalChain};
 pub use receipt::{
     BlockVerdict, Failure, Receipt, ReceiptBlock, ReceiptCheck, ReceiptHostTotal, verify_receipt,
 };
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use receipt::{offline_checks, recover_player};
 pub use sections::{Sections, block_hash, host_hash, player_hash};
 
 alloy::sol!(

@@ -288,9 +288,10 @@ impl Receipt {
         serde_json::from_str(text).map_err(|e| Error::Receipt(e.to_string()))
     }
 
-    /// Sum of the blocks' amounts, in wei.
+    /// Sum of the blocks' amounts, in wei; `u128::MAX` if it would not fit (only a forged
+    /// receipt can claim that much: its blocks fail verification).
     pub fn total(&self) -> u128 {
-        self.blocks.iter().map(|b| b.amount).sum()
+        self.blocks.iter().fold(0u128, |sum, b| sum.saturating_add(b.amount))
     }
 }
 
@@ -452,7 +453,7 @@ pub async fn verify_receipt(receipt: &Receipt, rpc_url: &str) -> Result<ReceiptC
 }
 
 /// The address that signed `digest`, refusing what OpenZeppelin's `ECDSA.recover` refuses.
-fn recover_player(signature: &[u8], digest: &B256) -> Result<Address, String> {
+pub(crate) fn recover_player(signature: &[u8], digest: &B256) -> Result<Address, String> {
     let signature = Signature::from_raw(signature).map_err(|e| e.to_string())?;
     if signature.normalize_s().is_some() {
         return Err("s is in the upper half (a malleable signature)".into());
@@ -462,7 +463,7 @@ fn recover_player(signature: &[u8], digest: &B256) -> Result<Address, String> {
 
 /// The checks of one block that need no chain: its fields against its leaf and summary, the
 /// summary's hash, the leaf against the voucher, and the proof against the claimed root.
-fn offline_checks(
+pub(crate) fn offline_checks(
     receipt: &Receipt,
     block: &ReceiptBlock,
     voucher_digest: B256,
@@ -809,6 +810,16 @@ mod tests {
         assert_eq!(serde_json::to_value(&back).unwrap(), json);
         assert_eq!(back.blocks, receipt.blocks);
         assert_eq!(back.session_id, voucher_session_id(&back.voucher, CHAIN, contract()));
+    }
+
+    /// Found by fuzzing receipts: amounts summing past `u128::MAX` overflowed `total`.
+    #[test]
+    fn a_forged_receipts_total_saturates_instead_of_overflowing() {
+        let mut receipt = receipt();
+        for block in &mut receipt.blocks {
+            block.amount = u128::MAX / 2;
+        }
+        assert_eq!(receipt.total(), u128::MAX);
     }
 
     #[test]

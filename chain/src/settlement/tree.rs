@@ -58,10 +58,13 @@ impl PositionalTree {
     }
 }
 
-/// Whether `proof` puts `leaf` at `index` under `root`.
+/// Whether `proof` puts `leaf` at `index` under `root`. Levels past the index's bits read
+/// its bit as 0, as the contract's `uint256` shift does (a proof of any length is untrusted
+/// input, never a reason to panic).
 pub(crate) fn verify_at(root: &Hash, leaf: Hash, index: usize, proof: &[Hash]) -> bool {
     let node = proof.iter().enumerate().fold(leaf, |node, (depth, sibling)| {
-        if (index >> depth) & 1 == 0 {
+        let bit = u32::try_from(depth).ok().and_then(|d| index.checked_shr(d)).unwrap_or(0) & 1;
+        if bit == 0 {
             keccak256(&[node, *sibling].concat())
         } else {
             keccak256(&[*sibling, node].concat())
@@ -93,6 +96,17 @@ mod tests {
             }
             assert!(tree.proof(n as usize).is_err());
         }
+    }
+
+    /// Found by fuzzing receipts: a proof longer than 64 levels shifted the index by its
+    /// width and panicked.
+    #[test]
+    fn a_proof_longer_than_the_index_is_wide_fails_without_panicking() {
+        let tree = PositionalTree::new(leaves(2)).unwrap();
+        let mut proof = tree.proof(1).unwrap();
+        proof.resize(200, [0; 32]);
+        assert!(!verify_at(&tree.root(), leaves(2)[1], 1, &proof));
+        assert!(!verify_at(&tree.root(), leaves(2)[1], usize::MAX, &proof));
     }
 
     #[test]

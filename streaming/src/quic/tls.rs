@@ -112,7 +112,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || !text.is_ascii() {
+    // Digits only: `from_str_radix` alone would also take a sign (`+a` as 0x0a).
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -183,6 +184,7 @@ mod tests {
         );
         assert!(unhex("zz").is_none());
         assert!(unhex(&"é".repeat(32)).is_none());
+        assert!(unhex(&"+a".repeat(32)).is_none());
         assert!(client_config("abc").is_err());
     }
 }

@@ -20,7 +20,7 @@ pub use viewer::{Viewer, ViewerEvent, ViewerOptions};
 pub use whep_client::WhepSession;
 
 /// Largest SDP accepted from a remote peer, in bytes.
-pub const MAX_SDP_LEN: usize = 32 * 1024;
+pub use gridplay_protocol::sdp::MAX_SDP_LEN;
 
 /// Label of the data channel that carries input events and their acknowledgements.
 pub const INPUT_CHANNEL: &str = "input";

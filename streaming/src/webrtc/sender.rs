@@ -23,7 +23,7 @@ use super::feedback::{SharedRate, asks_for_keyframe};
 use super::framer::RtpFramer;
 use super::peer::{PeerRole, RawEvent, build_peer, h264_codec};
 use super::sdp::route_candidates_via;
-use super::{INPUT_CHANNEL, MAX_SDP_LEN, PROBES_CHANNEL};
+use super::{INPUT_CHANNEL, PROBES_CHANNEL};
 use crate::StreamingError;
 
 /// What happens on a host's peer connection.
@@ -67,7 +67,8 @@ impl StreamPeer {
         public_ip: Option<IpAddr>,
         rate: SharedRate,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
-        check_offer(offer_sdp)?;
+        gridplay_protocol::sdp::check_offer(offer_sdp)
+            .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
         let built = build_peer(bind, PeerRole::Sender(rate)).await?;
@@ -160,19 +161,6 @@ impl StreamPeer {
     }
 }
 
-fn check_offer(sdp: &str) -> Result<(), StreamingError> {
-    if sdp.len() > MAX_SDP_LEN {
-        return Err(StreamingError::BadSdp(format!("offer longer than {MAX_SDP_LEN} bytes")));
-    }
-    if !sdp.starts_with("v=0") {
-        return Err(StreamingError::BadSdp("offer must start with v=0".into()));
-    }
-    if !sdp.lines().any(|l| l.starts_with("m=video")) {
-        return Err(StreamingError::BadSdp("offer has no video section".into()));
-    }
-    Ok(())
-}
-
 fn random_u32() -> u32 {
     let mut bytes = [0u8; 4];
     getrandom::getrandom(&mut bytes).expect("OS randomness");
@@ -237,18 +225,5 @@ async fn pump_events(
                 });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_oversized_and_malformed_offers() {
-        assert!(check_offer(&format!("v=0\r\nm=video\r\n{}", "a".repeat(MAX_SDP_LEN))).is_err());
-        assert!(check_offer("hello").is_err());
-        assert!(check_offer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n").is_err());
-        assert!(check_offer("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n").is_ok());
     }
 }

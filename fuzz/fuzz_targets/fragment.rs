@@ -1,0 +1,7 @@
+//! Fuzzes Fragment::decode (QUIC video datagrams).
+//! The body is `gridplay_protocol::fuzzing::fragment`;
+//! `cargo test` runs the corpus through it too.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gridplay_protocol::fuzzing::fragment(data));
