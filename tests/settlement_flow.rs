@@ -44,7 +44,13 @@ fn token_key() -> SigningKey {
 }
 
 fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    now_ms() / 1000
+}
+
+/// Now, to the millisecond: a settling round at a truncated second would
+/// find the record's last second not begun yet and hold its block back.
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 fn voucher_for(
@@ -91,7 +97,7 @@ fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settlement {
         state_dir: state_dir.to_owned(),
         allow_private_hosts: true,
     };
-    Settlement::new(config, now_s() * 1000).unwrap()
+    Settlement::new(config, now_ms()).unwrap()
 }
 
 async fn network(chain: &LocalChain, name: &str) -> Network {
@@ -217,12 +223,12 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
 
     // One settling round: the block is billed and committed.
     let (epoch_id, tx) = settler
-        .settle_once(&token_key(), now_s() * 1000)
+        .settle_once(&token_key(), now_ms())
         .await
         .unwrap()
         .expect("an epoch was committed");
     assert_eq!(
-        settler.settle_once(&token_key(), now_s() * 1000).await.unwrap(),
+        settler.settle_once(&token_key(), now_ms()).await.unwrap(),
         None,
         "nothing is billed twice"
     );
@@ -259,7 +265,7 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
         challenger.contract().challengeVoucher(U256::from(epoch_id), receipt.blocks[0].block_at());
     assert!(challenge.value(bond).send().await.unwrap().get_receipt().await.unwrap().status());
     assert_eq!(client.open_challenges(0).await.unwrap().1.len(), 1);
-    assert_eq!(restarted.settle_once(&token_key(), now_s() * 1000).await.unwrap(), None);
+    assert_eq!(restarted.settle_once(&token_key(), now_ms()).await.unwrap(), None);
     assert_eq!(client.open_challenges(0).await.unwrap(), (1, Vec::new()), "answered");
 
     // After the challenge window the host claims its total with what the broker lists for it,
@@ -348,7 +354,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
     // The settler bills the session once its host's record ends.
     let (epoch_id, _) = timeout(WAIT, async {
         loop {
-            if let Some(done) = settler.settle_once(&token_key(), now_s() * 1000).await.unwrap() {
+            if let Some(done) = settler.settle_once(&token_key(), now_ms()).await.unwrap() {
                 return done;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
