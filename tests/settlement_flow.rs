@@ -222,11 +222,8 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     .expect("the host's record ends");
 
     // One settling round: the block is billed and committed.
-    let (epoch_id, tx) = settler
-        .settle_once(&token_key(), now_ms())
-        .await
-        .unwrap()
-        .expect("an epoch was committed");
+    let (epoch_id, tx) =
+        settler.settle_once(&token_key(), now_ms()).await.unwrap().expect("an epoch was committed");
     assert_eq!(
         settler.settle_once(&token_key(), now_ms()).await.unwrap(),
         None,
