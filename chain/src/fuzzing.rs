@@ -121,29 +121,15 @@ pub fn voucher(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// A target's body.
-    type Target = fn(&[u8]);
+    use gridplay_protocol::fuzzing::{Target, replay_corpus};
 
     /// Every target of this crate, by its name in `fuzz/`.
     const TARGETS: &[(&str, Target)] =
         &[("receipt", receipt), ("evidence", evidence), ("voucher", voucher)];
 
-    /// Replays `fuzz/corpus/<target>/` (committed, minimised by `make fuzz`) through each
-    /// target: what the fuzzer once found stays fixed.
+    /// What the fuzzer once found stays fixed.
     #[test]
     fn fuzz_corpus_replays_without_a_failure() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        for (name, target) in TARGETS {
-            let dir = root.join(name);
-            let entries = std::fs::read_dir(&dir)
-                .unwrap_or_else(|e| panic!("{}: {e} (run `make fuzz`)", dir.display()));
-            let mut replayed = 0;
-            for entry in entries {
-                let path = entry.expect("a corpus entry").path();
-                target(&std::fs::read(&path).expect("a corpus file"));
-                replayed += 1;
-            }
-            assert!(replayed > 0, "{} is empty", dir.display());
-        }
+        replay_corpus(TARGETS);
     }
 }

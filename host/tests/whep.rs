@@ -16,7 +16,7 @@ use gridplay_protocol::probe::{
     SessionProbes,
 };
 use gridplay_protocol::{Profile, SessionClaims, SessionState};
-use gridplay_streaming::webrtc::{Viewer, ViewerOptions, WhepSession};
+use gridplay_streaming::webrtc::{Viewer, ViewerOptions};
 use reqwest::StatusCode;
 
 mod common;
@@ -26,13 +26,9 @@ use common::*;
 async fn viewer_streams_decodes_steers_and_ends_the_session() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (whep, events) =
-        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
-            .await
-            .unwrap();
+    let (whep, mut watch) = watch_over_whep(&session).await;
     assert!(whep.resource().path().ends_with(&session.session_id));
     let viewer = whep.viewer();
-    let mut watch = Watch::new(events);
     net.wait_for_state(&session.session_id, SessionState::Running).await;
 
     let mut pictures = Vec::new();
@@ -69,11 +65,8 @@ async fn viewer_streams_decodes_steers_and_ends_the_session() {
 async fn an_expired_token_reads_nothing_but_still_ends_its_own_session() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (whep, events) =
-        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
-            .await
-            .unwrap();
-    Watch::new(events).picture().await;
+    let (whep, mut watch) = watch_over_whep(&session).await;
+    watch.picture().await;
     let broker = SigningKey::from_bytes(&BROKER_SEED);
     let claims = SessionClaims::verify(&session.token, &broker.verifying_key(), unix_ms()).unwrap();
     let expired = SessionClaims { expires_at_ms: unix_ms() - 1, ..claims }.sign(&broker);
@@ -175,11 +168,7 @@ async fn bad_tokens_and_bad_sdp_are_refused_and_start_nothing() {
 async fn each_ack_names_the_rtp_timestamp_of_the_first_frame_that_shows_the_input() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (whep, events) =
-        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
-            .await
-            .unwrap();
-    let mut watch = Watch::new(events);
+    let (whep, mut watch) = watch_over_whep(&session).await;
     for _ in 0..10 {
         watch.picture().await;
     }
@@ -226,11 +215,7 @@ async fn signed_probe_reports_are_verified_kept_and_served_signed() {
     let client = k256::ecdsa::SigningKey::from_slice(&[0x5e; 32]).unwrap();
     let address = Address::of(client.verifying_key()).to_string();
     let session = net.allocate_with(serde_json::json!({ "client_key": address })).await;
-    let (whep, events) =
-        WhepSession::connect(&session.whep_url, &session.token, &ViewerOptions::direct(LOOPBACK))
-            .await
-            .unwrap();
-    let mut watch = Watch::new(events);
+    let (whep, mut watch) = watch_over_whep(&session).await;
     watch.picture().await;
     watch.until("the probes channel", |w, _| w.probes_open).await;
 

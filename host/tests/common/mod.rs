@@ -14,7 +14,7 @@ use gridplay_protocol::input::InputApplied;
 use gridplay_protocol::probe::HostProbeMessage;
 use gridplay_protocol::{AllocateResponse, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
-use gridplay_streaming::webrtc::ViewerEvent;
+use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use gridplay_streaming::{DecodedFrame, H264Decoder};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -116,6 +116,14 @@ pub async fn start_broker(seed: [u8; 32]) -> String {
         Arc::new(BrokerState::in_memory(SigningKey::from_bytes(&seed), BrokerConfig::default()));
     tokio::spawn(serve(listener, state, std::future::pending()));
     broker
+}
+
+/// Plays `session` as a browser would: a WHEP viewer over loopback, and its event stream.
+pub async fn watch_over_whep(session: &AllocateResponse) -> (WhepSession, Watch) {
+    let options = ViewerOptions::direct(LOOPBACK);
+    let (whep, events) =
+        WhepSession::connect(&session.whep_url, &session.token, &options).await.unwrap();
+    (whep, Watch::new(events))
 }
 
 /// The viewer's event stream, remembering what arrives while waiting for something else.

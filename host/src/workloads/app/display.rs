@@ -20,7 +20,6 @@ pub struct Display {
     child: Child,
     number: u32,
     cookie: [u8; 16],
-    auth_file: PathBuf,
 }
 
 impl Display {
@@ -58,7 +57,7 @@ impl Display {
             let _ = child.wait();
             return Err(HostError::App("Xvfb did not start".into()));
         };
-        Ok(Self { child, number, cookie, auth_file: auth_file.to_owned() })
+        Ok(Self { child, number, cookie })
     }
 
     /// The display number (`:N`).
@@ -74,11 +73,6 @@ impl Display {
     /// The session's cookie.
     pub fn cookie(&self) -> &[u8; 16] {
         &self.cookie
-    }
-
-    /// The Xauthority file holding the cookie.
-    pub fn auth_file(&self) -> &Path {
-        &self.auth_file
     }
 }
 

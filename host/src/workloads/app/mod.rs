@@ -83,7 +83,7 @@ pub struct AppWorkload {
     screen: Screen,
     sandbox: Sandbox,
     _display: Display,
-    dir: SessionDir,
+    _dir: SessionDir,
     touches: Touches,
 }
 
@@ -98,17 +98,13 @@ impl AppWorkload {
         height: u32,
     ) -> Result<Self, HostError> {
         let dir = SessionDir::create(name)?;
-        let display = Display::start(width, height, &dir.path().join("auth"))?;
+        // The app finds its cookie where X clients look: its home's .Xauthority.
+        let display = Display::start(width, height, &dir.home().join(".Xauthority"))?;
         let screen = Screen::connect(&display)?;
         let sandbox = Sandbox::start(entry, &display, &dir, limits)?;
         let number = display.number();
         tracing::debug!(app = %entry.app.id, display = number, pid = sandbox.pid(), "app started");
-        Ok(Self { screen, sandbox, _display: display, dir, touches: Touches::default() })
-    }
-
-    /// The session's directory on the host (the app's home is `home/` in it).
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
+        Ok(Self { screen, sandbox, _display: display, _dir: dir, touches: Touches::default() })
     }
 }
 

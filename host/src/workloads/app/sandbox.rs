@@ -112,7 +112,6 @@ impl Sandbox {
         dir: &SessionDir,
         limits: Limits,
     ) -> Result<Self, HostError> {
-        std::fs::copy(display.auth_file(), dir.home().join(".Xauthority"))?;
         if entry.network == Network::Internet {
             std::fs::write(dir.path().join("resolv.conf"), "nameserver 10.0.2.3\n")?;
         }
