@@ -24,7 +24,7 @@ use anyhow::Context;
 use clap::Args;
 use gridplay_chain::evidence::{Expected, verify_record};
 use gridplay_chain::settlement::{Voucher, sign_probe_summary, sign_voucher, voucher_session_id};
-use gridplay_chain::{BLOCK_SECONDS, ProbeRecord, ProbeSummary, bill_block, keccak256};
+use gridplay_chain::{BLOCK_SECONDS, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
 use gridplay_protocol::AllocateResponse;
 use gridplay_protocol::check::{
     CheckAccepted, CheckReport, HostRecord, SignedBlockSummary, SignedCheck,
@@ -33,7 +33,6 @@ use gridplay_protocol::probe::{
     Address, BlockSummary, ClientKey, PROBES_SIGNATURE_HEADER, ProbeReport, from_hex, to_hex,
 };
 use gridplay_protocol::settlement::{SettlementInfo, VoucherSubmission, VoucherTerms};
-use gridplay_session_broker::settlement::sla;
 use gridplay_session_broker::unix_ms;
 use k256::ecdsa::SigningKey;
 
@@ -150,7 +149,7 @@ fn block_summaries(
     fps: u32,
     checker: &PrivateKeySigner,
 ) -> anyhow::Result<Vec<SignedBlockSummary>> {
-    let sla = sla(&paid.info.service_level, fps, paid.price_per_block);
+    let sla = Sla::for_level(&paid.info.service_level, fps, paid.price_per_block);
     let unseen =
         ProbeRecord { fps: fps as f32, rtt_ms: 0.0, loss: 0.0, click_to_photon_p95_ms: None };
     let mut signed = Vec::new();

@@ -9,7 +9,7 @@ use alloy::primitives::Address;
 use anyhow::Context;
 use gridplay_chain::settlement::{DeployParams, LocalChain};
 use gridplay_protocol::settlement::ServiceLevel;
-use gridplay_session_broker::settlement::SettlementConfig;
+use gridplay_settler::SettlementConfig;
 
 /// One ether, in wei.
 const ETHER: u128 = 1_000_000_000_000_000_000;

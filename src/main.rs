@@ -23,11 +23,11 @@ use gridplay_host::workloads::app::cgroup::Limits;
 use gridplay_host::{BrokerKey, DEFAULT_MAX_WATCHERS, HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
-use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
 use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
 };
+use gridplay_settler::{SettlementConfig, Settler};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -138,9 +138,9 @@ struct BrokerArgs {
     /// File holding the operator's secp256k1 key (hex), which commits epochs.
     #[arg(long, env = "GRIDPLAY_OPERATOR_KEY_FILE")]
     operator_key_file: Option<PathBuf>,
-    /// Seconds between epoch commits.
-    #[arg(long, env = "GRIDPLAY_EPOCH_SECONDS", default_value_t = 900)]
-    epoch_seconds: u64,
+    /// Seconds between epoch commits (fractions allowed, at least 0.1).
+    #[arg(long, env = "GRIDPLAY_EPOCH_SECONDS", default_value_t = 900.0)]
+    epoch_seconds: f64,
     /// The JSON-RPC endpoint players are told to check receipts against (default: --rpc-url).
     #[arg(long, env = "GRIDPLAY_PUBLIC_RPC_URL")]
     public_rpc_url: Option<String>,
@@ -154,6 +154,12 @@ struct BrokerArgs {
     /// registering such an endpoint is never read (nor paid).
     #[arg(long, env = "GRIDPLAY_ALLOW_PRIVATE_HOSTS")]
     allow_private_hosts: bool,
+}
+
+/// The period between settling rounds, from seconds (at least 0.1).
+fn epoch_period(seconds: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds.max(0.1))
+        .map_err(|e| anyhow::anyhow!("--epoch-seconds {seconds}: {e}"))
 }
 
 /// A `0x` Ethereum address, lowercased.
@@ -387,7 +393,10 @@ async fn broker_state(
     };
     let state = BrokerState::new(store, key, config);
     Ok(Arc::new(match settlement {
-        Some(settlement) => state.with_settlement(Settlement::new(settlement, unix_ms())?),
+        Some(settlement) => {
+            let settler = Settler::start(settlement, unix_ms()).await.context("settlement")?;
+            state.with_settlement(Arc::new(settler))
+        }
         None => state,
     }))
 }
@@ -462,7 +471,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
             let client = SettlementClient::connect(rpc_url, operator, contract).await?;
             Some(SettlementConfig {
                 client,
-                epoch: std::time::Duration::from_secs(args.epoch_seconds.max(1)),
+                epoch: epoch_period(args.epoch_seconds)?,
                 rpc_url: Some(args.public_rpc_url.clone().unwrap_or_else(|| rpc_url.clone())),
                 demo_player_key: None,
                 service_level: ServiceLevel::standard(9_000),

@@ -26,8 +26,8 @@ use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport, Session
 use gridplay_protocol::settlement::{
     ServiceLevel, SessionReceipt, VoucherSubmission, VoucherTerms,
 };
-use gridplay_session_broker::settlement::{Settlement, SettlementConfig};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_settler::{SettlementConfig, Settler};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
@@ -82,12 +82,12 @@ fn voucher_for(
 /// `chain`'s host address, on loopback.
 struct Network {
     broker: String,
-    settler: Arc<Settlement>,
+    settler: Arc<Settler>,
     state_dir: std::path::PathBuf,
 }
 
 /// A settler on `chain` keeping its state in `state_dir` (carrying on from what is there).
-fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settlement {
+async fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settler {
     let config = SettlementConfig {
         client: chain.operator.clone(),
         epoch: Duration::from_secs(3600),
@@ -97,18 +97,18 @@ fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settlement {
         state_dir: state_dir.to_owned(),
         allow_private_hosts: true,
     };
-    Settlement::new(config, now_ms()).unwrap()
+    Settler::start(config, now_ms()).await.unwrap()
 }
 
 async fn network(chain: &LocalChain, name: &str) -> Network {
     let state_dir =
         std::env::temp_dir().join(format!("gridplay-settlement-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
-    let settlement = settler_at(chain, &state_dir);
+    let settler = Arc::new(settler_at(chain, &state_dir).await);
     let state = Arc::new(
-        BrokerState::in_memory(token_key(), BrokerConfig::default()).with_settlement(settlement),
+        BrokerState::in_memory(token_key(), BrokerConfig::default())
+            .with_settlement(Arc::clone(&settler) as _),
     );
-    let settler = Arc::clone(state.settlement.as_ref().unwrap());
     let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
     let broker = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, state, std::future::pending()));
@@ -250,8 +250,8 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
 
     // A settler restarted from its state directory has lost nothing: the receipt is there, and
     // it answers for the epoch its predecessor committed.
-    let restarted = settler_at(&chain, &state_dir);
-    assert_eq!(restarted.receipt(&session.session_id).unwrap(), shown);
+    let restarted = settler_at(&chain, &state_dir).await;
+    assert_eq!(restarted.session_receipt(&session.session_id).unwrap(), shown);
     drop(settler);
 
     // Anyone may challenge the block's voucher; the settler answers in its next round.
@@ -317,7 +317,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
         .await
         .unwrap();
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
-    let Network { broker, settler, state_dir } = network(&chain, "checker").await;
+    let Network { broker, settler, .. } = network(&chain, "checker").await;
     // The checker pays for its sessions like a player, and the contract knows its key.
     let checker = PrivateKeySigner::from(chain.anvil.keys()[4].clone());
     client
@@ -395,9 +395,9 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
         voucher_signature: receipt.voucher_signature.clone(),
         leaf,
     };
-    let carried: BTreeMap<alloy::primitives::Address, String> =
-        serde_json::from_slice(&std::fs::read(state_dir.join("cumulative.json")).unwrap()).unwrap();
-    let prior = carried.into_iter().map(|(p, wei)| (p, wei.parse().unwrap())).collect();
+    // The checker's session is the only one billed on this chain: its cumulative spend is
+    // the receipt's total.
+    let prior = BTreeMap::from([(checker.address(), receipt.total())]);
     let over = Epoch::new(vec![billed], &prior).unwrap();
     let (over_id, over_tx) = client.commit_epoch(over.sections()).await.unwrap();
     let (chain_id, contract) = (client.chain_id(), client.address());

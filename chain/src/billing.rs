@@ -1,5 +1,7 @@
 //! The billing rule: what one 15-minute block of a session is worth, given its probes.
 
+use gridplay_protocol::settlement::ServiceLevel;
+
 use crate::Error;
 
 /// Seconds in one billing block (15 minutes).
@@ -41,6 +43,19 @@ pub struct Sla {
 }
 
 impl Sla {
+    /// The terms for a session at `fps` under the broker's service `level`, at
+    /// `price_per_block`.
+    pub fn for_level(level: &ServiceLevel, fps: u32, price_per_block: u128) -> Self {
+        Self {
+            min_fps: fps as f32 * level.min_fps_percent as f32 / 100.0,
+            max_rtt_ms: level.max_rtt_ms as f32,
+            max_click_to_photon_ms: level.max_click_to_photon_ms as f32,
+            max_loss: level.max_loss_ppm as f32 / 1e6,
+            min_met_bps: level.min_met_bps,
+            price_per_block,
+        }
+    }
+
     /// Whether one second meets the bar: `fps >= min_fps`, `rtt_ms <= max_rtt_ms`,
     /// `loss <= max_loss`, and, when the second has a click-to-photon sample,
     /// `click_to_photon_p95_ms <= max_click_to_photon_ms`. A NaN anywhere fails.

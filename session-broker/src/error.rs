@@ -48,9 +48,6 @@ pub enum BrokerError {
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
-    /// A host's record of a session could not be read or was refused (settlement only).
-    #[error("host record: {0}")]
-    HostRecord(String),
 }
 
 impl BrokerError {
@@ -65,7 +62,6 @@ impl BrokerError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::HostRecord(_) => StatusCode::BAD_GATEWAY,
             Self::AlreadyCounted => StatusCode::CONFLICT,
         }
     }
@@ -85,7 +81,6 @@ impl BrokerError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Store(_) => "store_unavailable",
             Self::InsufficientDeposit(_) => "insufficient_deposit",
-            Self::HostRecord(_) => "bad_host_record",
             Self::AlreadyCounted => "already_counted",
         }
     }

@@ -1,6 +1,7 @@
 //! Transactions and reads against a deployed `GridplaySettlement`.
 
-use alloy::network::EthereumWallet;
+use alloy::eips::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
@@ -39,6 +40,33 @@ pub struct DeployParams {
 pub struct SettlementClient {
     contract: GridplaySettlementInstance<DynProvider>,
     chain_id: u64,
+    /// Signs the transactions this client builds itself ([`SettlementClient::sign_commit`]).
+    wallet: EthereumWallet,
+    /// The signer's address.
+    sender: Address,
+}
+
+/// A signed `commitEpoch` transaction, not yet sent: what a settler keeps before sending it,
+/// so that after a crash it can tell whether it was mined (one nonce, one transaction).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignedCommit {
+    /// The transaction's hash.
+    pub tx: B256,
+    /// The sender's nonce it uses.
+    pub nonce: u64,
+    /// The signed transaction, EIP-2718 encoded.
+    pub raw: Bytes,
+}
+
+/// What became of a [`SignedCommit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Mined: the epoch's id.
+    Committed(u64),
+    /// It never will be: reverted, or its nonce went to another transaction.
+    Failed(String),
+    /// Not mined yet.
+    Pending,
 }
 
 fn chain_error(e: impl std::fmt::Display) -> Error {
@@ -86,17 +114,14 @@ async fn mined<C: alloy::sol_types::SolCall>(
     Ok(receipt)
 }
 
-/// An HTTP provider that signs with `signer`.
-pub(crate) async fn provider(
-    rpc_url: &str,
-    signer: PrivateKeySigner,
-) -> Result<DynProvider, Error> {
+/// An HTTP provider that signs with `wallet`.
+pub(crate) fn provider(rpc_url: &str, wallet: EthereumWallet) -> Result<DynProvider, Error> {
     let url = rpc_url.parse().map_err(|e| Error::Chain(format!("bad RPC URL `{rpc_url}`: {e}")))?;
     // Simple nonce management asks the node each time, so a transaction that
     // failed before it was sent does not leave a gap that stalls the next one.
     Ok(ProviderBuilder::new()
         .with_simple_nonce_management()
-        .wallet(EthereumWallet::from(signer))
+        .wallet(wallet)
         .connect_http(url)
         .erased())
 }
@@ -109,7 +134,8 @@ impl SettlementClient {
         params: DeployParams,
     ) -> Result<Self, Error> {
         let operator = signer.address();
-        let provider = provider(rpc_url, signer).await?;
+        let wallet = EthereumWallet::from(signer);
+        let provider = provider(rpc_url, wallet.clone())?;
         let contract = GridplaySettlement::deploy(
             provider.clone(),
             operator,
@@ -123,7 +149,7 @@ impl SettlementClient {
         .await
         .map_err(chain_error)?;
         let chain_id = provider.get_chain_id().await.map_err(chain_error)?;
-        Ok(Self { contract, chain_id })
+        Ok(Self { contract, chain_id, wallet, sender: operator })
     }
 
     /// A handle on the contract at `address`, sending as `signer`.
@@ -132,9 +158,11 @@ impl SettlementClient {
         signer: PrivateKeySigner,
         address: Address,
     ) -> Result<Self, Error> {
-        let provider = provider(rpc_url, signer).await?;
+        let sender = signer.address();
+        let wallet = EthereumWallet::from(signer);
+        let provider = provider(rpc_url, wallet.clone())?;
         let chain_id = provider.get_chain_id().await.map_err(chain_error)?;
-        Ok(Self { contract: GridplaySettlement::new(address, provider), chain_id })
+        Ok(Self { contract: GridplaySettlement::new(address, provider), chain_id, wallet, sender })
     }
 
     /// The same contract, sending as another signer.
@@ -180,6 +208,75 @@ impl SettlementClient {
     pub async fn commit_epoch(&self, epoch: &Sections) -> Result<(u64, B256), Error> {
         let (root, blocks, hosts, players, total) = epoch.commit_args();
         self.commit_raw(root, blocks, hosts, players, total).await
+    }
+
+    /// Signs a commit of `epoch` (operator only) without sending it; fails, sending
+    /// nothing, if the commit would revert now.
+    pub async fn sign_commit(&self, epoch: &Sections) -> Result<SignedCommit, Error> {
+        let (root, blocks, hosts, players, total) = epoch.commit_args();
+        let call = self.contract.commitEpoch(root, blocks, hosts, players, total).from(self.sender);
+        call.call().await.map_err(|e| call_error("commitEpoch", e))?;
+        let provider = self.contract.provider();
+        let request = call.into_transaction_request();
+        let gas = provider.estimate_gas(request.clone()).await.map_err(chain_error)?;
+        let nonce =
+            provider.get_transaction_count(self.sender).pending().await.map_err(chain_error)?;
+        let fees = provider.estimate_eip1559_fees().await.map_err(chain_error)?;
+        let request = request
+            .with_nonce(nonce)
+            // Room for the estimate to be a little short.
+            .with_gas_limit(gas.saturating_add(gas / 4))
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+            .with_chain_id(self.chain_id);
+        let envelope = request.build(&self.wallet).await.map_err(chain_error)?;
+        Ok(SignedCommit {
+            tx: *envelope.tx_hash(),
+            nonce,
+            raw: Bytes::from(envelope.encoded_2718()),
+        })
+    }
+
+    /// Sends a signed commit; sending one the node already has, or has mined, is not an
+    /// error.
+    pub async fn broadcast(&self, commit: &SignedCommit) -> Result<(), Error> {
+        match self.contract.provider().send_raw_transaction(&commit.raw).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let text = e.to_string().to_lowercase();
+                let known = ["already known", "already imported", "nonce too low"];
+                if known.iter().any(|k| text.contains(k)) { Ok(()) } else { Err(chain_error(e)) }
+            }
+        }
+    }
+
+    /// What became of a signed commit, as the chain says now.
+    pub async fn commit_outcome(&self, commit: &SignedCommit) -> Result<CommitOutcome, Error> {
+        let provider = self.contract.provider();
+        let receipt =
+            || async { provider.get_transaction_receipt(commit.tx).await.map_err(chain_error) };
+        let outcome = |receipt: alloy::rpc::types::TransactionReceipt| {
+            if !receipt.status() {
+                return CommitOutcome::Failed("reverted".into());
+            }
+            match receipt.decoded_log::<GridplaySettlement::EpochCommitted>() {
+                Some(committed) => CommitOutcome::Committed(committed.epochId.to::<u64>()),
+                None => CommitOutcome::Failed("mined without an EpochCommitted event".into()),
+            }
+        };
+        if let Some(mined) = receipt().await? {
+            return Ok(outcome(mined));
+        }
+        let used =
+            provider.get_transaction_count(self.sender).latest().await.map_err(chain_error)?;
+        if used <= commit.nonce {
+            return Ok(CommitOutcome::Pending);
+        }
+        // Its nonce is used: by it (mined since the first look) or by another transaction.
+        Ok(match receipt().await? {
+            Some(mined) => outcome(mined),
+            None => CommitOutcome::Failed("another transaction took its nonce".into()),
+        })
     }
 
     /// Commits exactly these arguments (operator only): what a ledger recorded.

@@ -11,7 +11,7 @@ mod receipt;
 mod sections;
 mod tree;
 
-pub use client::{DeployParams, EpochState, SettlementClient};
+pub use client::{CommitOutcome, DeployParams, EpochState, SettlementClient, SignedCommit};
 pub use epoch::{
     BilledBlock, DisputeEvidence, Epoch, Voucher, probe_summary_digest, sign_probe_summary,
     sign_voucher, voucher_session_id,

@@ -1,4 +1,4 @@
-//! Per-address rate limiting of allocations (GCRA, via `governor`).
+//! Per-address rate limiting of allocations and vouchers (GCRA, via `governor`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -30,8 +30,9 @@ impl AddressLimiter {
     }
 }
 
-/// Refuses an allocation with 429 when its client address is over the limit.
-pub async fn limit_allocations(
+/// Refuses a request (an allocation, a voucher) with 429 when its client address is over
+/// the limit; both draw on one budget per address.
+pub async fn limit_per_address(
     State(state): State<Shared>,
     request: Request,
     next: Next,
@@ -40,7 +41,9 @@ pub async fn limit_allocations(
     if let (Some(limiter), Some(address)) = (&state.limiter, address)
         && let Err(e) = limiter.check(address)
     {
-        state.metrics.record_allocation::<()>(&Err(e.clone()), std::time::Duration::ZERO);
+        if request.uri().path() == "/v1/sessions" {
+            state.metrics.record_allocation::<()>(&Err(e.clone()), std::time::Duration::ZERO);
+        }
         return e.into_response();
     }
     next.run(request).await

@@ -88,7 +88,7 @@ pub struct BrokerState {
     /// Per-address allocation limiter.
     limiter: Option<limit::AddressLimiter>,
     /// The settler, when this broker settles sessions on chain.
-    pub settlement: Option<Arc<Settlement>>,
+    pub settlement: Option<Arc<dyn Settlement>>,
 }
 
 impl BrokerState {
@@ -100,8 +100,8 @@ impl BrokerState {
     }
 
     /// This broker also settles sessions on chain.
-    pub fn with_settlement(mut self, settlement: Settlement) -> Self {
-        self.settlement = Some(Arc::new(settlement));
+    pub fn with_settlement(mut self, settlement: Arc<dyn Settlement>) -> Self {
+        self.settlement = Some(settlement);
         self
     }
 
@@ -128,7 +128,7 @@ pub fn app(state: Shared) -> Router {
             "/v1/sessions",
             post(sessions::allocate).route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
-                limit::limit_allocations,
+                limit::limit_per_address,
             )),
         )
         .route("/v1/sessions/{id}", get(sessions::get_session).delete(sessions::end_session))
@@ -138,7 +138,13 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
         .route("/v1/checks", post(checks::submit))
         .route("/v1/settlement", get(settle::info))
-        .route("/v1/sessions/{id}/voucher", post(settle::voucher))
+        .route(
+            "/v1/sessions/{id}/voucher",
+            post(settle::voucher).route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                limit::limit_per_address,
+            )),
+        )
         .route("/v1/sessions/{id}/receipt", get(settle::receipt))
         .route("/v1/settlement/claims/{host}", get(settle::host_claims))
         .route("/metrics", get(metrics))
@@ -182,20 +188,14 @@ pub async fn serve(
             }
         })
     };
+    // The settler runs its own rounds; at shutdown it is told to stop and waited for, so that
+    // a round under way finishes or is given up cleanly rather than cut anywhere.
+    let (stop_settler, stopped) = tokio::sync::watch::channel(false);
     let settler = state.settlement.as_ref().map(|settlement| {
         let settlement = Arc::clone(settlement);
         // Hosts' records are read with tokens the settler signs itself.
         let token_key = state.key.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(settlement.epoch());
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = settlement.settle_once(&token_key, unix_ms()).await {
-                    tracing::warn!("settling failed: {e}");
-                }
-            }
-        })
+        tokio::spawn(async move { settlement.run(token_key, stopped).await })
     });
     let served = axum::serve(
         listener,
@@ -204,8 +204,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    let _ = stop_settler.send(true);
     if let Some(settler) = settler {
-        settler.abort();
+        let _ = settler.await;
     }
     served
 }

@@ -172,10 +172,15 @@ async fn claim_best(
             client_key: request.client_key.clone(),
         };
         tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
-        let token = claims.sign(&state.key);
-        if let Some(settlement) = &state.settlement {
-            settlement.allocated(&claims, host, now);
+        if let Some(settlement) = &state.settlement
+            && let Err(e) = settlement.allocated(&claims, host, now)
+        {
+            // Unsettleable, so unplayable: the slot goes back.
+            tracing::error!(session = %record.session_id, "the settler cannot keep the allocation: {e}");
+            state.store.update_session(&record.session_id, None, SessionState::Ended, now).await?;
+            return Err(e);
         }
+        let token = claims.sign(&state.key);
         return Ok(Some(AllocateResponse {
             session_id: record.session_id,
             host_id: host.host_id.clone(),

@@ -13,7 +13,7 @@ use super::{Shared, unix_ms};
 use crate::BrokerError;
 use crate::settlement::Settlement;
 
-fn settler(state: &Shared) -> Result<&Settlement, BrokerError> {
+fn settler(state: &Shared) -> Result<&dyn Settlement, BrokerError> {
     state.settlement.as_deref().ok_or(BrokerError::NotSettling)
 }
 

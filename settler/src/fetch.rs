@@ -10,7 +10,7 @@ use std::time::Duration;
 use gridplay_chain::evidence::{Evidence, Expected, verify_record};
 use gridplay_protocol::probe::{ClientKey, PROBES_SIGNATURE_HEADER};
 
-use crate::BrokerError;
+use crate::Error;
 
 /// Longest host record read, in bytes.
 pub const MAX_RECORD_BYTES: usize = 4 << 20;
@@ -81,7 +81,7 @@ pub async fn read_records(
     jobs: Vec<Job>,
     limits: Limits,
     now_ms: u64,
-) -> HashMap<String, Result<Evidence, BrokerError>> {
+) -> HashMap<String, Result<Evidence, Error>> {
     let mut set = tokio::task::JoinSet::new();
     for job in jobs {
         set.spawn(async move {
@@ -112,17 +112,17 @@ pub async fn read_records(
     records
 }
 
-fn refused(reason: impl Into<String>) -> BrokerError {
-    BrokerError::HostRecord(reason.into())
+fn refused(reason: impl Into<String>) -> Error {
+    Error::HostRecord(reason.into())
 }
 
 /// Checks a fetched record as evidence of the job's session.
-pub(super) fn verify(
+pub(crate) fn verify(
     job: &Job,
     body: &[u8],
     signature: Option<&str>,
     now_ms: u64,
-) -> Result<Evidence, BrokerError> {
+) -> Result<Evidence, Error> {
     let client_key = job.client_key.as_deref().and_then(|k| k.parse::<ClientKey>().ok());
     let expected = Expected {
         session_id: &job.session_id,
@@ -138,7 +138,7 @@ pub(super) fn verify(
 /// caller bounds it): the body (at most `limits.max_bytes`) and the signature header. Every address the host's name resolves to
 /// must be allowed, and the connection is pinned to them, so that a name that resolves
 /// again to something else (DNS rebinding) is never followed; so are redirects.
-async fn fetch(job: &Job, limits: &Limits) -> Result<(Vec<u8>, Option<String>), BrokerError> {
+async fn fetch(job: &Job, limits: &Limits) -> Result<(Vec<u8>, Option<String>), Error> {
     let url = format!("{}/sessions/{}/probes", job.whep_url.trim_end_matches('/'), job.session_id);
     let url = reqwest::Url::parse(&url).map_err(|e| refused(format!("bad endpoint: {e}")))?;
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
@@ -201,8 +201,8 @@ mod tests {
     use axum::routing::get;
     use tokio::net::TcpListener;
 
-    use super::super::tests::{ALLOCATED_MS, genuine, job, record};
     use super::*;
+    use crate::book::tests::{ALLOCATED_MS, genuine, job, record};
 
     #[test]
     fn only_public_addresses_unless_private_ones_are_allowed() {
@@ -300,7 +300,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10), "bounded by the timeout");
         let evidence = records.remove("honest").unwrap().unwrap();
         assert_eq!(evidence.seconds_counted(), 20);
-        let reason = |r: Option<Result<Evidence, BrokerError>>| r.unwrap().unwrap_err().to_string();
+        let reason = |r: Option<Result<Evidence, Error>>| r.unwrap().unwrap_err().to_string();
         let hung = reason(records.remove("hung"));
         assert!(hung.contains("no answer within"), "{hung}");
         let flooded = reason(records.remove("flooded"));

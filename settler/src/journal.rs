@@ -9,18 +9,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The journal file, open for appending.
-pub(super) struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: File,
     /// Records appended since the file was last rewritten.
-    pub(super) appended: usize,
+    pub(crate) appended: usize,
 }
 
 impl Journal {
     /// Opens (or creates) the journal at `path` and reads its records. A last line cut short
     /// by a crash is dropped (and the file rewritten without it); any other unreadable line
     /// is an error.
-    pub(super) fn open<E: Serialize + DeserializeOwned>(
+    pub(crate) fn open<E: Serialize + DeserializeOwned>(
         path: &Path,
     ) -> std::io::Result<(Self, Vec<E>)> {
         let mut records = Vec::new();
@@ -48,7 +48,7 @@ impl Journal {
     }
 
     /// Appends one record and flushes it to the file.
-    pub(super) fn append<E: Serialize>(&mut self, record: &E) -> std::io::Result<()> {
+    pub(crate) fn append<E: Serialize>(&mut self, record: &E) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
@@ -58,7 +58,7 @@ impl Journal {
     }
 
     /// Replaces the file with `records`, atomically (written aside, then renamed).
-    pub(super) fn rewrite<E: Serialize>(&mut self, records: &[E]) -> std::io::Result<()> {
+    pub(crate) fn rewrite<E: Serialize>(&mut self, records: &[E]) -> std::io::Result<()> {
         let aside = self.path.with_extension("rewrite");
         let mut file = File::create(&aside)?;
         for record in records {
