@@ -131,6 +131,7 @@ impl Settler {
     async fn reconcile(&self, adopted: bool) -> Result<(), Error> {
         let client = &self.config.client;
         if let Some(intent) = self.intent() {
+            tracing::info!(tx = %intent.commit.tx, "concluding the epoch left under way");
             self.conclude(&intent, COMMIT_WAIT).await?;
         }
         let count = client.epoch_count().await?;
