@@ -70,11 +70,14 @@ impl Rng {
     }
 }
 
+/// A record as the host serves it: (its place in allocation order, the body, the signature).
+type Served = (usize, Vec<u8>, String);
+
 /// The host's side: every session's signed record, served once the session has ended (the
 /// first `ended` sessions, in allocation order).
 #[derive(Default)]
 struct Records {
-    by_session: std::sync::Mutex<HashMap<String, (usize, Vec<u8>, String)>>,
+    by_session: std::sync::Mutex<HashMap<String, Served>>,
     ended: AtomicUsize,
 }
 
