@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::catalogue::Catalogue;
+use gridplay_host::probes::Clock;
 use gridplay_host::worker::WorkerCommand;
 use gridplay_host::workloads::app::cgroup::Limits;
 use gridplay_host::{BrokerKey, DEFAULT_MAX_WATCHERS, HostConfig, run_host};
@@ -530,6 +531,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         catalogue,
         worker: Some(worker_command()?),
         max_watchers: args.max_watchers,
+        clock: Clock::default(),
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

@@ -23,6 +23,9 @@
 //! only summarises.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use gridplay_protocol::ProtocolError;
 use gridplay_protocol::probe::{
@@ -362,6 +365,84 @@ fn percentile(values: &mut [u32], p: u32) -> Option<u32> {
     values.sort_unstable();
     let rank = (values.len() * p as usize).div_ceil(100).max(1);
     Some(values[rank - 1])
+}
+
+/// Where the host reads the time for its probe logs: the system clock, or a clock its owner
+/// moves, to run a session's seconds without waiting for them.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Option<Arc<AtomicU64>>);
+
+impl Clock {
+    /// A clock that stands at `start_ms` (Unix ms) until [moved](Clock::advance).
+    pub fn manual(start_ms: u64) -> Self {
+        Self(Some(Arc::new(AtomicU64::new(start_ms))))
+    }
+
+    /// Moves a manual clock on by `ms`; the system clock moves by itself.
+    pub fn advance(&self, ms: u64) {
+        if let Some(at) = &self.0 {
+            at.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+
+    /// Now, Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        match &self.0 {
+            Some(at) => at.load(Ordering::SeqCst),
+            None => {
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+            }
+        }
+    }
+}
+
+/// A running session's probe log on the host's [`Clock`], shared by the session and the
+/// probes endpoint.
+pub struct SessionLog {
+    log: Mutex<ProbeLog>,
+    clock: Clock,
+}
+
+impl SessionLog {
+    /// A log for a session starting now on `clock`, whose reports `client_key` must sign.
+    pub fn new(
+        session_id: String,
+        host_id: String,
+        client_key: Option<ClientKey>,
+        clock: Clock,
+    ) -> Self {
+        let log = ProbeLog::new(session_id, host_id, client_key, clock.now_ms());
+        Self { log: Mutex::new(log), clock }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProbeLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// See [`ProbeLog::frame`].
+    pub fn frame(&self, frame: FrameFigures) {
+        self.lock().frame(self.clock.now_ms(), frame);
+    }
+
+    /// See [`ProbeLog::client_report`].
+    pub fn client_report(&self, signed: SignedProbeReport) -> Result<u32, Rejection> {
+        self.lock().client_report(self.clock.now_ms(), signed)
+    }
+
+    /// See [`ProbeLog::malformed_message`].
+    pub fn malformed_message(&self) {
+        self.lock().malformed_message();
+    }
+
+    /// See [`ProbeLog::finish`].
+    pub fn finish(&self) {
+        self.lock().finish(self.clock.now_ms());
+    }
+
+    /// See [`ProbeLog::snapshot`].
+    pub fn snapshot(&self) -> SessionProbes {
+        self.lock().snapshot(self.clock.now_ms())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::broker_link::{BrokerKey, BrokerLink};
 use crate::catalogue::Catalogue;
+use crate::probes::Clock;
 use crate::quic::serve_quic;
 use crate::whep::{DEFAULT_MAX_WATCHERS, HostState, whep_router};
 use crate::worker::WorkerCommand;
@@ -61,6 +62,8 @@ pub struct HostConfig {
     pub worker: Option<WorkerCommand>,
     /// Watchers (QUIC, each with an unexpired token) one session may have at once.
     pub max_watchers: usize,
+    /// The time sessions' probe logs are kept on.
+    pub clock: Clock,
 }
 
 impl HostConfig {
@@ -108,6 +111,7 @@ impl HostConfig {
             catalogue: Catalogue::default(),
             worker: None,
             max_watchers: DEFAULT_MAX_WATCHERS,
+            clock: Clock::default(),
         }
     }
 }
@@ -185,7 +189,8 @@ pub async fn run_host(
             .with_media_public_ip(config.media_public_ip)
             .with_catalogue(config.catalogue.clone())
             .with_worker(config.worker.clone())
-            .with_max_watchers(config.max_watchers),
+            .with_max_watchers(config.max_watchers)
+            .with_clock(config.clock.clone()),
     );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

@@ -1,8 +1,8 @@
 //! One streaming session: glues a [`StreamPeer`] to the frame loop thread,
 //! keeps its probe log and reports its life to the broker.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::HostError;
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
-use crate::probes::{FrameFigures, ProbeLog, Rejection};
+use crate::probes::{FrameFigures, Rejection, SessionLog};
 use crate::worker::{WorkerCommand, run_in_worker};
 use crate::workloads::{AppExit, Launch};
 
@@ -200,7 +200,7 @@ pub struct SessionParts {
     /// What was sent.
     pub counters: Arc<SessionCounters>,
     /// The session's probe records, shared with the probes endpoint.
-    pub probes: Arc<Mutex<ProbeLog>>,
+    pub probes: Arc<SessionLog>,
     /// Where to report the session's life, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
     /// Every encoded frame also goes here, for watchers.
@@ -296,7 +296,7 @@ pub async fn run_session(
                         render_encode_us: frame.render_encode.as_micros().min(u32::MAX.into())
                             as u32,
                     };
-                    probes.lock().expect("probes lock").frame(unix_ms(), figures);
+                    probes.frame(figures);
                     held_acks.extend(frame.acks);
                     if let Some(rtp_timestamp) = rtp_timestamp {
                         for ack in held_acks.drain(..) {
@@ -336,7 +336,7 @@ pub async fn run_session(
     let text = serde_json::to_string(&ended).expect("probe messages serialise");
     let _ = peer.send_probe_message(&text).await;
     peer.close().await;
-    probes.lock().expect("probes lock").finish(unix_ms());
+    probes.finish();
     if let Some(broker) = &broker {
         broker.report(&session_id, SessionState::Ended).await;
     }
@@ -346,18 +346,13 @@ pub async fn run_session(
 
 /// Answers a ping, or files a report in the probe log (telling the client
 /// when it is refused).
-async fn on_probe_message(
-    session_id: &str,
-    peer: &PlayerPeer,
-    probes: &Mutex<ProbeLog>,
-    bytes: &[u8],
-) {
+async fn on_probe_message(session_id: &str, peer: &PlayerPeer, probes: &SessionLog, bytes: &[u8]) {
     let answer = match ClientProbeMessage::parse(bytes) {
         Ok(ClientProbeMessage::Ping { id }) => Some(HostProbeMessage::Pong { id }),
         Ok(ClientProbeMessage::Report { report, signature }) => {
             let seq = report.seq;
             let signed = SignedProbeReport { report, signature };
-            let filed = probes.lock().expect("probes lock").client_report(unix_ms(), signed);
+            let filed = probes.client_report(signed);
             match filed {
                 Ok(_) | Err(Rejection::Ended) => None,
                 Err(rejection) => {
@@ -368,7 +363,7 @@ async fn on_probe_message(
         }
         Err(e) => {
             tracing::debug!(session = %session_id, "bad probe message: {e}");
-            probes.lock().expect("probes lock").malformed_message();
+            probes.malformed_message();
             None
         }
     };

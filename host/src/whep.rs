@@ -32,7 +32,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::broker_link::BrokerLink;
 use crate::catalogue::Catalogue;
 use crate::pipeline::{PipelineControl, StreamSpec};
-use crate::probes::ProbeLog;
+use crate::probes::{Clock, SessionLog};
 use crate::session::{
     PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session, unix_ms,
 };
@@ -51,7 +51,7 @@ struct Running {
     port: u16,
     control: Arc<PipelineControl>,
     counters: Arc<SessionCounters>,
-    probes: Arc<Mutex<ProbeLog>>,
+    probes: Arc<SessionLog>,
     watchers: broadcast::Sender<WatchedFrame>,
 }
 
@@ -99,7 +99,9 @@ pub struct HostState {
     worker: Option<WorkerCommand>,
     sessions: Mutex<HashMap<String, Running>>,
     /// Probe logs of the last [`FINISHED_KEPT`] sessions that ended.
-    finished: Mutex<VecDeque<(String, Arc<Mutex<ProbeLog>>)>>,
+    finished: Mutex<VecDeque<(String, Arc<SessionLog>)>>,
+    /// The time probe logs are kept on.
+    clock: Clock,
 }
 
 impl HostState {
@@ -125,11 +127,18 @@ impl HostState {
             worker: None,
             sessions: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
+            clock: Clock::default(),
         }
     }
 
+    /// Keeps probe logs on `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// A session's probe log: running, or among the recently ended.
-    fn probe_log(&self, id: &str) -> Option<Arc<Mutex<ProbeLog>>> {
+    fn probe_log(&self, id: &str) -> Option<Arc<SessionLog>> {
         if let Some(running) = self.sessions.lock().expect("sessions lock").get(id) {
             return Some(Arc::clone(&running.probes));
         }
@@ -233,12 +242,12 @@ impl HostState {
         let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
         let control = Arc::new(PipelineControl::new(spec, launch.resizable()));
         let counters = Arc::new(SessionCounters::default());
-        let probes = Arc::new(Mutex::new(ProbeLog::new(
+        let probes = Arc::new(SessionLog::new(
             claims.session_id.clone(),
             self.host_id.clone(),
             client_key,
-            unix_ms(),
-        )));
+            self.clock.clone(),
+        ));
         let (watchers, _) = broadcast::channel(WATCHED_FRAMES);
         let (cancel_tx, cancel) = oneshot::channel();
         let mut sessions = self.sessions.lock().expect("sessions lock");
@@ -516,7 +525,7 @@ async fn probes(
         return Err(WhepError::Unauthorized("token is for another session".into()));
     }
     let log = state.probe_log(&id).ok_or(WhepError::NotFound)?;
-    let snapshot = log.lock().expect("probes lock").snapshot(unix_ms());
+    let snapshot = log.snapshot();
     let body = serde_json::to_vec(&snapshot).map_err(|e| WhepError::Internal(e.to_string()))?;
     let signature = B64.encode(state.key.sign(&body).to_bytes());
     let mut response = (StatusCode::OK, body).into_response();

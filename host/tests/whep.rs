@@ -4,11 +4,10 @@
 //! the RTP timestamp of the frame that first shows it, and sends signed probe
 //! reports that the host verifies and serves, signed, from its probes endpoint.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signature, SigningKey, Verifier};
+use gridplay_host::probes::Clock;
 use gridplay_host::{BrokerKey, HostConfig, HostError, run_host};
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::probe::{
@@ -211,7 +210,9 @@ async fn each_ack_names_the_rtp_timestamp_of_the_first_frame_that_shows_the_inpu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_probe_reports_are_verified_kept_and_served_signed() {
-    let net = Network::start().await;
+    // The host's probe logs keep time on a clock this test moves: a second passes at once.
+    let clock = Clock::manual(1_800_000_000_000);
+    let net = Network::start_on(clock.clone()).await;
     let client = k256::ecdsa::SigningKey::from_slice(&[0x5e; 32]).unwrap();
     let address = Address::of(client.verifying_key()).to_string();
     let session = net.allocate_with(serde_json::json!({ "client_key": address })).await;
@@ -255,9 +256,16 @@ async fn signed_probe_reports_are_verified_kept_and_served_signed() {
         })
         .collect();
     assert_eq!(refused, vec![2, 1]);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(1000);
     send(report(2).sign(&client).into()).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The report is filed once the host answers the next ping on the same channel.
+    send(ClientProbeMessage::Ping { id: 10 }).await;
+    watch
+        .until("the second pong", |w, _| {
+            w.probe_messages.contains(&HostProbeMessage::Pong { id: 10 })
+        })
+        .await;
+    clock.advance(1000);
 
     let url = format!("{}/probes", whep.resource());
     let probes = fetch_probes(&net.http, &url, &session.token).await;
@@ -271,8 +279,8 @@ async fn signed_probe_reports_are_verified_kept_and_served_signed() {
     for record in probes.records.iter().filter_map(|r| r.client.as_ref()) {
         assert_eq!(record.signer().unwrap().to_string(), address, "anyone can re-verify");
     }
-    let last = probes.records.last().expect("records");
-    assert!(last.host.frames_sent > 0 && last.host.bitrate_bps > 0, "{last:?}");
+    let first = probes.records.first().expect("records");
+    assert!(first.host.frames_sent > 0 && first.host.bitrate_bps > 0, "{first:?}");
     assert_eq!(probes.blocks.len(), 1);
     assert_eq!(probes.blocks[0].seconds_with_client_report, 2);
     assert!(!probes.blocks[0].complete && !probes.ended);

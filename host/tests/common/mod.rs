@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use gridplay_host::catalogue::Catalogue;
+use gridplay_host::probes::Clock;
 use gridplay_host::worker::WorkerCommand;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::input::InputApplied;
@@ -36,6 +37,12 @@ impl Network {
         Self::start_with(Catalogue::default(), None).await
     }
 
+    /// A broker and a host whose probe logs keep time on `clock`.
+    #[allow(dead_code)]
+    pub async fn start_on(clock: Clock) -> Self {
+        Self::start_configured(|config| config.clock = clock).await
+    }
+
     /// A broker and a host offering `catalogue` besides Orbit, each session
     /// in a worker process of its own (`gridplay-worker`) as real hosts run them.
     pub async fn start_with_workers(catalogue: Catalogue) -> Self {
@@ -48,11 +55,19 @@ impl Network {
 
     /// A broker and a host offering `catalogue` besides Orbit.
     pub async fn start_with(catalogue: Catalogue, worker: Option<WorkerCommand>) -> Self {
+        Self::start_configured(|config| {
+            config.catalogue = catalogue;
+            config.worker = worker;
+        })
+        .await
+    }
+
+    /// A broker and a host configured by `configure`.
+    async fn start_configured(configure: impl FnOnce(&mut HostConfig)) -> Self {
         let broker = start_broker(BROKER_SEED).await;
         let mut config =
             HostConfig::local(&broker, LOOPBACK, 0, 3, SigningKey::from_bytes(&HOST_SEED));
-        config.catalogue = catalogue;
-        config.worker = worker;
+        configure(&mut config);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(run_host(
             config,
