@@ -1,6 +1,7 @@
 // Browser tests of catalogue apps (the repository's example catalogue, as `make up` offers it), driven through the
 // lobby like a player: every app is listed with its name and description; in the terminal a typed line appears on
-// the picture and `exit` ends the session with "app exited" in the page; vkcube (Vulkan on lavapipe, in its
+// the picture and `exit` ends the session with "app exited" in the page, and so does an `exit` pasted from the
+// page's clipboard; vkcube (Vulkan on lavapipe, in its
 // sandbox) plays at 30 fps or more at 1280x720; glxgears (OpenGL) animates. Server: `$GRIDPLAY_BIN up --apps …`.
 
 import assert from "node:assert/strict";
@@ -30,6 +31,24 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
+
+/** Waits for the terminal's window (white, top left) and puts the pointer over it, which gives it the keyboard. */
+async function pointAtTerminal(): Promise<void> {
+  assert.ok(browser);
+  const { page } = browser;
+  await waitFor(page, "the terminal's window", () => {
+    const video = document.getElementById("stream") as HTMLVideoElement;
+    const canvas = document.createElement("canvas");
+    canvas.width = 8;
+    canvas.height = 8;
+    const ctx = canvas.getContext("2d");
+    ctx?.drawImage(video, 0, 0, video.videoWidth / 4, video.videoHeight / 4, 0, 0, 8, 8);
+    const data = ctx?.getImageData(0, 0, 8, 8).data ?? [];
+    return Array.from(data).filter((v, i) => i % 4 === 1 && v > 200).length > 48;
+  });
+  const box = await page.evaluate(pictureBox);
+  await page.mouse.move(box.left + 0.1 * box.width, box.top + 0.1 * box.height);
+}
 
 /** Opens the lobby and plays `id`; resolves once `frames` frames were shown. */
 async function play(id: string, frames = 30): Promise<void> {
@@ -91,19 +110,7 @@ test("terminal: a typed line appears on the picture, and exit ends the session w
   const { page } = browser;
   const pageErrors = watchPage(page);
   await play("terminal");
-  // The terminal's window (white) is up in the top left; the pointer over it gives it the keyboard.
-  await waitFor(page, "the terminal's window", () => {
-    const video = document.getElementById("stream") as HTMLVideoElement;
-    const canvas = document.createElement("canvas");
-    canvas.width = 8;
-    canvas.height = 8;
-    const ctx = canvas.getContext("2d");
-    ctx?.drawImage(video, 0, 0, video.videoWidth / 4, video.videoHeight / 4, 0, 0, 8, 8);
-    const data = ctx?.getImageData(0, 0, 8, 8).data ?? [];
-    return Array.from(data).filter((v, i) => i % 4 === 1 && v > 200).length > 48;
-  });
-  const box = await page.evaluate(pictureBox);
-  await page.mouse.move(box.left + 0.1 * box.width, box.top + 0.1 * box.height);
+  await pointAtTerminal();
   const before = await page.evaluate(lumaGrid, GRID);
   await page.keyboard.type(`echo ${"M".repeat(40)}`);
   await page.keyboard.press("Enter");
@@ -118,6 +125,24 @@ test("terminal: a typed line appears on the picture, and exit ends the session w
   await page.locator("#lobby").waitFor({ state: "visible" });
   assert.match((await page.locator("#error").textContent()) ?? "", /app exited/);
   assert.deepEqual(pageErrors, []);
+});
+
+test("terminal: the player's clipboard pastes into the app (Shift+Insert)", async () => {
+  assert.ok(browser && server);
+  const { page, context } = browser;
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+  await play("terminal");
+  await pointAtTerminal();
+  // The pasted line shows at the prompt (a paste is answered after the keys already sent, so Enter waits for it),
+  // and then ends the shell: the session's end shows the whole line arrived.
+  await page.evaluate((line) => navigator.clipboard.writeText(line), `echo ${"M".repeat(40)}; exit`);
+  const before = await page.evaluate(lumaGrid, GRID);
+  await page.keyboard.press("Shift+Insert");
+  await installLumaGrid();
+  await page.waitForFunction(differs, { base: before, grid: GRID, cells: 2, by: 8, darker: true }, { timeout: WAIT_MS, polling: 50 });
+  await page.keyboard.press("Enter");
+  await waitFor(page, "the session's end", () => window.__gridplay.endReason !== null);
+  assert.equal((await stats(page)).endReason, "app exited (status 0)");
 });
 
 test("vkcube: Vulkan in its sandbox plays at 30 fps or more at 1280x720", async () => {

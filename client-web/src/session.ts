@@ -5,6 +5,7 @@ import { onEachFrame } from "./frames.ts";
 import type { AllocateResponse } from "./generated/AllocateResponse";
 import type { App } from "./generated/App";
 import { captureInput } from "./input/capture.ts";
+import { SharedClipboard } from "./input/clipboard.ts";
 import { InputChannel } from "./input/channel.ts";
 import { createPeer, gatheredOffer, type Peer } from "./peer.ts";
 import { ClickToPhoton } from "./probes/clickToPhoton.ts";
@@ -137,6 +138,7 @@ export class PlaySession {
         stats.endReason = reason;
         this.fail(`The session ended: ${reason}`);
       },
+      copied: (text) => clipboard.copiedByApp(text),
     });
     const sample = (ms: number): void => {
       recordClickToPhoton(ms);
@@ -144,7 +146,8 @@ export class PlaySession {
     };
     const photons = new ClickToPhoton();
     const channel = new InputChannel(input, photons, sample);
-    this.stopInput = captureInput(this.video, (kind, at) => channel.send(kind, at));
+    const clipboard = new SharedClipboard(navigator.clipboard, (kind) => channel.send(kind));
+    this.stopInput = captureInput(this.video, (kind, at) => channel.send(kind, at), clipboard);
     reporter.start();
     this.stopProbes = () => reporter.stop();
     pc.addEventListener("track", (e) => {

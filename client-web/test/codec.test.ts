@@ -36,6 +36,7 @@ describe("shared vectors (protocol/tests/vectors/input.json)", () => {
     assert.deepEqual(
       [...kinds].sort(),
       [
+        "Clipboard",
         "Gamepad",
         "GamepadGone",
         "KeyDown",

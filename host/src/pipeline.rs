@@ -167,6 +167,8 @@ pub struct EncodedOutput {
     /// Acknowledgements to send for inputs applied in this frame (without
     /// RTP timestamps: the sender adds them).
     pub acks: Vec<InputApplied>,
+    /// Text the workload copied to its clipboard since the frame before.
+    pub copied: Option<String>,
 }
 
 /// Frame deadlines on a fixed grid; a late frame skips the missed slots
@@ -281,6 +283,7 @@ pub fn run_pipeline(
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
+        let copied = workload.copied()?;
         let picture = workload.frame(started - last)?;
         last = started;
         let frame = match picture {
@@ -305,6 +308,7 @@ pub fn run_pipeline(
             data: Bytes::from(encoded.data),
             keyframe: encoded.keyframe,
             acks,
+            copied,
         };
         if output.blocking_send(out).is_err() {
             return Ok(());

@@ -297,6 +297,11 @@ pub async fn run_session(
                             as u32,
                     };
                     probes.frame(figures);
+                    if let Some(text) = frame.copied {
+                        let copied = HostProbeMessage::Clipboard { text };
+                        let text = serde_json::to_string(&copied).expect("probe messages serialise");
+                        let _ = peer.send_probe_message(&text).await;
+                    }
                     held_acks.extend(frame.acks);
                     if let Some(rtp_timestamp) = rtp_timestamp {
                         for ack in held_acks.drain(..) {

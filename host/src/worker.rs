@@ -80,6 +80,8 @@ pub struct FrameHeader {
     render_encode_us: u64,
     keyframe: bool,
     acks: Vec<InputApplied>,
+    #[serde(default)]
+    copied: Option<String>,
 }
 
 /// How a worker's frame loop ended.
@@ -303,6 +305,7 @@ fn encode_frame(frame: &EncodedOutput) -> Vec<u8> {
         render_encode_us: frame.render_encode.as_micros() as u64,
         keyframe: frame.keyframe,
         acks: frame.acks.clone(),
+        copied: frame.copied.clone(),
     };
     let header = serde_json::to_vec(&header).expect("frame headers serialise");
     let mut out = Vec::with_capacity(4 + header.len() + frame.data.len());
@@ -326,6 +329,7 @@ fn decode_frame(payload: &[u8]) -> Result<EncodedOutput, HostError> {
         data: Bytes::copy_from_slice(&payload[4 + length..]),
         keyframe: header.keyframe,
         acks: header.acks,
+        copied: header.copied,
     })
 }
 
@@ -434,6 +438,7 @@ mod tests {
             data: Bytes::from_static(b"\x00\x00\x00\x01\x65access unit"),
             keyframe: true,
             acks: vec![InputApplied { seq: 3, frame_id: 7, rtp_timestamp: None }],
+            copied: Some("copied ✓".into()),
         };
         let mut wire = Vec::new();
         write_message(&mut wire, FRAME, &encode_frame(&frame)).unwrap();

@@ -363,3 +363,33 @@ async fn twenty_sessions_started_and_ended_leave_nothing_behind() {
     assert!(left.is_empty(), "left running: {left:?}");
     assert_eq!(session_dirs(), dirs_before, "session directories left behind");
 }
+
+/// An app that copies a line, then waits for the player's clipboard to hold
+/// "from the page" (as CLIPBOARD and PRIMARY) and copies back what it got.
+const CLIPBOARD_APP: &str = r#"
+[[app]]
+id = "clip"
+name = "Clip"
+command = ["sh", "-c", "printf 'from the app' | xclip -selection clipboard; until [ \"$(xclip -o -selection clipboard)\" = 'from the page' ] && [ \"$(xclip -o -selection primary)\" = 'from the page' ]; do sleep 0.05; done; printf 'got %s' \"$(xclip -o -selection clipboard)\" | xclip -selection clipboard; sleep 600"]
+profile = "game"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clipboard_goes_both_ways_between_the_player_and_the_app() {
+    let _serial = SERIAL.lock().await;
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), CLIPBOARD_APP, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+    let (session, viewer, mut watch) = play(&net, "clip").await;
+    let copied = |text: &'static str| {
+        move |w: &Watch, _: Option<&gridplay_streaming::DecodedFrame>| {
+            w.probe_messages.contains(&HostProbeMessage::Clipboard { text: text.into() })
+        }
+    };
+    watch.until("the app's copy", copied("from the app")).await;
+    let paste = InputKind::Clipboard { text: "from the page".into() };
+    viewer.send_input(&InputEvent { seq: 1, kind: paste }.encode().unwrap()).unwrap();
+    watch.until("the app's answer", copied("got from the page")).await;
+    viewer.close().await;
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}

@@ -24,6 +24,10 @@ pub enum ProtocolError {
     /// or named a touch id twice or one not below `MAX_TOUCHES`.
     #[error("touch list must hold 1..=10 distinct touch ids below 10")]
     BadTouchList,
+    /// Clipboard text was longer than [`MAX_CLIPBOARD_BYTES`](crate::input::MAX_CLIPBOARD_BYTES)
+    /// or not UTF-8.
+    #[error("clipboard text must be UTF-8 of at most 65536 bytes")]
+    BadClipboard,
     /// A session token was not of the form `claims.signature` in base64url.
     #[error("malformed session token")]
     MalformedToken,

@@ -3,7 +3,7 @@
 //!
 //! Keyboard, mouse (absolute position and pointer-lock relative motion,
 //! buttons, wheel), gamepads (several, as whole-pad snapshots) and multi-touch
-//! travel as one typed stream of [`InputEvent`]s. The host answers each with
+//! and the player's clipboard travel as one typed stream of [`InputEvent`]s. The host answers each with
 //! [`InputApplied`], naming the first frame that reflects it (the basis of the
 //! click-to-photon probe).
 //!
@@ -26,6 +26,7 @@
 //! | `0x0a` | [`TouchMove`](InputKind::TouchMove)      | as `TouchStart`                                                                | 11..=56  |
 //! | `0x0b` | [`TouchEnd`](InputKind::TouchEnd)        | as `TouchStart`                                                                | 11..=56  |
 //! | `0x0c` | [`TouchCancel`](InputKind::TouchCancel)  | as `TouchStart`                                                                | 11..=56  |
+//! | `0x0d` | [`Clipboard`](InputKind::Clipboard)      | `len: u32` (0..=65536), then `len` bytes of UTF-8 text                         | 9..=65545 |
 //!
 //! The host answers each input with an [`InputApplied`] in one of two forms:
 //!
@@ -67,6 +68,10 @@
 //!   slot the client gives each finger for as long as it touches (the lowest
 //!   free one), free again after its end or cancel. A cancel means the
 //!   gesture was taken away (e.g. by the system): undo, do not act.
+//! - **Clipboard**: the player's clipboard text, sent before the keys that paste it (the
+//!   app's clipboard then holds it); at most [`MAX_CLIPBOARD_BYTES`] of UTF-8. Text the app
+//!   copies comes back on the probes channel
+//!   ([`HostProbeMessage::Clipboard`](crate::probe::HostProbeMessage::Clipboard)).
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -79,6 +84,8 @@ pub const MAX_KEY_CODE_LEN: usize = 32;
 pub const MAX_GAMEPADS: u8 = 16;
 /// Most touches in one message; touch ids are `0..MAX_TOUCHES`.
 pub const MAX_TOUCHES: u8 = 10;
+/// Longest clipboard text carried, in bytes.
+pub const MAX_CLIPBOARD_BYTES: usize = 65_536;
 
 const KEY_DOWN: u8 = 0x01;
 const KEY_UP: u8 = 0x02;
@@ -92,6 +99,7 @@ const TOUCH_START: u8 = 0x09;
 const TOUCH_MOVE: u8 = 0x0a;
 const TOUCH_END: u8 = 0x0b;
 const TOUCH_CANCEL: u8 = 0x0c;
+const CLIPBOARD: u8 = 0x0d;
 const INPUT_APPLIED: u8 = 0x80;
 const INPUT_APPLIED_AT: u8 = 0x81;
 
@@ -250,6 +258,11 @@ pub enum InputKind {
         /// The cancelled touches (1..=10, distinct ids).
         touches: Vec<TouchPoint>,
     },
+    /// The player's clipboard text, for the app to paste.
+    Clipboard {
+        /// UTF-8, at most [`MAX_CLIPBOARD_BYTES`].
+        text: String,
+    },
 }
 
 /// The host's acknowledgement: input `seq` is first visible in frame `frame_id`.
@@ -284,6 +297,7 @@ impl InputEvent {
             InputKind::TouchMove { .. } => TOUCH_MOVE,
             InputKind::TouchEnd { .. } => TOUCH_END,
             InputKind::TouchCancel { .. } => TOUCH_CANCEL,
+            InputKind::Clipboard { .. } => CLIPBOARD,
         };
         w.u8(ty);
         w.u32(self.seq);
@@ -327,6 +341,7 @@ impl InputEvent {
             | InputKind::TouchMove { touches }
             | InputKind::TouchEnd { touches }
             | InputKind::TouchCancel { touches } => w.touches(touches)?,
+            InputKind::Clipboard { text } => w.text(text)?,
         }
         Ok(w.0)
     }
@@ -335,7 +350,8 @@ impl InputEvent {
     /// bytes, key codes that are empty, too long or not printable ASCII,
     /// gamepad indices from [`MAX_GAMEPADS`] on, and touch lists that are
     /// empty, longer than [`MAX_TOUCHES`], or name an id twice or one from
-    /// `MAX_TOUCHES` on. Whatever it accepts, [`encode`](Self::encode) turns
+    /// `MAX_TOUCHES` on, and clipboard text longer than [`MAX_CLIPBOARD_BYTES`] or not
+    /// UTF-8. Whatever it accepts, [`encode`](Self::encode) turns
     /// back into the same bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader(bytes);
@@ -365,6 +381,7 @@ impl InputEvent {
             TOUCH_MOVE => InputKind::TouchMove { touches: r.touches()? },
             TOUCH_END => InputKind::TouchEnd { touches: r.touches()? },
             TOUCH_CANCEL => InputKind::TouchCancel { touches: r.touches()? },
+            CLIPBOARD => InputKind::Clipboard { text: r.text()? },
             other => return Err(ProtocolError::UnknownInputType(other)),
         };
         r.finish()?;
@@ -447,6 +464,14 @@ impl Writer {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
+    fn text(&mut self, text: &str) -> Result<(), ProtocolError> {
+        if text.len() > MAX_CLIPBOARD_BYTES {
+            return Err(ProtocolError::BadClipboard);
+        }
+        self.u32(text.len() as u32);
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
     fn touches(&mut self, touches: &[TouchPoint]) -> Result<(), ProtocolError> {
         check_touches(touches)?;
         self.u8(touches.len() as u8);
@@ -493,6 +518,14 @@ impl<'a> Reader<'a> {
             return Err(ProtocolError::BadKeyCode);
         }
         Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+    fn text(&mut self) -> Result<String, ProtocolError> {
+        let len = self.u32()? as usize;
+        if len > MAX_CLIPBOARD_BYTES {
+            return Err(ProtocolError::BadClipboard);
+        }
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| ProtocolError::BadClipboard)
     }
     fn touches(&mut self) -> Result<Vec<TouchPoint>, ProtocolError> {
         let n = self.u8()?;
@@ -543,6 +576,8 @@ mod tests {
             InputKind::TouchCancel {
                 touches: (0..MAX_TOUCHES).map(|id| TouchPoint { id, x: 7, y: 8 }).collect(),
             },
+            InputKind::Clipboard { text: "héllo ✓".into() },
+            InputKind::Clipboard { text: "x".repeat(MAX_CLIPBOARD_BYTES) },
         ]
     }
 
@@ -565,6 +600,30 @@ mod tests {
         assert_eq!(size(kinds[7].clone()), 6, "GamepadGone");
         assert_eq!(size(kinds[8].clone()), 11, "one touch");
         assert_eq!(size(kinds[11].clone()), 56, "ten touches");
+        assert_eq!(size(kinds[13].clone()), 9 + MAX_CLIPBOARD_BYTES, "the longest clipboard");
+    }
+
+    #[test]
+    fn rejects_clipboard_text_too_long_or_not_utf8() {
+        let long = InputKind::Clipboard { text: "x".repeat(MAX_CLIPBOARD_BYTES + 1) };
+        assert_eq!(InputEvent { seq: 1, kind: long }.encode(), Err(ProtocolError::BadClipboard));
+        let message = |len: u32, text: &[u8]| {
+            let mut bytes = vec![CLIPBOARD, 1, 0, 0, 0];
+            bytes.extend(len.to_le_bytes());
+            bytes.extend(text);
+            bytes
+        };
+        let cases = [
+            (message(65_537, &[b'x'; 65_537]), ProtocolError::BadClipboard),
+            (message(u32::MAX, b""), ProtocolError::BadClipboard),
+            (message(2, &[0xc3, 0x28]), ProtocolError::BadClipboard),
+            (message(3, b"ab"), ProtocolError::Truncated),
+            (message(1, b"ab"), ProtocolError::TrailingBytes(1)),
+        ];
+        for (bytes, error) in cases {
+            assert_eq!(InputEvent::decode(&bytes), Err(error));
+        }
+        assert!(InputEvent::decode(&message(0, b"")).is_ok(), "an empty clipboard");
     }
 
     #[test]

@@ -172,6 +172,11 @@ pub enum HostProbeMessage {
         /// Why, for people: e.g. "app exited (status 0)".
         reason: String,
     },
+    /// The app put text on its clipboard (copied it): the player's clipboard may take it.
+    Clipboard {
+        /// The text, at most [`MAX_CLIPBOARD_BYTES`](crate::input::MAX_CLIPBOARD_BYTES).
+        text: String,
+    },
 }
 
 /// What the host itself did in one second of a session.

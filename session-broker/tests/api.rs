@@ -9,12 +9,16 @@ use ed25519_dalek::SigningKey;
 use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
 use gridplay_protocol::probe::Address;
+use gridplay_protocol::settlement::{
+    HostClaims, SessionReceipt, SettlementInfo, VoucherSubmission,
+};
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
     AllocateResponse, ApiError, GeoPoint, HostRegistered, HostRegistration, Profile, SessionClaims,
     SessionRecord, SessionState, SessionToken, SlotOffer,
 };
-use gridplay_session_broker::{BrokerConfig, BrokerState, MAX_BODY, MemoryStore, app};
+use gridplay_session_broker::settlement::Settlement;
+use gridplay_session_broker::{BrokerConfig, BrokerError, BrokerState, MAX_BODY, MemoryStore, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -497,4 +501,73 @@ async fn signed_checker_reports_move_host_reputation_and_nothing_else_does() {
     assert_eq!(status, StatusCode::OK);
     let accepted: CheckAccepted = serde_json::from_slice(&body).unwrap();
     assert_eq!(accepted.reputation, 0.8125, "only the two accepted reports counted");
+}
+
+/// A stand-in for a settler whose state can fail to be written: the broker's side of the
+/// [`Settlement`] trait is what is tested here (the real settler lives in its own crate).
+struct FailingSettler {
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Settlement for FailingSettler {
+    fn info(&self) -> SettlementInfo {
+        unimplemented!("not asked in this test")
+    }
+
+    fn allocated(
+        &self,
+        _: &SessionClaims,
+        _: &HostRegistration,
+        _: u64,
+    ) -> Result<(), BrokerError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BrokerError::Store("settlement journal: disk full".into()));
+        }
+        Ok(())
+    }
+
+    async fn submit_voucher(
+        &self,
+        _: &str,
+        _: &VoucherSubmission,
+        _: u64,
+    ) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    fn host_claims(&self, _: &str) -> Result<HostClaims, BrokerError> {
+        Err(BrokerError::NotSettling)
+    }
+
+    fn receipt(&self, _: &str) -> Result<SessionReceipt, BrokerError> {
+        Err(BrokerError::SessionNotFound)
+    }
+
+    async fn run(&self, _: SigningKey, _: tokio::sync::watch::Receiver<bool>) {}
+}
+
+#[tokio::test]
+async fn an_allocation_the_settler_cannot_keep_is_refused_and_its_slot_freed() {
+    let config = BrokerConfig::default();
+    let store = Arc::new(MemoryStore::new(config.timing()));
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let settler = Arc::new(FailingSettler { failing: true.into() });
+    let state = BrokerState::new(store, key.clone(), config)
+        .with_settlement(Arc::clone(&settler) as Arc<dyn Settlement>);
+    let broker = Broker { router: app(Arc::new(state)), key };
+    broker.register(&SigningKey::from_bytes(&[1; 32]), 1).await;
+    for _ in 0..2 {
+        let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let error: ApiError = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error.error, "store_unavailable", "{}", error.message);
+    }
+    // The one slot was given back each time: once the settler can keep it, it is taken.
+    settler.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+    assert_eq!(
+        broker.json("POST", "/v1/sessions", REQUEST).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

@@ -19,4 +19,8 @@ reason: string, } | { "type": "ended",
 /**
  * Why, for people: e.g. "app exited (status 0)".
  */
-reason: string, };
+reason: string, } | { "type": "clipboard", 
+/**
+ * The text, at most [`MAX_CLIPBOARD_BYTES`](crate::input::MAX_CLIPBOARD_BYTES).
+ */
+text: string, };

@@ -112,4 +112,8 @@ touches: Array<TouchPoint>, } } | { "TouchCancel": {
 /**
  * The cancelled touches (1..=10, distinct ids).
  */
-touches: Array<TouchPoint>, } };
+touches: Array<TouchPoint>, } } | { "Clipboard": { 
+/**
+ * UTF-8, at most [`MAX_CLIPBOARD_BYTES`].
+ */
+text: string, } };

@@ -2,6 +2,7 @@
 // (polled) events into input events.
 
 import type { InputKind } from "../generated/InputKind";
+import { isPasteChord, type SharedClipboard } from "./clipboard.ts";
 import { isEncodableKeyCode } from "./codec.ts";
 import { captureGamepads } from "./gamepad.ts";
 import { normalisePoint, pictureRect, toButton, toI16, wheelPixels } from "./mapping.ts";
@@ -14,10 +15,28 @@ export const LOCAL_KEYS: ReadonlySet<string> = new Set(["F2"]);
 const NO_DEFAULT = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Space", "PageUp", "PageDown", "Home", "End"]);
 
 /**
- * Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. `send` gets each
+ * Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. `deliver` gets each
  * input with the time it happened (the DOM event's timeStamp, performance.now() time base) when there was an event.
+ * With a `clipboard`, a paste chord first sends the page's clipboard text, and the inputs after it wait for that.
  */
-export function captureInput(video: HTMLVideoElement, send: (kind: InputKind, at?: number) => void): () => void {
+export function captureInput(
+  video: HTMLVideoElement,
+  deliver: (kind: InputKind, at?: number) => void,
+  clipboard?: SharedClipboard,
+): () => void {
+  // Inputs go out in order: while work is queued (reading the clipboard for a paste), they queue behind it.
+  let queue: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const later = (work: () => void | Promise<void>): void => {
+    queued += 1;
+    queue = queue
+      .then(work)
+      .catch(() => undefined)
+      .finally(() => {
+        queued -= 1;
+      });
+  };
+  const send = (kind: InputKind, at?: number): void => (queued === 0 ? deliver(kind, at) : later(() => deliver(kind, at)));
   const held = new Set<string>();
   // The cursor in client coordinates; under pointer lock it is moved by movementX/Y.
   let cursor = { x: 0, y: 0 };
@@ -30,6 +49,7 @@ export function captureInput(video: HTMLVideoElement, send: (kind: InputKind, at
     if (NO_DEFAULT.has(e.code)) e.preventDefault();
     if (e.repeat || held.has(e.code) || LOCAL_KEYS.has(e.code) || !isEncodableKeyCode(e.code)) return;
     held.add(e.code);
+    if (clipboard !== undefined && isPasteChord(e)) later(() => clipboard.offer());
     send({ KeyDown: { code: e.code } }, e.timeStamp);
   };
   const onKeyUp = (e: KeyboardEvent): void => {

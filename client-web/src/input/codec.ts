@@ -11,6 +11,7 @@
 //   0x08 GamepadGone            pad u8 (0..=15)
 //   0x09 TouchStart / 0x0a Move / 0x0b End / 0x0c Cancel
 //                               u8 count N (1..=10), N × (id u8 (0..=9, distinct), x u16, y u16)
+//   0x0d Clipboard              u32 length L (0..=65536) + L bytes of UTF-8 text
 // Host → client: 0x80 InputApplied: seq u32, frame_id u32;
 //                0x81 InputApplied with the frame's RTP timestamp: seq u32, frame_id u32, rtp_timestamp u32.
 //
@@ -26,6 +27,8 @@ export const MAX_KEY_CODE_LEN = 32;
 export const MAX_GAMEPADS = 16;
 /** Most touches in one message; touch ids are 0..MAX_TOUCHES. */
 export const MAX_TOUCHES = 10;
+/** Longest clipboard text carried, in UTF-8 bytes. */
+export const MAX_CLIPBOARD_BYTES = 65_536;
 
 const KEY_DOWN = 0x01;
 const KEY_UP = 0x02;
@@ -39,6 +42,7 @@ const TOUCH_START = 0x09;
 const TOUCH_MOVE = 0x0a;
 const TOUCH_END = 0x0b;
 const TOUCH_CANCEL = 0x0c;
+const CLIPBOARD = 0x0d;
 const INPUT_APPLIED = 0x80;
 const INPUT_APPLIED_AT = 0x81;
 
@@ -77,8 +81,10 @@ export function encodeInput(event: InputEvent): Uint8Array<ArrayBuffer> {
     w.u8(TOUCH_MOVE).u32(event.seq).touches(kind.TouchMove.touches);
   } else if ("TouchEnd" in kind) {
     w.u8(TOUCH_END).u32(event.seq).touches(kind.TouchEnd.touches);
-  } else {
+  } else if ("TouchCancel" in kind) {
     w.u8(TOUCH_CANCEL).u32(event.seq).touches(kind.TouchCancel.touches);
+  } else {
+    w.u8(CLIPBOARD).u32(event.seq).text(kind.Clipboard.text);
   }
   return w.finish();
 }
@@ -136,6 +142,9 @@ export function decodeInput(bytes: Uint8Array): InputEvent {
       break;
     case TOUCH_CANCEL:
       kind = { TouchCancel: { touches: r.touches() } };
+      break;
+    case CLIPBOARD:
+      kind = { Clipboard: { text: r.text() } };
       break;
     default:
       throw new CodecError(`unknown input type 0x${type.toString(16)}`);
@@ -235,6 +244,13 @@ class Writer {
     for (const t of touches) this.u8(t.id).u16(t.x).u16(t.y);
     return this;
   }
+  text(text: string): this {
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > MAX_CLIPBOARD_BYTES) throw new CodecError(`clipboard text of ${bytes.length} bytes is over ${MAX_CLIPBOARD_BYTES}`);
+    this.u32(bytes.length);
+    for (const b of bytes) this.bytes.push(b);
+    return this;
+  }
   finish(): Uint8Array<ArrayBuffer> {
     return Uint8Array.from(this.bytes);
   }
@@ -284,6 +300,16 @@ class Reader {
     for (let i = 0; i < n; i++) touches.push({ id: this.u8(), x: this.u16(), y: this.u16() });
     checkTouches(touches);
     return touches;
+  }
+  text(): string {
+    const len = this.u32();
+    if (len > MAX_CLIPBOARD_BYTES) throw new CodecError(`clipboard text of ${len} bytes is over ${MAX_CLIPBOARD_BYTES}`);
+    const at = this.take(len);
+    try {
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(this.bytes.subarray(at, at + len));
+    } catch {
+      throw new CodecError("clipboard text is not UTF-8");
+    }
   }
   finish(): void {
     const left = this.bytes.length - this.offset;

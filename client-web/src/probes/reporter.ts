@@ -120,6 +120,8 @@ export interface ReporterHooks {
   rejected(seq: number, reason: string): void;
   /** The host ended the session (its app exited, the broker ended it…). */
   ended(reason: string): void;
+  /** The app copied text to its clipboard. */
+  copied(text: string): void;
 }
 
 /** Sends a signed report and a ping every second while started. */
@@ -210,6 +212,8 @@ export class ProbeReporter {
       this.hooks.rejected(message.seq, message.reason);
     } else if (message.type === "ended") {
       this.hooks.ended(message.reason);
+    } else if (message.type === "clipboard") {
+      this.hooks.copied(message.text);
     }
   }
 }

@@ -28,6 +28,10 @@ pub trait Workload: Send {
     /// Applies one input event.
     fn apply(&mut self, event: &InputEvent) -> Result<(), HostError>;
 
+    /// Text the workload copied to its clipboard since last asked (answering, on the way,
+    /// what it asked of the clipboard the player offered).
+    fn copied(&mut self) -> Result<Option<String>, HostError>;
+
     /// The picture for a frame starting `since_last` after the previous one.
     /// An app that has exited gives [`HostError::AppExited`].
     fn frame(&mut self, since_last: Duration) -> Result<Picture<'_>, HostError>;

@@ -93,7 +93,10 @@ impl Touches {
                     None => Vec::new(),
                 }
             }
-            InputKind::Gamepad { .. } | InputKind::GamepadGone { .. } => Vec::new(),
+            // Gamepads have no X device here; the clipboard is the clipboard's.
+            InputKind::Gamepad { .. }
+            | InputKind::GamepadGone { .. }
+            | InputKind::Clipboard { .. } => Vec::new(),
         }
     }
 

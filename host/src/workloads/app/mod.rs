@@ -5,6 +5,7 @@
 //! display and the session's directory.
 
 pub mod cgroup;
+mod clipboard;
 mod display;
 mod input;
 mod keymap;
@@ -14,12 +15,13 @@ mod screen;
 
 use std::time::Duration;
 
-use gridplay_protocol::input::InputEvent;
+use gridplay_protocol::input::{InputEvent, InputKind};
 
 use super::{Picture, Workload};
 use crate::HostError;
 use crate::catalogue::{AppEntry, Catalogue};
 use cgroup::Limits;
+use clipboard::Clipboard;
 use display::Display;
 use input::Touches;
 use sandbox::{Sandbox, SessionDir};
@@ -77,9 +79,10 @@ pub fn sweep(name: &str) {
     let _ = std::fs::remove_dir_all(SessionDir::path_of(name));
 }
 
-/// A running app. Fields drop in order: the host's connection, the app,
+/// A running app. Fields drop in order: the host's connections, the app,
 /// the display, the directory.
 pub struct AppWorkload {
+    clipboard: Clipboard,
     screen: Screen,
     sandbox: Sandbox,
     _display: Display,
@@ -101,17 +104,32 @@ impl AppWorkload {
         // The app finds its cookie where X clients look: its home's .Xauthority.
         let display = Display::start(width, height, &dir.home().join(".Xauthority"))?;
         let screen = Screen::connect(&display)?;
+        let clipboard = Clipboard::connect(&display)?;
         let sandbox = Sandbox::start(entry, &display, &dir, limits)?;
         let number = display.number();
         tracing::debug!(app = %entry.app.id, display = number, pid = sandbox.pid(), "app started");
-        Ok(Self { screen, sandbox, _display: display, _dir: dir, touches: Touches::default() })
+        Ok(Self {
+            clipboard,
+            screen,
+            sandbox,
+            _display: display,
+            _dir: dir,
+            touches: Touches::default(),
+        })
     }
 }
 
 impl Workload for AppWorkload {
     fn apply(&mut self, event: &InputEvent) -> Result<(), HostError> {
+        if let InputKind::Clipboard { text } = &event.kind {
+            return self.clipboard.offer(text);
+        }
         let fakes = self.touches.translate(event, self.screen.size());
         self.screen.inject(&fakes)
+    }
+
+    fn copied(&mut self) -> Result<Option<String>, HostError> {
+        self.clipboard.poll()
     }
 
     fn frame(&mut self, _since_last: Duration) -> Result<Picture<'_>, HostError> {

@@ -16,8 +16,23 @@ use x11rb_protocol::parse_display::ConnectAddress;
 use super::display::Display;
 use crate::HostError;
 
-fn x11(e: impl std::fmt::Display) -> HostError {
+pub(super) fn x11(e: impl std::fmt::Display) -> HostError {
     HostError::App(format!("X11: {e}"))
+}
+
+/// A connection to `display`'s socket with its cookie.
+pub(super) fn connect(display: &Display) -> Result<RustConnection, HostError> {
+    let (stream, _) = DefaultStream::connect(&ConnectAddress::Socket(
+        display.socket().to_string_lossy().into_owned(),
+    ))
+    .map_err(x11)?;
+    RustConnection::connect_to_stream_with_auth_info(
+        stream,
+        0,
+        b"MIT-MAGIC-COOKIE-1".to_vec(),
+        display.cookie().to_vec(),
+    )
+    .map_err(x11)
 }
 
 /// A connection to one session's display.
@@ -33,17 +48,7 @@ pub struct Screen {
 impl Screen {
     /// Connects to `display` with its cookie and sets up shared-memory capture.
     pub fn connect(display: &Display) -> Result<Self, HostError> {
-        let (stream, _) = DefaultStream::connect(&ConnectAddress::Socket(
-            display.socket().to_string_lossy().into_owned(),
-        ))
-        .map_err(x11)?;
-        let conn = RustConnection::connect_to_stream_with_auth_info(
-            stream,
-            0,
-            b"MIT-MAGIC-COOKIE-1".to_vec(),
-            display.cookie().to_vec(),
-        )
-        .map_err(x11)?;
+        let conn = connect(display)?;
         let screen = &conn.setup().roots[0];
         let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);
         conn.shm_query_version().map_err(x11)?.reply().map_err(x11)?;

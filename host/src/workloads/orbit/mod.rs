@@ -31,6 +31,11 @@ impl Workload for Orbit {
         Ok(())
     }
 
+    fn copied(&mut self) -> Result<Option<String>, HostError> {
+        // The game has no clipboard.
+        Ok(None)
+    }
+
     fn frame(&mut self, since_last: Duration) -> Result<Picture<'_>, HostError> {
         self.game.advance(since_last);
         self.renderer.render(&self.game.scene())?;
