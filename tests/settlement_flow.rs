@@ -19,10 +19,13 @@ use gridplay_chain::settlement::{
     Voucher, sign_voucher, verify_receipt,
 };
 use gridplay_chain::{Leaf, ProbeSummary, keccak256};
+use gridplay_host::probes::Clock;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
 use gridplay_protocol::check::{CheckReport, SignedCheck};
-use gridplay_protocol::probe::{Address, ClientProbeMessage, ProbeReport, SessionProbes};
+use gridplay_protocol::probe::{
+    Address, ClientProbeMessage, HostProbeMessage, ProbeReport, SessionProbes,
+};
 use gridplay_protocol::settlement::{
     ServiceLevel, SessionReceipt, VoucherSubmission, VoucherTerms,
 };
@@ -79,7 +82,7 @@ fn voucher_for(
 }
 
 /// A settling broker (its own epoch timer far off: tests settle by hand) and a host paid at
-/// `chain`'s host address, on loopback.
+/// `chain`'s host address, its probe log on `clock`, on loopback.
 struct Network {
     broker: String,
     settler: Arc<Settler>,
@@ -100,7 +103,7 @@ async fn settler_at(chain: &LocalChain, state_dir: &Path) -> Settler {
     Settler::start(config, now_ms()).await.unwrap()
 }
 
-async fn network(chain: &LocalChain, name: &str) -> Network {
+async fn network(chain: &LocalChain, name: &str, clock: Clock) -> Network {
     let state_dir =
         std::env::temp_dir().join(format!("gridplay-settlement-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
@@ -115,6 +118,7 @@ async fn network(chain: &LocalChain, name: &str) -> Network {
     let mut config = HostConfig::local(&broker, LOOPBACK, 0, 1, SigningKey::from_bytes(&[5; 32]));
     config.payout_address = Some(format!("{:#x}", chain.host.address()));
     config.price_per_block = PRICE;
+    config.clock = clock;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(run_host(config, move |a| ready_tx.send(a).unwrap(), std::future::pending()));
     timeout(WAIT, ready_rx).await.unwrap().unwrap();
@@ -129,7 +133,9 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
     let (host, player) = (chain.host.clone(), chain.player.clone());
 
-    let Network { broker, settler, state_dir } = network(&chain, "flow").await;
+    // The host's probe log runs on a clock a second ahead of the broker's, moved by the test.
+    let clock = Clock::manual(now_ms() + 1000);
+    let Network { broker, settler, state_dir } = network(&chain, "flow", clock.clone()).await;
     let http = reqwest::Client::new();
 
     // Allocate with a session key; the voucher names the host's payout address and price.
@@ -201,10 +207,19 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
             click_to_photon_p95_us: None,
             click_to_photon_samples: 0,
         };
-        let message = ClientProbeMessage::from(report.sign(&session_key));
-        whep.viewer().send_probe(&serde_json::to_string(&message).unwrap()).await.unwrap();
-        // The host takes one report per second of its own clock.
-        tokio::time::sleep(Duration::from_millis(1050)).await;
+        // The host takes one report per second of its own clock: the report is filed once
+        // the host answers a ping sent after it on the same channel, and then the second ends.
+        for message in [report.sign(&session_key).into(), ClientProbeMessage::Ping { id: seq }] {
+            whep.viewer().send_probe(&serde_json::to_string(&message).unwrap()).await.unwrap();
+        }
+        let pong =
+            |m: &[u8]| serde_json::from_slice(m).ok() == Some(HostProbeMessage::Pong { id: seq });
+        timeout(WAIT, async {
+            while !matches!(events.recv().await, Some(ViewerEvent::ProbeMessage(m)) if pong(&m)) {}
+        })
+        .await
+        .expect("the host answers the ping");
+        clock.advance(1000);
     }
     whep.end().await.unwrap();
     let probes_url = format!("{}/sessions/{}/probes", session.whep_url, session.session_id);
@@ -222,10 +237,14 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     .expect("the host's record ends");
 
     // One settling round: the block is billed and committed.
-    let (epoch_id, tx) =
-        settler.settle_once(&token_key(), now_ms()).await.unwrap().expect("an epoch was committed");
+    let settled_ms = clock.now_ms();
+    let (epoch_id, tx) = settler
+        .settle_once(&token_key(), settled_ms)
+        .await
+        .unwrap()
+        .expect("an epoch was committed");
     assert_eq!(
-        settler.settle_once(&token_key(), now_ms()).await.unwrap(),
+        settler.settle_once(&token_key(), settled_ms).await.unwrap(),
         None,
         "nothing is billed twice"
     );
@@ -317,7 +336,7 @@ async fn a_registered_checkers_block_summary_refunds_a_block_billed_higher() {
         .await
         .unwrap();
     let (rpc, client) = (chain.rpc_url(), chain.operator.clone());
-    let Network { broker, settler, .. } = network(&chain, "checker").await;
+    let Network { broker, settler, .. } = network(&chain, "checker", Clock::default()).await;
     // The checker pays for its sessions like a player, and the contract knows its key.
     let checker = PrivateKeySigner::from(chain.anvil.keys()[4].clone());
     client

@@ -3,6 +3,8 @@
 //! bytes to a decoder of untrusted bytes and checks it never panics and what it accepts.
 //! This crate's tests replay the committed corpus (`fuzz/corpus/<target>/`) through them.
 
+use std::sync::LazyLock;
+
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -41,18 +43,23 @@ pub fn receipt(data: &[u8]) {
 /// nor covers more than a block or than has passed, and always bills.
 pub fn evidence(data: &[u8]) {
     let Some((&mode, body)) = data.split_first() else { return };
-    let host = SigningKey::from_bytes(&[7; 32]);
-    let host_id = B64.encode(host.verifying_key().as_bytes());
-    let client = k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("a valid scalar");
-    let client_key =
-        ClientKey::Address(gridplay_protocol::probe::Address::of(client.verifying_key()));
+    // Keys are derived once: a derivation costs as much as a signature.
+    static KEYS: LazyLock<(SigningKey, String, ClientKey)> = LazyLock::new(|| {
+        let host = SigningKey::from_bytes(&[7; 32]);
+        let host_id = B64.encode(host.verifying_key().as_bytes());
+        let client = k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("a valid scalar");
+        let client_key =
+            ClientKey::Address(gridplay_protocol::probe::Address::of(client.verifying_key()));
+        (host, host_id, client_key)
+    });
+    let (host, host_id, client_key) = &*KEYS;
     let signature =
         if mode & 1 == 1 { B64.encode(host.sign(body).to_bytes()) } else { B64.encode([mode; 64]) };
     let allocated_ms = 1_000_000;
     let expected = Expected {
         session_id: "s1",
-        host_id: &host_id,
-        client_key: Some(&client_key),
+        host_id,
+        client_key: Some(client_key),
         allocated_ms,
         now_ms: allocated_ms + 1000 * u64::from(mode >> 1) * 30,
     };

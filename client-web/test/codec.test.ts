@@ -42,6 +42,7 @@ describe("shared vectors (protocol/tests/vectors/input.json)", () => {
         "KeyDown",
         "KeyUp",
         "PointerDown",
+        "PointerLock",
         "PointerMove",
         "PointerUp",
         "TouchCancel",

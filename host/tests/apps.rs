@@ -393,3 +393,35 @@ async fn the_clipboard_goes_both_ways_between_the_player_and_the_app() {
     viewer.close().await;
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
 }
+
+/// An app that exits once the pointer stands at (110, 120).
+const POINTER_APP: &str = r#"
+[[app]]
+id = "pointer"
+name = "Pointer"
+command = ["sh", "-c", "until xdotool getmouselocation | grep -q '^x:110 y:120 '; do sleep 0.05; done"]
+profile = "game"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_pointer_moves_the_apps_pointer_by_its_motion() {
+    let _serial = SERIAL.lock().await;
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), POINTER_APP, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+    let (session, viewer, mut watch) = play(&net, "pointer").await;
+    watch.picture().await;
+    // To the top left corner; then, locked, by (110, 120) from there, whatever the
+    // position the page's own cursor (clamped at the far corner) says.
+    let moves = [
+        InputKind::PointerMove { x: 0, y: 0, dx: 0, dy: 0 },
+        InputKind::PointerLock { locked: true },
+        InputKind::PointerMove { x: 65535, y: 65535, dx: 60, dy: 20 },
+        InputKind::PointerMove { x: 65535, y: 65535, dx: 50, dy: 100 },
+    ];
+    for (seq, kind) in (1..).zip(moves) {
+        viewer.send_input(&InputEvent { seq, kind }.encode().unwrap()).unwrap();
+    }
+    assert_eq!(end_reason(&mut watch).await, "app exited (status 0)");
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}

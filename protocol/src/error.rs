@@ -28,6 +28,9 @@ pub enum ProtocolError {
     /// or not UTF-8.
     #[error("clipboard text must be UTF-8 of at most 65536 bytes")]
     BadClipboard,
+    /// A pointer lock flag was neither 0 nor 1.
+    #[error("pointer lock flag {0} is neither 0 nor 1")]
+    BadPointerLock(u8),
     /// A session token was not of the form `claims.signature` in base64url.
     #[error("malformed session token")]
     MalformedToken,

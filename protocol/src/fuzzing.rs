@@ -8,6 +8,8 @@
 //! with a fixed key when the input's first byte is odd, so that the parse behind the
 //! signature is fuzzed too; an even first byte feeds the rest to the decoder as it comes.
 
+use std::sync::LazyLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signer, SigningKey};
@@ -18,15 +20,20 @@ use crate::quic::{ControlMessage, FRAME_HEADER_LEN, Fragment, FrameFeedback, Fra
 use crate::token::encode_public_key;
 use crate::{HostRegistration, ProtocolError, SessionClaims, host_auth, sdp};
 
-/// The broker's or host's ed25519 key in the targets that sign their input.
-fn ed25519_key() -> SigningKey {
-    SigningKey::from_bytes(&[7; 32])
+/// The broker's or host's ed25519 key in the targets that sign their input (derived once:
+/// a key's derivation costs as much as a signature).
+fn ed25519_key() -> &'static SigningKey {
+    static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[7; 32]));
+    &KEY
 }
 
 /// The session key (secp256k1 `[0x11; 32]`, as in `probe`'s tests) reports are checked against.
-fn session_key() -> ClientKey {
-    let key = k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("a valid scalar");
-    ClientKey::Address(Address::of(key.verifying_key()))
+fn session_key() -> &'static ClientKey {
+    static KEY: LazyLock<ClientKey> = LazyLock::new(|| {
+        let key = k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("a valid scalar");
+        ClientKey::Address(Address::of(key.verifying_key()))
+    });
+    &KEY
 }
 
 /// Splits off the mode byte: `Some(rest)` to sign `rest` (odd first byte), `None` to take
@@ -64,7 +71,7 @@ pub fn probe_message(data: &[u8]) {
         if let ClientProbeMessage::Report { report, signature } = message {
             let signed = SignedProbeReport { report, signature };
             if let Ok(signer) = signed.signer()
-                && signed.verify(&session_key()).is_ok()
+                && signed.verify(session_key()).is_ok()
             {
                 assert_eq!(signer, session_key().address());
             }
@@ -93,7 +100,7 @@ pub fn session_token(data: &[u8]) {
     match SessionClaims::verify(&token, &key.verifying_key(), NOW_MS) {
         Ok(claims) => {
             assert!(claims.expires_at_ms > NOW_MS);
-            let again = SessionClaims::verify(&claims.sign(&key), &key.verifying_key(), NOW_MS);
+            let again = SessionClaims::verify(&claims.sign(key), &key.verifying_key(), NOW_MS);
             assert_eq!(again, Ok(claims));
         }
         Err(ProtocolError::BadSignature) => assert!(signed_mode(data).is_none()),
@@ -120,13 +127,13 @@ pub fn host_auth(data: &[u8]) {
             // a request has one signature text only, whichever way its time is written.
             let (at, signature) = header.split_once('.').expect("a verified header has a dot");
             let at_ms: u64 = at.parse().expect("a verified header has a time");
-            let again = host_auth::sign_request(&key, &method, &path, at_ms, body);
+            let again = host_auth::sign_request(key, &method, &path, at_ms, body);
             assert_eq!(again.split_once('.').map(|(_, s)| s), Some(signature));
         }
         return;
     }
     let Ok(at_ms) = header.parse::<u64>() else { return };
-    let signed = host_auth::sign_request(&key, &method, &path, at_ms, body);
+    let signed = host_auth::sign_request(key, &method, &path, at_ms, body);
     let signature = signed.split_once('.').expect("sign_request writes `at.signature`").1;
     let header = format!("{header}.{signature}");
     let result = host_auth::verify_request(&id, &header, &method, &path, body, NOW_MS);

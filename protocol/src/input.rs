@@ -27,6 +27,7 @@
 //! | `0x0b` | [`TouchEnd`](InputKind::TouchEnd)        | as `TouchStart`                                                                | 11..=56  |
 //! | `0x0c` | [`TouchCancel`](InputKind::TouchCancel)  | as `TouchStart`                                                                | 11..=56  |
 //! | `0x0d` | [`Clipboard`](InputKind::Clipboard)      | `len: u32` (0..=65536), then `len` bytes of UTF-8 text                         | 9..=65545 |
+//! | `0x0e` | [`PointerLock`](InputKind::PointerLock)  | `locked: u8` (0 or 1)                                                          | 6        |
 //!
 //! The host answers each input with an [`InputApplied`] in one of two forms:
 //!
@@ -54,7 +55,10 @@
 //!   relative motion `dx`, `dy` in CSS pixels (what a game wants under pointer
 //!   lock, where the absolute position stops at the picture's edge). `button`
 //!   is the DOM `MouseEvent.button` (0 main, 1 middle, 2 secondary, 3 back,
-//!   4 forward). Wheel deltas are in pixels.
+//!   4 forward). Wheel deltas are in pixels. `PointerLock` says the player locked the
+//!   pointer to the picture (or let it go): while locked, an app's pointer moves by `dx`,
+//!   `dy` and clicks where it is, as a game that grabs the mouse expects. Only the newest
+//!   `PointerLock` (by `seq`) counts.
 //! - **Gamepads** are sent as a snapshot of one pad's whole state whenever any
 //!   part of it changes; since the channel is unordered the receiver keeps,
 //!   per pad, the snapshot with the newest `seq`. `pad` is the Gamepad API
@@ -100,6 +104,7 @@ const TOUCH_MOVE: u8 = 0x0a;
 const TOUCH_END: u8 = 0x0b;
 const TOUCH_CANCEL: u8 = 0x0c;
 const CLIPBOARD: u8 = 0x0d;
+const POINTER_LOCK: u8 = 0x0e;
 const INPUT_APPLIED: u8 = 0x80;
 const INPUT_APPLIED_AT: u8 = 0x81;
 
@@ -263,6 +268,11 @@ pub enum InputKind {
         /// UTF-8, at most [`MAX_CLIPBOARD_BYTES`].
         text: String,
     },
+    /// The player locked the pointer to the picture, or let it go.
+    PointerLock {
+        /// True while locked: moves are relative.
+        locked: bool,
+    },
 }
 
 /// The host's acknowledgement: input `seq` is first visible in frame `frame_id`.
@@ -298,6 +308,7 @@ impl InputEvent {
             InputKind::TouchEnd { .. } => TOUCH_END,
             InputKind::TouchCancel { .. } => TOUCH_CANCEL,
             InputKind::Clipboard { .. } => CLIPBOARD,
+            InputKind::PointerLock { .. } => POINTER_LOCK,
         };
         w.u8(ty);
         w.u32(self.seq);
@@ -342,6 +353,7 @@ impl InputEvent {
             | InputKind::TouchEnd { touches }
             | InputKind::TouchCancel { touches } => w.touches(touches)?,
             InputKind::Clipboard { text } => w.text(text)?,
+            InputKind::PointerLock { locked } => w.u8(u8::from(*locked)),
         }
         Ok(w.0)
     }
@@ -350,8 +362,8 @@ impl InputEvent {
     /// bytes, key codes that are empty, too long or not printable ASCII,
     /// gamepad indices from [`MAX_GAMEPADS`] on, and touch lists that are
     /// empty, longer than [`MAX_TOUCHES`], or name an id twice or one from
-    /// `MAX_TOUCHES` on, and clipboard text longer than [`MAX_CLIPBOARD_BYTES`] or not
-    /// UTF-8. Whatever it accepts, [`encode`](Self::encode) turns
+    /// `MAX_TOUCHES` on, clipboard text longer than [`MAX_CLIPBOARD_BYTES`] or not
+    /// UTF-8, and a pointer lock flag other than 0 or 1. Whatever it accepts, [`encode`](Self::encode) turns
     /// back into the same bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader(bytes);
@@ -382,6 +394,13 @@ impl InputEvent {
             TOUCH_END => InputKind::TouchEnd { touches: r.touches()? },
             TOUCH_CANCEL => InputKind::TouchCancel { touches: r.touches()? },
             CLIPBOARD => InputKind::Clipboard { text: r.text()? },
+            POINTER_LOCK => InputKind::PointerLock {
+                locked: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(ProtocolError::BadPointerLock(other)),
+                },
+            },
             other => return Err(ProtocolError::UnknownInputType(other)),
         };
         r.finish()?;
@@ -578,6 +597,8 @@ mod tests {
             },
             InputKind::Clipboard { text: "héllo ✓".into() },
             InputKind::Clipboard { text: "x".repeat(MAX_CLIPBOARD_BYTES) },
+            InputKind::PointerLock { locked: true },
+            InputKind::PointerLock { locked: false },
         ]
     }
 
@@ -601,6 +622,15 @@ mod tests {
         assert_eq!(size(kinds[8].clone()), 11, "one touch");
         assert_eq!(size(kinds[11].clone()), 56, "ten touches");
         assert_eq!(size(kinds[13].clone()), 9 + MAX_CLIPBOARD_BYTES, "the longest clipboard");
+        assert_eq!(size(kinds[14].clone()), 6, "PointerLock");
+    }
+
+    #[test]
+    fn a_pointer_lock_flag_is_0_or_1() {
+        let lock = |flag: u8| InputEvent::decode(&[POINTER_LOCK, 1, 0, 0, 0, flag]);
+        assert_eq!(lock(1).unwrap().kind, InputKind::PointerLock { locked: true });
+        assert_eq!(lock(2), Err(ProtocolError::BadPointerLock(2)));
+        assert_eq!(InputEvent::decode(&[POINTER_LOCK, 1, 0, 0, 0]), Err(ProtocolError::Truncated));
     }
 
     #[test]

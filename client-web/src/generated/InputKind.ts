@@ -116,4 +116,8 @@ touches: Array<TouchPoint>, } } | { "Clipboard": {
 /**
  * UTF-8, at most [`MAX_CLIPBOARD_BYTES`].
  */
-text: string, } };
+text: string, } } | { "PointerLock": { 
+/**
+ * True while locked: moves are relative.
+ */
+locked: boolean, } };

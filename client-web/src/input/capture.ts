@@ -98,6 +98,13 @@ export function captureInput(
       e.timeStamp,
     );
   };
+  // An app's pointer moves relatively while locked (as a game that grabs the mouse expects).
+  let wasLocked = false;
+  const onLockChange = (): void => {
+    if (locked() === wasLocked) return;
+    wasLocked = locked();
+    send({ PointerLock: { locked: wasLocked } });
+  };
   const onContextMenu = (e: Event): void => e.preventDefault();
   const onDoubleClick = (): void => {
     // Optional pointer lock; refusal (e.g. headless, no user gesture) is fine.
@@ -113,6 +120,7 @@ export function captureInput(
   video.addEventListener("wheel", onWheel, { passive: false });
   video.addEventListener("contextmenu", onContextMenu);
   video.addEventListener("dblclick", onDoubleClick);
+  document.addEventListener("pointerlockchange", onLockChange);
   const stopTouch = captureTouch(video, picture, send);
   const stopGamepads = captureGamepads(send);
 
@@ -128,6 +136,7 @@ export function captureInput(
     video.removeEventListener("wheel", onWheel);
     video.removeEventListener("contextmenu", onContextMenu);
     video.removeEventListener("dblclick", onDoubleClick);
+    document.removeEventListener("pointerlockchange", onLockChange);
     releaseKeys();
     if (locked()) document.exitPointerLock();
   };

@@ -12,6 +12,7 @@
 //   0x09 TouchStart / 0x0a Move / 0x0b End / 0x0c Cancel
 //                               u8 count N (1..=10), N × (id u8 (0..=9, distinct), x u16, y u16)
 //   0x0d Clipboard              u32 length L (0..=65536) + L bytes of UTF-8 text
+//   0x0e PointerLock            u8 locked (0 or 1)
 // Host → client: 0x80 InputApplied: seq u32, frame_id u32;
 //                0x81 InputApplied with the frame's RTP timestamp: seq u32, frame_id u32, rtp_timestamp u32.
 //
@@ -43,6 +44,7 @@ const TOUCH_MOVE = 0x0a;
 const TOUCH_END = 0x0b;
 const TOUCH_CANCEL = 0x0c;
 const CLIPBOARD = 0x0d;
+const POINTER_LOCK = 0x0e;
 const INPUT_APPLIED = 0x80;
 const INPUT_APPLIED_AT = 0x81;
 
@@ -83,8 +85,10 @@ export function encodeInput(event: InputEvent): Uint8Array<ArrayBuffer> {
     w.u8(TOUCH_END).u32(event.seq).touches(kind.TouchEnd.touches);
   } else if ("TouchCancel" in kind) {
     w.u8(TOUCH_CANCEL).u32(event.seq).touches(kind.TouchCancel.touches);
-  } else {
+  } else if ("Clipboard" in kind) {
     w.u8(CLIPBOARD).u32(event.seq).text(kind.Clipboard.text);
+  } else {
+    w.u8(POINTER_LOCK).u32(event.seq).u8(kind.PointerLock.locked ? 1 : 0);
   }
   return w.finish();
 }
@@ -146,6 +150,12 @@ export function decodeInput(bytes: Uint8Array): InputEvent {
     case CLIPBOARD:
       kind = { Clipboard: { text: r.text() } };
       break;
+    case POINTER_LOCK: {
+      const flag = r.u8();
+      if (flag > 1) throw new CodecError(`pointer lock flag ${flag} is neither 0 nor 1`);
+      kind = { PointerLock: { locked: flag === 1 } };
+      break;
+    }
     default:
       throw new CodecError(`unknown input type 0x${type.toString(16)}`);
   }

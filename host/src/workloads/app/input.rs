@@ -1,6 +1,7 @@
 //! The player's input into a session's display through XTEST: keys by
-//! physical key code, the pointer at absolute positions, buttons, the wheel
-//! as buttons 4 to 7, and the first finger of a touch as the main button.
+//! physical key code, the pointer at absolute positions (or moved by relative
+//! motion while the player has locked it), buttons, the wheel as buttons 4 to 7,
+//! and the first finger of a touch as the main button.
 
 use gridplay_protocol::input::{InputEvent, InputKind, TouchPoint};
 use x11rb::connection::Connection;
@@ -14,8 +15,8 @@ use super::keymap::x_keycode;
 use super::screen::Screen;
 use crate::HostError;
 
-/// One XTEST fake event: its type, detail (key code or button) and, for
-/// motion, the absolute position.
+/// One XTEST fake event: its type, detail (key code or button; for motion, 1 when
+/// relative) and, for motion, the position or the distance moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Fake {
     kind: u8,
@@ -29,15 +30,17 @@ const WHEEL_STEP: i32 = 50;
 /// Most wheel clicks one event turns into.
 const MAX_WHEEL_CLICKS: i32 = 10;
 
-/// Tracks the touches of one session, turning the first finger into the
-/// main pointer button.
+/// What one session's input translation remembers: the finger acting as the
+/// pointer and whether the player has locked the pointer.
 #[derive(Debug, Default)]
-pub(super) struct Touches {
+pub(super) struct Translator {
     /// The finger acting as the pointer, while it is down.
     primary: Option<u8>,
+    /// The `seq` of the newest pointer lock change and whether it locked.
+    lock: Option<(u32, bool)>,
 }
 
-impl Touches {
+impl Translator {
     /// The fake events for one input on a `width`×`height` screen.
     pub(super) fn translate(&mut self, event: &InputEvent, size: (u32, u32)) -> Vec<Fake> {
         let at = |x: u16, y: u16| {
@@ -48,20 +51,32 @@ impl Touches {
         };
         let motion = |(x, y): (i16, i16)| Fake { kind: MOTION_NOTIFY_EVENT, detail: 0, x, y };
         let button = |kind, detail| Fake { kind, detail, x: 0, y: 0 };
+        // While locked the pointer has no position of the player's: it moves by the
+        // relative motion and clicks where it is.
+        let locked = self.lock.is_some_and(|(_, locked)| locked);
+        let click = |kind, x, y, b| match x_button(b) {
+            Some(b) if locked => vec![button(kind, b)],
+            Some(b) => vec![motion(at(x, y)), button(kind, b)],
+            None => Vec::new(),
+        };
         let key =
             |kind, code: &str| x_keycode(code).map(|detail| Fake { kind, detail, x: 0, y: 0 });
         match &event.kind {
             InputKind::KeyDown { code } => key(KEY_PRESS_EVENT, code).into_iter().collect(),
             InputKind::KeyUp { code } => key(KEY_RELEASE_EVENT, code).into_iter().collect(),
+            InputKind::PointerMove { dx, dy, .. } if locked => {
+                vec![Fake { kind: MOTION_NOTIFY_EVENT, detail: 1, x: *dx, y: *dy }]
+            }
             InputKind::PointerMove { x, y, .. } => vec![motion(at(*x, *y))],
-            InputKind::PointerDown { x, y, button: b } => match x_button(*b) {
-                Some(b) => vec![motion(at(*x, *y)), button(BUTTON_PRESS_EVENT, b)],
-                None => Vec::new(),
-            },
-            InputKind::PointerUp { x, y, button: b } => match x_button(*b) {
-                Some(b) => vec![motion(at(*x, *y)), button(BUTTON_RELEASE_EVENT, b)],
-                None => Vec::new(),
-            },
+            InputKind::PointerDown { x, y, button: b } => click(BUTTON_PRESS_EVENT, *x, *y, *b),
+            InputKind::PointerUp { x, y, button: b } => click(BUTTON_RELEASE_EVENT, *x, *y, *b),
+            InputKind::PointerLock { locked } => {
+                // Only the newest change counts: the input channel is unordered.
+                if self.lock.is_none_or(|(seq, _)| event.seq > seq) {
+                    self.lock = Some((event.seq, *locked));
+                }
+                Vec::new()
+            }
             InputKind::Wheel { dx, dy } => {
                 let clicks = |delta: i16, back: u8, forward: u8| {
                     let n =
@@ -144,7 +159,7 @@ mod tests {
 
     #[test]
     fn keys_buttons_and_wheel_become_xtest_events() {
-        let mut t = Touches::default();
+        let mut t = Translator::default();
         let size = (1280, 720);
         let down = t.translate(&event(InputKind::KeyDown { code: "KeyA".into() }), size);
         assert_eq!(down, [Fake { kind: KEY_PRESS_EVENT, detail: 38, x: 0, y: 0 }]);
@@ -160,8 +175,28 @@ mod tests {
     }
 
     #[test]
+    fn a_locked_pointer_moves_by_its_motion_and_clicks_where_it_is() {
+        let mut t = Translator::default();
+        let size = (1280, 720);
+        let at = |seq, kind| InputEvent { seq, kind };
+        let lock = |seq, locked| at(seq, InputKind::PointerLock { locked });
+        let moved = |t: &mut Translator, seq| {
+            t.translate(&at(seq, InputKind::PointerMove { x: 0, y: 65535, dx: -7, dy: 9 }), size)
+        };
+        assert_eq!(moved(&mut t, 1), [Fake { kind: MOTION_NOTIFY_EVENT, detail: 0, x: 0, y: 719 }]);
+        assert!(t.translate(&lock(2, true), size).is_empty());
+        assert_eq!(moved(&mut t, 3), [Fake { kind: MOTION_NOTIFY_EVENT, detail: 1, x: -7, y: 9 }]);
+        let click = t.translate(&at(4, InputKind::PointerDown { x: 9, y: 9, button: 0 }), size);
+        assert_eq!(click, [Fake { kind: BUTTON_PRESS_EVENT, detail: 1, x: 0, y: 0 }]);
+        // A release that arrives after a newer lock is stale, and changes nothing.
+        t.translate(&lock(6, false), size);
+        t.translate(&lock(5, true), size);
+        assert_eq!(moved(&mut t, 7)[0].detail, 0, "absolute again");
+    }
+
+    #[test]
     fn the_first_finger_is_the_pointer() {
-        let mut t = Touches::default();
+        let mut t = Translator::default();
         let size = (720, 1280);
         let start =
             t.translate(&event(InputKind::TouchStart { touches: vec![touch(5, 0, 65535)] }), size);

@@ -23,7 +23,7 @@ use crate::catalogue::{AppEntry, Catalogue};
 use cgroup::Limits;
 use clipboard::Clipboard;
 use display::Display;
-use input::Touches;
+use input::Translator;
 use sandbox::{Sandbox, SessionDir};
 use screen::Screen;
 
@@ -87,7 +87,7 @@ pub struct AppWorkload {
     sandbox: Sandbox,
     _display: Display,
     _dir: SessionDir,
-    touches: Touches,
+    input: Translator,
 }
 
 impl AppWorkload {
@@ -114,7 +114,7 @@ impl AppWorkload {
             sandbox,
             _display: display,
             _dir: dir,
-            touches: Touches::default(),
+            input: Translator::default(),
         })
     }
 }
@@ -124,7 +124,7 @@ impl Workload for AppWorkload {
         if let InputKind::Clipboard { text } = &event.kind {
             return self.clipboard.offer(text);
         }
-        let fakes = self.touches.translate(event, self.screen.size());
+        let fakes = self.input.translate(event, self.screen.size());
         self.screen.inject(&fakes)
     }
 
