@@ -346,24 +346,25 @@ async fn candidates_come_nearest_first_with_ping_urls() {
 }
 
 #[tokio::test]
-async fn allocations_are_rate_limited_per_client_address() {
+async fn allocations_and_vouchers_are_rate_limited_per_client_address() {
     let config = BrokerConfig {
         allocations_per_ip: std::num::NonZeroU32::new(2),
         ..BrokerConfig::default()
     };
     let store = Arc::new(MemoryStore::new(config.timing()));
     let router = app(Arc::new(BrokerState::new(store, SigningKey::from_bytes(&[3; 32]), config)));
-    let from = |ip: [u8; 4]| {
+    let post = |ip: [u8; 4], path: &str, body: &'static str| {
         let mut request = Request::builder()
             .method("POST")
-            .uri("/v1/sessions")
+            .uri(path)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(REQUEST))
+            .body(Body::from(body))
             .unwrap();
         let address = std::net::SocketAddr::from((ip, 40_000));
         request.extensions_mut().insert(axum::extract::ConnectInfo(address));
         request
     };
+    let from = |ip: [u8; 4]| post(ip, "/v1/sessions", REQUEST);
     // A burst of twice the rate passes (no hosts: each is a clean 503), then 429.
     for _ in 0..4 {
         let status = router.clone().oneshot(from([10, 0, 0, 1])).await.unwrap().status();
@@ -374,6 +375,12 @@ async fn allocations_are_rate_limited_per_client_address() {
     assert!(limited.headers().contains_key(header::RETRY_AFTER));
     let body = limited.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(serde_json::from_slice::<ApiError>(&body).unwrap().error, "rate_limited");
+    // Vouchers draw on the same budget: each is a check against the chain.
+    let voucher = post([10, 0, 0, 1], "/v1/sessions/s1/voucher", "{}");
+    assert_eq!(
+        router.clone().oneshot(voucher).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
     let other = router.clone().oneshot(from([10, 0, 0, 2])).await.unwrap().status();
     assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE, "other addresses are not limited");
 }
