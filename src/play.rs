@@ -98,6 +98,7 @@ impl Link {
                     via: args.via,
                     jitter_buffer: (args.jitter_buffer_ms > 0)
                         .then(|| Duration::from_millis(args.jitter_buffer_ms)),
+                    sound: false,
                 };
                 let (whep, events) =
                     WhepSession::connect(&session.whep_url, &session.token, &options).await?;
@@ -433,7 +434,11 @@ pub(crate) async fn play_allocated(
                     }
                 }
                 ViewerEvent::Closed => anyhow::bail!("the host closed the session"),
-                ViewerEvent::Connected | ViewerEvent::ProbesOpen | ViewerEvent::ProbeMessage(_) => {}
+                // It asks for no sound (yet).
+                ViewerEvent::Connected
+                | ViewerEvent::ProbesOpen
+                | ViewerEvent::ProbeMessage(_)
+                | ViewerEvent::Sound { .. } => {}
             },
             _ = input_tick.tick(), if input_open => {
                 // Alternate right and left so the ship stays on screen.

@@ -4,14 +4,17 @@
 //! `nvenc` feature and the driver has it, else openh264).
 //!
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
-//! frame that reflects each input.
+//! frame that reflects each input. The workload's sound, if it has one, is
+//! encoded (Opus) on a thread of its own, paced by the sound itself.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gridplay_protocol::input::{InputApplied, InputEvent};
+use gridplay_streaming::audio::{AudioEncoder, AudioFrame, CHANNELS, DEFAULT_AUDIO_BPS};
 use gridplay_streaming::rate::{
     DegradationPolicy, LADDER_720P60, QualityLevel, RateConfig, RateController,
 };
@@ -20,7 +23,7 @@ use gridplay_streaming::{ColourConverter, EncoderSettings, VideoEncoder, open_en
 use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
-use crate::workloads::{Launch, Picture};
+use crate::workloads::{Launch, Picture, SoundSource};
 
 /// Size and rate of one session's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -171,6 +174,74 @@ pub struct EncodedOutput {
     pub copied: Option<String>,
 }
 
+/// One encoded frame of sound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoundPacket {
+    /// The Opus packet.
+    pub data: Bytes,
+    /// Samples per channel it holds (48 kHz).
+    pub samples: u32,
+    /// The instant its first sample stands for.
+    pub captured_at: Instant,
+}
+
+/// How long each frame of sound lasts.
+pub const SOUND_FRAME: AudioFrame = AudioFrame::Ms10;
+/// Frames of sound that may wait on their way out (half a second of them); sound that
+/// finds the queue full is dropped rather than delayed.
+pub const SOUND_QUEUE: usize = 50;
+
+/// Encodes a workload's sound until `stop` is set or its output closes; a packet the
+/// session is not ready for is dropped rather than held (sound never waits).
+fn run_sound(
+    mut source: Box<dyn SoundSource>,
+    output: &Sender<SoundPacket>,
+    stop: &AtomicBool,
+) -> Result<(), HostError> {
+    let mut encoder = AudioEncoder::new(SOUND_FRAME, DEFAULT_AUDIO_BPS)?;
+    let mut pcm = vec![0i16; SOUND_FRAME.samples() * CHANNELS];
+    while !stop.load(Ordering::Relaxed) && !output.is_closed() {
+        let captured_at = source.next_frame(&mut pcm)?;
+        let data = encoder.encode(&pcm)?;
+        let _ = output.try_send(SoundPacket {
+            data,
+            samples: SOUND_FRAME.samples() as u32,
+            captured_at,
+        });
+    }
+    Ok(())
+}
+
+/// The sound thread of a frame loop, stopped and joined when dropped.
+struct SoundThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SoundThread {
+    fn start(source: Box<dyn SoundSource>, output: Sender<SoundPacket>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                if let Err(e) = run_sound(source, &output, &stop) {
+                    tracing::warn!("sound stopped: {e}");
+                }
+            })
+        };
+        Self { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for SoundThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Frame deadlines on a fixed grid; a late frame skips the missed slots
 /// rather than bursting to catch up. Time is passed in.
 #[derive(Debug, Clone)]
@@ -228,16 +299,22 @@ impl Stages {
 }
 
 /// Runs the frame loop until `control.stop` is set or the output channel
-/// closes. Blocking: call it on its own thread.
+/// closes; the workload's sound goes to `sound`. Blocking: call it on its own
+/// thread.
 pub fn run_pipeline(
     spec: StreamSpec,
     launch: &Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
+    sound: Sender<SoundPacket>,
     control: &dyn Steering,
 ) -> Result<(), HostError> {
     let mut workload = launch.start(spec.width, spec.height)?;
-    let mut stages = Stages::new(spec, control.encoder_target())?;
+    let source = workload.sound(SOUND_FRAME);
+    // Sound takes its share of the budget before video.
+    let sound_bps = if source.is_some() { DEFAULT_AUDIO_BPS } else { 0 };
+    let video_target = || control.encoder_target().saturating_sub(sound_bps);
+    let mut stages = Stages::new(spec, video_target())?;
     // Ready while the player's connection is still being set up; frames start once it is up.
     while !control.connected() {
         if control.stopped() {
@@ -245,6 +322,7 @@ pub fn run_pipeline(
         }
         std::thread::sleep(CONNECT_POLL);
     }
+    let _sound = source.map(|source| SoundThread::start(source, sound));
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;
@@ -259,7 +337,7 @@ pub fn run_pipeline(
             tracing::info!(width, height, fps, "quality changed");
             if (width, height) != size {
                 workload.resize(width, height)?;
-                stages = Stages::new(now_spec, control.encoder_target())?;
+                stages = Stages::new(now_spec, video_target())?;
                 size = (width, height);
             }
             pacer = FramePacer::new(now_spec.frame_duration(), Instant::now());
@@ -290,7 +368,7 @@ pub fn run_pipeline(
             Picture::Rgba(pixels) => stages.converter.convert(pixels)?,
             Picture::Bgrx(pixels) => stages.converter.convert_bgra(pixels)?,
         };
-        let target = control.encoder_target();
+        let target = video_target();
         let current = stages.bitrate_bps;
         if target.abs_diff(current) > current / 20 {
             match stages.encoder.set_bitrate(target) {

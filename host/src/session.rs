@@ -16,7 +16,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::HostError;
 use crate::broker_link::BrokerLink;
-use crate::pipeline::{EncodedOutput, PipelineControl, StreamSpec, run_pipeline};
+use crate::pipeline::{
+    EncodedOutput, PipelineControl, SOUND_QUEUE, SoundPacket, StreamSpec, run_pipeline,
+};
 use crate::probes::{FrameFigures, Rejection, SessionLog};
 use crate::worker::{WorkerCommand, run_in_worker};
 use crate::workloads::{AppExit, Launch};
@@ -169,6 +171,14 @@ impl PlayerPeer {
         }
     }
 
+    /// Sends a frame of sound (to a browser; the native player hears none yet).
+    async fn send_sound(&self, packet: SoundPacket) -> Result<(), StreamingError> {
+        match self {
+            Self::WebRtc(peer) => peer.send_sound(packet.data, packet.samples).await,
+            Self::Quic(_) => Ok(()),
+        }
+    }
+
     async fn send_input_message(&self, message: &[u8]) -> Result<(), StreamingError> {
         match self {
             Self::WebRtc(peer) => peer.send_input_message(message).await,
@@ -222,12 +232,15 @@ pub async fn run_session(
     let SessionParts { spec, control, counters, probes, broker, watchers, launch, worker } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
+    let (sound_tx, mut sound) = mpsc::channel::<SoundPacket>(SOUND_QUEUE);
     // The workload and encoder start now, while the connection is set up; frames flow once it is.
     let pipeline = {
         let control = Arc::clone(&control);
         tokio::task::spawn_blocking(move || match &worker {
-            Some(command) => run_in_worker(command, spec, launch, input_rx, frames_tx, control),
-            None => run_pipeline(spec, &launch, input_rx, frames_tx, &*control),
+            Some(command) => {
+                run_in_worker(command, spec, launch, input_rx, frames_tx, sound_tx, control)
+            }
+            None => run_pipeline(spec, &launch, input_rx, frames_tx, sound_tx, &*control),
         })
     };
     // Acks of frames that never went out wait for the next frame that does.
@@ -263,6 +276,11 @@ pub async fn run_session(
                 Some(PeerEvent::KeyframeRequest) => control.keyframe.store(true, Ordering::Relaxed),
                 Some(PeerEvent::Closed) | None => break EndReason::ConnectionLost,
             },
+            Some(packet) = sound.recv() => {
+                if let Err(e) = peer.send_sound(packet).await {
+                    tracing::debug!(session = %session_id, "sound send failed: {e}");
+                }
+            }
             frame = frames.recv() => match frame {
                 Some(frame) => {
                     counters.sent(frame.data.len(), frame.keyframe);

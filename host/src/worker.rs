@@ -7,8 +7,9 @@
 //! Wire: messages of `kind: u8`, `length: u32` (little-endian), payload.
 //! To the worker: [`START`] (JSON [`WorkerStart`]), [`INPUT`] (the binary
 //! input codec), [`STEER`] (JSON [`Steer`]), [`STOP`]. From it: [`FRAME`]
-//! (`u32` header length, JSON [`FrameHeader`], the access unit) and, last,
-//! [`END`] (JSON [`WorkerEnd`]).
+//! (`u32` header length, JSON [`FrameHeader`], the access unit), [`SOUND`]
+//! (`u32` samples, `u64` microseconds since its capture, the Opus packet) and,
+//! last, [`END`] (JSON [`WorkerEnd`]).
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -23,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
-use crate::pipeline::{EncodedOutput, Steering, StreamSpec, run_pipeline};
+use crate::pipeline::{
+    EncodedOutput, SOUND_QUEUE, SoundPacket, Steering, StreamSpec, run_pipeline,
+};
 use crate::workloads::{AppExit, Launch};
 
 const START: u8 = 1;
@@ -32,6 +35,7 @@ const STEER: u8 = 3;
 const STOP: u8 = 4;
 const FRAME: u8 = 1;
 const END: u8 = 2;
+const SOUND: u8 = 3;
 
 /// Largest message either side accepts.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -128,8 +132,8 @@ fn json<T: for<'a> Deserialize<'a>>(payload: &[u8]) -> Result<T, HostError> {
 }
 
 /// Runs a session's frame loop in a worker started with `command`, as
-/// [`run_pipeline`] would in this process: inputs in, encoded frames out,
-/// steered by `control`. Blocking. When the worker dies, everything it
+/// [`run_pipeline`] would in this process: inputs in, encoded frames and sound
+/// out, steered by `control`. Blocking. When the worker dies, everything it
 /// started goes with it.
 pub fn run_in_worker(
     command: &WorkerCommand,
@@ -137,6 +141,7 @@ pub fn run_in_worker(
     launch: Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
+    sound: Sender<SoundPacket>,
     control: Arc<dyn Steering>,
 ) -> Result<(), HostError> {
     use std::os::unix::process::CommandExt;
@@ -158,7 +163,7 @@ pub fn run_in_worker(
         let (control, done) = (Arc::clone(&control), Arc::clone(&done));
         std::thread::spawn(move || steer(&mut to_worker, &inputs, &*control, &done))
     };
-    let end = receive(&mut from_worker, &output);
+    let end = receive(&mut from_worker, &output, &sound);
     // The frame loop is over: stop steering (closing the worker's stdin), let
     // the worker finish tidying up, and reap it.
     done.store(true, Ordering::Relaxed);
@@ -278,10 +283,11 @@ fn steer(
     }
 }
 
-/// Forwards the worker's frames until its end message (or its death).
+/// Forwards the worker's frames and sound until its end message (or its death).
 fn receive(
     from_worker: &mut impl Read,
     output: &Sender<EncodedOutput>,
+    sound: &Sender<SoundPacket>,
 ) -> Result<Option<WorkerEnd>, HostError> {
     while let Some((kind, payload)) = read_message(from_worker)? {
         match kind {
@@ -290,6 +296,10 @@ fn receive(
                 if output.blocking_send(frame).is_err() {
                     return Ok(Some(WorkerEnd::Stopped));
                 }
+            }
+            // Sound never waits: a packet the session is not ready for is dropped.
+            SOUND => {
+                let _ = sound.try_send(decode_sound(&payload)?);
             }
             END => return json(&payload).map(Some),
             other => return Err(HostError::Worker(format!("unknown message {other}"))),
@@ -330,6 +340,30 @@ fn decode_frame(payload: &[u8]) -> Result<EncodedOutput, HostError> {
         keyframe: header.keyframe,
         acks: header.acks,
         copied: header.copied,
+    })
+}
+
+/// Length of a sound message's head: samples and age.
+const SOUND_HEAD: usize = 12;
+
+fn encode_sound(packet: &SoundPacket) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SOUND_HEAD + packet.data.len());
+    out.extend(packet.samples.to_le_bytes());
+    out.extend((packet.captured_at.elapsed().as_micros() as u64).to_le_bytes());
+    out.extend(&packet.data[..]);
+    out
+}
+
+fn decode_sound(payload: &[u8]) -> Result<SoundPacket, HostError> {
+    let bad = || HostError::Worker("truncated sound".into());
+    let head = payload.get(..SOUND_HEAD).ok_or_else(bad)?;
+    let samples = u32::from_le_bytes(head[..4].try_into().map_err(|_| bad())?);
+    let age_us = u64::from_le_bytes(head[4..].try_into().map_err(|_| bad())?);
+    let now = Instant::now();
+    Ok(SoundPacket {
+        data: Bytes::copy_from_slice(&payload[SOUND_HEAD..]),
+        samples,
+        captured_at: now.checked_sub(Duration::from_micros(age_us)).unwrap_or(now),
     })
 }
 
@@ -377,13 +411,31 @@ pub fn worker_main() -> Result<(), HostError> {
     steering.target.store(start.bitrate_bps, Ordering::Relaxed);
     let (input_tx, input_rx) = std::sync::mpsc::channel();
     let (frames_tx, mut frames_rx) = tokio::sync::mpsc::channel::<EncodedOutput>(2);
-    let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        while let Some(frame) = frames_rx.blocking_recv() {
-            write_message(&mut out, FRAME, &encode_frame(&frame))?;
-        }
-        Ok(())
-    });
+    let (sound_tx, mut sound_rx) = tokio::sync::mpsc::channel::<SoundPacket>(SOUND_QUEUE);
+    // Frames and sound share stdout, a whole message at a time.
+    let out = Arc::new(Mutex::new(BufWriter::new(std::io::stdout())));
+    let write = |out: &Mutex<BufWriter<std::io::Stdout>>, kind: u8, payload: &[u8]| {
+        write_message(&mut *out.lock().unwrap_or_else(|p| p.into_inner()), kind, payload)
+    };
+    let writer = {
+        let out = Arc::clone(&out);
+        std::thread::spawn(move || -> std::io::Result<()> {
+            while let Some(frame) = frames_rx.blocking_recv() {
+                write(&out, FRAME, &encode_frame(&frame))?;
+            }
+            Ok(())
+        })
+    };
+    {
+        let out = Arc::clone(&out);
+        std::thread::spawn(move || {
+            while let Some(packet) = sound_rx.blocking_recv() {
+                if write(&out, SOUND, &encode_sound(&packet)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     {
         let steering = Arc::clone(&steering);
         std::thread::spawn(move || {
@@ -413,7 +465,7 @@ pub fn worker_main() -> Result<(), HostError> {
             steering.stop.store(true, Ordering::Relaxed);
         });
     }
-    let result = run_pipeline(start.spec, &start.launch, input_rx, frames_tx, &*steering);
+    let result = run_pipeline(start.spec, &start.launch, input_rx, frames_tx, sound_tx, &*steering);
     let _ = writer.join();
     let end = match result {
         Ok(()) => WorkerEnd::Stopped,
@@ -421,7 +473,7 @@ pub fn worker_main() -> Result<(), HostError> {
         Err(e) => WorkerEnd::Failed(e.to_string()),
     };
     let end = serde_json::to_vec(&end).expect("an end message serialises");
-    write_message(&mut std::io::stdout().lock(), END, &end)?;
+    write(&out, END, &end)?;
     Ok(())
 }
 
@@ -459,5 +511,19 @@ mod tests {
         huge.extend(u32::MAX.to_le_bytes());
         assert!(read_message(&mut &huge[..]).is_err(), "an oversized length");
         assert!(read_message(&mut &[][..]).unwrap().is_none(), "a clean end");
+    }
+
+    #[test]
+    fn sound_crosses_the_pipe_whole_and_truncated_sound_is_refused() {
+        let packet = SoundPacket {
+            data: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
+            samples: 480,
+            captured_at: Instant::now(),
+        };
+        let wire = encode_sound(&packet);
+        let back = decode_sound(&wire).unwrap();
+        assert_eq!((back.samples, &back.data), (480, &packet.data));
+        assert!(back.captured_at <= Instant::now());
+        assert!(decode_sound(&wire[..SOUND_HEAD - 1]).is_err());
     }
 }

@@ -7,7 +7,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ed25519_dalek::{Signature, SigningKey, Verifier};
+use gridplay_host::catalogue::Catalogue;
 use gridplay_host::probes::Clock;
+use gridplay_host::workloads::orbit::sound::ENGINE_REST_HZ;
 use gridplay_host::{BrokerKey, HostConfig, HostError, run_host};
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::probe::{
@@ -15,6 +17,7 @@ use gridplay_protocol::probe::{
     SessionProbes,
 };
 use gridplay_protocol::{Profile, SessionClaims, SessionState};
+use gridplay_streaming::audio::{SAMPLE_RATE, dominant_frequency, tone_power};
 use gridplay_streaming::webrtc::{Viewer, ViewerOptions};
 use reqwest::StatusCode;
 
@@ -161,6 +164,34 @@ async fn bad_tokens_and_bad_sdp_are_refused_and_start_nothing() {
     // A viewer that goes away without DELETE frees its slot too.
     viewer.close().await;
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orbit_is_heard_its_hum_at_rest_and_a_chirp_when_the_player_jumps() {
+    // In a worker process, as real hosts run sessions.
+    let net = Network::start_with_workers(Catalogue::default()).await;
+    let session = net.allocate().await;
+    let options = ViewerOptions { sound: true, ..ViewerOptions::direct(LOOPBACK) };
+    let (whep, mut watch) = watch_over_whep_with(&session, options).await;
+    // A second of sound (48 kHz stereo); the jump then, and half a second after it.
+    let (second, span) = (2 * SAMPLE_RATE as usize, SAMPLE_RATE as usize);
+    watch.until("a second of sound", |w, _| w.input_open && w.heard.len() >= second).await;
+    let before = watch.heard.len();
+    let jump = InputEvent { seq: 1, kind: InputKind::KeyDown { code: "Space".into() } };
+    whep.viewer().send_input(&jump.encode().unwrap()).await.unwrap();
+    watch.until("the jump's sound", |w, _| w.heard.len() >= before + span).await;
+    // Past the codec's start, at rest: the hum's fundamental.
+    assert_eq!(
+        dominant_frequency(&watch.heard[before - span..before], 80, 400),
+        ENGINE_REST_HZ as u32
+    );
+    // The chirp's band, against the same span of hum just before the jump.
+    let band =
+        |pcm: &[i16]| (600..=1200).step_by(50).map(|f| tone_power(pcm, f64::from(f))).sum::<f64>();
+    let quiet = band(&watch.heard[before - span..before]);
+    let jumped = band(&watch.heard[before..before + span]);
+    assert!(jumped > 50.0 * quiet, "the jump is heard at once: {jumped:e} against {quiet:e}");
+    whep.end().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! What a host checks of a WHEP offer's SDP before handing it to the WebRTC stack: its
-//! size, that it is SDP, and that it asks for video. The full parse is the WebRTC stack's.
+//! size, that it is SDP, that it asks for video, and whether it asks for sound. The full
+//! parse is the WebRTC stack's.
 
 use crate::ProtocolError;
 
@@ -20,6 +21,11 @@ pub fn check_offer(sdp: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// Whether an offer has an audio section: the player wants sound.
+pub fn offers_audio(sdp: &str) -> bool {
+    sdp.lines().any(|l| l.starts_with("m=audio"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +36,9 @@ mod tests {
         assert!(check_offer("hello").is_err());
         assert!(check_offer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n").is_err());
         assert!(check_offer("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n").is_ok());
+        assert!(!offers_audio("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n"));
+        assert!(offers_audio(
+            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        ));
     }
 }

@@ -19,6 +19,9 @@ pub enum StreamingError {
     /// The H.264 encoder or decoder failed.
     #[error("openh264: {0}")]
     Codec(#[from] openh264::Error),
+    /// The Opus encoder or decoder failed, or was given a frame of the wrong size.
+    #[error("opus: {0}")]
+    Audio(String),
     /// The decoder could not use a unit.
     #[error("decoder: {0}")]
     Decoder(String),

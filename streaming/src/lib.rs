@@ -1,9 +1,10 @@
 //! Gridplay's media path: frames and colour conversion, H.264 encoding and
-//! decoding, and the WebRTC transport.
+//! decoding, Opus sound, and the WebRTC transport.
 //!
 //! The crate knows nothing about games or brokers: it turns RGBA frames into
 //! an H.264 stream on a WebRTC peer and, for viewers and tests, back again.
 
+pub mod audio;
 mod decoder;
 mod encoder;
 mod error;

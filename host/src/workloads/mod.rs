@@ -1,14 +1,16 @@
 //! What a session shows: the built-in game [`orbit`], or an [`app`] from
 //! the host's catalogue in a sandbox of its own. Either takes the player's
-//! input and gives one picture per frame to the encoder.
+//! input and gives one picture per frame to the encoder, and its sound (where
+//! it has one) frame by frame to the sound encoder.
 
 pub mod app;
 pub mod orbit;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gridplay_protocol::input::InputEvent;
+use gridplay_streaming::audio::AudioFrame;
 
 use crate::HostError;
 use crate::catalogue::AppEntry;
@@ -41,6 +43,17 @@ pub trait Workload: Send {
 
     /// Renders at a new size from the next frame on.
     fn resize(&mut self, width: u32, height: u32) -> Result<(), HostError>;
+
+    /// The workload's sound in `frame`-long frames, if it has any; asked once, as
+    /// the stream starts.
+    fn sound(&mut self, frame: AudioFrame) -> Option<Box<dyn SoundSource>>;
+}
+
+/// A workload's sound, frame by frame, each when it is due.
+pub trait SoundSource: Send {
+    /// Waits until the next frame is due and fills `pcm` (interleaved stereo, one
+    /// frame) with it; returns the instant the frame starts at.
+    fn next_frame(&mut self, pcm: &mut [i16]) -> Result<Instant, HostError>;
 }
 
 /// How an app's process ended.

@@ -15,6 +15,7 @@ use gridplay_protocol::input::InputApplied;
 use gridplay_protocol::probe::HostProbeMessage;
 use gridplay_protocol::{AllocateResponse, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
+use gridplay_streaming::audio::AudioDecoder;
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use gridplay_streaming::{DecodedFrame, H264Decoder};
 use reqwest::StatusCode;
@@ -135,7 +136,14 @@ pub async fn start_broker(seed: [u8; 32]) -> String {
 
 /// Plays `session` as a browser would: a WHEP viewer over loopback, and its event stream.
 pub async fn watch_over_whep(session: &AllocateResponse) -> (WhepSession, Watch) {
-    let options = ViewerOptions::direct(LOOPBACK);
+    watch_over_whep_with(session, ViewerOptions::direct(LOOPBACK)).await
+}
+
+/// [`watch_over_whep`] with `options`.
+pub async fn watch_over_whep_with(
+    session: &AllocateResponse,
+    options: ViewerOptions,
+) -> (WhepSession, Watch) {
     let (whep, events) =
         WhepSession::connect(&session.whep_url, &session.token, &options).await.unwrap();
     (whep, Watch::new(events))
@@ -153,6 +161,9 @@ pub struct Watch {
     pub shown: Vec<(u32, (f64, f64))>,
     /// Whether pictures show Orbit's player (whose position `shown` tracks).
     pub orbit: bool,
+    pub sound_decoder: AudioDecoder,
+    /// Every sample of sound heard, interleaved stereo.
+    pub heard: Vec<i16>,
 }
 
 impl Watch {
@@ -166,6 +177,8 @@ impl Watch {
             probe_messages: Vec::new(),
             shown: Vec::new(),
             orbit: true,
+            sound_decoder: AudioDecoder::new().unwrap(),
+            heard: Vec::new(),
         }
     }
 
@@ -202,6 +215,11 @@ impl Watch {
                     ViewerEvent::ProbeMessage(bytes) => {
                         let message = serde_json::from_slice(&bytes).expect("a host probe message");
                         self.probe_messages.push(message);
+                        None
+                    }
+                    ViewerEvent::Sound { data, .. } => {
+                        let pcm = self.sound_decoder.decode(&data).expect("an Opus packet");
+                        self.heard.extend_from_slice(pcm);
                         None
                     }
                     ViewerEvent::Connected | ViewerEvent::Closed => None,

@@ -1,4 +1,5 @@
-//! RTP packetization of H.264 access units with timestamps the sender knows.
+//! RTP packetization of H.264 access units with timestamps the sender knows,
+//! and of Opus packets.
 //!
 //! webrtc-rs's sample track stamps frames from a private, randomly seeded
 //! counter, so the application cannot tell which RTP timestamp a frame went
@@ -114,6 +115,44 @@ impl RtpFramer {
     }
 }
 
+/// Turns Opus packets into RTP packets of one stream: one packet each, stamped with
+/// the samples sent before it on the 48 kHz clock (the sound's own clock: a frame is
+/// due every frame length, so the count of samples is the time).
+pub(crate) struct SoundFramer {
+    ssrc: u32,
+    payload_type: u8,
+    next_sequence: u16,
+    next_timestamp: u32,
+}
+
+impl SoundFramer {
+    /// A framer whose first packet has sequence number `first_sequence` and RTP
+    /// timestamp `base_timestamp`.
+    pub(crate) fn new(
+        ssrc: u32,
+        payload_type: u8,
+        first_sequence: u16,
+        base_timestamp: u32,
+    ) -> Self {
+        Self { ssrc, payload_type, next_sequence: first_sequence, next_timestamp: base_timestamp }
+    }
+
+    /// The RTP packet of one Opus packet of `samples` samples per channel.
+    pub(crate) fn packetize(&mut self, opus: Bytes, samples: u32) -> Packet {
+        let header = Header {
+            version: 2,
+            payload_type: self.payload_type,
+            sequence_number: self.next_sequence,
+            timestamp: self.next_timestamp,
+            ssrc: self.ssrc,
+            ..Default::default()
+        };
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.next_timestamp = self.next_timestamp.wrapping_add(samples);
+        Packet { header, payload: opus }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -153,6 +192,18 @@ mod tests {
         // A frame skipped by the pacer leaves a gap of its duration.
         let (ts2, _) = framer.packetize(&small, t0 + Duration::from_millis(50)).unwrap();
         assert_eq!(ts2, ts0.wrapping_add(4500));
+    }
+
+    #[test]
+    fn sound_packets_are_stamped_by_the_samples_before_them() {
+        let mut framer = SoundFramer::new(9, 111, u16::MAX, u32::MAX - 479);
+        let opus = Bytes::from_static(&[0xfc, 1, 2]);
+        let first = framer.packetize(opus.clone(), 480);
+        let second = framer.packetize(opus.clone(), 480);
+        assert_eq!((first.header.sequence_number, second.header.sequence_number), (u16::MAX, 0));
+        assert_eq!((first.header.timestamp, second.header.timestamp), (u32::MAX - 479, 1));
+        assert_eq!((second.header.ssrc, second.header.payload_type), (9, 111));
+        assert_eq!(second.payload, opus);
     }
 
     #[test]

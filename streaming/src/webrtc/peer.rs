@@ -12,7 +12,9 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
     register_default_interceptors,
 };
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MediaEngine};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
+};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
@@ -37,6 +39,17 @@ pub(crate) fn h264_codec() -> RTCRtpCodec {
         channels: 0,
         sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
             .to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The Opus codec both sides offer: 48 kHz stereo with in-band FEC.
+pub(crate) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: crate::audio::SAMPLE_RATE,
+        channels: crate::audio::CHANNELS as u16,
+        sdp_fmtp_line: "minptime=5;useinbandfec=1;stereo=1;sprop-stereo=1".to_owned(),
         rtcp_feedback: vec![],
     }
 }
@@ -119,6 +132,10 @@ pub(crate) async fn build_peer(
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102 },
         RtpCodecKind::Video,
+    )?;
+    media_engine.register_codec(
+        RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: 111 },
+        RtpCodecKind::Audio,
     )?;
     // Playout delay 0/0 puts Chromium's receiver on its low-latency path.
     media_engine.register_header_extension(

@@ -1,5 +1,7 @@
-//! The host's side: answers a WHEP offer and sends H.264 access units; input
-//! arrives on the "input" data channel, probe reports and pings on "probes".
+//! The host's side: answers a WHEP offer and sends H.264 access units (and, when
+//! the offer asks for audio, Opus packets on a track of the same stream, so that
+//! the receiver keeps them in sync); input arrives on the "input" data channel,
+//! probe reports and pings on "probes".
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,8 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::feedback::{SharedRate, asks_for_keyframe};
-use super::framer::RtpFramer;
-use super::peer::{PeerRole, RawEvent, build_peer, h264_codec};
+use super::framer::{RtpFramer, SoundFramer};
+use super::peer::{PeerRole, RawEvent, build_peer, h264_codec, opus_codec};
 use super::sdp::route_candidates_via;
 use super::{INPUT_CHANNEL, PROBES_CHANNEL};
 use crate::StreamingError;
@@ -48,12 +50,45 @@ struct Channels {
     probes: Mutex<Option<Arc<dyn DataChannel>>>,
 }
 
+/// The stream id both tracks carry: one stream, played in sync.
+const STREAM_ID: &str = "gridplay";
+
+/// The sound track, when the receiver asked for one.
+struct SoundTrack {
+    track: Arc<TrackLocalStaticRTP>,
+    framer: Mutex<SoundFramer>,
+}
+
 /// A host's WebRTC peer for one session.
 pub struct StreamPeer {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticRTP>,
     framer: Mutex<RtpFramer>,
+    sound: Option<SoundTrack>,
     channels: Arc<Channels>,
+}
+
+/// A local track of one stream with one encoding of `codec` on `ssrc`.
+fn local_track(
+    id: &str,
+    kind: RtpCodecKind,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+    ssrc: u32,
+) -> Arc<TrackLocalStaticRTP> {
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        STREAM_ID.to_owned(),
+        id.to_owned(),
+        format!("{STREAM_ID}-{id}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )))
 }
 
 impl StreamPeer {
@@ -78,21 +113,16 @@ impl StreamPeer {
             return Err(StreamingError::BadSdp(e.to_string()));
         }
         let ssrc = random_u32();
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            "gridplay".to_owned(),
-            "video".to_owned(),
-            "gridplay-video".to_owned(),
-            RtpCodecKind::Video,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: h264_codec(),
-                ..Default::default()
-            }],
-        )));
+        let track = local_track("video", RtpCodecKind::Video, h264_codec(), ssrc);
         let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+        let sound = if gridplay_protocol::sdp::offers_audio(offer_sdp) {
+            let ssrc = random_u32();
+            let track = local_track("audio", RtpCodecKind::Audio, opus_codec(), ssrc);
+            let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+            Some((track, sender, ssrc))
+        } else {
+            None
+        };
         let answer = pc.create_answer(None).await?;
         pc.set_local_description(answer).await?;
         let _ = built.gathered.await;
@@ -109,6 +139,22 @@ impl StreamPeer {
             .first()
             .map(|c| c.payload_type)
             .ok_or_else(|| StreamingError::BadSdp("offer has no H.264 video".into()))?;
+        let sound = match sound {
+            Some((track, sender, ssrc)) => {
+                let codecs = sender.get_parameters().await?.rtp_parameters.codecs;
+                // An offer whose audio has no Opus gets no sound.
+                codecs.first().map(|c| SoundTrack {
+                    track,
+                    framer: Mutex::new(SoundFramer::new(
+                        ssrc,
+                        c.payload_type,
+                        random_u32() as u16,
+                        random_u32(),
+                    )),
+                })
+            }
+            None => None,
+        };
 
         let channels = Arc::new(Channels::default());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -116,7 +162,7 @@ impl StreamPeer {
         tokio::spawn(pump_keyframe_requests(Arc::clone(&track), events_tx));
         let first_sequence = random_u32() as u16;
         let framer = Mutex::new(RtpFramer::new(ssrc, payload_type, first_sequence, random_u32()));
-        let peer = Self { pc, track, framer, channels };
+        let peer = Self { pc, track, framer, sound, channels };
         Ok((peer, answer_sdp, events_rx))
     }
 
@@ -133,6 +179,16 @@ impl StreamPeer {
             self.track.write_rtp_with_extensions(packet, &no_playout_delay).await?;
         }
         Ok(timestamp)
+    }
+
+    /// Sends one Opus packet of `samples` samples per channel on the sound track;
+    /// dropped quietly when the receiver asked for no sound.
+    pub async fn send_sound(&self, opus: Bytes, samples: u32) -> Result<(), StreamingError> {
+        if let Some(sound) = &self.sound {
+            let packet = sound.framer.lock().expect("framer lock").packetize(opus, samples);
+            sound.track.write_rtp(packet).await?;
+        }
+        Ok(())
     }
 
     /// Sends a message on the input channel (input acknowledgements); dropped

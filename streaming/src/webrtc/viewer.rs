@@ -47,6 +47,13 @@ pub enum ViewerEvent {
     ProbesOpen,
     /// A message (JSON text) from the host on the probes channel.
     ProbeMessage(Bytes),
+    /// One Opus packet of the sound track and its RTP timestamp (48 kHz).
+    Sound {
+        /// The Opus packet.
+        data: Bytes,
+        /// RTP timestamp (48 kHz).
+        rtp_timestamp: u32,
+    },
     /// The connection ended.
     Closed,
 }
@@ -61,12 +68,14 @@ pub struct ViewerOptions {
     /// Hold packets this long to reorder them and wait for retransmissions
     /// (worth it on lossy paths; adds that much latency).
     pub jitter_buffer: Option<Duration>,
+    /// Ask for the session's sound too.
+    pub sound: bool,
 }
 
 impl ViewerOptions {
-    /// Direct media from `bind_ip`, no jitter buffer.
+    /// Direct media from `bind_ip`, no jitter buffer, no sound.
     pub fn direct(bind_ip: IpAddr) -> Self {
-        Self { bind_ip, via: None, jitter_buffer: None }
+        Self { bind_ip, via: None, jitter_buffer: None, sound: false }
     }
 }
 
@@ -86,14 +95,18 @@ impl Viewer {
         let role = PeerRole::Receiver { jitter_buffer: options.jitter_buffer };
         let built = build_peer(SocketAddr::new(options.bind_ip, 0), role).await?;
         let pc = built.pc;
-        pc.add_transceiver_from_kind(
-            RtpCodecKind::Video,
-            Some(RTCRtpTransceiverInit {
+        let kinds: &[RtpCodecKind] = if options.sound {
+            &[RtpCodecKind::Video, RtpCodecKind::Audio]
+        } else {
+            &[RtpCodecKind::Video]
+        };
+        for &kind in kinds {
+            let receive_only = RTCRtpTransceiverInit {
                 direction: RTCRtpTransceiverDirection::Recvonly,
                 ..Default::default()
-            }),
-        )
-        .await?;
+            };
+            pc.add_transceiver_from_kind(kind, Some(receive_only)).await?;
+        }
         let input = pc
             .create_data_channel(
                 INPUT_CHANNEL,
@@ -195,10 +208,27 @@ async fn pump_events(
                 return;
             }
             RawEvent::Track(track) => {
+                if track.kind().await == RtpCodecKind::Audio {
+                    tokio::spawn(pump_sound(track, events.clone()));
+                    continue;
+                }
                 *video.lock().expect("track lock") = Some(Arc::clone(&track));
                 tokio::spawn(reassemble(track, events.clone()));
             }
             RawEvent::State(_) | RawEvent::DataChannel(_) => {}
+        }
+    }
+}
+
+/// Passes on the sound track's Opus packets, one per RTP packet.
+async fn pump_sound(track: Arc<dyn TrackRemote>, events: mpsc::UnboundedSender<ViewerEvent>) {
+    while let Some(event) = track.poll().await {
+        if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+            let sound =
+                ViewerEvent::Sound { data: packet.payload, rtp_timestamp: packet.header.timestamp };
+            if events.send(sound).is_err() {
+                return;
+            }
         }
     }
 }

@@ -16,8 +16,9 @@ mod screen;
 use std::time::Duration;
 
 use gridplay_protocol::input::{InputEvent, InputKind};
+use gridplay_streaming::audio::AudioFrame;
 
-use super::{Picture, Workload};
+use super::{Picture, SoundSource, Workload};
 use crate::HostError;
 use crate::catalogue::{AppEntry, Catalogue};
 use cgroup::Limits;
@@ -145,5 +146,10 @@ impl Workload for AppWorkload {
 
     fn resize(&mut self, width: u32, height: u32) -> Result<(), HostError> {
         Err(HostError::FrameSize { width, height })
+    }
+
+    fn sound(&mut self, _frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
+        // An app's sound server is not part of its sandbox yet.
+        None
     }
 }

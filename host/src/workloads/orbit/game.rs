@@ -23,12 +23,16 @@
 //!   [`TAP_TIME`] of the first) toggles a big player, side
 //!   [`PLAYER_SIZE_BIG`], and leaves it where it was before the tap. A
 //!   cancelled touch puts the player back where the gesture found it.
+//! - Space makes the player hop: it rises by up to [`HOP_HEIGHT`] and lands where
+//!   it was after [`HOP_TIME`], and the jump is heard (see `sound`).
 //! - Nothing else on screen is yellow-ish: every other pixel has blue >= 100
 //!   or red < 150.
 
 use std::time::Duration;
 
 use gridplay_protocol::input::{InputEvent, InputKind, MAX_GAMEPADS, MAX_TOUCHES, gamepad_button};
+
+use super::sound::SoundCue;
 
 /// The player's colour, RGB.
 pub const PLAYER_RGB: [u8; 3] = [255, 210, 0];
@@ -46,6 +50,12 @@ pub const STICK_DEAD_ZONE: f64 = 0.2;
 pub const TAP_TIME: Duration = Duration::from_millis(300);
 /// Farthest a finger may move (in frame fractions, per axis) and still tap.
 pub const TAP_SLOP: f64 = 0.03;
+/// How high a hop takes the player, in frame heights.
+pub const HOP_HEIGHT: f64 = 0.1;
+/// How long a hop lasts.
+pub const HOP_TIME: Duration = Duration::from_millis(300);
+/// The key that jumps, by DOM `KeyboardEvent.code`.
+const JUMP_KEY: &str = "Space";
 
 /// What the renderer draws for one frame: plain data, no behaviour.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,6 +163,11 @@ pub struct GameState {
     fingers: [Option<Finger>; MAX_TOUCHES as usize],
     gesture: Option<Gesture>,
     big: bool,
+    /// The speed the held keys and sticks ask for, 0..=1 of [`PLAYER_SPEED`].
+    speed: f64,
+    /// Jumps so far, and when the latest started.
+    jumps: u64,
+    hop_started: Option<Duration>,
 }
 
 impl GameState {
@@ -170,6 +185,9 @@ impl GameState {
             fingers: [None; MAX_TOUCHES as usize],
             gesture: None,
             big: false,
+            speed: 0.0,
+            jumps: 0,
+            hop_started: None,
         }
     }
 
@@ -179,6 +197,10 @@ impl GameState {
     /// keys, other buttons and the wheel are ignored.
     pub fn apply(&mut self, event: &InputEvent) {
         match &event.kind {
+            InputKind::KeyDown { code } if code == JUMP_KEY => {
+                self.jumps += 1;
+                self.hop_started = Some(self.elapsed);
+            }
             InputKind::KeyDown { code } => self.set_key(code, true),
             InputKind::KeyUp { code } => self.set_key(code, false),
             InputKind::PointerDown { x, y, button } if *button == MAIN_BUTTON => {
@@ -237,8 +259,9 @@ impl GameState {
             vx += px;
             vy += py;
         }
-        let vx = vx.clamp(-1.0, 1.0) * PLAYER_SPEED;
-        let vy = vy.clamp(-1.0, 1.0) * PLAYER_SPEED;
+        let (vx, vy) = (vx.clamp(-1.0, 1.0), vy.clamp(-1.0, 1.0));
+        self.speed = vx.abs().max(vy.abs());
+        let (vx, vy) = (vx * PLAYER_SPEED, vy * PLAYER_SPEED);
         self.x = (self.x + vx * secs).clamp(0.0, 1.0);
         self.y = (self.y + vy * secs).clamp(0.0, 1.0);
     }
@@ -248,7 +271,7 @@ impl GameState {
         Scene {
             time_s: self.elapsed.as_secs_f32(),
             player_x: self.x as f32,
-            player_y: self.y as f32,
+            player_y: (self.y - self.hop()).max(0.0) as f32,
             player_size: if self.big { PLAYER_SIZE_BIG } else { PLAYER_SIZE },
             aspect: self.width as f32 / self.height as f32,
             obstacles: OBSTACLES,
@@ -268,6 +291,18 @@ impl GameState {
     /// Frame size in pixels, as given to [`new`](Self::new).
     pub fn frame_size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    /// What the game wants heard now.
+    pub fn sound_cue(&self) -> SoundCue {
+        SoundCue { speed: self.speed, pan: self.x, jumps: self.jumps }
+    }
+
+    /// How high the player is off its place now: a parabola over [`HOP_TIME`].
+    fn hop(&self) -> f64 {
+        let Some(started) = self.hop_started else { return 0.0 };
+        let t = (self.elapsed - started).as_secs_f64() / HOP_TIME.as_secs_f64();
+        if t >= 1.0 { 0.0 } else { 4.0 * HOP_HEIGHT * t * (1.0 - t) }
     }
 
     fn set_key(&mut self, code: &str, down: bool) {
@@ -400,6 +435,24 @@ mod tests {
         let scene = game.scene();
         assert!((scene.aspect - 1280.0 / 720.0).abs() < 1e-6);
         assert!((scene.time_s - 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn space_hops_and_lands_where_it_was_and_is_heard() {
+        let mut game = GameState::new(1280, 720);
+        game.apply(&down("Space"));
+        assert_eq!(game.sound_cue().jumps, 1);
+        game.advance(HOP_TIME / 2);
+        let top = f64::from(game.scene().player_y);
+        assert!((top - (0.5 - HOP_HEIGHT)).abs() < 1e-6, "at the top: {top}");
+        assert_eq!(game.player(), (0.5, 0.5), "a hop does not move the player's place");
+        game.advance(HOP_TIME / 2);
+        assert_eq!(game.scene().player_y, 0.5);
+        game.apply(&down("ArrowLeft"));
+        game.advance(Duration::from_millis(10));
+        let cue = game.sound_cue();
+        assert_eq!((cue.speed, cue.jumps), (1.0, 1));
+        assert!(cue.pan < 0.5);
     }
 
     #[test]

@@ -1,33 +1,48 @@
-//! Orbit, the built-in game: the pure [`game`] drawn by the Vulkan [`render`]er.
+//! Orbit, the built-in game: the pure [`game`] drawn by the Vulkan [`render`]er
+//! and heard through its [`sound`] synthesiser.
 
 pub mod game;
 pub mod render;
+pub mod sound;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gridplay_protocol::input::InputEvent;
+use gridplay_streaming::audio::AudioFrame;
 
-use super::{Picture, Workload};
+use super::{Picture, SoundSource, Workload};
 use crate::HostError;
 use game::GameState;
 use render::Renderer;
+use sound::{SoundCue, Synth};
 
-/// The game and its renderer.
+/// The game, its renderer, and the cue its sound plays from.
 pub struct Orbit {
     game: GameState,
     renderer: Renderer,
+    cue: Arc<Mutex<SoundCue>>,
 }
 
 impl Orbit {
     /// A new game rendered at `width`×`height`.
     pub fn new(width: u32, height: u32) -> Result<Self, HostError> {
-        Ok(Self { game: GameState::new(width, height), renderer: Renderer::new(width, height)? })
+        let game = GameState::new(width, height);
+        let cue = Arc::new(Mutex::new(game.sound_cue()));
+        Ok(Self { game, renderer: Renderer::new(width, height)?, cue })
+    }
+
+    /// Lets the sound hear the game's state now.
+    fn cue_sound(&self) {
+        *self.cue.lock().unwrap_or_else(|p| p.into_inner()) = self.game.sound_cue();
     }
 }
 
 impl Workload for Orbit {
     fn apply(&mut self, event: &InputEvent) -> Result<(), HostError> {
         self.game.apply(event);
+        // A jump is heard from the next sound frame, before its picture is drawn.
+        self.cue_sound();
         Ok(())
     }
 
@@ -38,6 +53,7 @@ impl Workload for Orbit {
 
     fn frame(&mut self, since_last: Duration) -> Result<Picture<'_>, HostError> {
         self.game.advance(since_last);
+        self.cue_sound();
         self.renderer.render(&self.game.scene())?;
         Ok(Picture::Rgba(self.renderer.pixels()))
     }
@@ -49,5 +65,40 @@ impl Workload for Orbit {
     fn resize(&mut self, width: u32, height: u32) -> Result<(), HostError> {
         self.renderer = Renderer::new(width, height)?;
         Ok(())
+    }
+
+    fn sound(&mut self, frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
+        let cue = Arc::clone(&self.cue);
+        Some(Box::new(OrbitSound { synth: Synth::default(), cue, frame, due: None }))
+    }
+}
+
+/// Orbit's sound as it is due: the synthesiser paced by the clock, one frame per
+/// frame length.
+struct OrbitSound {
+    synth: Synth,
+    cue: Arc<Mutex<SoundCue>>,
+    frame: AudioFrame,
+    /// When the next frame is due.
+    due: Option<Instant>,
+}
+
+/// How far behind the sound may fall (a stalled thread) before it skips ahead.
+const MOST_BEHIND: Duration = Duration::from_millis(100);
+
+impl SoundSource for OrbitSound {
+    fn next_frame(&mut self, pcm: &mut [i16]) -> Result<Instant, HostError> {
+        let now = Instant::now();
+        let due = match self.due {
+            Some(due) if now.saturating_duration_since(due) < MOST_BEHIND => due,
+            _ => now,
+        };
+        if let Some(wait) = due.checked_duration_since(now) {
+            std::thread::sleep(wait);
+        }
+        let cue = *self.cue.lock().unwrap_or_else(|p| p.into_inner());
+        self.synth.render(&cue, pcm);
+        self.due = Some(due + self.frame.duration());
+        Ok(due)
     }
 }

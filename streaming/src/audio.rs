@@ -1,0 +1,209 @@
+//! Sound: Opus at 48 kHz stereo in frames of 5, 10 (the default) or 20 ms, with
+//! in-band forward error correction, and the decoder players and tests use.
+//!
+//! PCM is interleaved stereo `i16` (left, right, left, ...).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use opus::{Application, Bitrate, Channels};
+
+use crate::StreamingError;
+
+/// Samples per second, per channel.
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Channels: stereo.
+pub const CHANNELS: usize = 2;
+/// The bitrate sound starts at: music-grade stereo.
+pub const DEFAULT_AUDIO_BPS: u32 = 96_000;
+/// Largest Opus packet one frame is given room for.
+const MAX_PACKET: usize = 1500;
+
+/// How long one audio frame lasts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AudioFrame {
+    /// 5 ms: the least delay, no FEC (Opus codes it as CELT only).
+    Ms5,
+    /// 10 ms.
+    #[default]
+    Ms10,
+    /// 20 ms: the most resilient.
+    Ms20,
+}
+
+impl AudioFrame {
+    /// The frame for a length in milliseconds (5, 10 or 20).
+    pub fn from_ms(ms: u32) -> Option<Self> {
+        match ms {
+            5 => Some(Self::Ms5),
+            10 => Some(Self::Ms10),
+            20 => Some(Self::Ms20),
+            _ => None,
+        }
+    }
+
+    /// How long the frame lasts.
+    pub fn duration(self) -> Duration {
+        Duration::from_millis(match self {
+            Self::Ms5 => 5,
+            Self::Ms10 => 10,
+            Self::Ms20 => 20,
+        })
+    }
+
+    /// Samples per channel in one frame.
+    pub fn samples(self) -> usize {
+        SAMPLE_RATE as usize * self.duration().as_millis() as usize / 1000
+    }
+}
+
+fn opus_error(e: opus::Error) -> StreamingError {
+    StreamingError::Audio(e.to_string())
+}
+
+/// An Opus encoder for one session's sound.
+pub struct AudioEncoder {
+    encoder: opus::Encoder,
+    frame: AudioFrame,
+    packet: Vec<u8>,
+}
+
+impl AudioEncoder {
+    /// An encoder of `frame`-long frames at `bitrate_bps`, with in-band FEC ready for
+    /// the loss the receiver reports ([`expect_loss`](Self::expect_loss)).
+    pub fn new(frame: AudioFrame, bitrate_bps: u32) -> Result<Self, StreamingError> {
+        let mut encoder = opus::Encoder::new(SAMPLE_RATE, Channels::Stereo, Application::Audio)
+            .map_err(opus_error)?;
+        encoder.set_inband_fec(true).map_err(opus_error)?;
+        let mut this = Self { encoder, frame, packet: vec![0; MAX_PACKET] };
+        this.set_bitrate(bitrate_bps)?;
+        Ok(this)
+    }
+
+    /// The frame length this encoder takes.
+    pub fn frame(&self) -> AudioFrame {
+        self.frame
+    }
+
+    /// Aims for `bps` from the next frame.
+    pub fn set_bitrate(&mut self, bps: u32) -> Result<(), StreamingError> {
+        let bps = i32::try_from(bps.clamp(6_000, 510_000)).unwrap_or(510_000);
+        self.encoder.set_bitrate(Bitrate::Bits(bps)).map_err(opus_error)
+    }
+
+    /// Tells the encoder how much loss to protect against, in percent: FEC is sent only
+    /// when some is expected.
+    pub fn expect_loss(&mut self, percent: u8) -> Result<(), StreamingError> {
+        self.encoder.set_packet_loss_perc(i32::from(percent.min(100))).map_err(opus_error)
+    }
+
+    /// Encodes one frame of interleaved stereo PCM (exactly [`AudioFrame::samples`]
+    /// per channel) into one Opus packet.
+    pub fn encode(&mut self, pcm: &[i16]) -> Result<Bytes, StreamingError> {
+        let expected = self.frame.samples() * CHANNELS;
+        if pcm.len() != expected {
+            return Err(StreamingError::Audio(format!(
+                "a frame is {expected} samples, got {}",
+                pcm.len()
+            )));
+        }
+        let n = self.encoder.encode(pcm, &mut self.packet).map_err(opus_error)?;
+        Ok(Bytes::copy_from_slice(&self.packet[..n]))
+    }
+}
+
+/// An Opus decoder: packets in, interleaved stereo PCM out.
+pub struct AudioDecoder {
+    decoder: opus::Decoder,
+    pcm: Vec<i16>,
+}
+
+/// Most samples per channel one packet may hold (120 ms).
+const MAX_FRAME_SAMPLES: usize = SAMPLE_RATE as usize * 120 / 1000;
+
+impl AudioDecoder {
+    /// A decoder of 48 kHz stereo.
+    pub fn new() -> Result<Self, StreamingError> {
+        let decoder = opus::Decoder::new(SAMPLE_RATE, Channels::Stereo).map_err(opus_error)?;
+        Ok(Self { decoder, pcm: vec![0; MAX_FRAME_SAMPLES * CHANNELS] })
+    }
+
+    /// Decodes one packet; a packet that is not Opus is an error and changes nothing.
+    pub fn decode(&mut self, packet: &[u8]) -> Result<&[i16], StreamingError> {
+        if packet.is_empty() {
+            return Err(StreamingError::Audio("an empty packet".into()));
+        }
+        let n = self.decoder.decode(packet, &mut self.pcm, false).map_err(opus_error)?;
+        Ok(&self.pcm[..n * CHANNELS])
+    }
+}
+
+/// The power of `frequency` Hz in interleaved stereo `pcm` (both channels mixed),
+/// by the Goertzel filter: for tests and players that check what they hear.
+pub fn tone_power(pcm: &[i16], frequency: f64) -> f64 {
+    let omega = 2.0 * std::f64::consts::PI * frequency / f64::from(SAMPLE_RATE);
+    let coefficient = 2.0 * omega.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let frames = pcm.chunks_exact(CHANNELS);
+    let n = frames.len().max(1) as f64;
+    for frame in frames {
+        let x = frame.iter().map(|&s| f64::from(s)).sum::<f64>() / CHANNELS as f64;
+        let s0 = x + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - coefficient * s1 * s2) / (n * n)
+}
+
+/// The frequency between `low` and `high` Hz (in 1 Hz steps) with the most power in `pcm`.
+pub fn dominant_frequency(pcm: &[i16], low: u32, high: u32) -> u32 {
+    (low..=high)
+        .max_by(|a, b| tone_power(pcm, f64::from(*a)).total_cmp(&tone_power(pcm, f64::from(*b))))
+        .unwrap_or(low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(frequency: f64, samples: usize) -> Vec<i16> {
+        (0..samples)
+            .flat_map(|i| {
+                let t = i as f64 / f64::from(SAMPLE_RATE);
+                let v = (8000.0 * (2.0 * std::f64::consts::PI * frequency * t).sin()) as i16;
+                [v, v]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tone_survives_encoding_at_every_frame_length() {
+        for frame in [AudioFrame::Ms5, AudioFrame::Ms10, AudioFrame::Ms20] {
+            let mut encoder = AudioEncoder::new(frame, DEFAULT_AUDIO_BPS).unwrap();
+            let mut decoder = AudioDecoder::new().unwrap();
+            let pcm = tone(440.0, frame.samples() * 40);
+            let mut heard = Vec::new();
+            for chunk in pcm.chunks(frame.samples() * CHANNELS) {
+                let packet = encoder.encode(chunk).unwrap();
+                assert!(packet.len() < 400, "{frame:?}: {} bytes", packet.len());
+                heard.extend_from_slice(decoder.decode(&packet).unwrap());
+            }
+            assert_eq!(heard.len(), pcm.len());
+            // Past the codec's start-up, the tone is what is heard.
+            let settled = &heard[heard.len() / 2..];
+            assert_eq!(dominant_frequency(settled, 300, 600), 440, "{frame:?}");
+        }
+    }
+
+    #[test]
+    fn bad_sizes_and_bad_packets_are_errors() {
+        let mut encoder = AudioEncoder::new(AudioFrame::Ms10, DEFAULT_AUDIO_BPS).unwrap();
+        assert!(matches!(encoder.encode(&[0; 100]), Err(StreamingError::Audio(_))));
+        let mut decoder = AudioDecoder::new().unwrap();
+        assert!(decoder.decode(&[]).is_err());
+        // A TOC byte announcing a frame count with nothing after it.
+        assert!(decoder.decode(&[0x03]).is_err());
+        assert_eq!(AudioFrame::from_ms(7), None);
+        assert_eq!(AudioFrame::from_ms(20).map(AudioFrame::samples), Some(960));
+    }
+}
