@@ -1,6 +1,7 @@
 //! `gridplay play --headless`: a native player without a screen. It
 //! allocates a session, streams it over QUIC (or WebRTC), decodes every
-//! frame with openh264, sends scripted input, and prints what it measured.
+//! frame with openh264 and the sound with Opus, sends scripted input, and
+//! prints what it measured and heard.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use gridplay_protocol::quic::{JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateRequest, AllocateResponse, SessionToken, StreamStats};
 use gridplay_session_broker::unix_ms;
 use gridplay_streaming::H264Decoder;
+use gridplay_streaming::audio::Listener;
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use serde::Serialize;
@@ -98,7 +100,7 @@ impl Link {
                     via: args.via,
                     jitter_buffer: (args.jitter_buffer_ms > 0)
                         .then(|| Duration::from_millis(args.jitter_buffer_ms)),
-                    sound: false,
+                    sound: true,
                 };
                 let (whep, events) =
                     WhepSession::connect(&session.whep_url, &session.token, &options).await?;
@@ -118,6 +120,7 @@ impl Link {
                         Video::Streams => VideoCarriage::Streams,
                         Video::Datagrams => VideoCarriage::Datagrams,
                     },
+                    sound: true,
                 };
                 let (viewer, _, events) =
                     QuicViewer::connect(addr, &endpoint.cert_sha256, &options).await?;
@@ -299,6 +302,12 @@ pub(crate) struct Summary {
     pub(crate) click_to_photon_ms_p99: f64,
     /// Transport used (`quic-streams`, `quic-datagrams`, `webrtc`).
     pub(crate) transport: String,
+    /// Sound packets heard, and dropped (out of order, far ahead, or not Opus).
+    pub(crate) sound_packets: u64,
+    pub(crate) sound_dropped: u64,
+    /// Seconds of sound heard, and its loudness (RMS, dB below full scale).
+    pub(crate) sound_seconds: f64,
+    pub(crate) sound_level_dbfs: Option<f64>,
 }
 
 /// Plays one session and prints a JSON summary.
@@ -367,6 +376,7 @@ pub(crate) async fn play_allocated(
     let mut last_keyframe_request: Option<Instant> = None;
     let mut needs_keyframe = false;
     let mut decoder = H264Decoder::new()?;
+    let mut listener = Listener::new()?;
     let mut seconds: Vec<Second> = Vec::new();
     let mut current = Second::default();
     let (mut decoded, mut longest_freeze) = (0u64, Duration::ZERO);
@@ -434,11 +444,10 @@ pub(crate) async fn play_allocated(
                     }
                 }
                 ViewerEvent::Closed => anyhow::bail!("the host closed the session"),
-                // It asks for no sound (yet).
-                ViewerEvent::Connected
-                | ViewerEvent::ProbesOpen
-                | ViewerEvent::ProbeMessage(_)
-                | ViewerEvent::Sound { .. } => {}
+                ViewerEvent::Sound { data, rtp_timestamp } => {
+                    listener.hear(&data, rtp_timestamp);
+                }
+                ViewerEvent::Connected | ViewerEvent::ProbesOpen | ViewerEvent::ProbeMessage(_) => {}
             },
             _ = input_tick.tick(), if input_open => {
                 // Alternate right and left so the ship stays on screen.
@@ -502,6 +511,10 @@ pub(crate) async fn play_allocated(
         click_to_photon_ms_p50: quantile(&probe.samples_ms, 0.5),
         click_to_photon_ms_p99: quantile(&probe.samples_ms, 0.99),
         transport: transport.into(),
+        sound_packets: listener.packets,
+        sound_dropped: listener.dropped,
+        sound_seconds: listener.seconds(),
+        sound_level_dbfs: listener.level_dbfs(),
         seconds,
     };
     let rtt_ms = link.rtt().map(ms);

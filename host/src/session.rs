@@ -171,11 +171,11 @@ impl PlayerPeer {
         }
     }
 
-    /// Sends a frame of sound (to a browser; the native player hears none yet).
+    /// Sends a frame of sound, if the player asked for sound.
     async fn send_sound(&self, packet: SoundPacket) -> Result<(), StreamingError> {
         match self {
             Self::WebRtc(peer) => peer.send_sound(packet.data, packet.samples).await,
-            Self::Quic(_) => Ok(()),
+            Self::Quic(peer) => peer.send_sound(&packet.data, packet.samples, packet.captured_at),
         }
     }
 

@@ -92,6 +92,7 @@ async fn play_with(
         token: session.token.clone(),
         role: JoinRole::Player,
         video: VideoCarriage::Streams,
+        sound: false,
     };
     let (viewer, _, events) =
         QuicViewer::connect(endpoint.addr.parse().unwrap(), &endpoint.cert_sha256, &options)

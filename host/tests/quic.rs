@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 
 use ed25519_dalek::SigningKey;
 use gridplay_host::DEFAULT_MAX_WATCHERS;
+use gridplay_host::workloads::orbit::sound::ENGINE_REST_HZ;
 use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::quic::{CloseCode, JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionClaims, SessionState};
 use gridplay_streaming::StreamingError;
+use gridplay_streaming::audio::{SAMPLE_RATE, dominant_frequency};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 
@@ -31,7 +33,7 @@ async fn join(
     video: VideoCarriage,
 ) -> Result<(QuicViewer, Watch), StreamingError> {
     let (addr, cert) = quic_addr(session);
-    let options = JoinOptions { token: token.to_owned(), role, video };
+    let options = JoinOptions { token: token.to_owned(), role, video, sound: false };
     let (viewer, welcome, events) = QuicViewer::connect(addr, &cert, &options).await?;
     assert_eq!(welcome.session_id, session.session_id);
     assert_eq!((welcome.width, welcome.height, welcome.fps), (640, 360, 30));
@@ -125,6 +127,7 @@ async fn bad_joins_are_refused_with_a_close_code_and_start_nothing() {
         token: session.token.clone(),
         role: JoinRole::Player,
         video: VideoCarriage::Streams,
+        sound: false,
     };
     let wrong = QuicViewer::connect(addr, &"00".repeat(32), &options).await;
     assert!(matches!(wrong, Err(StreamingError::Quic(_))), "pinned hash must match");
@@ -216,4 +219,25 @@ async fn a_quic_watcher_gets_the_browser_players_encoded_frames() {
     watcher.close().await;
     whep.end().await.unwrap();
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_player_that_asks_for_sound_hears_the_game_in_order() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (addr, cert) = quic_addr(&session);
+    let options = JoinOptions {
+        token: session.token.clone(),
+        role: JoinRole::Player,
+        video: VideoCarriage::Datagrams,
+        sound: true,
+    };
+    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
+    let mut watch = Watch::new(events);
+    let second = 2 * SAMPLE_RATE as usize;
+    watch.until("a second of sound", |w, _| w.heard.len() >= second).await;
+    // Past the codec's start: Orbit's hum at rest, every packet in order.
+    assert_eq!(dominant_frequency(&watch.heard[second / 2..], 80, 400), ENGINE_REST_HZ as u32);
+    assert_eq!(watch.listener.dropped, 0);
+    viewer.close().await;
 }

@@ -16,7 +16,10 @@ use ed25519_dalek::{Signer, SigningKey};
 
 use crate::input::{InputApplied, InputEvent};
 use crate::probe::{Address, ClientKey, ClientProbeMessage, SessionProbes, SignedProbeReport};
-use crate::quic::{ControlMessage, FRAME_HEADER_LEN, Fragment, FrameFeedback, FrameHeader};
+use crate::quic::{
+    ControlMessage, FRAME_HEADER_LEN, Fragment, FrameFeedback, FrameHeader, MAX_SOUND_PACKET,
+    SoundDatagram,
+};
 use crate::token::encode_public_key;
 use crate::{HostRegistration, ProtocolError, SessionClaims, host_auth, sdp};
 
@@ -182,6 +185,15 @@ pub fn fragment(data: &[u8]) {
     }
 }
 
+/// `sound_datagram`: a QUIC sound datagram (`SoundDatagram::decode`). An accepted one
+/// encodes back to the same datagram and holds a packet of Opus's sizes.
+pub fn sound_datagram(data: &[u8]) {
+    if let Ok(sound) = SoundDatagram::decode(data) {
+        assert!(!sound.packet.is_empty() && sound.packet.len() <= MAX_SOUND_PACKET);
+        assert_eq!(sound.encode(), data);
+    }
+}
+
 /// `frame_feedback`: a feedback datagram (`FrameFeedback::decode`). Accepted entries
 /// encode back to the same datagram.
 pub fn frame_feedback(data: &[u8]) {
@@ -287,6 +299,7 @@ mod tests {
         ("quic_control", quic_control),
         ("frame_header", frame_header),
         ("fragment", fragment),
+        ("sound_datagram", sound_datagram),
         ("frame_feedback", frame_feedback),
         ("sdp_offer", sdp_offer),
         ("probe_record", probe_record),

@@ -19,6 +19,12 @@
 //! **datagrams** (each a [`Fragment`] of at most the path's datagram size),
 //! as the client chose in its hello.
 //!
+//! # Sound
+//!
+//! A client that asked for sound in its hello gets each Opus packet of the
+//! session's sound as one [`DATAGRAM_SOUND`] datagram ([`SoundDatagram`]),
+//! stamped on a 48 kHz clock from the same instant as the video's timestamps.
+//!
 //! # Input
 //!
 //! Datagrams whose first byte is [`DATAGRAM_INPUT`] carry one message of the
@@ -51,6 +57,9 @@ pub const DATAGRAM_VIDEO: u8 = 0x01;
 
 /// First byte of a datagram carrying an input event or acknowledgement.
 pub const DATAGRAM_INPUT: u8 = 0x02;
+
+/// First byte of a datagram carrying a [`SoundDatagram`].
+pub const DATAGRAM_SOUND: u8 = 0x04;
 
 /// Where a host takes QUIC connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, ts_rs::TS)]
@@ -120,6 +129,9 @@ pub enum ControlMessage {
         /// Frame streams or datagrams.
         #[serde(default)]
         video: VideoCarriage,
+        /// Whether it wants the session's sound.
+        #[serde(default)]
+        sound: bool,
     },
     /// Host, in answer to a hello it accepts.
     Welcome {
@@ -146,11 +158,12 @@ pub enum ControlMessage {
 impl std::fmt::Debug for ControlMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Hello { token: _, role, video } => f
+            Self::Hello { token: _, role, video, sound } => f
                 .debug_struct("Hello")
                 .field("token", &"<redacted>")
                 .field("role", role)
                 .field("video", video)
+                .field("sound", sound)
                 .finish(),
             Self::Welcome { session_id, width, height, fps } => f
                 .debug_struct("Welcome")
@@ -436,6 +449,62 @@ impl FrameFeedback {
     }
 }
 
+/// One Opus packet of the session's sound as a datagram: `type: u8`
+/// ([`DATAGRAM_SOUND`]), `timestamp: u32` (48 kHz), `samples: u16` (per channel,
+/// big-endian), then the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoundDatagram<'a> {
+    /// When its first sample plays, 48 kHz, from the instant video timestamps count from.
+    pub timestamp: u32,
+    /// Samples per channel it holds: a whole number of 2.5 ms, at most 120 ms.
+    pub samples: u16,
+    /// The Opus packet.
+    pub packet: &'a [u8],
+}
+
+/// Bytes before a [`SoundDatagram`]'s packet, its type byte included.
+pub const SOUND_HEADER_LEN: usize = 7;
+/// Largest Opus packet a [`SoundDatagram`] carries (Opus's own limit for one frame).
+pub const MAX_SOUND_PACKET: usize = 1275;
+
+impl<'a> SoundDatagram<'a> {
+    /// The datagram's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SOUND_HEADER_LEN + self.packet.len());
+        out.push(DATAGRAM_SOUND);
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.samples.to_be_bytes());
+        out.extend_from_slice(self.packet);
+        out
+    }
+
+    /// Parses a sound datagram (type byte included); refuses a sample count that is
+    /// no Opus frame and a packet that is empty or longer than [`MAX_SOUND_PACKET`].
+    pub fn decode(datagram: &'a [u8]) -> Result<Self, ProtocolError> {
+        let header = datagram.get(..SOUND_HEADER_LEN).ok_or(ProtocolError::Truncated)?;
+        if header[0] != DATAGRAM_SOUND {
+            return Err(ProtocolError::Invalid(format!(
+                "datagram type 0x{:02x} is not sound",
+                header[0]
+            )));
+        }
+        let samples = u16::from_be_bytes([header[5], header[6]]);
+        // 2.5 ms is 120 samples at 48 kHz; Opus frames are 1 to 48 of them.
+        if samples == 0 || samples % 120 != 0 || samples > 5760 {
+            return Err(ProtocolError::Invalid(format!("{samples} samples is no Opus frame")));
+        }
+        let packet = &datagram[SOUND_HEADER_LEN..];
+        if packet.is_empty() || packet.len() > MAX_SOUND_PACKET {
+            return Err(ProtocolError::Invalid(format!(
+                "a sound packet of {} bytes",
+                packet.len()
+            )));
+        }
+        let timestamp = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+        Ok(Self { timestamp, samples, packet })
+    }
+}
+
 /// The datagram carrying one input-codec message.
 pub fn input_datagram(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + message.len());
@@ -500,6 +569,7 @@ mod tests {
             token: "t".into(),
             role: JoinRole::Watcher,
             video: VideoCarriage::Datagrams,
+            sound: true,
         };
         let bytes = hello.encode();
         let len = ControlMessage::body_len(bytes[..4].try_into().unwrap()).unwrap();
@@ -509,7 +579,8 @@ mod tests {
             Ok(ControlMessage::Hello {
                 token: "t".into(),
                 role: JoinRole::Player,
-                video: VideoCarriage::Streams
+                video: VideoCarriage::Streams,
+                sound: false,
             })
         );
         assert!(ControlMessage::body_len((MAX_CONTROL_LEN as u32 + 1).to_be_bytes()).is_err());
@@ -563,11 +634,33 @@ mod tests {
     }
 
     #[test]
+    fn sound_datagrams_round_trip_and_refuse_what_is_no_opus_frame() {
+        let sound = SoundDatagram { timestamp: u32::MAX, samples: 480, packet: &[0xfc, 1, 2] };
+        let bytes = sound.encode();
+        assert_eq!(bytes.len(), SOUND_HEADER_LEN + 3);
+        assert_eq!(SoundDatagram::decode(&bytes), Ok(sound));
+        let with = |samples: u16, packet: &[u8]| {
+            SoundDatagram::decode(&SoundDatagram { timestamp: 0, samples, packet }.encode())
+        };
+        assert!(with(0, &[1]).is_err());
+        assert!(with(100, &[1]).is_err(), "not a whole 2.5 ms");
+        assert!(with(5880, &[1]).is_err(), "longer than 120 ms");
+        assert!(with(5760, &[1]).is_ok());
+        assert!(with(480, &[]).is_err(), "no packet");
+        assert!(with(480, &[0; MAX_SOUND_PACKET + 1]).is_err());
+        assert_eq!(SoundDatagram::decode(&bytes[..6]), Err(ProtocolError::Truncated));
+        let mut input = bytes.clone();
+        input[0] = DATAGRAM_INPUT;
+        assert!(SoundDatagram::decode(&input).is_err());
+    }
+
+    #[test]
     fn a_hellos_token_never_shows_in_its_debug_form() {
         let hello = ControlMessage::Hello {
             token: "secret.token".into(),
             role: JoinRole::Watcher,
             video: VideoCarriage::Streams,
+            sound: false,
         };
         let shown = format!("{hello:?}");
         assert!(!shown.contains("secret") && shown.contains("Watcher"), "{shown}");

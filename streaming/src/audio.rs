@@ -138,6 +138,73 @@ impl AudioDecoder {
     }
 }
 
+/// Furthest a sound packet's timestamp may lie ahead of the one before it: 10 s.
+pub const MAX_SOUND_JUMP: u32 = 10 * SAMPLE_RATE;
+
+/// What a player hears: sound packets decoded in the order of their timestamps
+/// (48 kHz). A packet whose timestamp is not after the last one heard, or more than
+/// [`MAX_SOUND_JUMP`] ahead of it, or that is not Opus, is dropped and counted.
+pub struct Listener {
+    decoder: AudioDecoder,
+    last: Option<u32>,
+    /// Packets heard.
+    pub packets: u64,
+    /// Packets dropped.
+    pub dropped: u64,
+    /// Samples heard, per channel.
+    pub samples: u64,
+    sum_squares: f64,
+}
+
+impl Listener {
+    /// A listener that has heard nothing yet.
+    pub fn new() -> Result<Self, StreamingError> {
+        Ok(Self {
+            decoder: AudioDecoder::new()?,
+            last: None,
+            packets: 0,
+            dropped: 0,
+            samples: 0,
+            sum_squares: 0.0,
+        })
+    }
+
+    /// Hears one packet stamped `timestamp`; returns its samples (interleaved stereo),
+    /// or `None` if it was dropped.
+    pub fn hear(&mut self, packet: &[u8], timestamp: u32) -> Option<&[i16]> {
+        let in_order = self.last.is_none_or(|last| {
+            let ahead = timestamp.wrapping_sub(last);
+            ahead > 0 && ahead <= MAX_SOUND_JUMP
+        });
+        let pcm = match in_order.then(|| self.decoder.decode(packet)) {
+            Some(Ok(pcm)) => pcm,
+            _ => {
+                self.dropped += 1;
+                return None;
+            }
+        };
+        self.last = Some(timestamp);
+        self.packets += 1;
+        self.samples += (pcm.len() / CHANNELS) as u64;
+        self.sum_squares += pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+        Some(pcm)
+    }
+
+    /// Seconds of sound heard.
+    pub fn seconds(&self) -> f64 {
+        self.samples as f64 / f64::from(SAMPLE_RATE)
+    }
+
+    /// The loudness of everything heard, dB below full scale (RMS); `None` before any.
+    pub fn level_dbfs(&self) -> Option<f64> {
+        let n = self.samples * CHANNELS as u64;
+        (n > 0).then(|| {
+            let rms = (self.sum_squares / n as f64).sqrt() / f64::from(i16::MAX);
+            20.0 * rms.max(1e-9).log10()
+        })
+    }
+}
+
 /// The power of `frequency` Hz in interleaved stereo `pcm` (both channels mixed),
 /// by the Goertzel filter: for tests and players that check what they hear.
 pub fn tone_power(pcm: &[i16], frequency: f64) -> f64 {
@@ -193,6 +260,25 @@ mod tests {
             let settled = &heard[heard.len() / 2..];
             assert_eq!(dominant_frequency(settled, 300, 600), 440, "{frame:?}");
         }
+    }
+
+    #[test]
+    fn a_listener_drops_packets_out_of_order_far_ahead_or_not_opus() {
+        let mut encoder = AudioEncoder::new(AudioFrame::Ms10, DEFAULT_AUDIO_BPS).unwrap();
+        let pcm = tone(1000.0, 480);
+        let packet = encoder.encode(&pcm).unwrap();
+        let mut listener = Listener::new().unwrap();
+        assert_eq!(listener.level_dbfs(), None);
+        assert!(listener.hear(&packet, u32::MAX - 100).is_some());
+        assert!(listener.hear(&packet, 379).is_some(), "480 ticks on, past the wrap");
+        assert!(listener.hear(&packet, 379).is_none(), "a repeat");
+        assert!(listener.hear(&packet, 0).is_none(), "from before");
+        assert!(listener.hear(&packet, 379 + MAX_SOUND_JUMP + 1).is_none(), "too far ahead");
+        assert!(listener.hear(&[], 859).is_none(), "no packet");
+        assert!(listener.hear(&packet, 859).is_some());
+        assert_eq!((listener.packets, listener.dropped, listener.samples), (3, 4, 1440));
+        assert!((listener.seconds() - 0.03).abs() < 1e-9);
+        assert!(listener.level_dbfs().is_some_and(|db| db < 0.0));
     }
 
     #[test]

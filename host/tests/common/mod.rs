@@ -15,7 +15,7 @@ use gridplay_protocol::input::InputApplied;
 use gridplay_protocol::probe::HostProbeMessage;
 use gridplay_protocol::{AllocateResponse, SessionRecord, SessionState};
 use gridplay_session_broker::{BrokerConfig, BrokerState, serve};
-use gridplay_streaming::audio::AudioDecoder;
+use gridplay_streaming::audio::Listener;
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use gridplay_streaming::{DecodedFrame, H264Decoder};
 use reqwest::StatusCode;
@@ -161,7 +161,7 @@ pub struct Watch {
     pub shown: Vec<(u32, (f64, f64))>,
     /// Whether pictures show Orbit's player (whose position `shown` tracks).
     pub orbit: bool,
-    pub sound_decoder: AudioDecoder,
+    pub listener: Listener,
     /// Every sample of sound heard, interleaved stereo.
     pub heard: Vec<i16>,
 }
@@ -177,7 +177,7 @@ impl Watch {
             probe_messages: Vec::new(),
             shown: Vec::new(),
             orbit: true,
-            sound_decoder: AudioDecoder::new().unwrap(),
+            listener: Listener::new().unwrap(),
             heard: Vec::new(),
         }
     }
@@ -217,8 +217,8 @@ impl Watch {
                         self.probe_messages.push(message);
                         None
                     }
-                    ViewerEvent::Sound { data, .. } => {
-                        let pcm = self.sound_decoder.decode(&data).expect("an Opus packet");
+                    ViewerEvent::Sound { data, rtp_timestamp } => {
+                        let pcm = self.listener.hear(&data, rtp_timestamp).expect("sound in order");
                         self.heard.extend_from_slice(pcm);
                         None
                     }

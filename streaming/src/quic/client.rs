@@ -8,8 +8,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use gridplay_protocol::input::{InputApplied, InputEvent};
 use gridplay_protocol::quic::{
-    ControlMessage, DATAGRAM_INPUT, DATAGRAM_VIDEO, FRAME_HEADER_LEN, Fragment, FrameFeedback,
-    FrameHeader, JoinRole, VideoCarriage, input_datagram,
+    ControlMessage, DATAGRAM_INPUT, DATAGRAM_SOUND, DATAGRAM_VIDEO, FRAME_HEADER_LEN, Fragment,
+    FrameFeedback, FrameHeader, JoinRole, SOUND_HEADER_LEN, SoundDatagram, VideoCarriage,
+    input_datagram,
 };
 use tokio::sync::mpsc;
 
@@ -45,6 +46,8 @@ pub struct JoinOptions {
     pub role: JoinRole,
     /// Frame streams or datagrams.
     pub video: VideoCarriage,
+    /// Ask for the session's sound too.
+    pub sound: bool,
 }
 
 /// A frame arriving, before ordering.
@@ -95,6 +98,7 @@ impl QuicViewer {
             token: options.token.clone(),
             role: options.role,
             video: options.video,
+            sound: options.sound,
         };
         write_message(&mut send, &hello).await?;
         let welcome = match read_message(&mut recv).await {
@@ -222,7 +226,8 @@ async fn accept_frame_streams(
     }
 }
 
-/// Datagrams: video fragments go to the assembler, input messages up.
+/// Datagrams: video fragments go to the assembler, input messages and sound up
+/// (a sound datagram that breaks the contract is dropped).
 async fn read_datagrams(
     connection: quinn::Connection,
     arrivals: mpsc::UnboundedSender<Arrival>,
@@ -241,6 +246,15 @@ async fn read_datagrams(
                 }
                 let _ = events.send(ViewerEvent::InputMessage(message));
             }
+            Some(&DATAGRAM_SOUND) => match SoundDatagram::decode(&datagram) {
+                Ok(sound) => {
+                    let start = SOUND_HEADER_LEN;
+                    let data = datagram.slice(start..start + sound.packet.len());
+                    let _ =
+                        events.send(ViewerEvent::Sound { data, rtp_timestamp: sound.timestamp });
+                }
+                Err(e) => tracing::debug!("dropped a sound datagram: {e}"),
+            },
             other => tracing::debug!("ignored datagram of type {other:?}"),
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gridplay_protocol::quic::{
     CloseCode, ControlMessage, DATAGRAM_FEEDBACK, DATAGRAM_INPUT, Fragment, FrameFeedback,
-    FrameHeader, JoinRole, VideoCarriage, input_datagram,
+    FrameHeader, JoinRole, SoundDatagram, VideoCarriage, input_datagram,
 };
 use tokio::sync::mpsc;
 
@@ -75,8 +75,8 @@ impl QuicIncoming {
                 .await
                 .map_err(|e| StreamingError::Quic(format!("control stream: {e}")))?;
             match read_message(&mut recv).await {
-                Ok(Some(ControlMessage::Hello { token, role, video })) => {
-                    Ok(QuicJoin { connection, send, recv, token, role, video })
+                Ok(Some(ControlMessage::Hello { token, role, video, sound })) => {
+                    Ok(QuicJoin { connection, send, recv, token, role, video, sound })
                 }
                 Ok(other) => {
                     close(&connection, CloseCode::ProtocolViolation, "expected hello");
@@ -105,6 +105,8 @@ pub struct QuicJoin {
     pub role: JoinRole,
     /// How it wants video.
     pub video: VideoCarriage,
+    /// Whether it wants the session's sound.
+    pub sound: bool,
 }
 
 fn close(connection: &quinn::Connection, code: CloseCode, reason: &str) {
@@ -149,6 +151,7 @@ impl QuicJoin {
             connection: self.connection,
             control: tokio::sync::Mutex::new(self.send),
             video: self.video,
+            sound: self.sound,
             epoch: Instant::now(),
             sent,
             unacked: Arc::new(AtomicUsize::new(0)),
@@ -258,6 +261,7 @@ pub struct QuicPeer {
     connection: quinn::Connection,
     control: tokio::sync::Mutex<quinn::SendStream>,
     video: VideoCarriage,
+    sound: bool,
     epoch: Instant,
     sent: Arc<Mutex<SentFrames>>,
     unacked: Arc<AtomicUsize>,
@@ -322,6 +326,30 @@ impl QuicPeer {
                 .map_err(|e| StreamingError::Quic(format!("datagram: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Sends one Opus packet of `samples` samples per channel, captured at `captured`,
+    /// as a datagram, if the client asked for sound; a packet the path cannot take
+    /// now is dropped (sound is never late).
+    pub fn send_sound(
+        &self,
+        packet: &[u8],
+        samples: u32,
+        captured: Instant,
+    ) -> Result<(), StreamingError> {
+        if !self.sound {
+            return Ok(());
+        }
+        let micros = captured.saturating_duration_since(self.epoch).as_micros();
+        let sound = SoundDatagram {
+            timestamp: (micros * 48 / 1000) as u32,
+            samples: u16::try_from(samples)
+                .map_err(|_| StreamingError::Quic(format!("{samples} samples in one packet")))?,
+            packet,
+        };
+        self.connection
+            .send_datagram(Bytes::from(sound.encode()))
+            .map_err(|e| StreamingError::Quic(format!("sound datagram: {e}")))
     }
 
     /// Sends an input acknowledgement (or any input-codec message).
