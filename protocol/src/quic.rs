@@ -639,15 +639,15 @@ mod tests {
         let bytes = sound.encode();
         assert_eq!(bytes.len(), SOUND_HEADER_LEN + 3);
         assert_eq!(SoundDatagram::decode(&bytes), Ok(sound));
-        let with = |samples: u16, packet: &[u8]| {
-            SoundDatagram::decode(&SoundDatagram { timestamp: 0, samples, packet }.encode())
+        let accepted = |samples: u16, packet: &[u8]| {
+            SoundDatagram::decode(&SoundDatagram { timestamp: 0, samples, packet }.encode()).is_ok()
         };
-        assert!(with(0, &[1]).is_err());
-        assert!(with(100, &[1]).is_err(), "not a whole 2.5 ms");
-        assert!(with(5880, &[1]).is_err(), "longer than 120 ms");
-        assert!(with(5760, &[1]).is_ok());
-        assert!(with(480, &[]).is_err(), "no packet");
-        assert!(with(480, &[0; MAX_SOUND_PACKET + 1]).is_err());
+        assert!(!accepted(0, &[1]));
+        assert!(!accepted(100, &[1]), "not a whole 2.5 ms");
+        assert!(!accepted(5880, &[1]), "longer than 120 ms");
+        assert!(accepted(5760, &[1]));
+        assert!(!accepted(480, &[]), "no packet");
+        assert!(!accepted(480, &[0; MAX_SOUND_PACKET + 1]));
         assert_eq!(SoundDatagram::decode(&bytes[..6]), Err(ProtocolError::Truncated));
         let mut input = bytes.clone();
         input[0] = DATAGRAM_INPUT;
