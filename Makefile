@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm cmake glslc chromium redis-server iproute2 curl \
-  xvfb bubblewrap slirp4netns xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3
+  xvfb bubblewrap slirp4netns pulseaudio pulseaudio-utils libasound2-plugins alsa-utils xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web

@@ -14,6 +14,7 @@ use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::probe::HostProbeMessage;
 use gridplay_protocol::quic::{JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionState};
+use gridplay_streaming::audio::{SAMPLE_RATE, tone_power};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 
 mod common;
@@ -81,7 +82,8 @@ async fn play(net: &Network, app: &str) -> (AllocateResponse, QuicViewer, Watch)
     play_with(net, serde_json::json!({ "app": app })).await
 }
 
-/// Allocates a session with `request` fields over the defaults and joins it as its QUIC player.
+/// Allocates a session with `request` fields over the defaults and joins it as its QUIC
+/// player, sound included.
 async fn play_with(
     net: &Network,
     request: serde_json::Value,
@@ -92,7 +94,7 @@ async fn play_with(
         token: session.token.clone(),
         role: JoinRole::Player,
         video: VideoCarriage::Streams,
-        sound: false,
+        sound: true,
     };
     let (viewer, _, events) =
         QuicViewer::connect(endpoint.addr.parse().unwrap(), &endpoint.cert_sha256, &options)
@@ -425,4 +427,53 @@ async fn a_locked_pointer_moves_the_apps_pointer_by_its_motion() {
     }
     assert_eq!(end_reason(&mut watch).await, "app exited (status 0)");
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+/// Two apps each playing a tone of its own: one through the PulseAudio API (440 Hz),
+/// one through ALSA (1000 Hz).
+const TONE_APPS: &str = r#"
+[[app]]
+id = "pulse-tone"
+name = "Pulse tone"
+command = ["sh", "-c", "python3 -c 'import math, struct, sys\nwave = b\"\".join(struct.pack(\"<hh\", v, v) for v in (int(8000 * math.sin(2 * math.pi * 440 * i / 48000)) for i in range(4800)))\nwhile True: sys.stdout.buffer.write(wave)' | pacat --raw --format=s16le --rate=48000 --channels=2"]
+profile = "game"
+
+[[app]]
+id = "alsa-tone"
+name = "ALSA tone"
+command = ["sh", "-c", "python3 -c 'import math, struct, sys\nwave = b\"\".join(struct.pack(\"<hh\", v, v) for v in (int(8000 * math.sin(2 * math.pi * 1000 * i / 48000)) for i in range(4800)))\nwhile True: sys.stdout.buffer.write(wave)' | aplay -q -t raw -f S16_LE -r 48000 -c 2"]
+profile = "game"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_playing_at_once_are_each_heard_by_their_own_player_only() {
+    let _serial = SERIAL.lock().await;
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), TONE_APPS, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+    let (pulse, pulse_viewer, mut pulse_watch) = play(&net, "pulse-tone").await;
+    let (alsa, alsa_viewer, mut alsa_watch) = play(&net, "alsa-tone").await;
+    // Once each tone sounds (the stream is silence until the app plays), a second of it.
+    let second = 2 * SAMPLE_RATE as usize;
+    let mut heard = Vec::new();
+    for watch in [&mut pulse_watch, &mut alsa_watch] {
+        watch.until("the tone", |w, _| w.heard.iter().any(|s| s.abs() > 1000)).await;
+        let start = watch.heard.len();
+        watch.until("a second of it", |w, _| w.heard.len() >= start + second).await;
+        heard.push(watch.heard[start..start + second].to_vec());
+    }
+    let (pulse_heard, alsa_heard) = (&heard[0], &heard[1]);
+    // Each tone is most of what its player hears, and nothing of the other's is there.
+    for (heard, own, other) in [(pulse_heard, 440.0, 1000.0), (alsa_heard, 1000.0, 440.0)] {
+        let (own, other) = (tone_power(heard, own), tone_power(heard, other));
+        // A pure tone's power is half the signal's mean square.
+        let mean_square =
+            heard.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / heard.len() as f64;
+        assert!(own > 0.4 * mean_square, "the tone is {own:e} of {mean_square:e}");
+        assert!(other * 1000.0 < own, "{other:e} of the other tone against {own:e}");
+    }
+    for (session, viewer) in [(pulse, pulse_viewer), (alsa, alsa_viewer)] {
+        viewer.close().await;
+        net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    }
 }

@@ -56,6 +56,39 @@ pub trait SoundSource: Send {
     fn next_frame(&mut self, pcm: &mut [i16]) -> Result<Instant, HostError>;
 }
 
+/// The clock a sound source keeps: one frame due every frame length from the first,
+/// so that the count of samples sent is the time; a source that fell further behind
+/// than [`MOST_BEHIND`] (a stalled thread) starts again from now.
+#[derive(Debug)]
+pub struct SoundClock {
+    frame: AudioFrame,
+    due: Option<Instant>,
+}
+
+/// How far behind a sound source may fall before it skips ahead.
+const MOST_BEHIND: Duration = Duration::from_millis(100);
+
+impl SoundClock {
+    /// A clock of `frame`-long frames whose first is due at once.
+    pub fn new(frame: AudioFrame) -> Self {
+        Self { frame, due: None }
+    }
+
+    /// Waits until the next frame is due; returns the instant it starts at.
+    pub fn wait(&mut self) -> Instant {
+        let now = Instant::now();
+        let due = match self.due {
+            Some(due) if now.saturating_duration_since(due) < MOST_BEHIND => due,
+            _ => now,
+        };
+        if let Some(wait) = due.checked_duration_since(now) {
+            std::thread::sleep(wait);
+        }
+        self.due = Some(due + self.frame.duration());
+        due
+    }
+}
+
 /// How an app's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AppExit {

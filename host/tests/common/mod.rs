@@ -190,7 +190,10 @@ impl Watch {
     ) -> Option<DecodedFrame> {
         timeout(WAIT, async {
             loop {
-                let picture = match self.events.recv().await.expect("viewer events ended") {
+                let Some(event) = self.events.recv().await else {
+                    panic!("viewer events ended; the host said {:?}", self.probe_messages)
+                };
+                let picture = match event {
                     // A unit damaged by loss on a loaded machine is skipped; the
                     // stream recovers at the next keyframe.
                     ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
@@ -218,8 +221,9 @@ impl Watch {
                         None
                     }
                     ViewerEvent::Sound { data, rtp_timestamp } => {
-                        let pcm = self.listener.hear(&data, rtp_timestamp).expect("sound in order");
-                        self.heard.extend_from_slice(pcm);
+                        if let Some(pcm) = self.listener.hear(&data, rtp_timestamp) {
+                            self.heard.extend_from_slice(pcm);
+                        }
                         None
                     }
                     ViewerEvent::Connected | ViewerEvent::Closed => None,

@@ -1,8 +1,9 @@
 //! An app from the catalogue, sealed in its own session: a fresh X
-//! [`display`] of the session's size, the app in a [`sandbox`], frames
-//! captured from the display's [`screen`] and the player's [`input`]
-//! injected into it. Dropping it ends the app's whole process tree, the
-//! display and the session's directory.
+//! [`display`] of the session's size and a [`sound`] server of its own, the
+//! app in a [`sandbox`], frames captured from the display's [`screen`], sound
+//! from the server's sink, and the player's [`input`] injected into the
+//! display. Dropping it ends the app's whole process tree, the display, the
+//! sound server and the session's directory.
 
 pub mod cgroup;
 mod clipboard;
@@ -12,6 +13,7 @@ mod keymap;
 mod process;
 mod sandbox;
 mod screen;
+mod sound;
 
 use std::time::Duration;
 
@@ -21,16 +23,18 @@ use gridplay_streaming::audio::AudioFrame;
 use super::{Picture, SoundSource, Workload};
 use crate::HostError;
 use crate::catalogue::{AppEntry, Catalogue};
+use crate::pipeline::SOUND_FRAME;
 use cgroup::Limits;
 use clipboard::Clipboard;
 use display::Display;
 use input::Translator;
 use sandbox::{Sandbox, SessionDir};
 use screen::Screen;
+use sound::SoundServer;
 
 /// Checks that this host can run the catalogue's app sessions (Xvfb and
-/// bubblewrap on the `PATH`, slirp4netns for apps with the internet) and
-/// says which limits apply to them.
+/// bubblewrap on the `PATH`, slirp4netns for apps with the internet), says
+/// which limits apply to them, and whether they can have sound (PulseAudio).
 pub fn preflight(catalogue: &Catalogue) -> Result<(), HostError> {
     let limits = catalogue.limits;
     let path = std::env::var("PATH").unwrap_or_default();
@@ -43,6 +47,13 @@ pub fn preflight(catalogue: &Catalogue) -> Result<(), HostError> {
             return Err(HostError::App(format!(
                 "`{program}` is not on the PATH: apps need it (apt install {package})"
             )));
+        }
+    }
+    for (program, package) in [("pulseaudio", "pulseaudio"), ("parec", "pulseaudio-utils")] {
+        if crate::catalogue::find_program(program, &path).is_none() {
+            tracing::warn!(
+                "app sessions have no sound: `{program}` is not on the PATH (apt install {package})"
+            );
         }
     }
     match cgroup::Hierarchy::prepare() {
@@ -81,11 +92,12 @@ pub fn sweep(name: &str) {
 }
 
 /// A running app. Fields drop in order: the host's connections, the app,
-/// the display, the directory.
+/// the sound server, the display, the directory.
 pub struct AppWorkload {
     clipboard: Clipboard,
     screen: Screen,
     sandbox: Sandbox,
+    sound: Option<SoundServer>,
     _display: Display,
     _dir: SessionDir,
     input: Translator,
@@ -106,13 +118,20 @@ impl AppWorkload {
         let display = Display::start(width, height, &dir.home().join(".Xauthority"))?;
         let screen = Screen::connect(&display)?;
         let clipboard = Clipboard::connect(&display)?;
-        let sandbox = Sandbox::start(entry, &display, &dir, limits)?;
+        dir.give_to_sandbox()?;
+        // Sound is worth having, not worth refusing the app for.
+        let sound = SoundServer::start(&dir, SOUND_FRAME)
+            .inspect_err(|e| tracing::warn!(app = %entry.app.id, "no sound: {e}"))
+            .ok();
+        let socket = sound.as_ref().map(SoundServer::socket);
+        let sandbox = Sandbox::start(entry, &display, socket, &dir, limits)?;
         let number = display.number();
         tracing::debug!(app = %entry.app.id, display = number, pid = sandbox.pid(), "app started");
         Ok(Self {
             clipboard,
             screen,
             sandbox,
+            sound,
             _display: display,
             _dir: dir,
             input: Translator::default(),
@@ -148,8 +167,8 @@ impl Workload for AppWorkload {
         Err(HostError::FrameSize { width, height })
     }
 
-    fn sound(&mut self, _frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
-        // An app's sound server is not part of its sandbox yet.
-        None
+    fn sound(&mut self, frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
+        let capture = self.sound.as_mut()?.take_capture()?;
+        (capture.frame() == frame).then(|| Box::new(capture) as Box<dyn SoundSource>)
     }
 }

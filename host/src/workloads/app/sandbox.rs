@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::cgroup::{Group, Hierarchy, Limits};
 use super::display::Display;
 use super::process;
+use super::sound::SOCKET_IN_SANDBOX;
 use crate::HostError;
 use crate::catalogue::{AppEntry, Network, SANDBOX_PATH};
 
@@ -21,7 +22,7 @@ use crate::catalogue::{AppEntry, Network, SANDBOX_PATH};
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// The user a sandbox runs as when the host runs as root (`nobody`).
-const SANDBOX_UID: u32 = 65534;
+pub(super) const SANDBOX_UID: u32 = 65534;
 /// Where the app's home is inside the sandbox.
 const HOME: &str = "/home/player";
 
@@ -58,7 +59,7 @@ impl SessionDir {
     }
 
     /// Hands the directory to the sandbox's user (a no-op unless running as root).
-    fn give_to_sandbox(&self) -> Result<(), HostError> {
+    pub(super) fn give_to_sandbox(&self) -> Result<(), HostError> {
         if !rustix::process::geteuid().is_root() {
             return Ok(());
         }
@@ -104,18 +105,20 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts `entry`'s command on `display`, with `dir` as its home, in a
-    /// control group with `limits` where the host has one.
+    /// Starts `entry`'s command on `display`, with `dir` (already
+    /// [given to the sandbox](SessionDir::give_to_sandbox)) as its home and the
+    /// sound server at `sound` if it has one, in a control group with `limits`
+    /// where the host has one.
     pub fn start(
         entry: &AppEntry,
         display: &Display,
+        sound: Option<&Path>,
         dir: &SessionDir,
         limits: Limits,
     ) -> Result<Self, HostError> {
         if entry.network == Network::Internet {
             std::fs::write(dir.path().join("resolv.conf"), "nameserver 10.0.2.3\n")?;
         }
-        dir.give_to_sandbox()?;
         let group = match Hierarchy::prepare() {
             Ok(hierarchy) => {
                 let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned());
@@ -127,7 +130,7 @@ impl Sandbox {
         // becomes bwrap: nothing the app starts can escape the group.
         let mut command = Command::new("/bin/sh");
         command.args(["-c", "read -r _ && exec \"$@\"", "sh", "bwrap"]);
-        command.args(arguments(entry, display, dir));
+        command.args(arguments(entry, display, sound, dir));
         command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
         if rustix::process::geteuid().is_root() {
             use std::os::unix::process::CommandExt;
@@ -218,7 +221,12 @@ impl Drop for Sandbox {
 }
 
 /// bwrap's arguments for one app.
-fn arguments(entry: &AppEntry, display: &Display, dir: &SessionDir) -> Vec<String> {
+fn arguments(
+    entry: &AppEntry,
+    display: &Display,
+    sound: Option<&Path>,
+    dir: &SessionDir,
+) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
     add(&["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
@@ -258,6 +266,9 @@ fn arguments(entry: &AppEntry, display: &Display, dir: &SessionDir) -> Vec<Strin
     add(&["--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
     let socket = display.socket().to_string_lossy().into_owned();
     add(&["--dir", "/tmp/.X11-unix", "--ro-bind", &socket, &socket]);
+    if let Some(socket) = sound {
+        add(&["--bind", &socket.to_string_lossy(), SOCKET_IN_SANDBOX]);
+    }
     add(&["--bind", &dir.home().to_string_lossy(), HOME, "--chdir", HOME, "--clearenv"]);
     let display_name = format!(":{}", display.number());
     let xauthority = format!("{HOME}/.Xauthority");
@@ -271,6 +282,9 @@ fn arguments(entry: &AppEntry, display: &Display, dir: &SessionDir) -> Vec<Strin
     ];
     for (key, value) in fixed {
         add(&["--setenv", key, value]);
+    }
+    if sound.is_some() {
+        add(&["--setenv", "PULSE_SERVER", &format!("unix:{SOCKET_IN_SANDBOX}")]);
     }
     for (key, value) in &entry.env {
         add(&["--setenv", key, value]);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gridplay_protocol::input::InputEvent;
 use gridplay_streaming::audio::AudioFrame;
 
-use super::{Picture, SoundSource, Workload};
+use super::{Picture, SoundClock, SoundSource, Workload};
 use crate::HostError;
 use game::GameState;
 use render::Renderer;
@@ -69,36 +69,23 @@ impl Workload for Orbit {
 
     fn sound(&mut self, frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
         let cue = Arc::clone(&self.cue);
-        Some(Box::new(OrbitSound { synth: Synth::default(), cue, frame, due: None }))
+        let clock = SoundClock::new(frame);
+        Some(Box::new(OrbitSound { synth: Synth::default(), cue, clock }))
     }
 }
 
-/// Orbit's sound as it is due: the synthesiser paced by the clock, one frame per
-/// frame length.
+/// Orbit's sound as it is due: the synthesiser on the sound's clock.
 struct OrbitSound {
     synth: Synth,
     cue: Arc<Mutex<SoundCue>>,
-    frame: AudioFrame,
-    /// When the next frame is due.
-    due: Option<Instant>,
+    clock: SoundClock,
 }
-
-/// How far behind the sound may fall (a stalled thread) before it skips ahead.
-const MOST_BEHIND: Duration = Duration::from_millis(100);
 
 impl SoundSource for OrbitSound {
     fn next_frame(&mut self, pcm: &mut [i16]) -> Result<Instant, HostError> {
-        let now = Instant::now();
-        let due = match self.due {
-            Some(due) if now.saturating_duration_since(due) < MOST_BEHIND => due,
-            _ => now,
-        };
-        if let Some(wait) = due.checked_duration_since(now) {
-            std::thread::sleep(wait);
-        }
+        let due = self.clock.wait();
         let cue = *self.cue.lock().unwrap_or_else(|p| p.into_inner());
         self.synth.render(&cue, pcm);
-        self.due = Some(due + self.frame.duration());
         Ok(due)
     }
 }
