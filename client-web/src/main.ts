@@ -6,6 +6,7 @@ import { renderLobby, setPlayEnabled } from "./lobby.ts";
 import { startOverlay } from "./overlay.ts";
 import { createReceiptPanel, watchReceipt } from "./receipt.ts";
 import { startSession, type PlaySession } from "./session.ts";
+import { pageStore, wireSound } from "./sound.ts";
 import { stats } from "./stats.ts";
 
 function element<T extends HTMLElement>(id: string, type: new () => T): T {
@@ -24,7 +25,11 @@ const ui = {
   status: element("status", HTMLParagraphElement),
   overlay: element("stats", HTMLElement),
   end: element("end", HTMLButtonElement),
+  mute: element("mute", HTMLButtonElement),
+  volume: element("volume", HTMLInputElement),
 };
+/** Puts the saved sound setting on the picture's element (muted until then). */
+const applySound = wireSound(ui.video, ui.mute, ui.volume, pageStore());
 /** The receipt of the latest billed session, in the lobby. */
 const receiptPanel = createReceiptPanel(ui.lobby);
 /** The voucher's state in the player's bar ("wallet 0x…: voucher accepted"). */
@@ -52,6 +57,7 @@ function showLobby(): void {
 function showPlayer(app: App): void {
   // The layout follows the profile: "phone" is a portrait picture filling the viewport.
   ui.player.dataset["profile"] = app.profile;
+  applySound(); // in the Play click: a user gesture, so the browser lets the sound play
   ui.lobby.hidden = true;
   ui.player.hidden = false;
   stopOverlay = startOverlay(ui.overlay, stats);

@@ -1,6 +1,6 @@
 // The stats overlay over the picture, toggled by F2: fps, resolution, bitrate, RTT, decode time, click-to-photon
-// p50/p95, loss, jitter and the settlement voucher. The formatting is pure (unit-tested); the panel refreshes twice a
-// second while shown.
+// p50/p95, loss, jitter, the sound's bitrate, jitter buffer delay, lost packets and concealed samples, and the
+// settlement voucher. The formatting is pure (unit-tested); the panel refreshes twice a second while shown.
 
 import { percentile } from "./probes/clickToPhoton.ts";
 import { describeVoucher } from "./settlement.ts";
@@ -21,6 +21,7 @@ export interface OverlayRow {
 
 const dash = "–";
 const fixed = (v: number | null, digits: number, unit: string): string => (v === null ? dash : `${v.toFixed(digits)} ${unit}`);
+const count = (v: number | null): string => (v === null ? dash : String(v));
 
 /** The overlay's rows for `s`. */
 export function overlayRows(s: GridplayStats): OverlayRow[] {
@@ -38,6 +39,10 @@ export function overlayRows(s: GridplayStats): OverlayRow[] {
     { key: "c2p-n", label: "samples", value: String(recent.length) },
     { key: "loss", label: "loss", value: fixed(s.loss === null ? null : s.loss * 100, 2, "%") },
     { key: "jitter", label: "jitter", value: fixed(s.jitterMs, 1, "ms") },
+    { key: "audio-bitrate", label: "audio bitrate", value: fixed(s.audioBitrateKbps, 0, "kbit/s") },
+    { key: "audio-buffer", label: "audio jitter buffer", value: fixed(s.audioJitterBufferMs, 1, "ms") },
+    { key: "audio-lost", label: "audio packets lost", value: count(s.audioPacketsLost) },
+    { key: "audio-concealed", label: "concealed samples", value: count(s.audioConcealedSamples) },
     { key: "voucher", label: "settlement", value: describeVoucher(s.voucher) || dash },
   ];
 }

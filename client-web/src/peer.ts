@@ -1,5 +1,6 @@
-// The receive-only peer connection: one H.264 video transceiver, the unordered "input" data channel and the reliable
-// "probes" channel (signed probe reports, RTT pings).
+// The receive-only peer connection: one H.264 video transceiver, one audio transceiver (the host's Opus sound, in the
+// video's MediaStream), the unordered "input" data channel and the reliable "probes" channel (signed probe reports, RTT
+// pings).
 
 export interface Peer {
   pc: RTCPeerConnection;
@@ -11,10 +12,23 @@ export function createPeer(): Peer {
   const pc = new RTCPeerConnection();
   const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
   transceiver.setCodecPreferences(h264Codecs());
+  // The host answers with an audio m-line only when the offer has this one.
+  pc.addTransceiver("audio", { direction: "recvonly" });
   // Must exist before createOffer so that the offer carries an SCTP m-line.
   const input = pc.createDataChannel("input", { ordered: false });
   const probes = pc.createDataChannel("probes");
   return { pc, input, probes };
+}
+
+/** Puts a received track on `video`: the first track's stream becomes its source, and a track that arrives in another
+ * stream joins that one, so that sound and picture play (and lip-sync) as one stream. */
+export function attachTrack(video: HTMLVideoElement, track: MediaStreamTrack, streams: readonly MediaStream[]): void {
+  const current = video.srcObject;
+  if (!(current instanceof MediaStream)) {
+    video.srcObject = streams[0] ?? new MediaStream([track]);
+  } else if (current.getTrackById(track.id) === null) {
+    current.addTrack(track);
+  }
 }
 
 /** The browser's H.264 receive codecs, packetization-mode=1 and constrained baseline first. */

@@ -7,12 +7,13 @@ import type { App } from "./generated/App";
 import { captureInput } from "./input/capture.ts";
 import { SharedClipboard } from "./input/clipboard.ts";
 import { InputChannel } from "./input/channel.ts";
-import { createPeer, gatheredOffer, type Peer } from "./peer.ts";
+import { attachTrack, createPeer, gatheredOffer, type Peer } from "./peer.ts";
 import { ClickToPhoton } from "./probes/clickToPhoton.ts";
 import { SessionKey } from "./probes/report.ts";
 import { ProbeReporter } from "./probes/reporter.ts";
 import { probe } from "./rtt.ts";
 import { describeVoucher, type Eip1193Provider, fetchSettlement, sendVoucher, type Settled } from "./settlement.ts";
+import { playStream } from "./sound.ts";
 import { recordClickToPhoton, resetStats, stats } from "./stats.ts";
 import { whepDelete, whepOffer } from "./whep.ts";
 
@@ -129,6 +130,11 @@ export class PlaySession {
         stats.rttMs = rttMs;
         stats.decodeMs = report.decode_us === null ? null : report.decode_us / 1000;
         stats.jitterMs = report.jitter_us === null ? null : report.jitter_us / 1000;
+        stats.audioBitrateKbps = figures.audio?.bitrateKbps ?? null;
+        stats.audioJitterBufferMs = figures.audio?.jitterBufferMs ?? null;
+        stats.audioPacketsReceived = figures.audio?.packetsReceived ?? null;
+        stats.audioPacketsLost = figures.audio?.packetsLost ?? null;
+        stats.audioConcealedSamples = figures.audio?.concealedSamples ?? null;
       },
       rejected: (seq, reason) => {
         stats.probeReportsRejected += 1;
@@ -151,8 +157,8 @@ export class PlaySession {
     reporter.start();
     this.stopProbes = () => reporter.stop();
     pc.addEventListener("track", (e) => {
-      this.video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
-      this.video.play().catch(() => undefined); // autoplay+muted normally starts it anyway
+      attachTrack(this.video, e.track, e.streams);
+      playStream(this.video);
     });
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed") this.fail("The connection to the host was lost");

@@ -43,6 +43,15 @@ export interface GridplayStats {
   jitterMs: number | null;
   /** Packets lost / expected in the latest second, 0..1. */
   loss: number | null;
+  /** The sound (null while no audio arrives): kbit/s received in the latest second, and the mean time its samples
+   * played out in that second spent in the jitter buffer. */
+  audioBitrateKbps: number | null;
+  audioJitterBufferMs: number | null;
+  /** The sound's totals since the stream started: packets received and lost, samples concealed (made up for lost
+   * or late packets). */
+  audioPacketsReceived: number | null;
+  audioPacketsLost: number | null;
+  audioConcealedSamples: number | null;
   /** The session's settlement voucher. */
   voucher: VoucherState;
   /** The latest receipt fetched for the session after it ended (GET /v1/sessions/{id}/receipt). */
@@ -76,6 +85,11 @@ export function freshStats(): GridplayStats {
     decodeMs: null,
     jitterMs: null,
     loss: null,
+    audioBitrateKbps: null,
+    audioJitterBufferMs: null,
+    audioPacketsReceived: null,
+    audioPacketsLost: null,
+    audioConcealedSamples: null,
     voucher: { state: "off" },
     receipt: null,
   };

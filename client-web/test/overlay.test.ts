@@ -19,6 +19,10 @@ test("shows every figure the overlay promises", () => {
     decodeMs: 2.1,
     jitterMs: 1.2,
     loss: 0.0015,
+    audioBitrateKbps: 64.4,
+    audioJitterBufferMs: 41.24,
+    audioPacketsLost: 2,
+    audioConcealedSamples: 960,
     clickToPhotonMs: [12, 14, 30, 16],
   });
   assert.deepEqual(shown, {
@@ -32,6 +36,10 @@ test("shows every figure the overlay promises", () => {
     "c2p-n": "4",
     loss: "0.15 %",
     jitter: "1.2 ms",
+    "audio-bitrate": "64 kbit/s",
+    "audio-buffer": "41.2 ms",
+    "audio-lost": "2",
+    "audio-concealed": "960",
     voucher: "–",
   });
 });
@@ -40,6 +48,8 @@ test("unmeasured figures show a dash, and percentiles use the latest 100 samples
   const shown = values({ ...base, clickToPhotonMs: [...Array<number>(50).fill(500), ...Array<number>(100).fill(10)] });
   assert.equal(shown["fps"], "–");
   assert.equal(shown["rtt"], "–");
+  assert.equal(shown["audio-bitrate"], "–", "no sound yet");
+  assert.equal(shown["audio-lost"], "–");
   assert.equal(shown["c2p-p95"], "10.0 ms");
   assert.equal(shown["c2p-n"], "100");
 });

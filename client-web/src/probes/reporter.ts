@@ -1,7 +1,9 @@
 // Once a second: read the video receiver's counters (getStats), build the second's probe report, sign it with the
-// session key and send it on the reliable "probes" data channel; ping the host on the same channel for the RTT.
-// The pure part (counters → report) is separate and unit-tested.
+// session key and send it on the reliable "probes" data channel; ping the host on the same channel for the RTT. The
+// same reading gives the overlay its figures, the sound's included (never reported). The pure part (counters → report)
+// is separate and unit-tested.
 
+import { audioFigures, readAudioCounters, type AudioCounters, type AudioFigures } from "../audioStats.ts";
 import type { ClientProbeMessage } from "../generated/ClientProbeMessage";
 import type { HostProbeMessage } from "../generated/HostProbeMessage";
 import type { ProbeReport } from "../generated/ProbeReport";
@@ -25,10 +27,11 @@ export interface VideoCounters {
   frameHeight: number;
 }
 
-/** One end of a reporting interval: when, the video counters, and the frames presented so far (rVFC). */
+/** One end of a reporting interval: when, the video and audio counters, and the frames presented so far (rVFC). */
 export interface Mark {
   at: number;
   counters: VideoCounters | null;
+  audio: AudioCounters | null;
   presentedFrames: number;
 }
 
@@ -69,6 +72,8 @@ export interface SecondFigures {
   loss: number | null;
   width: number;
   height: number;
+  /** The sound's figures; null while no audio arrives. */
+  audio: AudioFigures | null;
 }
 
 /**
@@ -107,6 +112,7 @@ export function buildReport(sessionId: string, seq: number, prev: Mark, cur: Mar
     loss,
     width: b?.frameWidth ?? 0,
     height: b?.frameHeight ?? 0,
+    audio: audioFigures(prev.audio, cur.audio, interval),
   };
   return [report, figures];
 }
@@ -164,8 +170,13 @@ export class ProbeReporter {
     if (this.busy) return; // a slow getStats: skip rather than overlap
     this.busy = true;
     try {
-      const counters = readVideoCounters(await this.pc.getStats());
-      const cur: Mark = { at: performance.now(), counters, presentedFrames: this.hooks.presentedFrames() };
+      const stats = await this.pc.getStats();
+      const cur: Mark = {
+        at: performance.now(),
+        counters: readVideoCounters(stats),
+        audio: readAudioCounters(stats),
+        presentedFrames: this.hooks.presentedFrames(),
+      };
       const prev = this.prev;
       this.prev = cur;
       if (prev === null) return; // the first mark only starts the first interval
