@@ -24,6 +24,7 @@ pub use error::HostError;
 pub use quic::serve_quic;
 pub use serve::{HostConfig, run_host};
 pub use session::{
-    EndReason, PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session,
+    EndReason, PlayerPeer, SessionCounters, SessionParts, WATCHED, Watched, WatchedFrame,
+    run_session,
 };
 pub use whep::{DEFAULT_MAX_WATCHERS, HostState, whep_router};

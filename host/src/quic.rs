@@ -12,7 +12,7 @@ use gridplay_streaming::quic::{QuicIncoming, QuicJoin, QuicListener, QuicPeer};
 use gridplay_streaming::webrtc::PeerEvent;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::session::PlayerPeer;
+use crate::session::{PlayerPeer, Watched};
 use crate::whep::{Expiry, HostState, Watch, WhepError};
 
 /// Takes QUIC connections until the listener closes.
@@ -104,14 +104,17 @@ async fn run_watcher(
                 Some(PeerEvent::Connected | PeerEvent::Input(_) | PeerEvent::Probe(_)) => {}
                 Some(PeerEvent::Closed) | None => break,
             },
-            frame = watch.frames.recv() => match frame {
-                Ok(frame) => {
+            watched = watch.media.recv() => match watched {
+                Ok(Watched::Frame(frame)) => {
                     synced |= frame.keyframe;
                     if synced
                         && peer.send_frame(frame.data, frame.captured_at, frame.frame_id, frame.keyframe).is_err()
                     {
                         synced = false;
                     }
+                }
+                Ok(Watched::Sound(packet)) => {
+                    let _ = peer.send_sound(&packet.data, packet.samples, packet.captured_at);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     synced = false;

@@ -132,8 +132,17 @@ impl RecentInputs {
     }
 }
 
-/// Encoded frames a session's watchers can subscribe to, about a second's worth.
-pub const WATCHED_FRAMES: usize = 64;
+/// Encoded frames and sound a session's watchers can subscribe to, about a second's worth.
+pub const WATCHED: usize = 192;
+
+/// What watchers get: the player's encodes, shared.
+#[derive(Debug, Clone)]
+pub enum Watched {
+    /// An encoded frame.
+    Frame(WatchedFrame),
+    /// A frame of sound.
+    Sound(SoundPacket),
+}
 
 /// One encoded frame as watchers get it: the player's encode, shared.
 #[derive(Debug, Clone)]
@@ -213,8 +222,8 @@ pub struct SessionParts {
     pub probes: Arc<SessionLog>,
     /// Where to report the session's life, if anywhere.
     pub broker: Option<Arc<BrokerLink>>,
-    /// Every encoded frame also goes here, for watchers.
-    pub watchers: broadcast::Sender<WatchedFrame>,
+    /// Every encoded frame and frame of sound also goes here, for watchers.
+    pub watchers: broadcast::Sender<Watched>,
     /// What the session shows.
     pub launch: Launch,
     /// Runs the frame loop in a process of its own; in this one when `None`.
@@ -277,6 +286,9 @@ pub async fn run_session(
                 Some(PeerEvent::Closed) | None => break EndReason::ConnectionLost,
             },
             Some(packet) = sound.recv() => {
+                if watchers.receiver_count() > 0 {
+                    let _ = watchers.send(Watched::Sound(packet.clone()));
+                }
                 if let Err(e) = peer.send_sound(packet).await {
                     tracing::debug!(session = %session_id, "sound send failed: {e}");
                 }
@@ -287,12 +299,12 @@ pub async fn run_session(
                     let (bytes, encoded) = (frame.data.len(), !frame.data.is_empty());
                     let rtp_timestamp = if encoded {
                         if watchers.receiver_count() > 0 {
-                            let _ = watchers.send(WatchedFrame {
+                            let _ = watchers.send(Watched::Frame(WatchedFrame {
                                 frame_id: frame.frame_id,
                                 captured_at: frame.captured_at,
                                 keyframe: frame.keyframe,
                                 data: frame.data.clone(),
-                            });
+                            }));
                         }
                         let sent = peer
                             .send_frame(frame.data, frame.captured_at, frame.frame_id, frame.keyframe)

@@ -34,7 +34,7 @@ use crate::catalogue::Catalogue;
 use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::probes::{Clock, SessionLog};
 use crate::session::{
-    PlayerPeer, SessionCounters, SessionParts, WATCHED_FRAMES, WatchedFrame, run_session, unix_ms,
+    PlayerPeer, SessionCounters, SessionParts, WATCHED, Watched, run_session, unix_ms,
 };
 use crate::worker::WorkerCommand;
 use crate::workloads::Launch;
@@ -52,7 +52,7 @@ struct Running {
     control: Arc<PipelineControl>,
     counters: Arc<SessionCounters>,
     probes: Arc<SessionLog>,
-    watchers: broadcast::Sender<WatchedFrame>,
+    watchers: broadcast::Sender<Watched>,
 }
 
 /// A session whose slot is held, waiting for its player's peer.
@@ -69,8 +69,8 @@ pub(crate) struct NewSession {
 pub(crate) struct Watch {
     /// For keyframe requests.
     pub(crate) control: Arc<PipelineControl>,
-    /// The session's encoded frames.
-    pub(crate) frames: broadcast::Receiver<WatchedFrame>,
+    /// The session's encoded frames and sound.
+    pub(crate) media: broadcast::Receiver<Watched>,
 }
 
 /// Everything the WHEP handlers share.
@@ -248,7 +248,7 @@ impl HostState {
             client_key,
             self.clock.clone(),
         ));
-        let (watchers, _) = broadcast::channel(WATCHED_FRAMES);
+        let (watchers, _) = broadcast::channel(WATCHED);
         let (cancel_tx, cancel) = oneshot::channel();
         let mut sessions = self.sessions.lock().expect("sessions lock");
         if sessions.contains_key(&claims.session_id) {
@@ -299,7 +299,7 @@ impl HostState {
         });
     }
 
-    /// Subscribes to a running session's frames, unless it already has
+    /// Subscribes to a running session's frames and sound, unless it already has
     /// [`max_watchers`](Self::max_watchers) watchers (each counts until it drops its [`Watch`]).
     pub(crate) fn watch(&self, id: &str) -> Result<Watch, WhepError> {
         let sessions = self.sessions.lock().expect("sessions lock");
@@ -307,7 +307,7 @@ impl HostState {
         if running.watchers.receiver_count() >= self.max_watchers {
             return Err(WhepError::TooManyWatchers(self.max_watchers));
         }
-        Ok(Watch { control: Arc::clone(&running.control), frames: running.watchers.subscribe() })
+        Ok(Watch { control: Arc::clone(&running.control), media: running.watchers.subscribe() })
     }
 
     /// Number of sessions running now.

@@ -222,22 +222,47 @@ async fn a_quic_watcher_gets_the_browser_players_encoded_frames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quic_player_that_asks_for_sound_hears_the_game_in_order() {
+async fn quic_players_and_watchers_that_ask_for_sound_hear_the_one_encode() {
     let net = Network::start().await;
     let session = net.allocate().await;
     let (addr, cert) = quic_addr(&session);
-    let options = JoinOptions {
+    let options = |role| JoinOptions {
         token: session.token.clone(),
-        role: JoinRole::Player,
+        role,
         video: VideoCarriage::Datagrams,
         sound: true,
     };
-    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
+    let (viewer, _, events) =
+        QuicViewer::connect(addr, &cert, &options(JoinRole::Player)).await.unwrap();
     let mut watch = Watch::new(events);
     let second = 2 * SAMPLE_RATE as usize;
     watch.until("a second of sound", |w, _| w.heard.len() >= second).await;
     // Past the codec's start: Orbit's hum at rest, every packet in order.
     assert_eq!(dominant_frequency(&watch.heard[second / 2..], 80, 400), ENGINE_REST_HZ as u32);
     assert_eq!(watch.listener.dropped, 0);
+    // A watcher hears the very packets the player does (each stamped on its own
+    // connection's clock).
+    let (watcher, _, mut watcher_events) =
+        QuicViewer::connect(addr, &cert, &options(JoinRole::Watcher)).await.unwrap();
+    let mut watched = Vec::new();
+    while watched.len() < 10 {
+        if let Some(ViewerEvent::Sound { data, .. }) = watcher_events.recv().await {
+            watched.push(data);
+        }
+    }
+    let mut heard = HashSet::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(event) = watch.events.recv().await {
+            if let ViewerEvent::Sound { data, .. } = event {
+                heard.insert(data);
+                if watched.iter().all(|p| heard.contains(p)) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "the watcher's sound is the player's");
+    watcher.close().await;
     viewer.close().await;
 }
