@@ -14,7 +14,7 @@ use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::quic::{CloseCode, JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionClaims, SessionState};
 use gridplay_streaming::StreamingError;
-use gridplay_streaming::audio::{SAMPLE_RATE, dominant_frequency};
+use gridplay_streaming::audio::{SAMPLE_RATE, dominant_frequency, tone_power};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 
@@ -264,5 +264,46 @@ async fn quic_players_and_watchers_that_ask_for_sound_hear_the_one_encode() {
     .await;
     assert!(found.is_ok(), "the watcher's sound is the player's");
     watcher.close().await;
+    viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hops_chirp_is_stamped_with_its_first_picture() {
+    let net = Network::start().await;
+    let session = net.allocate().await;
+    let (addr, cert) = quic_addr(&session);
+    let options = JoinOptions {
+        token: session.token.clone(),
+        role: JoinRole::Player,
+        video: VideoCarriage::Streams,
+        sound: true,
+    };
+    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
+    let mut watch = Watch::new(events);
+    watch
+        .until("sound and pictures", |w, _| w.heard.len() >= 2 * 4800 && w.shown.len() >= 10)
+        .await;
+    let (_, (_, rest_y)) = *watch.shown.last().unwrap();
+    let (pictures, packets) = (watch.shown.len(), watch.sound_stamps.len());
+    let jump = InputEvent { seq: 1, kind: InputKind::KeyDown { code: "Space".into() } };
+    viewer.send_input(&jump.encode().unwrap()).unwrap();
+    // The first picture off the ground, and the first packet with the chirp in it.
+    let chirp = |w: &Watch, at: usize| {
+        let samples = &w.heard[at..(at + 960).min(w.heard.len())];
+        let band: f64 = (600..=1200).step_by(100).map(|f| tone_power(samples, f64::from(f))).sum();
+        band > 1e4
+    };
+    watch
+        .until("the hop, seen and heard", |w, _| {
+            w.shown[pictures..].iter().any(|(_, (_, y))| *y < rest_y - 0.01)
+                && w.sound_stamps[packets..].iter().any(|&(_, at)| chirp(w, at))
+        })
+        .await;
+    let (seen, _) = *watch.shown[pictures..].iter().find(|(_, (_, y))| *y < rest_y - 0.01).unwrap();
+    let (heard, _) =
+        *watch.sound_stamps[packets..].iter().find(|&&(_, at)| chirp(&watch, at)).unwrap();
+    // Both clocks count from the connection's start: 90 kHz and 48 kHz.
+    let offset_ms = f64::from(heard) / 48.0 - f64::from(seen) / 90.0;
+    assert!(offset_ms.abs() <= 20.0, "the chirp is stamped {offset_ms:.1} ms from its picture");
     viewer.close().await;
 }

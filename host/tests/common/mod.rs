@@ -164,6 +164,8 @@ pub struct Watch {
     pub listener: Listener,
     /// Every sample of sound heard, interleaved stereo.
     pub heard: Vec<i16>,
+    /// Each sound packet heard: its timestamp (48 kHz) and where its samples start in `heard`.
+    pub sound_stamps: Vec<(u32, usize)>,
 }
 
 impl Watch {
@@ -179,6 +181,7 @@ impl Watch {
             orbit: true,
             listener: Listener::new().unwrap(),
             heard: Vec::new(),
+            sound_stamps: Vec::new(),
         }
     }
 
@@ -222,6 +225,7 @@ impl Watch {
                     }
                     ViewerEvent::Sound { data, rtp_timestamp } => {
                         if let Some(pcm) = self.listener.hear(&data, rtp_timestamp) {
+                            self.sound_stamps.push((rtp_timestamp, self.heard.len()));
                             self.heard.extend_from_slice(pcm);
                         }
                         None
