@@ -96,6 +96,7 @@ bench: deps web chain-deps
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench streaming --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser.json --out bench/results
 	$(TARGET_DIR)/release/gridplay-bench chain --out bench/results
+	$(TARGET_DIR)/release/gridplay-bench sound --out bench/results
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
 	  npm run --silent bench:apps | tail -n 1 > $(abspath bench/results)/browser-apps.json
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench apps --gridplay $(TARGET_DIR)/release/gridplay \

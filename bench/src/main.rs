@@ -9,13 +9,16 @@
 //! - `chain`: settlement gas per session-hour on anvil at 1 to 10,000 sessions
 //!   per epoch, against one transaction per five signed reports (`chain.json`);
 //! - `apps`: capture cost, host CPU per app session, Play to first frame per
-//!   app, vkcube sessions per host (`apps.json`).
+//!   app, vkcube sessions per host (`apps.json`);
+//! - `sound`: synthesis and Opus encode per frame at each frame length, against
+//!   the frame's duration (`sound.json`).
 
 mod apps;
 mod broker;
 mod chain;
 mod pipeline;
 mod session;
+mod sound;
 mod stats;
 mod streaming;
 
@@ -48,6 +51,8 @@ enum Command {
     Streaming(streaming::StreamingArgs),
     /// App sessions: capture cost, CPU per session, Play to first frame, vkcube sessions per host.
     Apps(apps::AppsArgs),
+    /// Sound: synthesis and Opus encode per frame, against the frame's duration.
+    Sound(sound::SoundArgs),
 }
 
 #[derive(clap::Args)]
@@ -77,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Streaming(args) => streaming::run(args),
         Command::Chain(args) => chain::run(args),
         Command::Apps(args) => apps::run(args),
+        Command::Sound(args) => sound::run(args),
     }
 }
 
