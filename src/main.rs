@@ -29,6 +29,7 @@ use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
 };
 use gridplay_settler::{SettlementConfig, Settler};
+use gridplay_streaming::audio::AudioFrame;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -102,6 +103,8 @@ struct UpArgs {
     apps: Option<PathBuf>,
     #[command(flatten)]
     app_limits: AppLimitArgs,
+    #[command(flatten)]
+    sound: SoundArgs,
 }
 
 #[derive(Args)]
@@ -236,6 +239,8 @@ struct HostArgs {
     apps: Option<PathBuf>,
     #[command(flatten)]
     app_limits: AppLimitArgs,
+    #[command(flatten)]
+    sound: SoundArgs,
 }
 
 /// What each app session may use.
@@ -250,6 +255,20 @@ struct AppLimitArgs {
     /// Processes and threads each app session may run.
     #[arg(long, env = "GRIDPLAY_APP_PROCESSES", default_value_t = 512)]
     app_processes: u32,
+}
+
+/// How sessions' sound is sent.
+#[derive(Args)]
+struct SoundArgs {
+    /// Length of each frame of a session's sound, in ms: 5 (the least delay, no FEC),
+    /// 10 or 20 (the most resilient to loss).
+    #[arg(long, env = "GRIDPLAY_SOUND_FRAME_MS", default_value = "10", value_parser = parse_sound_frame)]
+    sound_frame_ms: AudioFrame,
+}
+
+/// Parses a sound frame length in ms.
+fn parse_sound_frame(ms: &str) -> Result<AudioFrame, String> {
+    ms.parse().ok().and_then(AudioFrame::from_ms).ok_or_else(|| format!("{ms} is not 5, 10 or 20"))
 }
 
 /// The catalogue at `path`, or none, with the sessions' limits.
@@ -433,6 +452,7 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     host_config.broker_key = trusted;
     host_config.catalogue = catalogue;
     host_config.worker = Some(worker_command()?);
+    host_config.sound_frame = args.sound.sound_frame_ms;
     if let Some(payout) = payout {
         host_config.payout_address = Some(format!("{payout:#x}"));
         host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
@@ -532,6 +552,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         worker: Some(worker_command()?),
         max_watchers: args.max_watchers,
         clock: Clock::default(),
+        sound_frame: args.sound.sound_frame_ms,
     };
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;

@@ -45,6 +45,16 @@ impl StreamSpec {
     }
 }
 
+/// What a session's frame loop makes: pictures of a size and rate, and sound in frames
+/// of a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Media {
+    /// The pictures.
+    pub spec: StreamSpec,
+    /// How long each frame of sound lasts.
+    pub sound_frame: AudioFrame,
+}
+
 /// What steers a running frame loop: the network side's wishes.
 pub trait Steering: Send + Sync {
     /// Whether the player is connected: the loop prepares its workload and
@@ -185,8 +195,6 @@ pub struct SoundPacket {
     pub captured_at: Instant,
 }
 
-/// How long each frame of sound lasts.
-pub const SOUND_FRAME: AudioFrame = AudioFrame::Ms10;
 /// Frames of sound that may wait on their way out (half a second of them); sound that
 /// finds the queue full is dropped rather than delayed.
 pub const SOUND_QUEUE: usize = 50;
@@ -195,19 +203,16 @@ pub const SOUND_QUEUE: usize = 50;
 /// session is not ready for is dropped rather than held (sound never waits).
 fn run_sound(
     mut source: Box<dyn SoundSource>,
+    frame: AudioFrame,
     output: &Sender<SoundPacket>,
     stop: &AtomicBool,
 ) -> Result<(), HostError> {
-    let mut encoder = AudioEncoder::new(SOUND_FRAME, DEFAULT_AUDIO_BPS)?;
-    let mut pcm = vec![0i16; SOUND_FRAME.samples() * CHANNELS];
+    let mut encoder = AudioEncoder::new(frame, DEFAULT_AUDIO_BPS)?;
+    let mut pcm = vec![0i16; frame.samples() * CHANNELS];
     while !stop.load(Ordering::Relaxed) && !output.is_closed() {
         let captured_at = source.next_frame(&mut pcm)?;
         let data = encoder.encode(&pcm)?;
-        let _ = output.try_send(SoundPacket {
-            data,
-            samples: SOUND_FRAME.samples() as u32,
-            captured_at,
-        });
+        let _ = output.try_send(SoundPacket { data, samples: frame.samples() as u32, captured_at });
     }
     Ok(())
 }
@@ -219,12 +224,12 @@ struct SoundThread {
 }
 
 impl SoundThread {
-    fn start(source: Box<dyn SoundSource>, output: Sender<SoundPacket>) -> Self {
+    fn start(source: Box<dyn SoundSource>, frame: AudioFrame, output: Sender<SoundPacket>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                if let Err(e) = run_sound(source, &output, &stop) {
+                if let Err(e) = run_sound(source, frame, &output, &stop) {
                     tracing::warn!("sound stopped: {e}");
                 }
             })
@@ -302,15 +307,16 @@ impl Stages {
 /// closes; the workload's sound goes to `sound`. Blocking: call it on its own
 /// thread.
 pub fn run_pipeline(
-    spec: StreamSpec,
+    media: Media,
     launch: &Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
     sound: Sender<SoundPacket>,
     control: &dyn Steering,
 ) -> Result<(), HostError> {
+    let Media { spec, sound_frame } = media;
     let mut workload = launch.start(spec.width, spec.height)?;
-    let source = workload.sound(SOUND_FRAME);
+    let source = workload.sound(sound_frame);
     // Sound takes its share of the budget before video.
     let sound_bps = if source.is_some() { DEFAULT_AUDIO_BPS } else { 0 };
     let video_target = || control.encoder_target().saturating_sub(sound_bps);
@@ -322,7 +328,7 @@ pub fn run_pipeline(
         }
         std::thread::sleep(CONNECT_POLL);
     }
-    let _sound = source.map(|source| SoundThread::start(source, sound));
+    let _sound = source.map(|source| SoundThread::start(source, sound_frame, sound));
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;

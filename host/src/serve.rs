@@ -9,6 +9,7 @@ use ed25519_dalek::SigningKey;
 use gridplay_protocol::quic::QuicEndpoint;
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{GeoPoint, HostRegistration, SlotOffer};
+use gridplay_streaming::audio::AudioFrame;
 use gridplay_streaming::quic::{HostCertificate, QuicListener};
 use tokio::net::TcpListener;
 
@@ -64,6 +65,8 @@ pub struct HostConfig {
     pub max_watchers: usize,
     /// The time sessions' probe logs are kept on.
     pub clock: Clock,
+    /// How long each frame of a session's sound lasts.
+    pub sound_frame: AudioFrame,
 }
 
 impl HostConfig {
@@ -112,6 +115,7 @@ impl HostConfig {
             worker: None,
             max_watchers: DEFAULT_MAX_WATCHERS,
             clock: Clock::default(),
+            sound_frame: AudioFrame::default(),
         }
     }
 }
@@ -190,7 +194,8 @@ pub async fn run_host(
             .with_catalogue(config.catalogue.clone())
             .with_worker(config.worker.clone())
             .with_max_watchers(config.max_watchers)
-            .with_clock(config.clock.clone()),
+            .with_clock(config.clock.clone())
+            .with_sound_frame(config.sound_frame),
     );
     let heartbeats = {
         let (link, running, ending) = (Arc::clone(&link), Arc::clone(&state), Arc::clone(&state));

@@ -10,6 +10,7 @@ use gridplay_protocol::input::{InputApplied, InputEvent};
 use gridplay_protocol::probe::{ClientProbeMessage, HostProbeMessage, SignedProbeReport};
 use gridplay_protocol::{SessionState, StreamStats};
 use gridplay_streaming::StreamingError;
+use gridplay_streaming::audio::AudioFrame;
 use gridplay_streaming::quic::QuicPeer;
 use gridplay_streaming::webrtc::{PeerEvent, StreamPeer};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -17,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::HostError;
 use crate::broker_link::BrokerLink;
 use crate::pipeline::{
-    EncodedOutput, PipelineControl, SOUND_QUEUE, SoundPacket, StreamSpec, run_pipeline,
+    EncodedOutput, Media, PipelineControl, SOUND_QUEUE, SoundPacket, StreamSpec, run_pipeline,
 };
 use crate::probes::{FrameFigures, Rejection, SessionLog};
 use crate::worker::{WorkerCommand, run_in_worker};
@@ -228,6 +229,8 @@ pub struct SessionParts {
     pub launch: Launch,
     /// Runs the frame loop in a process of its own; in this one when `None`.
     pub worker: Option<WorkerCommand>,
+    /// How long each frame of its sound lasts.
+    pub sound_frame: AudioFrame,
 }
 
 /// Drives one session until it ends; returns why.
@@ -238,18 +241,29 @@ pub async fn run_session(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut cancel: oneshot::Receiver<()>,
 ) -> EndReason {
-    let SessionParts { spec, control, counters, probes, broker, watchers, launch, worker } = parts;
+    let SessionParts {
+        spec,
+        control,
+        counters,
+        probes,
+        broker,
+        watchers,
+        launch,
+        worker,
+        sound_frame,
+    } = parts;
     let (input_tx, input_rx) = std::sync::mpsc::channel::<InputEvent>();
     let (frames_tx, mut frames) = mpsc::channel::<EncodedOutput>(2);
     let (sound_tx, mut sound) = mpsc::channel::<SoundPacket>(SOUND_QUEUE);
     // The workload and encoder start now, while the connection is set up; frames flow once it is.
     let pipeline = {
         let control = Arc::clone(&control);
+        let media = Media { spec, sound_frame };
         tokio::task::spawn_blocking(move || match &worker {
             Some(command) => {
-                run_in_worker(command, spec, launch, input_rx, frames_tx, sound_tx, control)
+                run_in_worker(command, media, launch, input_rx, frames_tx, sound_tx, control)
             }
-            None => run_pipeline(spec, &launch, input_rx, frames_tx, sound_tx, &*control),
+            None => run_pipeline(media, &launch, input_rx, frames_tx, sound_tx, &*control),
         })
     };
     // Acks of frames that never went out wait for the next frame that does.

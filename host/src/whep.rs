@@ -24,6 +24,7 @@ use gridplay_protocol::probe::{ClientKey, PROBES_SIGNATURE_HEADER};
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{ApiError, App, ProtocolError, SessionClaims, StreamStats};
 use gridplay_streaming::StreamingError;
+use gridplay_streaming::audio::AudioFrame;
 use gridplay_streaming::webrtc::PeerEvent;
 use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -102,6 +103,8 @@ pub struct HostState {
     finished: Mutex<VecDeque<(String, Arc<SessionLog>)>>,
     /// The time probe logs are kept on.
     clock: Clock,
+    /// How long each frame of a session's sound lasts.
+    sound_frame: AudioFrame,
 }
 
 impl HostState {
@@ -128,6 +131,7 @@ impl HostState {
             sessions: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
             clock: Clock::default(),
+            sound_frame: AudioFrame::default(),
         }
     }
 
@@ -157,6 +161,12 @@ impl HostState {
             finished.pop_front();
         }
         Some(running)
+    }
+
+    /// Sends each session's sound in `frame`-long frames.
+    pub fn with_sound_frame(mut self, frame: AudioFrame) -> Self {
+        self.sound_frame = frame;
+        self
     }
 
     /// Runs each session's frame loop in a worker process started with `command`.
@@ -275,6 +285,7 @@ impl HostState {
             watchers,
             launch,
             worker: self.worker.clone(),
+            sound_frame: self.sound_frame,
         };
         Ok(NewSession { session_id: claims.session_id.clone(), control, port, parts, cancel })
     }

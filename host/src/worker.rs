@@ -25,7 +25,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
 use crate::pipeline::{
-    EncodedOutput, SOUND_QUEUE, SoundPacket, Steering, StreamSpec, run_pipeline,
+    EncodedOutput, Media, SOUND_QUEUE, SoundPacket, Steering, StreamSpec, run_pipeline,
 };
 use crate::workloads::{AppExit, Launch};
 
@@ -54,8 +54,8 @@ pub struct WorkerCommand {
 /// What a worker runs.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerStart {
-    /// Size and rate.
-    pub spec: StreamSpec,
+    /// The pictures' size and rate, the sound's frame length.
+    pub media: Media,
     /// The workload.
     pub launch: Launch,
     /// The encoder's first bitrate.
@@ -137,7 +137,7 @@ fn json<T: for<'a> Deserialize<'a>>(payload: &[u8]) -> Result<T, HostError> {
 /// started goes with it.
 pub fn run_in_worker(
     command: &WorkerCommand,
-    spec: StreamSpec,
+    media: Media,
     launch: Launch,
     inputs: Receiver<InputEvent>,
     output: Sender<EncodedOutput>,
@@ -155,7 +155,7 @@ pub fn run_in_worker(
     let mut to_worker = child.stdin.take().expect("stdin is piped");
     let mut from_worker = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let mut worker = Worker { child, launch: launch.clone(), finished: false };
-    let start = WorkerStart { spec, launch, bitrate_bps: control.encoder_target() };
+    let start = WorkerStart { media, launch, bitrate_bps: control.encoder_target() };
     let start = serde_json::to_vec(&start).expect("a start message serialises");
     write_message(&mut to_worker, START, &start)?;
     let done = Arc::new(AtomicBool::new(false));
@@ -465,7 +465,8 @@ pub fn worker_main() -> Result<(), HostError> {
             steering.stop.store(true, Ordering::Relaxed);
         });
     }
-    let result = run_pipeline(start.spec, &start.launch, input_rx, frames_tx, sound_tx, &*steering);
+    let result =
+        run_pipeline(start.media, &start.launch, input_rx, frames_tx, sound_tx, &*steering);
     let _ = writer.join();
     let end = match result {
         Ok(()) => WorkerEnd::Stopped,

@@ -14,7 +14,7 @@ use gridplay_protocol::input::{InputEvent, InputKind};
 use gridplay_protocol::quic::{CloseCode, JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionClaims, SessionState};
 use gridplay_streaming::StreamingError;
-use gridplay_streaming::audio::{SAMPLE_RATE, dominant_frequency, tone_power};
+use gridplay_streaming::audio::{AudioFrame, SAMPLE_RATE, dominant_frequency, tone_power};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 
@@ -305,5 +305,25 @@ async fn a_hops_chirp_is_stamped_with_its_first_picture() {
     // Both clocks count from the connection's start: 90 kHz and 48 kHz.
     let offset_ms = f64::from(heard) / 48.0 - f64::from(seen) / 90.0;
     assert!(offset_ms.abs() <= 20.0, "the chirp is stamped {offset_ms:.1} ms from its picture");
+    viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_sends_sound_in_the_frames_it_is_configured_for() {
+    let net = Network::start_configured(|config| config.sound_frame = AudioFrame::Ms20).await;
+    let session = net.allocate().await;
+    let (addr, cert) = quic_addr(&session);
+    let options = JoinOptions {
+        token: session.token.clone(),
+        role: JoinRole::Player,
+        video: VideoCarriage::Streams,
+        sound: true,
+    };
+    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
+    let mut watch = Watch::new(events);
+    watch.until("ten packets of sound", |w, _| w.sound_stamps.len() >= 10).await;
+    // Each packet holds 20 ms (960 samples a channel).
+    let starts: Vec<usize> = watch.sound_stamps.iter().map(|&(_, at)| at).collect();
+    assert!(starts.windows(2).all(|w| w[1] - w[0] == 2 * 960), "{starts:?}");
     viewer.close().await;
 }

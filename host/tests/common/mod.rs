@@ -64,7 +64,7 @@ impl Network {
     }
 
     /// A broker and a host configured by `configure`.
-    async fn start_configured(configure: impl FnOnce(&mut HostConfig)) -> Self {
+    pub async fn start_configured(configure: impl FnOnce(&mut HostConfig)) -> Self {
         let broker = start_broker(BROKER_SEED).await;
         let mut config =
             HostConfig::local(&broker, LOOPBACK, 0, 3, SigningKey::from_bytes(&HOST_SEED));

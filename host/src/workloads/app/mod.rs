@@ -23,7 +23,6 @@ use gridplay_streaming::audio::AudioFrame;
 use super::{Picture, SoundSource, Workload};
 use crate::HostError;
 use crate::catalogue::{AppEntry, Catalogue};
-use crate::pipeline::SOUND_FRAME;
 use cgroup::Limits;
 use clipboard::Clipboard;
 use display::Display;
@@ -120,7 +119,7 @@ impl AppWorkload {
         let clipboard = Clipboard::connect(&display)?;
         dir.give_to_sandbox()?;
         // Sound is worth having, not worth refusing the app for.
-        let sound = SoundServer::start(&dir, SOUND_FRAME)
+        let sound = SoundServer::start(&dir)
             .inspect_err(|e| tracing::warn!(app = %entry.app.id, "no sound: {e}"))
             .ok();
         let socket = sound.as_ref().map(SoundServer::socket);
@@ -169,6 +168,6 @@ impl Workload for AppWorkload {
 
     fn sound(&mut self, frame: AudioFrame) -> Option<Box<dyn SoundSource>> {
         let capture = self.sound.as_mut()?.take_capture()?;
-        (capture.frame() == frame).then(|| Box::new(capture) as Box<dyn SoundSource>)
+        Some(Box::new(capture.paced(frame)))
     }
 }

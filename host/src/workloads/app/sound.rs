@@ -34,7 +34,7 @@ pub struct SoundServer {
 impl SoundServer {
     /// Starts the server for the session in `dir` (already the sandbox user's) and the
     /// capture of its sink, before the app plays anything: a monitor keeps no backlog.
-    pub fn start(dir: &SessionDir, frame: AudioFrame) -> Result<Self, HostError> {
+    pub fn start(dir: &SessionDir) -> Result<Self, HostError> {
         let runtime = dir.path().join("pulse");
         std::fs::create_dir_all(&runtime)?;
         let socket = runtime.join("native");
@@ -78,7 +78,7 @@ impl SoundServer {
         })?;
         let mut this = Self { server, socket, capture: None };
         this.wait_ready()?;
-        this.capture = Some(Capture::start(&this.socket, frame)?);
+        this.capture = Some(Capture::start(&this.socket)?);
         Ok(this)
     }
 
@@ -125,7 +125,6 @@ impl Drop for SoundServer {
 pub struct Capture {
     child: Child,
     clock: SoundClock,
-    frame: AudioFrame,
     /// Samples (interleaved) read from the server and not yet handed out; `None` once
     /// the recording ended.
     heard: Arc<Mutex<Option<VecDeque<i16>>>>,
@@ -135,12 +134,14 @@ pub struct Capture {
 
 /// Most sound the capture holds: beyond it the oldest goes (latency stays bounded).
 const MOST_HELD: Duration = Duration::from_millis(100);
+/// How often the server hands the recording over.
+const CAPTURE_LATENCY: Duration = Duration::from_millis(5);
 /// Frames of recording the capture keeps in hand against the recording's jitter.
 const CUSHION_FRAMES: usize = 2;
 
 impl Capture {
-    fn start(socket: &Path, frame: AudioFrame) -> Result<Self, HostError> {
-        let latency = frame.duration().as_millis().to_string();
+    fn start(socket: &Path) -> Result<Self, HostError> {
+        let latency = CAPTURE_LATENCY.as_millis().to_string();
         let mut child = Command::new("parec")
             .arg(format!("--server=unix:{}", socket.display()))
             .arg(format!("--device={SINK}.monitor"))
@@ -165,12 +166,14 @@ impl Capture {
             let heard = Arc::clone(&heard);
             move || record(stdout, &heard, most)
         });
-        Ok(Self { child, clock: SoundClock::new(frame), frame, heard, primed: false })
+        let clock = SoundClock::new(AudioFrame::default());
+        Ok(Self { child, clock, heard, primed: false })
     }
 
-    /// The frame length it hands out.
-    pub fn frame(&self) -> AudioFrame {
-        self.frame
+    /// The capture handing out `frame`-long frames.
+    pub fn paced(mut self, frame: AudioFrame) -> Self {
+        self.clock = SoundClock::new(frame);
+        self
     }
 }
 
