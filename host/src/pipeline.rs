@@ -8,7 +8,7 @@
 //! encoded (Opus) on a thread of its own, paced by the sound itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,8 @@ pub trait Steering: Send + Sync {
     fn take_keyframe(&self) -> bool;
     /// The size and rate to step to, if the quality ladder moved since the last call.
     fn take_quality(&self) -> Option<StreamSpec>;
+    /// The share of packets the receiver lost lately, in percent (the sound's FEC follows it).
+    fn loss_percent(&self) -> u8;
 }
 
 /// What the network side tells the frame loop.
@@ -134,6 +136,10 @@ impl Steering for PipelineControl {
         let q = self.rate.poll_quality_change()?.quality;
         Some(StreamSpec { width: q.width, height: q.height, fps: q.fps })
     }
+
+    fn loss_percent(&self) -> u8 {
+        self.rate.loss_percent()
+    }
 }
 
 /// The quality ladder of a stream: [`LADDER_720P60`]'s rungs scaled to the
@@ -199,17 +205,25 @@ pub struct SoundPacket {
 /// finds the queue full is dropped rather than delayed.
 pub const SOUND_QUEUE: usize = 50;
 
-/// Encodes a workload's sound until `stop` is set or its output closes; a packet the
-/// session is not ready for is dropped rather than held (sound never waits).
+/// Encodes a workload's sound until `stop` is set or its output closes, protecting it
+/// with in-band FEC against the `loss` the receiver reports; a packet the session is not
+/// ready for is dropped rather than held (sound never waits).
 fn run_sound(
     mut source: Box<dyn SoundSource>,
     frame: AudioFrame,
     output: &Sender<SoundPacket>,
     stop: &AtomicBool,
+    loss: &AtomicU8,
 ) -> Result<(), HostError> {
     let mut encoder = AudioEncoder::new(frame, DEFAULT_AUDIO_BPS)?;
     let mut pcm = vec![0i16; frame.samples() * CHANNELS];
+    let mut expected = 0;
     while !stop.load(Ordering::Relaxed) && !output.is_closed() {
+        let lost = loss.load(Ordering::Relaxed);
+        if lost != expected {
+            encoder.expect_loss(lost)?;
+            expected = lost;
+        }
         let captured_at = source.next_frame(&mut pcm)?;
         let data = encoder.encode(&pcm)?;
         let _ = output.try_send(SoundPacket { data, samples: frame.samples() as u32, captured_at });
@@ -220,21 +234,24 @@ fn run_sound(
 /// The sound thread of a frame loop, stopped and joined when dropped.
 struct SoundThread {
     stop: Arc<AtomicBool>,
+    /// The receiver's latest loss, in percent, as the frame loop hears of it.
+    loss: Arc<AtomicU8>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SoundThread {
     fn start(source: Box<dyn SoundSource>, frame: AudioFrame, output: Sender<SoundPacket>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let loss = Arc::new(AtomicU8::new(0));
         let thread = {
-            let stop = Arc::clone(&stop);
+            let (stop, loss) = (Arc::clone(&stop), Arc::clone(&loss));
             std::thread::spawn(move || {
-                if let Err(e) = run_sound(source, frame, &output, &stop) {
+                if let Err(e) = run_sound(source, frame, &output, &stop, &loss) {
                     tracing::warn!("sound stopped: {e}");
                 }
             })
         };
-        Self { stop, thread: Some(thread) }
+        Self { stop, loss, thread: Some(thread) }
     }
 }
 
@@ -328,7 +345,7 @@ pub fn run_pipeline(
         }
         std::thread::sleep(CONNECT_POLL);
     }
-    let _sound = source.map(|source| SoundThread::start(source, sound_frame, sound));
+    let sound = source.map(|source| SoundThread::start(source, sound_frame, sound));
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;
@@ -348,6 +365,9 @@ pub fn run_pipeline(
             }
             pacer = FramePacer::new(now_spec.frame_duration(), Instant::now());
             quality_changed = true;
+        }
+        if let Some(sound) = &sound {
+            sound.loss.store(control.loss_percent(), Ordering::Relaxed);
         }
         let started = Instant::now();
         let mut acks = Vec::new();

@@ -13,7 +13,7 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ pub struct Steer {
     pub keyframe: bool,
     /// The quality ladder moved to this size and rate.
     pub quality: Option<StreamSpec>,
+    /// The receiver's latest loss, in percent.
+    #[serde(default)]
+    pub loss_percent: u8,
 }
 
 /// An encoded frame's metadata.
@@ -242,7 +245,7 @@ fn steer(
     control: &dyn Steering,
     done: &AtomicBool,
 ) {
-    let (mut sent_target, mut sent_connected) = (0u32, false);
+    let (mut sent_target, mut sent_connected, mut sent_loss) = (0u32, false, 0u8);
     loop {
         if done.load(Ordering::Relaxed) {
             return;
@@ -271,10 +274,14 @@ fn steer(
             target_bps: target,
             keyframe: control.take_keyframe(),
             quality: control.take_quality(),
+            loss_percent: control.loss_percent(),
         };
-        let news = steer.keyframe || steer.quality.is_some() || connected != sent_connected;
+        let news = steer.keyframe
+            || steer.quality.is_some()
+            || connected != sent_connected
+            || steer.loss_percent != sent_loss;
         if news || target.abs_diff(sent_target) > sent_target / 50 {
-            (sent_target, sent_connected) = (target, connected);
+            (sent_target, sent_connected, sent_loss) = (target, connected, steer.loss_percent);
             let message = serde_json::to_vec(&steer).expect("steering serialises");
             if write_message(to_worker, STEER, &message).is_err() {
                 return;
@@ -375,6 +382,7 @@ struct RemoteSteering {
     target: AtomicU32,
     keyframe: AtomicBool,
     quality: Mutex<Option<StreamSpec>>,
+    loss: AtomicU8,
 }
 
 impl Steering for RemoteSteering {
@@ -396,6 +404,10 @@ impl Steering for RemoteSteering {
 
     fn take_quality(&self) -> Option<StreamSpec> {
         self.quality.lock().expect("quality lock").take()
+    }
+
+    fn loss_percent(&self) -> u8 {
+        self.loss.load(Ordering::Relaxed)
     }
 }
 
@@ -452,6 +464,7 @@ pub fn worker_main() -> Result<(), HostError> {
                         let Ok(steer) = json::<Steer>(&payload) else { break };
                         steering.target.store(steer.target_bps, Ordering::Relaxed);
                         steering.connected.store(steer.connected, Ordering::Relaxed);
+                        steering.loss.store(steer.loss_percent, Ordering::Relaxed);
                         if steer.keyframe {
                             steering.keyframe.store(true, Ordering::Relaxed);
                         }

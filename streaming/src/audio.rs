@@ -263,6 +263,22 @@ mod tests {
     }
 
     #[test]
+    fn expected_loss_turns_on_forward_error_correction() {
+        // FEC rides in SILK layers: a clean link gets CELT-only packets (TOC configs 16
+        // and up), a lossy one hybrid packets that carry the previous frame again.
+        let configs = |loss: u8| {
+            let mut encoder = AudioEncoder::new(AudioFrame::Ms10, DEFAULT_AUDIO_BPS).unwrap();
+            encoder.expect_loss(loss).unwrap();
+            let pcm = tone(440.0, 480 * 50);
+            let packets: Vec<Bytes> =
+                pcm.chunks(480 * CHANNELS).map(|c| encoder.encode(c).unwrap()).collect();
+            packets[10..].iter().map(|p| p[0] >> 3).collect::<Vec<u8>>()
+        };
+        assert!(configs(0).iter().all(|&c| c >= 16), "{:?}", configs(0));
+        assert!(configs(20).iter().all(|&c| c < 16), "{:?}", configs(20));
+    }
+
+    #[test]
     fn a_listener_drops_packets_out_of_order_far_ahead_or_not_opus() {
         let mut encoder = AudioEncoder::new(AudioFrame::Ms10, DEFAULT_AUDIO_BPS).unwrap();
         let pcm = tone(1000.0, 480);

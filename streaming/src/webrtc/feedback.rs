@@ -69,6 +69,13 @@ impl SharedRate {
         self.lock().target_bps()
     }
 
+    /// The share of packets the receiver lost in the controller's last loss window, in
+    /// percent (0 before any window completed).
+    pub fn loss_percent(&self) -> u8 {
+        let loss = self.lock().stats().loss_fraction.unwrap_or(0.0);
+        (loss * 100.0).round().clamp(0.0, 100.0) as u8
+    }
+
     /// The change of resolution or frame rate the controller's quality
     /// ladder suggests, once (see [`RateController::poll_quality_change`]).
     pub fn poll_quality_change(&self) -> Option<QualityChange> {
