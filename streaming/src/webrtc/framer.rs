@@ -196,12 +196,12 @@ mod tests {
 
     #[test]
     fn sound_packets_are_stamped_by_the_samples_before_them() {
-        let mut framer = SoundFramer::new(9, 111, u16::MAX, u32::MAX - 479);
+        let mut framer = SoundFramer::new(9, 111, u16::MAX, u32::MAX - 478);
         let opus = Bytes::from_static(&[0xfc, 1, 2]);
         let first = framer.packetize(opus.clone(), 480);
         let second = framer.packetize(opus.clone(), 480);
         assert_eq!((first.header.sequence_number, second.header.sequence_number), (u16::MAX, 0));
-        assert_eq!((first.header.timestamp, second.header.timestamp), (u32::MAX - 479, 1));
+        assert_eq!((first.header.timestamp, second.header.timestamp), (u32::MAX - 478, 1));
         assert_eq!((second.header.ssrc, second.header.payload_type), (9, 111));
         assert_eq!(second.payload, opus);
     }
