@@ -1,6 +1,6 @@
 // The stats overlay over the picture, toggled by F2: fps, resolution, bitrate, RTT, decode time, click-to-photon
-// p50/p95, loss, jitter, the sound's bitrate, jitter buffer delay, lost packets and concealed samples, and the
-// settlement voucher. The formatting is pure (unit-tested); the panel refreshes twice a second while shown.
+// p50/p95, loss, jitter, the sound's bitrate, jitter buffer delay, lost packets and concealed samples, the A/V offset,
+// and the settlement voucher. The formatting is pure (unit-tested); the panel refreshes twice a second while shown.
 
 import { percentile } from "./probes/clickToPhoton.ts";
 import { describeVoucher } from "./settlement.ts";
@@ -22,6 +22,11 @@ export interface OverlayRow {
 const dash = "–";
 const fixed = (v: number | null, digits: number, unit: string): string => (v === null ? dash : `${v.toFixed(digits)} ${unit}`);
 const count = (v: number | null): string => (v === null ? dash : String(v));
+const signedMs = (v: number | null): string => {
+  if (v === null) return dash;
+  const ms = Math.round(v);
+  return `${ms > 0 ? "+" : ""}${ms} ms`;
+};
 
 /** The overlay's rows for `s`. */
 export function overlayRows(s: GridplayStats): OverlayRow[] {
@@ -43,6 +48,7 @@ export function overlayRows(s: GridplayStats): OverlayRow[] {
     { key: "audio-buffer", label: "audio jitter buffer", value: fixed(s.audioJitterBufferMs, 1, "ms") },
     { key: "audio-lost", label: "audio packets lost", value: count(s.audioPacketsLost) },
     { key: "audio-concealed", label: "concealed samples", value: count(s.audioConcealedSamples) },
+    { key: "av-offset", label: "A/V offset", value: signedMs(s.avOffsetMs) },
     { key: "voucher", label: "settlement", value: describeVoucher(s.voucher) || dash },
   ];
 }

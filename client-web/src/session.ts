@@ -135,6 +135,7 @@ export class PlaySession {
         stats.audioPacketsReceived = figures.audio?.packetsReceived ?? null;
         stats.audioPacketsLost = figures.audio?.packetsLost ?? null;
         stats.audioConcealedSamples = figures.audio?.concealedSamples ?? null;
+        stats.avOffsetMs = figures.avOffsetMs;
       },
       rejected: (seq, reason) => {
         stats.probeReportsRejected += 1;

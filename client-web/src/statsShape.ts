@@ -52,6 +52,9 @@ export interface GridplayStats {
   audioPacketsReceived: number | null;
   audioPacketsLost: number | null;
   audioConcealedSamples: number | null;
+  /** How much later (ms) the sound plays than the picture of the same instant, negative when it plays earlier (from
+   * both tracks' estimatedPlayoutTimestamp; null until the host's RTCP sender reports for both arrived). */
+  avOffsetMs: number | null;
   /** The session's settlement voucher. */
   voucher: VoucherState;
   /** The latest receipt fetched for the session after it ended (GET /v1/sessions/{id}/receipt). */
@@ -90,6 +93,7 @@ export function freshStats(): GridplayStats {
     audioPacketsReceived: null,
     audioPacketsLost: null,
     audioConcealedSamples: null,
+    avOffsetMs: null,
     voucher: { state: "off" },
     receipt: null,
   };

@@ -75,7 +75,7 @@ test("nothing played out in the interval, or no reading at all, gives nulls rath
 });
 
 test("the probe reporter's second carries the sound's figures beside the video's", () => {
-  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio });
+  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null });
   const [, figures] = buildReport("s", 1, mark(0, counters({})), mark(500, counters({ bytesReceived: 4_000 })), null, []);
   assert.equal(figures.audio?.bitrateKbps, 64);
   const [, silent] = buildReport("s", 2, mark(0, null), mark(1000, null), null, []);

@@ -23,6 +23,7 @@ test("shows every figure the overlay promises", () => {
     audioJitterBufferMs: 41.24,
     audioPacketsLost: 2,
     audioConcealedSamples: 960,
+    avOffsetMs: 4.4,
     clickToPhotonMs: [12, 14, 30, 16],
   });
   assert.deepEqual(shown, {
@@ -40,6 +41,7 @@ test("shows every figure the overlay promises", () => {
     "audio-buffer": "41.2 ms",
     "audio-lost": "2",
     "audio-concealed": "960",
+    "av-offset": "+4 ms",
     voucher: "–",
   });
 });
@@ -50,8 +52,15 @@ test("unmeasured figures show a dash, and percentiles use the latest 100 samples
   assert.equal(shown["rtt"], "–");
   assert.equal(shown["audio-bitrate"], "–", "no sound yet");
   assert.equal(shown["audio-lost"], "–");
+  assert.equal(shown["av-offset"], "–", "no sender reports yet");
   assert.equal(shown["c2p-p95"], "10.0 ms");
   assert.equal(shown["c2p-n"], "100");
+});
+
+test("the A/V offset is signed: + when the sound lags the picture, − when it leads", () => {
+  assert.equal(values({ ...base, avOffsetMs: -12.6 })["av-offset"], "-13 ms");
+  assert.equal(values({ ...base, avOffsetMs: 0.4 })["av-offset"], "0 ms");
+  assert.equal(values({ ...base, avOffsetMs: -0.4 })["av-offset"], "0 ms");
 });
 
 test("the voucher row names the demo player", () => {

@@ -1,9 +1,10 @@
 // Once a second: read the video receiver's counters (getStats), build the second's probe report, sign it with the
 // session key and send it on the reliable "probes" data channel; ping the host on the same channel for the RTT. The
-// same reading gives the overlay its figures, the sound's included (never reported). The pure part (counters → report)
-// is separate and unit-tested.
+// same reading gives the overlay its figures, the sound's and the A/V offset included (never reported). The pure part
+// (counters → report) is separate and unit-tested.
 
 import { audioFigures, readAudioCounters, type AudioCounters, type AudioFigures } from "../audioStats.ts";
+import { avOffsetMs } from "../avOffset.ts";
 import type { ClientProbeMessage } from "../generated/ClientProbeMessage";
 import type { HostProbeMessage } from "../generated/HostProbeMessage";
 import type { ProbeReport } from "../generated/ProbeReport";
@@ -27,12 +28,14 @@ export interface VideoCounters {
   frameHeight: number;
 }
 
-/** One end of a reporting interval: when, the video and audio counters, and the frames presented so far (rVFC). */
+/** One end of a reporting interval: when, the video and audio counters, the frames presented so far (rVFC) and the
+ * A/V offset then (ms, see avOffset.ts). */
 export interface Mark {
   at: number;
   counters: VideoCounters | null;
   audio: AudioCounters | null;
   presentedFrames: number;
+  avOffsetMs: number | null;
 }
 
 /** Reads the video `inbound-rtp` entry of a getStats() report. */
@@ -74,6 +77,8 @@ export interface SecondFigures {
   height: number;
   /** The sound's figures; null while no audio arrives. */
   audio: AudioFigures | null;
+  /** How much later the sound plays than the picture (ms) at the interval's end; null while unknown. */
+  avOffsetMs: number | null;
 }
 
 /**
@@ -113,6 +118,7 @@ export function buildReport(sessionId: string, seq: number, prev: Mark, cur: Mar
     width: b?.frameWidth ?? 0,
     height: b?.frameHeight ?? 0,
     audio: audioFigures(prev.audio, cur.audio, interval),
+    avOffsetMs: cur.avOffsetMs,
   };
   return [report, figures];
 }
@@ -176,6 +182,7 @@ export class ProbeReporter {
         counters: readVideoCounters(stats),
         audio: readAudioCounters(stats),
         presentedFrames: this.hooks.presentedFrames(),
+        avOffsetMs: avOffsetMs(stats),
       };
       const prev = this.prev;
       this.prev = cur;
