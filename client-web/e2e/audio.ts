@@ -1,12 +1,22 @@
 // Listening to the sound of #stream through WebAudio: `listen` runs inside the page (self-contained: Playwright
-// serialises it) and records the power in a frequency band a few dozen times a second; `bandRise` compares the band
-// before and after a key press.
+// serialises it) and records the power in a frequency band (and any others asked for) a few dozen times a second;
+// `bandRise` compares the band before and after a key press, `sumBands` adds the power up over a stretch of samples.
 
-/** One look at the spectrum: when (performance.now()), the power in the band and over all frequencies (linear). */
+/** A frequency band, in Hz (both ends included). */
+export interface Band {
+  lowHz: number;
+  highHz: number;
+}
+
+/** One look at the spectrum: when (performance.now()), the power in the band, in each of the other bands (in the
+ * order of ListenOptions.others) and over all frequencies (linear), and the centre of the loudest bin (null in
+ * silence). */
 export interface BandSample {
   at: number;
   band: number;
+  others: number[];
   total: number;
+  peakHz: number | null;
 }
 
 /** What the page records: the samples so far, and when the watched key was first pressed (null until it was). */
@@ -15,14 +25,13 @@ export interface BandTrace {
   keyAt: number | null;
 }
 
-export interface ListenOptions {
-  /** The band, in Hz. */
-  lowHz: number;
-  highHz: number;
+/** The band, with the other bands to record beside it (e.g. one to compare it with). */
+export interface ListenOptions extends Band {
+  others?: Band[];
   fftSize: number;
   everyMs: number;
-  /** The KeyboardEvent.code whose first press is recorded as `keyAt`. */
-  key: string;
+  /** The KeyboardEvent.code whose first press is recorded as `keyAt` (none when absent). */
+  key?: string;
 }
 
 declare global {
@@ -52,16 +61,26 @@ export async function listen(o: ListenOptions): Promise<AudioContextState> {
   });
   const db = new Float32Array(analyser.frequencyBinCount);
   const hzPerBin = ctx.sampleRate / analyser.fftSize;
+  const others = o.others ?? [];
+  const within = (hz: number, b: Band): boolean => hz >= b.lowHz && hz <= b.highHz;
   window.setInterval(() => {
     analyser.getFloatFrequencyData(db);
     let band = 0;
+    const inOthers = others.map(() => 0);
     let total = 0;
+    let peak = 0;
+    let peakHz: number | null = null;
     db.forEach((level, bin) => {
       const power = 10 ** (level / 10); // -Infinity (silence) is 0
+      const hz = bin * hzPerBin;
       total += power;
-      if (bin * hzPerBin >= o.lowHz && bin * hzPerBin <= o.highHz) band += power;
+      if (within(hz, o)) band += power;
+      others.forEach((b, i) => {
+        if (within(hz, b)) inOthers[i] = (inOthers[i] ?? 0) + power;
+      });
+      if (power > peak) [peak, peakHz] = [power, hz];
     });
-    trace.samples.push({ at: performance.now(), band, total });
+    trace.samples.push({ at: performance.now(), band, others: inOthers, total, peakHz });
   }, o.everyMs);
   return ctx.state;
 }
@@ -94,4 +113,22 @@ export function bandRise(trace: BandTrace, quietMs: number, withinMs: number, ri
     loudest,
     riseAfterMs: first === undefined ? null : first.at - keyAt,
   };
+}
+
+/** Power summed over a stretch of samples: in the band, in each other band and overall; `samples` says how many. */
+export interface BandSums {
+  band: number;
+  others: number[];
+  total: number;
+  samples: number;
+}
+
+export function sumBands(samples: readonly BandSample[]): BandSums {
+  const sums: BandSums = { band: 0, others: [], total: 0, samples: samples.length };
+  for (const s of samples) {
+    sums.band += s.band;
+    sums.total += s.total;
+    s.others.forEach((power, i) => (sums.others[i] = (sums.others[i] ?? 0) + power));
+  }
+  return sums;
 }
