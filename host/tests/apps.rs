@@ -477,3 +477,24 @@ async fn two_apps_playing_at_once_are_each_heard_by_their_own_player_only() {
         net.wait_for_state(&session.session_id, SessionState::Ended).await;
     }
 }
+
+/// An app that exits 0 only if its sound server is there and refuses to load a module
+/// (a TCP listener, here) or to exit.
+const PULSE_PROBE_APP: &str = r#"
+[[app]]
+id = "pulse-probe"
+name = "Pulse probe"
+command = ["sh", "-c", "pactl info > /dev/null || exit 2; pactl load-module module-native-protocol-tcp port=4713 && exit 3; pactl exit && exit 4; exit 0"]
+profile = "game"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_cannot_make_its_sound_server_reach_past_the_sandbox() {
+    let _serial = SERIAL.lock().await;
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), PULSE_PROBE_APP, &which).unwrap();
+    let net = Network::start_with_workers(catalogue).await;
+    let (session, _viewer, mut watch) = play(&net, "pulse-probe").await;
+    assert_eq!(end_reason(&mut watch).await, "app exited (status 0)");
+    net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}

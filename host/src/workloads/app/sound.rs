@@ -40,10 +40,13 @@ impl SoundServer {
         let socket = runtime.join("native");
         let mut command = Command::new("pulseaudio");
         // No configuration files, no D-Bus, no realtime, never exits when idle; its
-        // socket is the one way in (anonymous: the directory is the access control).
+        // socket is the one way in (anonymous: the directory is the access control). The
+        // app may neither load modules (a TCP listener or a tunnel would reach past its
+        // sandbox: the server runs outside it) nor stop the server.
         command
             .args(["-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1"])
             .args(["--disable-shm=yes", "--realtime=no", "--high-priority=no"])
+            .args(["--disallow-module-loading=yes", "--disallow-exit=yes"])
             .arg("-L")
             .arg(format!(
                 "module-null-sink sink_name={SINK} rate={SAMPLE_RATE} channels={CHANNELS}"
