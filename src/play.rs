@@ -15,7 +15,7 @@ use gridplay_protocol::quic::{JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateRequest, AllocateResponse, SessionToken, StreamStats};
 use gridplay_session_broker::unix_ms;
 use gridplay_streaming::H264Decoder;
-use gridplay_streaming::audio::Listener;
+use gridplay_streaming::audio::{Listener, SAMPLE_RATE};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
 use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
 use serde::Serialize;
@@ -305,8 +305,11 @@ pub(crate) struct Summary {
     /// Sound packets heard, and dropped (out of order, far ahead, or not Opus).
     pub(crate) sound_packets: u64,
     pub(crate) sound_dropped: u64,
-    /// Seconds of sound heard, and its loudness (RMS, dB below full scale).
+    /// Seconds of sound heard (stand-ins for lost sound included), and how much of it
+    /// stood in for lost sound (from in-band FEC, or concealed), ms.
     pub(crate) sound_seconds: f64,
+    pub(crate) sound_stood_in_ms: f64,
+    /// Its loudness (RMS, dB below full scale).
     pub(crate) sound_level_dbfs: Option<f64>,
 }
 
@@ -514,6 +517,7 @@ pub(crate) async fn play_allocated(
         sound_packets: listener.packets,
         sound_dropped: listener.dropped,
         sound_seconds: listener.seconds(),
+        sound_stood_in_ms: listener.stood_in as f64 * 1000.0 / f64::from(SAMPLE_RATE),
         sound_level_dbfs: listener.level_dbfs(),
         seconds,
     };

@@ -136,6 +136,15 @@ impl AudioDecoder {
         let n = self.decoder.decode(packet, &mut self.pcm, false).map_err(opus_error)?;
         Ok(&self.pcm[..n * CHANNELS])
     }
+
+    /// Stands in for `samples` lost samples per channel (at most 120 ms) just before
+    /// `next`: rebuilt from the copy of them `next` carries (in-band FEC) where it has
+    /// one, concealed otherwise.
+    pub fn recover(&mut self, next: &[u8], samples: usize) -> Result<&[i16], StreamingError> {
+        let out = &mut self.pcm[..samples.min(MAX_FRAME_SAMPLES) * CHANNELS];
+        let n = self.decoder.decode(next, out, true).map_err(opus_error)?;
+        Ok(&self.pcm[..n * CHANNELS])
+    }
 }
 
 /// Furthest a sound packet's timestamp may lie ahead of the one before it: 10 s.
@@ -143,16 +152,23 @@ pub const MAX_SOUND_JUMP: u32 = 10 * SAMPLE_RATE;
 
 /// What a player hears: sound packets decoded in the order of their timestamps
 /// (48 kHz). A packet whose timestamp is not after the last one heard, or more than
-/// [`MAX_SOUND_JUMP`] ahead of it, or that is not Opus, is dropped and counted.
+/// [`MAX_SOUND_JUMP`] ahead of it, or that is not Opus, is dropped and counted. Sound
+/// missing before a packet (lost on the way) is stood in for, up to 120 ms: from the
+/// packet's in-band FEC, or concealed.
 pub struct Listener {
     decoder: AudioDecoder,
-    last: Option<u32>,
+    /// The last packet heard: its timestamp and samples per channel.
+    last: Option<(u32, u32)>,
+    /// What the latest packet gave: stand-in samples, then its own.
+    heard: Vec<i16>,
     /// Packets heard.
     pub packets: u64,
     /// Packets dropped.
     pub dropped: u64,
-    /// Samples heard, per channel.
+    /// Samples heard, per channel, stand-ins included.
     pub samples: u64,
+    /// Samples per channel stood in for lost ones.
+    pub stood_in: u64,
     sum_squares: f64,
 }
 
@@ -162,32 +178,53 @@ impl Listener {
         Ok(Self {
             decoder: AudioDecoder::new()?,
             last: None,
+            heard: Vec::new(),
             packets: 0,
             dropped: 0,
             samples: 0,
+            stood_in: 0,
             sum_squares: 0.0,
         })
     }
 
-    /// Hears one packet stamped `timestamp`; returns its samples (interleaved stereo),
-    /// or `None` if it was dropped.
+    /// Hears one packet stamped `timestamp`; returns what it gave (interleaved stereo:
+    /// any stand-in for sound lost just before it, then its own), or `None` if it was
+    /// dropped.
     pub fn hear(&mut self, packet: &[u8], timestamp: u32) -> Option<&[i16]> {
-        let in_order = self.last.is_none_or(|last| {
+        let in_order = self.last.is_none_or(|(last, _)| {
             let ahead = timestamp.wrapping_sub(last);
             ahead > 0 && ahead <= MAX_SOUND_JUMP
         });
-        let pcm = match in_order.then(|| self.decoder.decode(packet)) {
-            Some(Ok(pcm)) => pcm,
-            _ => {
+        let samples = opus::packet::get_nb_samples(packet, SAMPLE_RATE).ok().filter(|_| in_order);
+        let Some(samples) = samples.filter(|&n| n > 0) else {
+            self.dropped += 1;
+            return None;
+        };
+        // Sound missing since the end of the last packet; a tick or two of difference is
+        // the sender's rounding, a frame or more is loss.
+        let missing = self.last.map_or(0, |(last, length)| {
+            timestamp.wrapping_sub(last.wrapping_add(length)).min(MAX_SOUND_JUMP) as usize
+        });
+        self.heard.clear();
+        if missing > samples / 2
+            && missing <= MAX_FRAME_SAMPLES
+            && let Ok(stand_in) = self.decoder.recover(packet, missing)
+        {
+            self.stood_in += (stand_in.len() / CHANNELS) as u64;
+            self.heard.extend_from_slice(stand_in);
+        }
+        match self.decoder.decode(packet) {
+            Ok(pcm) => self.heard.extend_from_slice(pcm),
+            Err(_) => {
                 self.dropped += 1;
                 return None;
             }
-        };
-        self.last = Some(timestamp);
+        }
+        self.last = Some((timestamp, samples as u32));
         self.packets += 1;
-        self.samples += (pcm.len() / CHANNELS) as u64;
-        self.sum_squares += pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
-        Some(pcm)
+        self.samples += (self.heard.len() / CHANNELS) as u64;
+        self.sum_squares += self.heard.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+        Some(&self.heard)
     }
 
     /// Seconds of sound heard.
@@ -295,6 +332,32 @@ mod tests {
         assert_eq!((listener.packets, listener.dropped, listener.samples), (3, 4, 1440));
         assert!((listener.seconds() - 0.03).abs() < 1e-9);
         assert!(listener.level_dbfs().is_some_and(|db| db < 0.0));
+    }
+
+    #[test]
+    fn a_lost_packet_is_stood_in_for_from_the_next_ones_fec() {
+        let mut encoder = AudioEncoder::new(AudioFrame::Ms10, DEFAULT_AUDIO_BPS).unwrap();
+        encoder.expect_loss(20).unwrap();
+        let pcm = tone(440.0, 480 * 60);
+        let packets: Vec<Bytes> =
+            pcm.chunks(480 * CHANNELS).map(|c| encoder.encode(c).unwrap()).collect();
+        let mut listener = Listener::new().unwrap();
+        let mut heard = Vec::new();
+        for (i, packet) in packets.iter().enumerate().filter(|&(i, _)| i != 40) {
+            heard.extend_from_slice(listener.hear(packet, 1000 + 480 * i as u32).unwrap());
+        }
+        // Nothing missing in the timeline: the lost 10 ms were stood in for, as the tone.
+        assert_eq!((listener.stood_in, heard.len()), (480, pcm.len()));
+        let frame = |i: usize| &heard[480 * i * CHANNELS..480 * (i + 1) * CHANNELS];
+        let (lost, before) = (tone_power(frame(40), 440.0), tone_power(frame(39), 440.0));
+        assert!(lost > before / 20.0, "the stand-in holds the tone: {lost:e} against {before:e}");
+        let around = &heard[480 * 38 * CHANNELS..480 * 43 * CHANNELS];
+        assert!((435..=445).contains(&dominant_frequency(around, 300, 600)));
+        // A tick of rounding in a sender's stamps is no loss.
+        let mut listener = Listener::new().unwrap();
+        listener.hear(&packets[0], 0).unwrap();
+        assert_eq!(listener.hear(&packets[1], 481).map(<[i16]>::len), Some(480 * CHANNELS));
+        assert_eq!(listener.stood_in, 0);
     }
 
     #[test]
