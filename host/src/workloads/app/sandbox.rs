@@ -220,13 +220,9 @@ impl Drop for Sandbox {
     }
 }
 
-/// bwrap's arguments for one app.
-fn arguments(
-    entry: &AppEntry,
-    display: &Display,
-    sound: Option<&Path>,
-    dir: &SessionDir,
-) -> Vec<String> {
+/// bwrap's arguments that seal a process from the host: its own user, PID, IPC, UTS,
+/// cgroup and network namespaces, gone with its parent, the system read-only.
+pub(super) fn sealed_system() -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
     add(&["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
@@ -253,6 +249,18 @@ fn arguments(
             Err(_) => {}
         }
     }
+    args
+}
+
+/// bwrap's arguments for one app.
+fn arguments(
+    entry: &AppEntry,
+    display: &Display,
+    sound: Option<&Path>,
+    dir: &SessionDir,
+) -> Vec<String> {
+    let mut args = sealed_system();
+    let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
     if entry.network == Network::Internet {
         // Held until the host has given the namespace its network, with a
         // resolver that works through it (the host's may be on its loopback).

@@ -1,7 +1,8 @@
 //! A session's own sound server: PulseAudio with one null sink, its socket in the
-//! session's directory, run as the sandbox's user, shared with nothing else. The app
-//! reaches it (through the PulseAudio API, or ALSA routed to it) at [`SOCKET_IN_SANDBOX`];
-//! the host captures that sink's monitor and nothing else.
+//! session's directory, run as the sandbox's user in a sandbox of its own (no network,
+//! the system read-only, only its runtime directory writable), shared with nothing else.
+//! The app reaches it (through the PulseAudio API, or ALSA routed to it) at
+//! [`SOCKET_IN_SANDBOX`]; the host captures that sink's monitor and nothing else.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gridplay_streaming::audio::{AudioFrame, CHANNELS, SAMPLE_RATE};
 
-use super::sandbox::{SANDBOX_UID, SessionDir};
+use super::sandbox::{SANDBOX_UID, SessionDir, sealed_system};
 use crate::HostError;
 use crate::workloads::{SoundClock, SoundSource};
 
@@ -38,11 +39,15 @@ impl SoundServer {
         let runtime = dir.path().join("pulse");
         std::fs::create_dir_all(&runtime)?;
         let socket = runtime.join("native");
-        let mut command = Command::new("pulseaudio");
+        let mut command = Command::new("bwrap");
+        let runtime_arg = runtime.to_string_lossy();
+        command
+            .args(sealed_system())
+            .args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
+            .args(["--bind", &runtime_arg, &runtime_arg, "--", "pulseaudio"]);
         // No configuration files, no D-Bus, no realtime, never exits when idle; its
-        // socket is the one way in (anonymous: the directory is the access control). The
-        // app may neither load modules (a TCP listener or a tunnel would reach past its
-        // sandbox: the server runs outside it) nor stop the server.
+        // socket is the one way in (anonymous: the directory is the access control), and
+        // the app may neither load modules (a listener, a tunnel) nor stop the server.
         command
             .args(["-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1"])
             .args(["--disable-shm=yes", "--realtime=no", "--high-priority=no"])
