@@ -1,7 +1,7 @@
 // Browser test of the phone profile on a mobile viewport (390x844, touch, isMobile): the lobby
 // fits, Play on the phone app streams a portrait 720x1280 picture that fits the viewport, a tap
 // puts the player under the finger (touch events only: no mouse emulation), and a two-finger tap
-// grows the player in place. Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` (see server.ts).
+// grows the player in place, and the game is heard. Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` (see server.ts).
 // App: GRIDPLAY_PHONE_APP (default "orbit-phone").
 
 import assert from "node:assert/strict";
@@ -77,6 +77,11 @@ test(`plays ${APP} on a phone: portrait video that fits, tap and two-finger tap`
   assert.ok(Math.abs(still.x - at.x) < 0.02 && Math.abs(still.y - at.y) < 0.02, `two-finger tap moved the player: ${JSON.stringify({ at, still })}`);
   const ratio = grown.yellowPixels / tapped.yellowPixels;
   assert.ok(ratio > 3 && ratio < 5, `two-finger tap did not double the player's side: ${tapped.yellowPixels} → ${grown.yellowPixels} yellow pixels`);
+
+  // The phone hears the game as well: its sound arrives and plays, unmuted since the Play tap.
+  await waitFor(page, "sound", () => (window.__gridplay.audioPacketsReceived ?? 0) > 50);
+  const muted = await page.evaluate(() => (document.getElementById("stream") as HTMLVideoElement).muted);
+  assert.equal(muted, false, "the Play tap unmutes the stream");
 
   // End session.
   await page.getByRole("button", { name: "End session" }).tap();

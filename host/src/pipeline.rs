@@ -8,7 +8,7 @@
 //! encoded (Opus) on a thread of its own, paced by the sound itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -205,24 +205,45 @@ pub struct SoundPacket {
 /// finds the queue full is dropped rather than delayed.
 pub const SOUND_QUEUE: usize = 50;
 
-/// Encodes a workload's sound until `stop` is set or its output closes, protecting it
-/// with in-band FEC against the `loss` the receiver reports; a packet the session is not
-/// ready for is dropped rather than held (sound never waits).
+/// The sound's share of a session's budget of `target_bps`: a tenth of it, between 24 and
+/// 96 kbit/s, taken before video.
+pub fn sound_share(target_bps: u32) -> u32 {
+    (target_bps / 10).clamp(24_000, DEFAULT_AUDIO_BPS)
+}
+
+/// What the frame loop tells the sound thread, as the network side tells it.
+#[derive(Debug, Default)]
+struct SoundSteer {
+    stop: AtomicBool,
+    /// The receiver's latest loss, in percent.
+    loss: AtomicU8,
+    /// The sound's share of the budget, bits per second.
+    bitrate: AtomicU32,
+}
+
+/// Encodes a workload's sound until told to stop or its output closes, at the bitrate
+/// and with the FEC (against the receiver's loss) `steer` says; a packet the session is
+/// not ready for is dropped rather than held (sound never waits).
 fn run_sound(
     mut source: Box<dyn SoundSource>,
     frame: AudioFrame,
     output: &Sender<SoundPacket>,
-    stop: &AtomicBool,
-    loss: &AtomicU8,
+    steer: &SoundSteer,
 ) -> Result<(), HostError> {
-    let mut encoder = AudioEncoder::new(frame, DEFAULT_AUDIO_BPS)?;
+    let mut bitrate = steer.bitrate.load(Ordering::Relaxed);
+    let mut encoder = AudioEncoder::new(frame, bitrate)?;
     let mut pcm = vec![0i16; frame.samples() * CHANNELS];
     let mut expected = 0;
-    while !stop.load(Ordering::Relaxed) && !output.is_closed() {
-        let lost = loss.load(Ordering::Relaxed);
+    while !steer.stop.load(Ordering::Relaxed) && !output.is_closed() {
+        let lost = steer.loss.load(Ordering::Relaxed);
         if lost != expected {
             encoder.expect_loss(lost)?;
             expected = lost;
+        }
+        let wanted = steer.bitrate.load(Ordering::Relaxed);
+        if wanted.abs_diff(bitrate) > bitrate / 20 {
+            encoder.set_bitrate(wanted)?;
+            bitrate = wanted;
         }
         let captured_at = source.next_frame(&mut pcm)?;
         let data = encoder.encode(&pcm)?;
@@ -233,31 +254,41 @@ fn run_sound(
 
 /// The sound thread of a frame loop, stopped and joined when dropped.
 struct SoundThread {
-    stop: Arc<AtomicBool>,
-    /// The receiver's latest loss, in percent, as the frame loop hears of it.
-    loss: Arc<AtomicU8>,
+    steer: Arc<SoundSteer>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SoundThread {
-    fn start(source: Box<dyn SoundSource>, frame: AudioFrame, output: Sender<SoundPacket>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loss = Arc::new(AtomicU8::new(0));
+    fn start(
+        source: Box<dyn SoundSource>,
+        frame: AudioFrame,
+        bitrate: u32,
+        output: Sender<SoundPacket>,
+    ) -> Self {
+        let steer =
+            Arc::new(SoundSteer { bitrate: AtomicU32::new(bitrate), ..SoundSteer::default() });
         let thread = {
-            let (stop, loss) = (Arc::clone(&stop), Arc::clone(&loss));
+            let steer = Arc::clone(&steer);
             std::thread::spawn(move || {
-                if let Err(e) = run_sound(source, frame, &output, &stop, &loss) {
+                if let Err(e) = run_sound(source, frame, &output, &steer) {
                     tracing::warn!("sound stopped: {e}");
                 }
             })
         };
-        Self { stop, loss, thread: Some(thread) }
+        Self { steer, thread: Some(thread) }
+    }
+
+    /// Passes the network side's latest budget and loss on.
+    fn steer(&self, control: &dyn Steering) {
+        let steer = &self.steer;
+        steer.bitrate.store(sound_share(control.encoder_target()), Ordering::Relaxed);
+        steer.loss.store(control.loss_percent(), Ordering::Relaxed);
     }
 }
 
 impl Drop for SoundThread {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.steer.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -335,8 +366,11 @@ pub fn run_pipeline(
     let mut workload = launch.start(spec.width, spec.height)?;
     let source = workload.sound(sound_frame);
     // Sound takes its share of the budget before video.
-    let sound_bps = if source.is_some() { DEFAULT_AUDIO_BPS } else { 0 };
-    let video_target = || control.encoder_target().saturating_sub(sound_bps);
+    let has_sound = source.is_some();
+    let video_target = || {
+        let target = control.encoder_target();
+        target.saturating_sub(if has_sound { sound_share(target) } else { 0 })
+    };
     let mut stages = Stages::new(spec, video_target())?;
     // Ready while the player's connection is still being set up; frames start once it is up.
     while !control.connected() {
@@ -345,7 +379,8 @@ pub fn run_pipeline(
         }
         std::thread::sleep(CONNECT_POLL);
     }
-    let sound = source.map(|source| SoundThread::start(source, sound_frame, sound));
+    let share = sound_share(control.encoder_target());
+    let sound = source.map(|source| SoundThread::start(source, sound_frame, share, sound));
     let mut pacer = FramePacer::new(spec.frame_duration(), Instant::now());
     let mut size = (spec.width, spec.height);
     let mut quality_changed = false;
@@ -367,7 +402,7 @@ pub fn run_pipeline(
             quality_changed = true;
         }
         if let Some(sound) = &sound {
-            sound.loss.store(control.loss_percent(), Ordering::Relaxed);
+            sound.steer(control);
         }
         let started = Instant::now();
         let mut acks = Vec::new();
@@ -476,6 +511,14 @@ mod tests {
         assert_eq!((full_hd[0].width, full_hd[0].height, full_hd[0].fps), (1920, 1080, 30));
         assert_eq!(full_hd[0].min_bps, 4_500_000);
         assert!(full_hd.iter().all(|l| l.width % 2 == 0 && l.height % 2 == 0));
+    }
+
+    #[test]
+    fn sound_takes_a_tenth_of_the_budget_between_24_and_96_kbits() {
+        assert_eq!(sound_share(5_000_000), 96_000);
+        assert_eq!(sound_share(600_000), 60_000);
+        assert_eq!(sound_share(100_000), 24_000);
+        assert_eq!(sound_share(0), 24_000);
     }
 
     #[test]
