@@ -24,6 +24,7 @@ use gridplay_host::workloads::app::cgroup::Limits;
 use gridplay_host::{BrokerKey, DEFAULT_MAX_WATCHERS, HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
+use gridplay_session_broker::admission::parse_admitted_hosts;
 use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
@@ -132,6 +133,10 @@ struct BrokerArgs {
     /// Checkers whose signed reports count towards host reputation (0x addresses; repeat or comma-separate).
     #[arg(long = "checker", env = "GRIDPLAY_CHECKERS", value_delimiter = ',', value_parser = parse_address)]
     checkers: Vec<String>,
+    /// Admit only the hosts listed in this file (one host id per line, as `gridplay host`
+    /// logs it at start; `#` comments): any other host is refused with 403 and never placed.
+    #[arg(long, env = "GRIDPLAY_ADMIT_HOSTS")]
+    admit_hosts: Option<PathBuf>,
     /// Settle sessions on this EVM JSON-RPC endpoint (with --contract and --operator-key-file);
     /// run it on one broker replica.
     #[arg(long, env = "GRIDPLAY_RPC_URL")]
@@ -289,6 +294,18 @@ fn load_catalogue(
     let ids: Vec<String> = catalogue.apps().into_iter().map(|a| a.id).collect();
     tracing::info!(file = %path.display(), apps = ?ids, "app catalogue");
     Ok(catalogue)
+}
+
+/// The host ids listed in the admission file at `path`.
+fn load_admitted_hosts(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the admission file {}", path.display()))?;
+    let hosts =
+        parse_admitted_hosts(&path.display().to_string(), &text).map_err(anyhow::Error::msg)?;
+    tracing::info!(file = %path.display(), hosts = hosts.len(), "only listed hosts are admitted");
+    Ok(hosts)
 }
 
 /// Parses a base64url ed25519 public key.
@@ -481,6 +498,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
         allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),
         checkers: args.checkers,
+        admitted_hosts: args.admit_hosts.as_deref().map(load_admitted_hosts).transpose()?,
         ..BrokerConfig::default()
     };
     let settlement = match (&args.rpc_url, args.contract, &args.operator_key_file) {

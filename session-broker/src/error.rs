@@ -45,6 +45,11 @@ pub enum BrokerError {
     /// The player's deposit cannot cover what the voucher allows.
     #[error("insufficient deposit: {0}")]
     InsufficientDeposit(String),
+    /// The host is not on this broker's admission list.
+    #[error(
+        "host {0} is not admitted by this broker; ask its operator to add the key to --admit-hosts"
+    )]
+    NotAdmitted(String),
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
@@ -58,7 +63,7 @@ impl BrokerError {
             Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::SessionNotFound | Self::HostNotFound | Self::NotSettling => StatusCode::NOT_FOUND,
-            Self::WrongHost => StatusCode::FORBIDDEN,
+            Self::WrongHost | Self::NotAdmitted(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
@@ -77,6 +82,7 @@ impl BrokerError {
             Self::SessionNotFound => "session_not_found",
             Self::HostNotFound => "host_not_found",
             Self::WrongHost => "wrong_host",
+            Self::NotAdmitted(_) => "not_admitted",
             Self::NotSettling => "not_settling",
             Self::Unauthorized(_) => "unauthorized",
             Self::Store(_) => "store_unavailable",

@@ -6,6 +6,7 @@
 //! [`RedisStore`] for many replicas); placement is a pure function
 //! ([`placement::rank`]); the HTTP API is an axum router built by [`app`].
 
+pub mod admission;
 mod api;
 mod error;
 mod metrics;

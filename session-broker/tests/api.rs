@@ -578,3 +578,30 @@ async fn an_allocation_the_settler_cannot_keep_is_refused_and_its_slot_freed() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+#[tokio::test]
+async fn a_broker_with_an_admission_list_refuses_other_hosts_and_never_places_on_them() {
+    let (admitted, stranger) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+    let admitted_id = encode_public_key(&admitted.verifying_key());
+    let config = BrokerConfig {
+        admitted_hosts: Some([admitted_id.clone()].into()),
+        ..BrokerConfig::default()
+    };
+    let broker = Broker::with_config(config);
+    let (status, body) = broker.register(&stranger, 4).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let error: ApiError = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error.error, "not_admitted");
+    assert!(error.message.contains(&encode_public_key(&stranger.verifying_key())), "{error:?}");
+    // Nothing of it was kept: no slot to place a session on.
+    let (status, _) = broker.json("POST", "/v1/sessions", REQUEST).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let id = encode_public_key(&stranger.verifying_key());
+    let beat = broker
+        .signed(&stranger, &format!("/v1/hosts/{id}/heartbeat"), r#"{"load":0,"sessions":[]}"#)
+        .await;
+    assert_eq!(beat.0, StatusCode::NOT_FOUND);
+    // The listed host registers and gets sessions.
+    assert_eq!(broker.register(&admitted, 4).await.0, StatusCode::OK);
+    assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+}

@@ -16,7 +16,8 @@ use crate::BrokerError;
 /// Registers (or re-registers) a host; signed with the host's key.
 #[utoipa::path(post, path = "/v1/hosts", request_body = HostRegistration,
     params(("x-gridplay-host-auth" = String, Header, description = "<unix ms>.<ed25519 signature>")),
-    responses((status = 200, body = HostRegistered), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = HostRegistered), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError, description = "The host is not on the broker's admission list")))]
 pub(super) async fn register(
     State(state): State<Shared>,
     request: SignedBody<HostRegistration>,
@@ -25,6 +26,10 @@ pub(super) async fn register(
     let registration = &request.body;
     registration.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
     request.verify(&registration.host_id, &*state.store, now).await?;
+    if state.config.admitted_hosts.as_ref().is_some_and(|a| !a.contains(&registration.host_id)) {
+        tracing::info!(host = %registration.host_id, "host refused: not admitted");
+        return Err(BrokerError::NotAdmitted(registration.host_id.clone()));
+    }
     state.store.register_host(registration, now).await?;
     tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
     Ok(Json(HostRegistered {

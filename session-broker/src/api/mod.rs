@@ -9,6 +9,7 @@ mod openapi;
 mod sessions;
 mod settle;
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub struct BrokerConfig {
     /// Checkers whose signed reports count towards host reputation
     /// (`0x` addresses, lowercase).
     pub checkers: Vec<String>,
+    /// The only hosts that may register (their ids); `None` admits every host that signs
+    /// its requests.
+    pub admitted_hosts: Option<BTreeSet<String>>,
 }
 
 impl Default for BrokerConfig {
@@ -61,6 +65,7 @@ impl Default for BrokerConfig {
             web_dir: None,
             allocations_per_ip: NonZeroU32::new(10),
             checkers: Vec::new(),
+            admitted_hosts: None,
         }
     }
 }
