@@ -82,6 +82,14 @@ async fn play(net: &Network, app: &str) -> (AllocateResponse, QuicViewer, Watch)
     play_with(net, serde_json::json!({ "app": app })).await
 }
 
+/// A broker and a host offering the apps of `toml` (a catalogue) besides Orbit, each
+/// session in a worker.
+async fn network_of(toml: &str) -> Network {
+    let which = |name: &str| find_program(name, SANDBOX_PATH);
+    let catalogue = Catalogue::parse(Path::new("test.toml"), toml, &which).unwrap();
+    Network::start_with_workers(catalogue).await
+}
+
 /// Allocates a session with `request` fields over the defaults and joins it as its QUIC
 /// player, sound included.
 async fn play_with(
@@ -176,9 +184,7 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
         );
     }
     let (processes_before, dirs_before) = (session_processes(), session_dirs());
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(CATALOGUE).await;
 
     // A terminal that stays up, playing throughout.
     let (terminal, _terminal_viewer, mut terminal_watch) = play(&net, "terminal").await;
@@ -259,9 +265,7 @@ async fn sandboxes_have_no_network_or_only_the_internet_never_the_hosts_loopback
              command = [\"python3\", \"-c\", \"{script}\", \"{port}\", \"{network}\"]\n"
         );
     }
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), &catalogue, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(&catalogue).await;
     for network in ["none", "internet"] {
         let (_, _viewer, mut watch) = play(&net, &format!("net-{network}")).await;
         assert_eq!(end_reason(&mut watch).await, "app exited (status 0)", "network = {network}");
@@ -297,9 +301,7 @@ fn workers() -> HashSet<u32> {
 async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
     let _serial = SERIAL.lock().await;
     let (processes_before, dirs_before) = (session_processes(), session_dirs());
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(CATALOGUE).await;
 
     let (doomed, _doomed_viewer, mut doomed_watch) = play(&net, "terminal").await;
     doomed_watch.picture().await;
@@ -345,9 +347,7 @@ async fn a_killed_worker_or_a_crashed_app_ends_only_its_own_session() {
 async fn twenty_sessions_started_and_ended_leave_nothing_behind() {
     let _serial = SERIAL.lock().await;
     let (processes_before, dirs_before) = (session_processes(), session_dirs());
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), CATALOGUE, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(CATALOGUE).await;
     // Ten rounds of two at once: one ended by its player leaving, one by the broker.
     for _ in 0..10 {
         let (left, left_viewer, mut left_watch) = play(&net, "terminal").await;
@@ -380,9 +380,7 @@ profile = "game"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clipboard_goes_both_ways_between_the_player_and_the_app() {
     let _serial = SERIAL.lock().await;
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), CLIPBOARD_APP, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(CLIPBOARD_APP).await;
     let (session, viewer, mut watch) = play(&net, "clip").await;
     let copied = |text: &'static str| {
         move |w: &Watch, _: Option<&gridplay_streaming::DecodedFrame>| {
@@ -409,9 +407,7 @@ profile = "game"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_pointer_moves_the_apps_pointer_by_its_motion() {
     let _serial = SERIAL.lock().await;
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), POINTER_APP, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(POINTER_APP).await;
     let (session, viewer, mut watch) = play(&net, "pointer").await;
     watch.picture().await;
     // To the top left corner; then, locked, by (110, 120) from there, whatever the
@@ -448,9 +444,7 @@ profile = "game"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_playing_at_once_are_each_heard_by_their_own_player_only() {
     let _serial = SERIAL.lock().await;
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), TONE_APPS, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(TONE_APPS).await;
     let (pulse, pulse_viewer, mut pulse_watch) = play(&net, "pulse-tone").await;
     let (alsa, alsa_viewer, mut alsa_watch) = play(&net, "alsa-tone").await;
     // Once each tone sounds (the stream is silence until the app plays), a second of it.
@@ -491,9 +485,7 @@ profile = "game"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_cannot_make_its_sound_server_reach_past_the_sandbox() {
     let _serial = SERIAL.lock().await;
-    let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("test.toml"), PULSE_PROBE_APP, &which).unwrap();
-    let net = Network::start_with_workers(catalogue).await;
+    let net = network_of(PULSE_PROBE_APP).await;
     let (session, _viewer, mut watch) = play(&net, "pulse-probe").await;
     assert_eq!(end_reason(&mut watch).await, "app exited (status 0)");
     net.wait_for_state(&session.session_id, SessionState::Ended).await;

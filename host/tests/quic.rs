@@ -33,7 +33,7 @@ async fn join(
     video: VideoCarriage,
 ) -> Result<(QuicViewer, Watch), StreamingError> {
     let (addr, cert) = quic_addr(session);
-    let options = JoinOptions { token: token.to_owned(), role, video, sound: false };
+    let options = JoinOptions { token: token.to_owned(), role, video, sound: true };
     let (viewer, welcome, events) = QuicViewer::connect(addr, &cert, &options).await?;
     assert_eq!(welcome.session_id, session.session_id);
     assert_eq!((welcome.width, welcome.height, welcome.fps), (640, 360, 30));
@@ -225,16 +225,9 @@ async fn a_quic_watcher_gets_the_browser_players_encoded_frames() {
 async fn quic_players_and_watchers_that_ask_for_sound_hear_the_one_encode() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (addr, cert) = quic_addr(&session);
-    let options = |role| JoinOptions {
-        token: session.token.clone(),
-        role,
-        video: VideoCarriage::Datagrams,
-        sound: true,
-    };
-    let (viewer, _, events) =
-        QuicViewer::connect(addr, &cert, &options(JoinRole::Player)).await.unwrap();
-    let mut watch = Watch::new(events);
+    let token = &session.token;
+    let (viewer, mut watch) =
+        join(&session, token, JoinRole::Player, VideoCarriage::Datagrams).await.unwrap();
     let second = 2 * SAMPLE_RATE as usize;
     watch.until("a second of sound", |w, _| w.heard.len() >= second).await;
     // Past the codec's start: Orbit's hum at rest, every packet in order.
@@ -242,11 +235,11 @@ async fn quic_players_and_watchers_that_ask_for_sound_hear_the_one_encode() {
     assert_eq!(watch.listener.dropped, 0);
     // A watcher hears the very packets the player does (each stamped on its own
     // connection's clock).
-    let (watcher, _, mut watcher_events) =
-        QuicViewer::connect(addr, &cert, &options(JoinRole::Watcher)).await.unwrap();
+    let (watcher, mut watcher_watch) =
+        join(&session, token, JoinRole::Watcher, VideoCarriage::Datagrams).await.unwrap();
     let mut watched = Vec::new();
     while watched.len() < 10 {
-        if let Some(ViewerEvent::Sound { data, .. }) = watcher_events.recv().await {
+        if let Some(ViewerEvent::Sound { data, .. }) = watcher_watch.events.recv().await {
             watched.push(data);
         }
     }
@@ -271,15 +264,8 @@ async fn quic_players_and_watchers_that_ask_for_sound_hear_the_one_encode() {
 async fn a_hops_chirp_is_stamped_with_its_first_picture() {
     let net = Network::start().await;
     let session = net.allocate().await;
-    let (addr, cert) = quic_addr(&session);
-    let options = JoinOptions {
-        token: session.token.clone(),
-        role: JoinRole::Player,
-        video: VideoCarriage::Streams,
-        sound: true,
-    };
-    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
-    let mut watch = Watch::new(events);
+    let (viewer, mut watch) =
+        join(&session, &session.token, JoinRole::Player, VideoCarriage::Streams).await.unwrap();
     watch
         .until("sound and pictures", |w, _| w.heard.len() >= 2 * 4800 && w.shown.len() >= 10)
         .await;
@@ -312,15 +298,8 @@ async fn a_hops_chirp_is_stamped_with_its_first_picture() {
 async fn a_host_sends_sound_in_the_frames_it_is_configured_for() {
     let net = Network::start_configured(|config| config.sound_frame = AudioFrame::Ms20).await;
     let session = net.allocate().await;
-    let (addr, cert) = quic_addr(&session);
-    let options = JoinOptions {
-        token: session.token.clone(),
-        role: JoinRole::Player,
-        video: VideoCarriage::Streams,
-        sound: true,
-    };
-    let (viewer, _, events) = QuicViewer::connect(addr, &cert, &options).await.unwrap();
-    let mut watch = Watch::new(events);
+    let (viewer, mut watch) =
+        join(&session, &session.token, JoinRole::Player, VideoCarriage::Streams).await.unwrap();
     watch.until("ten packets of sound", |w, _| w.sound_stamps.len() >= 10).await;
     // Each packet holds 20 ms (960 samples a channel).
     let starts: Vec<usize> = watch.sound_stamps.iter().map(|&(_, at)| at).collect();
