@@ -1,6 +1,7 @@
 //! App sessions benchmark: what capturing an app's display costs per frame
-//! at 1280x720 and 1920x1080 (MIT-SHM plus the cursor, against the frame
-//! budget at 60 fps), the host CPU one session takes for an idle terminal
+//! at 1280x720 and 1920x1080 (MIT-SHM plus the cursor when it changed, a
+//! DAMAGE check when it did not; against the frame budget at 60 fps), the
+//! host CPU one session takes for an idle terminal
 //! and for vkcube, Play to first frame per app in Chromium (from the browser
 //! run, against Orbit in the same run), and how many vkcube 1280x720@30
 //! sessions one host sustains.
@@ -14,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use gridplay_host::catalogue::{Catalogue, SANDBOX_PATH, find_program};
-use gridplay_host::workloads::Launch;
 use gridplay_host::workloads::app::cgroup::Limits;
 use gridplay_host::workloads::app::session_name;
+use gridplay_host::workloads::{Launch, Picture};
 use serde_json::{Value, json};
 
 use crate::stats::Summary;
@@ -44,30 +45,50 @@ pub struct AppsArgs {
     browser: Option<PathBuf>,
 }
 
-/// An idle terminal, the app whose capture is measured.
-const TERMINAL: &str = r#"
+/// The apps whose capture is measured: a terminal that scrolls without end (its
+/// screen changes) and an idle one (its screen stays as it is).
+const TERMINALS: &str = r#"
 [[app]]
-id = "terminal"
-name = "Terminal"
+id = "scrolling"
+name = "Scrolling terminal"
+command = ["xterm", "-e", "yes"]
+profile = "game"
+
+[[app]]
+id = "idle"
+name = "Idle terminal"
 command = ["xterm"]
 profile = "game"
 "#;
 
-/// Capture cost per frame at one size: an idle xterm on its own display.
-fn capture_cost(width: u32, height: u32, frames: usize) -> anyhow::Result<Summary> {
+/// Capture cost per frame at one size, of the frames `app` changed (`changed` true) or
+/// left as they were, from `frames` frames of it on its own display.
+fn capture_cost(
+    app: &str,
+    changed: bool,
+    size: (u32, u32),
+    frames: usize,
+) -> anyhow::Result<Summary> {
     let which = |name: &str| find_program(name, SANDBOX_PATH);
-    let catalogue = Catalogue::parse(Path::new("bench"), TERMINAL, &which)?;
-    let entry = catalogue.get("terminal").context("the terminal entry")?;
+    let catalogue = Catalogue::parse(Path::new("bench"), TERMINALS, &which)?;
+    let entry = catalogue.get(app).context("the terminal entry")?;
     let launch = Launch::App { entry, limits: Limits::default(), name: session_name() };
-    let mut workload = launch.start(width, height)?;
+    let mut workload = launch.start(size.0, size.1)?;
     let mut samples = Vec::with_capacity(frames);
-    for i in 0..frames + 10 {
+    // Let the terminal start and draw its window first.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..frames {
         let started = Instant::now();
-        workload.frame(Duration::ZERO)?;
-        if i >= 10 {
+        let picture = workload.frame(Duration::ZERO)?;
+        if matches!(picture, Picture::Unchanged) != changed {
             samples.push(started.elapsed());
         }
     }
+    anyhow::ensure!(
+        !samples.is_empty(),
+        "no {} frame of {app} in {frames}",
+        if changed { "changed" } else { "unchanged" }
+    );
     Ok(Summary::of(&samples))
 }
 
@@ -127,18 +148,27 @@ fn cpu_per_session(args: &AppsArgs, network: &Network, app: &str) -> anyhow::Res
 
 /// Runs the benchmark and writes `apps.json`.
 pub fn run(args: AppsArgs) -> anyhow::Result<()> {
-    println!("capture cost per frame (idle xterm; MIT-SHM + cursor), median / p99 ms:");
+    println!(
+        "capture cost per frame, median / p99 ms: changed (a scrolling terminal: MIT-SHM + cursor),"
+    );
+    println!("unchanged (an idle terminal: DAMAGE says so, nothing captured):");
     let mut capture = serde_json::Map::new();
     for (width, height) in [(1280, 720), (1920, 1080)] {
-        let cost = capture_cost(width, height, args.frames)?;
+        let changed = capture_cost("scrolling", true, (width, height), args.frames)?;
+        let unchanged = capture_cost("idle", false, (width, height), args.frames)?;
         let budget = 1000.0 / 60.0;
-        println!(
-            "  {width}x{height}: {:6.2} / {:6.2}  ({:.0}% of a 60 fps frame)",
-            cost.median_ms,
-            cost.p99_ms,
-            100.0 * cost.median_ms / budget
+        for (what, cost) in [("changed", &changed), ("unchanged", &unchanged)] {
+            println!(
+                "  {width}x{height} {what:<9}: {:6.2} / {:6.2}  ({:.1}% of a 60 fps frame)",
+                cost.median_ms,
+                cost.p99_ms,
+                100.0 * cost.median_ms / budget
+            );
+        }
+        capture.insert(
+            format!("{width}x{height}"),
+            json!({ "changed": changed, "unchanged": unchanged }),
         );
-        capture.insert(format!("{width}x{height}"), json!(cost));
     }
     let catalogue = args.catalogue.to_string_lossy().into_owned();
     // Room for the sessions of one step while the last step's still wind down.

@@ -1,6 +1,6 @@
 // Browser tests of catalogue apps (the repository's example catalogue, as `make up` offers it), driven through the
 // lobby like a player: every app is listed with its name and description; in the terminal a typed line appears on
-// the picture and `exit` ends the session with "app exited" in the page, and so does an `exit` pasted from the
+// the picture (and, still, it plays at the full frame rate) and `exit` ends the session with "app exited" in the page, and so does an `exit` pasted from the
 // page's clipboard; vkcube (Vulkan on lavapipe, in its
 // sandbox) plays at 30 fps or more at 1280x720; glxgears (OpenGL) animates. Server: `$GRIDPLAY_BIN up --apps …`.
 
@@ -16,6 +16,8 @@ import { repoRoot, startServer, type Server } from "./server.ts";
 const CATALOGUE = `${repoRoot}apps/catalogue.toml`;
 /** How long the frame rate is measured over. */
 const MEASURE_MS = 5_000;
+/** How long a still terminal's frame rate is measured over. */
+const STILL_MS = 2_000;
 /** The grid the picture is compared on. */
 const GRID = 8;
 
@@ -111,6 +113,13 @@ test("terminal: a typed line appears on the picture, and exit ends the session w
   const pageErrors = watchPage(page);
   await play("terminal");
   await pointAtTerminal();
+  // Still, the terminal is repeated rather than encoded again, and those repeats are frames: the page decodes the
+  // stream's full rate (which its probes report for billing).
+  const start = (await stats(page)).framesDecoded;
+  await sleep(STILL_MS);
+  const fps = (((await stats(page)).framesDecoded - start) * 1000) / STILL_MS;
+  process.stderr.write(`[e2e] a still terminal: ${fps.toFixed(1)} fps in Chromium\n`);
+  assert.ok(fps >= 50, `a still terminal plays at ${fps.toFixed(1)} fps`);
   const before = await page.evaluate(lumaGrid, GRID);
   await page.keyboard.type(`echo ${"M".repeat(40)}`);
   await page.keyboard.press("Enter");

@@ -4,8 +4,10 @@
 //! `nvenc` feature and the driver has it, else openh264).
 //!
 //! The loop is paced by [`FramePacer`]; input acknowledgements name the first
-//! frame that reflects each input. The workload's sound, if it has one, is
-//! encoded (Opus) on a thread of its own, paced by the sound itself.
+//! frame that reflects each input. A picture that did not change is not
+//! encoded again: a repeat frame of a few bytes shows it for that frame. The
+//! workload's sound, if it has one, is encoded (Opus) on a thread of its own,
+//! paced by the sound itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
@@ -19,7 +21,9 @@ use gridplay_streaming::rate::{
     DegradationPolicy, LADDER_720P60, QualityLevel, RateConfig, RateController,
 };
 use gridplay_streaming::webrtc::SharedRate;
-use gridplay_streaming::{ColourConverter, EncoderSettings, VideoEncoder, open_encoder};
+use gridplay_streaming::{
+    ColourConverter, EncodedFrame, EncoderSettings, FrameRepeater, VideoEncoder, open_encoder,
+};
 use tokio::sync::mpsc::Sender;
 
 use crate::HostError;
@@ -332,14 +336,20 @@ impl FramePacer {
     }
 }
 
-/// What turns pictures into H.264 at one size: colour converter and
-/// encoder, rebuilt when the quality ladder changes the size.
+/// What turns pictures into H.264 at one size: colour converter, encoder
+/// and repeater, rebuilt when the quality ladder changes the size.
 struct Stages {
     converter: ColourConverter,
     /// NVENC when built with the `nvenc` feature and the GPU has one, openh264 otherwise.
     encoder: Box<dyn VideoEncoder + Send>,
+    /// Shows an unchanged picture again without encoding it.
+    repeater: FrameRepeater,
     /// The bitrate the encoder was last set to.
     bitrate_bps: u32,
+    /// Frames between keyframes, repeats counted.
+    keyframe_interval: u32,
+    /// Frames since the last keyframe.
+    since_keyframe: u32,
 }
 
 impl Stages {
@@ -347,7 +357,39 @@ impl Stages {
         let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
         let (encoder, kind) = open_encoder(EncoderSettings { bitrate_bps, ..settings })?;
         tracing::info!(encoder = %kind, width = spec.width, height = spec.height, "encoder opened");
-        Ok(Self { converter: ColourConverter::new(spec.width, spec.height), encoder, bitrate_bps })
+        Ok(Self {
+            converter: ColourConverter::new(spec.width, spec.height),
+            encoder,
+            repeater: FrameRepeater::new(),
+            bitrate_bps,
+            keyframe_interval: settings.keyframe_interval,
+            since_keyframe: 0,
+        })
+    }
+
+    /// Turns one picture into a frame: encoded, or — when nothing changed and no
+    /// keyframe is due — a repeat of the last one that costs no encode. Repeats count
+    /// towards the keyframe cadence, so a still screen gets its keyframes as a moving one does.
+    fn frame(&mut self, picture: Picture<'_>, keyframe: bool) -> Result<EncodedFrame, HostError> {
+        let keyframe = keyframe || self.since_keyframe + 1 >= self.keyframe_interval;
+        let repeat = match picture {
+            Picture::Unchanged if !keyframe => self.repeater.repeat(),
+            _ => None,
+        };
+        let frame = match repeat {
+            Some(data) => EncodedFrame { data, keyframe: false },
+            None => {
+                let frame = match picture {
+                    Picture::Rgba(pixels) => self.converter.convert(pixels)?,
+                    Picture::Bgrx(pixels) => self.converter.convert_bgra(pixels)?,
+                    Picture::Unchanged => self.converter.last(),
+                };
+                let encoded = self.encoder.encode(frame, keyframe)?;
+                EncodedFrame { data: self.repeater.pass(&encoded.data)?, ..encoded }
+            }
+        };
+        self.since_keyframe = if frame.keyframe { 0 } else { self.since_keyframe + 1 };
+        Ok(frame)
     }
 }
 
@@ -425,10 +467,6 @@ pub fn run_pipeline(
         let copied = workload.copied()?;
         let picture = workload.frame(started - last)?;
         last = started;
-        let frame = match picture {
-            Picture::Rgba(pixels) => stages.converter.convert(pixels)?,
-            Picture::Bgrx(pixels) => stages.converter.convert_bgra(pixels)?,
-        };
         let target = video_target();
         let current = stages.bitrate_bps;
         if target.abs_diff(current) > current / 20 {
@@ -439,7 +477,7 @@ pub fn run_pipeline(
         }
         let keyframe =
             frame_id == 1 || std::mem::take(&mut quality_changed) || control.take_keyframe();
-        let encoded = stages.encoder.encode(frame, keyframe)?;
+        let encoded = stages.frame(picture, keyframe)?;
         let out = EncodedOutput {
             frame_id,
             captured_at: started,

@@ -230,6 +230,42 @@ async fn apps_stream_take_keys_end_with_their_reason_and_leave_nothing_behind() 
     assert_eq!(session_dirs(), dirs_before, "session directories left behind");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_still_screen_is_repeated_without_encoding_and_keeps_its_keyframes() {
+    let _serial = SERIAL.lock().await;
+    let net = network_of(CATALOGUE).await;
+    let (_session, viewer, mut watch) = play(&net, "terminal").await;
+    watch.until("the terminal's window", |_, p| p.is_some_and(|p| brightness(p) > 0.5)).await;
+
+    // From one keyframe to the next, the terminal is still: frames keep coming at the
+    // stream's rate, each a repeat of a few bytes that still decodes to a picture.
+    let start = watch.frames.len();
+    let keyframes = |w: &Watch| w.frames[start..].iter().filter(|f| f.keyframe).count();
+    watch.until("two keyframes", |w, _| keyframes(w) >= 2).await;
+    let still: Vec<Received> =
+        watch.frames[start..].iter().copied().skip_while(|f| !f.keyframe).collect();
+    let between = &still[1..still.len() - 1];
+    assert!(
+        (29..60).contains(&between.len()),
+        "a keyframe every 2 s of 30 fps, repeats counted: {} frames between",
+        between.len()
+    );
+    let repeats = between.iter().filter(|f| f.size < 32).count();
+    assert!(repeats + 2 >= between.len(), "{repeats} of {} frames repeated", between.len());
+    assert!(still.iter().all(|f| f.decoded), "every frame is a picture: {still:?}");
+
+    // A key typed changes the screen: the next frames are encoded again.
+    let typed = watch.frames.len();
+    for (seq, down) in [(1, true), (2, false)] {
+        viewer.send_input(&key(seq, "KeyG", down)).unwrap();
+    }
+    watch
+        .until("an encoded frame of the typed key", |w, _| {
+            w.frames[typed..].iter().any(|f| !f.keyframe && f.size > 64)
+        })
+        .await;
+}
+
 /// Exits 0 when the sandbox's network is what `network` promises: none at
 /// all, or a default route out, and never the host's loopback (port in argv[1]).
 const NETWORK_CHECK: &str = r#"

@@ -53,6 +53,11 @@ impl ColourConverter {
         Self { frame: I420Frame::new(width, height) }
     }
 
+    /// The frame converted last (black before the first).
+    pub fn last(&self) -> &I420Frame {
+        &self.frame
+    }
+
     /// Converts tightly packed RGBA (`width * height * 4` bytes) and returns the I420 frame.
     pub fn convert(&mut self, rgba: &[u8]) -> Result<&I420Frame, StreamingError> {
         self.convert_with(rgba, rgba_to_yuv420)

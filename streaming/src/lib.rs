@@ -14,6 +14,7 @@ pub mod nvenc;
 pub mod quic;
 pub mod rate;
 pub mod relay;
+mod repeat;
 mod select;
 pub mod webrtc;
 
@@ -21,4 +22,5 @@ pub use decoder::{DecodedFrame, H264Decoder};
 pub use encoder::{EncodedFrame, EncoderSettings, OpenH264Encoder, VideoEncoder};
 pub use error::StreamingError;
 pub use frame::{ColourConverter, I420Frame};
+pub use repeat::FrameRepeater;
 pub use select::{EncoderKind, open_encoder};

@@ -16,13 +16,15 @@ use crate::HostError;
 use crate::catalogue::AppEntry;
 use app::cgroup::Limits;
 
-/// One frame's pixels, tightly packed, 4 bytes per pixel.
+/// One frame's pixels, tightly packed, 4 bytes per pixel, or word that they did not change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Picture<'a> {
     /// Red, green, blue, alpha.
     Rgba(&'a [u8]),
     /// Blue, green, red, unused (X11's 24-bit visual).
     Bgrx(&'a [u8]),
+    /// The same picture as the frame before: nothing on screen changed.
+    Unchanged,
 }
 
 /// A session's workload, driven by the frame loop on its own thread.

@@ -166,6 +166,19 @@ pub struct Watch {
     pub heard: Vec<i16>,
     /// Each sound packet heard: its timestamp (48 kHz) and where its samples start in `heard`.
     pub sound_stamps: Vec<(u32, usize)>,
+    /// Each frame received, in order.
+    pub frames: Vec<Received>,
+}
+
+/// One frame as the player received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Its size in bytes.
+    pub size: usize,
+    /// Whether it is a keyframe (it opens with the stream's SPS).
+    pub keyframe: bool,
+    /// Whether it decoded to a picture.
+    pub decoded: bool,
 }
 
 impl Watch {
@@ -182,6 +195,7 @@ impl Watch {
             listener: Listener::new().unwrap(),
             heard: Vec::new(),
             sound_stamps: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -201,6 +215,11 @@ impl Watch {
                     // stream recovers at the next keyframe.
                     ViewerEvent::AccessUnit { data, rtp_timestamp, .. } => {
                         let picture = self.decoder.decode(&data).ok().flatten();
+                        self.frames.push(Received {
+                            size: data.len(),
+                            keyframe: data.starts_with(&[0, 0, 0, 1, 0x67]),
+                            decoded: picture.is_some(),
+                        });
                         if let Some(p) = picture.as_ref().filter(|_| self.orbit) {
                             self.shown.push((rtp_timestamp, player_centroid(p)));
                         }

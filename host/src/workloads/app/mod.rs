@@ -155,7 +155,7 @@ impl Workload for AppWorkload {
         if let Some(status) = self.sandbox.exited() {
             return Err(HostError::AppExited(status.into()));
         }
-        Ok(Picture::Bgrx(self.screen.capture()?))
+        Ok(self.screen.capture()?.map_or(Picture::Unchanged, Picture::Bgrx))
     }
 
     fn resizable(&self) -> bool {

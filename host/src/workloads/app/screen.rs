@@ -1,11 +1,14 @@
 //! The host's own connection to a session's display: it captures the
 //! screen through MIT-SHM (the server writes each frame into memory shared
-//! with the host, no copy over the socket), draws the cursor in from
-//! XFixes, and injects the player's input through XTEST.
+//! with the host, no copy over the socket) only when DAMAGE says something
+//! changed or the cursor moved, draws the cursor in from XFixes, and injects
+//! the player's input through XTEST.
 
 use memmap2::MmapMut;
 use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
 use x11rb::connection::Connection;
+use x11rb::protocol::Event;
+use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::ConnectionExt as _;
 use x11rb::protocol::xproto::{ImageFormat, Window};
@@ -43,6 +46,11 @@ pub struct Screen {
     pub(super) height: u16,
     segment: u32,
     pixels: MmapMut,
+    damage: damage::Damage,
+    /// Whether the screen changed since the last capture.
+    damaged: bool,
+    /// The cursor's position and image in the last capture.
+    cursor: Option<(i16, i16, u32)>,
 }
 
 impl Screen {
@@ -54,6 +62,13 @@ impl Screen {
         conn.shm_query_version().map_err(x11)?.reply().map_err(x11)?;
         conn.xfixes_query_version(5, 0).map_err(x11)?.reply().map_err(x11)?;
         conn.xtest_get_version(2, 2).map_err(x11)?.reply().map_err(x11)?;
+        conn.damage_query_version(1, 1).map_err(x11)?.reply().map_err(x11)?;
+        // One notification each time the screen goes from unchanged to changed.
+        let damage = conn.generate_id().map_err(x11)?;
+        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
+            .map_err(x11)?
+            .check()
+            .map_err(x11)?;
         let size = usize::from(width) * usize::from(height) * 4;
         let memory = memfd_create("gridplay-capture", MemfdFlags::CLOEXEC).map_err(x11)?;
         ftruncate(&memory, size as u64).map_err(x11)?;
@@ -62,7 +77,7 @@ impl Screen {
         let segment = conn.generate_id().map_err(x11)?;
         let shared = file.try_clone()?;
         conn.shm_attach_fd(segment, shared, false).map_err(x11)?.check().map_err(x11)?;
-        Ok(Self { conn, root, width, height, segment, pixels })
+        Ok(Self { conn, root, width, height, segment, pixels, damage, damaged: true, cursor: None })
     }
 
     /// The screen's size in pixels.
@@ -70,8 +85,22 @@ impl Screen {
         (u32::from(self.width), u32::from(self.height))
     }
 
-    /// Captures the screen with the cursor drawn in: tightly packed BGRX.
-    pub fn capture(&mut self) -> Result<&[u8], HostError> {
+    /// Captures the screen with the cursor drawn in: tightly packed BGRX; `None` when
+    /// nothing on it changed and the cursor stayed as it was since the last capture.
+    pub fn capture(&mut self) -> Result<Option<&[u8]>, HostError> {
+        let cursor = self.conn.xfixes_get_cursor_image().map_err(x11)?.reply().map_err(x11)?;
+        // Every change the server made before that reply has been notified by now.
+        while let Some(event) = self.conn.poll_for_event().map_err(x11)? {
+            self.damaged |= matches!(event, Event::DamageNotify(_));
+        }
+        let pointer = (cursor.x, cursor.y, cursor.cursor_serial);
+        if !self.damaged && self.cursor == Some(pointer) {
+            return Ok(None);
+        }
+        if std::mem::take(&mut self.damaged) {
+            // Changes from here on are notified again, and seen by the next capture.
+            self.conn.damage_subtract(self.damage, 0u32, 0u32).map_err(x11)?;
+        }
         self.conn
             .shm_get_image(
                 self.root,
@@ -87,7 +116,6 @@ impl Screen {
             .map_err(x11)?
             .reply()
             .map_err(x11)?;
-        let cursor = self.conn.xfixes_get_cursor_image().map_err(x11)?.reply().map_err(x11)?;
         let origin = (
             i32::from(cursor.x) - i32::from(cursor.xhot),
             i32::from(cursor.y) - i32::from(cursor.yhot),
@@ -95,12 +123,14 @@ impl Screen {
         let size = (u32::from(cursor.width), u32::from(cursor.height));
         let frame = self.size();
         draw_cursor(&mut self.pixels, frame, &cursor.cursor_image, origin, size);
-        Ok(&self.pixels)
+        self.cursor = Some(pointer);
+        Ok(Some(&self.pixels))
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
+        let _ = self.conn.damage_destroy(self.damage);
         let _ = self.conn.shm_detach(self.segment);
         let _ = self.conn.flush();
     }
