@@ -1,18 +1,22 @@
 //! Receiver feedback the sender acts on: transport-wide congestion feedback
-//! drives the [`RateController`], and keyframe requests (PLI/FIR) are let
-//! through the interceptor chain to the application.
+//! drives the [`RateController`]; so do RTCP receiver reports (their loss and
+//! round trip), which every peer sends, for peers that give no per-packet
+//! feedback; keyframe requests (PLI/FIR) are let through the interceptor
+//! chain to the application.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
     Attribute, BandwidthEstimator, Interceptor, Packet, PacketReport, StreamInfo, TaggedPacket,
 };
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
+use rtc::shared::time::SystemInstant;
 
 use crate::rate::{PacketFeedback, QualityChange, RateController};
 
@@ -82,6 +86,11 @@ impl SharedRate {
         self.lock().poll_quality_change()
     }
 
+    /// What the pacer should release packets at now.
+    pub fn pacing_bps(&self) -> f64 {
+        self.target_bps() as f64 * PACING_FACTOR
+    }
+
     /// Feeds per-packet (or per-frame) feedback that arrived at `now` from
     /// a transport other than RTP.
     pub fn on_feedback(&self, now: Instant, feedback: &[PacketFeedback]) {
@@ -119,8 +128,111 @@ impl BandwidthEstimator for SharedRate {
     /// keyframe's burst drain at once instead of queueing behind the frames
     /// that follow.
     fn target_bitrate(&self) -> f64 {
-        self.target_bps() as f64 * PACING_FACTOR
+        self.pacing_bps()
     }
+}
+
+/// Feeds the loss and round trip of RTCP receiver reports about the video to the rate
+/// controller, and tells the pacer (wire-ward of the pacer: place it below
+/// `Slot::Pacer`) when that moved the target. The controller uses a report's loss only
+/// while no per-packet feedback arrives, so for a peer that sends transport-wide
+/// feedback too this changes nothing.
+pub(crate) struct ReceiverReports {
+    rate: SharedRate,
+    /// The local video streams' SSRCs.
+    video: HashSet<u32>,
+    /// Wall-clock time against the monotonic clock, for the round trip (RFC 3550 §6.4.1).
+    clock: Option<SystemInstant>,
+    /// The pacing rate last announced.
+    announced: f64,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl ReceiverReports {
+    /// Reports feed `rate`.
+    pub(crate) fn new(rate: SharedRate) -> Self {
+        let announced = rate.pacing_bps();
+        Self {
+            rate,
+            video: HashSet::new(),
+            clock: None,
+            announced,
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+        }
+    }
+
+    /// The round trip a report block states, from when it arrived (`now_ntp`, the middle 32
+    /// bits of an NTP timestamp) less the receiver's hold time and our sender report's time.
+    fn round_trip(now_ntp: u32, last_sender_report: u32, delay: u32) -> Option<Duration> {
+        if last_sender_report == 0 {
+            return None;
+        }
+        let units = now_ntp.wrapping_sub(delay).wrapping_sub(last_sender_report);
+        // A clock step or a forged block gives a "negative" round trip: none.
+        (units < 0x8000_0000)
+            .then(|| Duration::from_nanos((u64::from(units) * 1_000_000_000) >> 16))
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for ReceiverReports {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let now = msg.now;
+            let clock = *self.clock.get_or_insert_with(|| SystemInstant::now(now));
+            let now_ntp = (clock.ntp(now) >> 16) as u32;
+            let blocks = packets
+                .iter()
+                .filter_map(|p| p.as_any().downcast_ref::<ReceiverReport>())
+                .flat_map(|rr| rr.reports.iter())
+                .filter(|block| self.video.contains(&block.ssrc));
+            for block in blocks {
+                let rtt = Self::round_trip(now_ntp, block.last_sender_report, block.delay);
+                let lost = f64::from(block.fraction_lost) / 256.0;
+                self.rate.lock().on_receiver_report(now, lost, rtt);
+            }
+            let pacing = self.rate.pacing_bps();
+            if pacing != self.announced {
+                self.announced = pacing;
+                msg.message.add(Attribute::TargetBitrateChanged { bits_per_second: pacing });
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for ReceiverReports {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
+            self.video.insert(info.ssrc);
+        }
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.video.remove(&info.ssrc);
+    }
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// Whether an RTCP compound packet asks for a keyframe.
@@ -179,7 +291,9 @@ impl Interceptor for KeyframeRequests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtc::rtcp::receiver_report::ReceiverReport;
+    use crate::rate::{RateConfig, RateController};
+    use rtc::interceptor::AttributedPacket;
+    use rtc::rtcp::reception_report::ReceptionReport;
 
     #[test]
     fn a_retransmitted_packet_is_a_repeat() {
@@ -191,6 +305,57 @@ mod tests {
             recent.repeat((3, seq));
         }
         assert!(!recent.repeat((1, 10)), "forgotten after RECENT_PACKETS others");
+    }
+
+    fn report(now: Instant, ssrc: u32, fraction_lost: u8) -> TaggedPacket {
+        let block = ReceptionReport { ssrc, fraction_lost, ..Default::default() };
+        let rr = ReceiverReport { reports: vec![block], ..Default::default() };
+        TaggedPacket {
+            now,
+            transport: Default::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(rr)])),
+        }
+    }
+
+    fn announced(msg: &TaggedPacket) -> Option<f64> {
+        msg.message.attributes.iter().find_map(|a| match a {
+            Attribute::TargetBitrateChanged { bits_per_second } => Some(*bits_per_second),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn receiver_reports_of_video_loss_lower_the_rate_and_tell_the_pacer() {
+        let config = RateConfig { min_bps: 300_000, max_bps: 6_000_000, start_bps: 4_000_000 };
+        let rate = SharedRate::new(RateController::new(config));
+        let mut reports = ReceiverReports::new(rate.clone());
+        let video = StreamInfo { ssrc: 7, mime_type: "video/H264".into(), ..Default::default() };
+        reports.bind_local_stream(&video);
+        let t0 = Instant::now();
+        // Loss of another stream (the sound) is not the video's.
+        reports.handle_read(report(t0, 9, 128)).unwrap();
+        assert_eq!(announced(&reports.poll_read().unwrap()), None);
+        assert_eq!(rate.target_bps(), 4_000_000);
+        // A third of the video lost, report after report: the rate falls, and each report
+        // that moved it carries the new pacing rate past the pacer.
+        let mut last = None;
+        for i in 1..=6 {
+            reports.handle_read(report(t0 + Duration::from_millis(500 * i), 7, 85)).unwrap();
+            last = announced(&reports.poll_read().unwrap()).or(last);
+        }
+        assert!(rate.target_bps() < 3_000_000, "{}", rate.target_bps());
+        assert_eq!(last, Some(rate.pacing_bps()));
+    }
+
+    #[test]
+    fn a_report_block_gives_its_round_trip() {
+        // Our report left at 0x1000_0000 (NTP middle bits), held 0.25 s by the receiver,
+        // back at +0.30 s: a 50 ms round trip.
+        let sent = 0x1000_0000u32;
+        let rtt = ReceiverReports::round_trip(sent + 0x4CCC, 0x4000, sent).unwrap();
+        assert_eq!(rtt.as_millis(), 49);
+        assert_eq!(ReceiverReports::round_trip(sent, 0, 0), None, "no sender report yet");
+        assert_eq!(ReceiverReports::round_trip(sent, 0x4000, sent), None, "negative");
     }
 
     #[test]

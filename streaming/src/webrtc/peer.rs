@@ -28,7 +28,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::default_runtime;
 
-use super::feedback::{KeyframeRequests, SharedRate};
+use super::feedback::{KeyframeRequests, ReceiverReports, SharedRate};
 use crate::StreamingError;
 
 /// The H.264 codec both sides offer.
@@ -57,6 +57,10 @@ pub(crate) fn opus_codec() -> RTCRtpCodec {
 /// The RTP header extension that asks the receiver for a playout delay.
 pub(crate) const PLAYOUT_DELAY_URI: &str =
     "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+
+/// Where [`ReceiverReports`] reads feedback: wire-ward of the pacer (which learns the
+/// rate from what passes it), application-ward of the congestion controller.
+const RECEIVER_REPORTS_SLOT: Slot = Slot::Custom(1_500);
 
 /// Most bits the pacer releases back to back: about four full packets.
 const PACER_BURST_BITS: f64 = 4.0 * 1200.0 * 8.0;
@@ -147,15 +151,23 @@ pub(crate) async fn build_peer(
         PeerRole::Sender(rate) => {
             let registry =
                 configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+            // The pacer starts at the controller's rate: a peer that sends no
+            // transport-wide feedback never moves it from there but by its reports.
+            let pacer = PacerBuilder::new()
+                .with_target_bitrate(rate.pacing_bps())
+                // Small bursts: a bottleneck with a shallow buffer drops what a
+                // 100 ms burst (the default) puts on the wire at once.
+                .with_burst_bits(PACER_BURST_BITS)
+                .build();
+            let reports = ReceiverReports::new(rate.clone());
             configure_congestion_control(
                 registry,
                 rate,
                 CongestionFeedback::Twcc,
                 &mut media_engine,
             )?
-            // Small bursts: a bottleneck with a shallow buffer drops what a
-            // 100 ms burst (the default) puts on the wire at once.
-            .with(Slot::Pacer, PacerBuilder::new().with_burst_bits(PACER_BURST_BITS).build())
+            .with(Slot::Pacer, pacer)
+            .with(RECEIVER_REPORTS_SLOT, reports)
             .with(Slot::IntervalPli, KeyframeRequests::default())
         }
         PeerRole::Receiver { jitter_buffer: None } => {
