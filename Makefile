@@ -3,14 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm cmake glslc chromium redis-server iproute2 curl \
-  xvfb bubblewrap slirp4netns pulseaudio pulseaudio-utils libasound2-plugins alsa-utils xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3
+  xvfb bubblewrap slirp4netns pulseaudio pulseaudio-utils libasound2-plugins alsa-utils xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ANVIL := chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: help deps web-deps chain-deps web up test test-rust test-web test-chain test-netns e2e lint generated bench fuzz clean
+.PHONY: help deps web-deps chain-deps peers-venv web up test test-rust test-web test-chain test-netns e2e lint generated bench fuzz clean
 
 help:
 	@echo "make up     build and run the whole Gridplay network on this machine (http://127.0.0.1:8080)"
@@ -34,6 +34,20 @@ web-deps:
 chain-deps:
 	@if [ ! -d chain/contracts/node_modules ] || [ chain/contracts/package-lock.json -nt chain/contracts/node_modules/.package-lock.json ]; then \
 	  cd chain/contracts && npm ci --no-audit --no-fund --loglevel=error; fi
+
+# Independent WebRTC peers for interop tests: aiortc (PyPI) in its own virtual environment, reinstalled when
+# tests/peers/requirements.txt changes.
+PEERS_VENV := $(TARGET_DIR)/peers-venv
+PEERS_REQUIREMENTS := tests/peers/requirements.txt
+
+peers-venv:
+	@if [ ! -x $(PEERS_VENV)/bin/python ] || [ ! -f $(PEERS_VENV)/.installed ] || \
+	  [ $(PEERS_REQUIREMENTS) -nt $(PEERS_VENV)/.installed ]; then \
+	  echo "installing $(PEERS_REQUIREMENTS) into $(PEERS_VENV)"; \
+	  { [ -x $(PEERS_VENV)/bin/python ] || python3 -m venv $(PEERS_VENV); } && \
+	  $(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PEERS_REQUIREMENTS) && \
+	  touch $(PEERS_VENV)/.installed; \
+	fi
 
 web: web-deps
 	cd $(WEB) && npm run --silent build
@@ -63,9 +77,10 @@ test-web: web-deps
 test-chain: chain-deps
 	cd chain/contracts && node compile.mjs --check && node scripts/vectors.mjs --check
 
-e2e: web chain-deps
+e2e: web chain-deps peers-venv
 	$(CARGO) build --bin gridplay
-	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist npm run --silent e2e
+	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
+	  GRIDPLAY_PEERS_PYTHON=$(abspath $(PEERS_VENV))/bin/python npm run --silent e2e
 
 # A 30 s stream through network namespaces: 5 Mbit/s tbf bottleneck, 50 ms RTT, jitter, 1% loss (needs root),
 # once over WebRTC and once over QUIC, each with the native player.
