@@ -270,6 +270,7 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
     let play = PlayArgs {
         headless: true,
         broker: args.broker.clone(),
+        ca_file: None,
         app: "orbit".into(),
         stream: args.stream,
         seconds: args.seconds,

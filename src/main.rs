@@ -27,7 +27,7 @@ use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::admission::parse_admitted_hosts;
 use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
-    BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve,
+    BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve, tls,
 };
 use gridplay_settler::{SettlementConfig, Settler};
 use gridplay_streaming::audio::AudioFrame;
@@ -75,6 +75,41 @@ fn worker_command() -> anyhow::Result<WorkerCommand> {
     Ok(WorkerCommand { program, args: vec!["worker".into()] })
 }
 
+/// HTTPS for the broker (and the web client it serves).
+#[derive(Args, Clone)]
+struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "GRIDPLAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, env = "GRIDPLAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The scheme the broker is reached by.
+    fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() { "https" } else { "http" }
+    }
+
+    /// Serves the broker on `listener`, over TLS when configured, until `shutdown`.
+    async fn serve(
+        self,
+        listener: TcpListener,
+        state: Arc<BrokerState>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let config = tls::server_config(cert, key)?;
+                serve(tls::TlsListener::new(listener, config)?, state, shutdown).await?;
+            }
+            _ => serve(listener, state, shutdown).await?,
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args)]
 struct UpArgs {
     /// Port of the broker and web client.
@@ -106,6 +141,12 @@ struct UpArgs {
     app_limits: AppLimitArgs,
     #[command(flatten)]
     sound: SoundArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// CA certificates (PEM) the host checks the broker's certificate against, instead of the
+    /// system's roots (with --tls-cert: the CA that signed it).
+    #[arg(long, env = "GRIDPLAY_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -113,6 +154,8 @@ struct BrokerArgs {
     /// Address to listen on.
     #[arg(long, env = "GRIDPLAY_BROKER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Directory of the built web client to serve at `/`.
     #[arg(long, env = "GRIDPLAY_WEB_DIR")]
     web_dir: Option<PathBuf>,
@@ -182,9 +225,13 @@ fn parse_address(text: &str) -> Result<String, String> {
 
 #[derive(Args)]
 struct HostArgs {
-    /// The broker's base URL.
+    /// The broker's base URL (`https://` verified against the system's roots or --ca-file).
     #[arg(long, env = "GRIDPLAY_BROKER_URL", default_value = "http://127.0.0.1:8080")]
     broker_url: String,
+    /// CA certificates (PEM) an `https://` broker's certificate must chain to, instead of the
+    /// system's roots.
+    #[arg(long, env = "GRIDPLAY_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// File holding the host's identity key (created if missing); its public half is the host id.
     #[arg(long, env = "GRIDPLAY_HOST_KEY_FILE", default_value = "gridplay-host.key")]
     key_file: PathBuf,
@@ -462,11 +509,13 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     let broker_key = random_key()?;
     let trusted = BrokerKey::Configured(broker_key.verifying_key());
     let state = broker_state(config, broker_key, None, settlement).await?;
-    let broker = tokio::spawn(serve(listener, state, wait(shutdown.clone())));
-    let broker_url = format!("http://{broker_addr}");
+    let scheme = args.tls.scheme();
+    let broker = tokio::spawn(args.tls.serve(listener, state, wait(shutdown.clone())));
+    let broker_url = format!("{scheme}://{broker_addr}");
     let mut host_config =
         HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
     host_config.broker_key = trusted;
+    host_config.broker_ca = args.ca_file;
     host_config.catalogue = catalogue;
     host_config.worker = Some(worker_command()?);
     host_config.sound_frame = args.sound.sound_frame_ms;
@@ -474,7 +523,7 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         host_config.payout_address = Some(format!("{payout:#x}"));
         host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
     }
-    let url = format!("http://{broker_addr}");
+    let url = broker_url.clone();
     run_host(
         host_config,
         move |_| println!("Gridplay is up: open {url}  (Ctrl-C to stop)"),
@@ -523,9 +572,9 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
     };
     let public_key = gridplay_protocol::token::encode_public_key(&key.verifying_key());
     let state = broker_state(config, key, args.redis_url.as_deref(), settlement).await?;
-    println!("broker listening on http://{}", listener.local_addr()?);
+    println!("broker listening on {}://{}", args.tls.scheme(), listener.local_addr()?);
     println!("broker token key (for `gridplay host --broker-key`): {public_key}");
-    serve(listener, state, wait(shutdown)).await?;
+    args.tls.serve(listener, state, wait(shutdown)).await?;
     Ok(())
 }
 
@@ -554,6 +603,7 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let config = HostConfig {
         broker_url: args.broker_url,
         broker_key,
+        broker_ca: args.ca_file,
         key: load_or_create_key(&args.key_file)?,
         listen: args.listen,
         public_url: args.public_url,

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -45,9 +46,13 @@ pub struct PlayArgs {
     /// Run without a window (the only mode so far).
     #[arg(long, required = true)]
     pub(crate) headless: bool,
-    /// The broker's base URL.
+    /// The broker's base URL (`https://` verified against the system's roots or --ca-file).
     #[arg(long, env = "GRIDPLAY_BROKER_URL", default_value = "http://127.0.0.1:8080")]
     pub(crate) broker: String,
+    /// CA certificates (PEM) an `https://` broker's certificate must chain to, instead of the
+    /// system's roots.
+    #[arg(long, env = "GRIDPLAY_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
     /// App to play.
     #[arg(long, default_value = "orbit")]
     pub(crate) app: String,
@@ -347,7 +352,7 @@ pub(crate) async fn allocate(
     let (width, height, fps) = args.stream;
     let mut request = AllocateRequest::for_stream(&args.app, width, height, fps);
     request.client_key = session_key.map(|k| Address::of(k.verifying_key()).to_string());
-    let http = reqwest::Client::new();
+    let http = broker_client(args)?;
     let response = http
         .post(format!("{}/v1/sessions", args.broker.trim_end_matches('/')))
         .json(&request)
@@ -364,6 +369,11 @@ pub(crate) async fn allocate(
     Ok(response.json().await?)
 }
 
+/// The HTTP client for the broker, trusting what `--ca-file` says.
+fn broker_client(args: &PlayArgs) -> anyhow::Result<reqwest::Client> {
+    Ok(gridplay_host::https_trusting(args.ca_file.as_deref())?.build()?)
+}
+
 /// Plays an allocated session as `args` say and ends it; with `session_key`, sends a signed
 /// probe report every second, as the browser does. The session's token is renewed while it
 /// plays, so the one it ends with (in [`Played::session`]) still reads the host's records.
@@ -372,7 +382,7 @@ pub(crate) async fn play_allocated(
     mut session: AllocateResponse,
     session_key: Option<&k256::ecdsa::SigningKey>,
 ) -> anyhow::Result<Played> {
-    let http = reqwest::Client::new();
+    let http = broker_client(args)?;
     let (link, mut events) = Link::connect(args, &session).await?;
     let mut reports = Vec::new();
     let mut samples_before = 0;

@@ -101,6 +101,35 @@ fn write_pin(path: &Path, key: &VerifyingKey) -> Result<(), HostError> {
     Ok(())
 }
 
+/// An HTTP client that verifies HTTPS servers against the system's roots or, with
+/// `ca_file`, against the CA certificates of that PEM file alone.
+pub fn https_trusting(ca_file: Option<&Path>) -> Result<reqwest::ClientBuilder, HostError> {
+    let builder = reqwest::Client::builder();
+    let Some(path) = ca_file else { return Ok(builder) };
+    let bad = |e: &dyn std::fmt::Display| HostError::Broker(format!("{}: {e}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(&e))?;
+    if certificates.is_empty() {
+        return Err(bad(&"no certificate in the file"));
+    }
+    Ok(certificates
+        .into_iter()
+        .fold(builder.tls_built_in_root_certs(false), |b, c| b.add_root_certificate(c)))
+}
+
+/// An error and every cause under it, as one line: what a failed request says alone
+/// ("error sending request") hides why (a certificate from an unknown issuer, say).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 /// A host's connection to the broker.
 #[derive(Debug)]
 pub struct BrokerLink {
@@ -125,16 +154,18 @@ fn unix_ms() -> u64 {
 }
 
 impl BrokerLink {
-    /// A link to the broker at `base` (e.g. `http://127.0.0.1:8080`) for the
+    /// A link to the broker at `base` (e.g. `https://broker.example`) for the
     /// host whose key is `key`, trusting the broker key `broker_key` says
-    /// (a pin file that cannot be read is an error).
+    /// (a pin file that cannot be read is an error) and, over HTTPS, the
+    /// certificates [`https_trusting`] `ca_file` does.
     pub fn new(
         base: &str,
         key: SigningKey,
         registration: HostRegistration,
         broker_key: BrokerKey,
+        ca_file: Option<&Path>,
     ) -> Result<Self, HostError> {
-        let client = reqwest::Client::builder()
+        let client = https_trusting(ca_file)?
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| HostError::Broker(e.to_string()))?;
@@ -164,7 +195,7 @@ impl BrokerLink {
             .body(body)
             .send()
             .await
-            .map_err(|e| HostError::Broker(e.to_string()))?;
+            .map_err(|e| HostError::Broker(with_causes(&e)))?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(Posted::NotFound),
             status if status.is_success() => {

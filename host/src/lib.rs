@@ -19,7 +19,7 @@ mod whep;
 pub mod worker;
 pub mod workloads;
 
-pub use broker_link::{BrokerKey, BrokerLink};
+pub use broker_link::{BrokerKey, BrokerLink, https_trusting};
 pub use error::HostError;
 pub use quic::serve_quic;
 pub use serve::{HostConfig, run_host};

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
@@ -29,6 +30,9 @@ pub struct HostConfig {
     /// Which broker key session tokens must be signed with: a broker presenting
     /// another is refused at registration.
     pub broker_key: BrokerKey,
+    /// CA certificates (PEM) an `https://` broker's certificate must chain to, instead
+    /// of the system's roots.
+    pub broker_ca: Option<PathBuf>,
     /// The host's identity key; its public half is the host id.
     pub key: SigningKey,
     /// Address of the WHEP HTTP server.
@@ -84,6 +88,7 @@ impl HostConfig {
         Self {
             broker_url: broker_url.to_owned(),
             broker_key: BrokerKey::PinnedOnFirstUse(None),
+            broker_ca: None,
             key,
             listen: SocketAddr::new(ip, port),
             public_url: None,
@@ -178,6 +183,7 @@ pub async fn run_host(
         config.key.clone(),
         registration,
         config.broker_key.clone(),
+        config.broker_ca.as_deref(),
     )?);
     let (broker_key, heartbeat) = link.register().await?;
     let state = HostState::new(

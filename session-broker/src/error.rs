@@ -53,6 +53,9 @@ pub enum BrokerError {
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
+    /// The broker's certificate or key could not be used (at start).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl BrokerError {
@@ -68,6 +71,7 @@ impl BrokerError {
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
             Self::AlreadyCounted => StatusCode::CONFLICT,
+            Self::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -88,6 +92,7 @@ impl BrokerError {
             Self::Store(_) => "store_unavailable",
             Self::InsufficientDeposit(_) => "insufficient_deposit",
             Self::AlreadyCounted => "already_counted",
+            Self::Tls(_) => "tls",
         }
     }
 }

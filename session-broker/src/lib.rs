@@ -15,6 +15,6 @@ pub mod settlement;
 pub mod store;
 pub mod testing;
 
-pub use api::{BrokerConfig, BrokerState, MAX_BODY, app, serve, unix_ms};
+pub use api::{BrokerConfig, BrokerState, MAX_BODY, app, serve, tls, unix_ms};
 pub use error::BrokerError;
 pub use store::{MemoryStore, RedisStore, SessionStore, StoreTiming};

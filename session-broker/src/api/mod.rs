@@ -8,6 +8,7 @@ mod limit;
 mod openapi;
 mod sessions;
 mod settle;
+pub mod tls;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -20,6 +21,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use ed25519_dalek::SigningKey;
 use gridplay_protocol::GeoPoint;
 use tower_http::services::{ServeDir, ServeFile};
@@ -173,14 +175,17 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     )
 }
 
-/// Serves the broker on `listener` until `shutdown` resolves, sweeping
-/// lost hosts and lapsed reservations every second, and, when it settles,
-/// committing an epoch every epoch period.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves the broker on `listener` (plain TCP, or a [`tls::TlsListener`]) until
+/// `shutdown` resolves, sweeping lost hosts and lapsed reservations every second, and,
+/// when it settles, committing an epoch every epoch period.
+pub async fn serve<L>(
+    listener: L,
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
     let sweeper = {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -202,8 +207,9 @@ pub async fn serve(
         let token_key = state.key.clone();
         tokio::spawn(async move { settlement.run(token_key, stopped).await })
     });
+    // Through `tap_io`, any listener's peer address is the connection's address.
     let served = axum::serve(
-        listener,
+        listener.tap_io(|_| {}),
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
