@@ -30,17 +30,23 @@ export interface BrowserOptions {
   deviceScaleFactor?: number;
   isMobile?: boolean;
   hasTouch?: boolean;
+  /** HOME for the browser: its certificate store is `$HOME/.pki/nssdb`. */
+  home?: string;
+  /** More command-line switches. */
+  args?: string[];
 }
 
 /** A desktop-sized browser by default; pass PHONE for a mobile one. */
 export async function launchBrowser(options: BrowserOptions = {}): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), "gridplay-e2e-"));
+  const { home, args, ...contextOptions } = options;
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...(args ?? [])],
     viewport: { width: 1280, height: 800 },
-    ...options,
+    ...(home === undefined ? {} : { env: { ...process.env, HOME: home } }),
+    ...contextOptions,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   return {

@@ -2,7 +2,8 @@
 // arguments a test needs, e.g. a local chain).
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { request } from "node:https";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -26,6 +27,17 @@ export interface ServerOptions {
   slots?: number;
   /** More `gridplay up` arguments, e.g. `["--anvil", path, "--epoch-seconds", "10"]` (ignored with GRIDPLAY_URL). */
   upArgs?: string[];
+  /** Serve HTTPS with this certificate, the page at `https://{name}:{port}/` (ignored with GRIDPLAY_URL). */
+  tls?: ServerTls;
+}
+
+/** The broker's certificate (PEM files), the CA that signed it and the name it is for. */
+export interface ServerTls {
+  cert: string;
+  key: string;
+  ca: string;
+  /** A name the certificate holds, which resolves to 127.0.0.1 for whoever opens the page. */
+  name: string;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<Server> {
@@ -41,6 +53,8 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
   const args = ["up", "--port", String(port), "--host-port", String(hostPort)];
   if (options.slots !== undefined) args.push("--slots", String(options.slots));
   args.push(...(options.upArgs ?? []));
+  const tls = options.tls;
+  if (tls !== undefined) args.push("--tls-cert", tls.cert, "--tls-key", tls.key, "--ca-file", tls.ca);
   process.stderr.write(`[e2e] starting ${bin} ${args.join(" ")}\n`);
   const child = spawn(bin, args, {
     cwd: repoRoot,
@@ -48,9 +62,9 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
     env: { ...process.env, GRIDPLAY_WEB_DIR: `${clientDir}dist` },
   });
   const output = forward(child);
-  const url = `http://127.0.0.1:${port}/`;
+  const url = tls === undefined ? `http://127.0.0.1:${port}/` : `https://${tls.name}:${port}/`;
   try {
-    await waitForApi(url, child);
+    await waitForApi(url, child, tls);
   } catch (err) {
     await stop(child);
     const why = err instanceof Error ? err.message : String(err);
@@ -80,16 +94,33 @@ function freePort(): Promise<number> {
   });
 }
 
+/** GET `path` of the HTTPS server on 127.0.0.1 at `port`, checking its certificate for `tls.name` against `tls.ca`; the status. */
+function httpsStatus(port: number, path: string, tls: ServerTls): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const options = { host: "127.0.0.1", port, path, servername: tls.name, ca: readFileSync(tls.ca), timeout: 2000 };
+    const req = request(options, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** Polls GET /v1/apps until it answers 200; fails early if the child exits. */
-async function waitForApi(url: string, child: ChildProcess | null): Promise<void> {
+async function waitForApi(url: string, child: ChildProcess | null, tls?: ServerTls): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
     if (child !== null && child.exitCode !== null) throw new Error(`gridplay exited with ${child.exitCode} before serving ${url}`);
     try {
-      const res = await fetch(new URL("v1/apps", url), { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return;
-      last = `HTTP ${res.status}`;
+      const status =
+        tls === undefined
+          ? (await fetch(new URL("v1/apps", url), { signal: AbortSignal.timeout(2000) })).status
+          : await httpsStatus(Number(new URL(url).port), "/v1/apps", tls);
+      if (status === 200) return;
+      last = `HTTP ${status}`;
     } catch (err) {
       last = String(err);
     }
