@@ -390,6 +390,7 @@ pub(crate) async fn play_allocated(
     let mut needs_keyframe = false;
     let mut decoder = H264Decoder::new()?;
     let mut listener = Listener::new()?;
+    let mut heard = Heard::default();
     let mut seconds: Vec<Second> = Vec::new();
     let mut current = Second::default();
     let (mut decoded, mut longest_freeze) = (0u64, Duration::ZERO);
@@ -472,7 +473,8 @@ pub(crate) async fn play_allocated(
             },
             _ = tick.tick() => {
                 if let Some(key) = session_key {
-                    let report = probe_report(&session.session_id, reports.len() as u32 + 1, &current, &probe.samples_ms[samples_before..], link.rtt());
+                    let sound = heard.second(&listener);
+                    let report = probe_report(&session.session_id, reports.len() as u32 + 1, &current, sound, &probe.samples_ms[samples_before..], link.rtt());
                     samples_before = probe.samples_ms.len();
                     let message = ClientProbeMessage::from(report.clone().sign(key));
                     link.send_probe(&serde_json::to_string(&message)?).await?;
@@ -536,13 +538,44 @@ pub(crate) async fn play_allocated(
     Ok(Played { summary, session, rtt_ms, reports })
 }
 
-/// The probe report of one second of play: frames decoded, the transport's RTT, and the
-/// click-to-photon samples that completed in it. No packet loss figure: a frame either
-/// arrives whole or is counted broken.
+/// The sound's figures of one second: packets lost and samples stood in for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SoundSecond {
+    lost: u32,
+    stood_in: u32,
+}
+
+/// The listener's counts at the last report, to take each second's from.
+#[derive(Debug, Default)]
+struct Heard {
+    lost: u64,
+    stood_in: u64,
+}
+
+impl Heard {
+    /// The second since the last call; `None` while no sound has been heard.
+    fn second(&mut self, listener: &Listener) -> Option<SoundSecond> {
+        let since = |now: u64, before: &mut u64| {
+            let delta = now.saturating_sub(*before);
+            *before = now;
+            delta.min(u64::from(u32::MAX - 1)) as u32
+        };
+        let second = SoundSecond {
+            lost: since(listener.lost, &mut self.lost),
+            stood_in: since(listener.stood_in, &mut self.stood_in),
+        };
+        (listener.packets > 0).then_some(second)
+    }
+}
+
+/// The probe report of one second of play: frames decoded, the sound's losses, the
+/// transport's RTT, and the click-to-photon samples that completed in it. No video packet
+/// loss figure: a frame either arrives whole or is counted broken.
 fn probe_report(
     session_id: &str,
     seq: u32,
     second: &Second,
+    sound: Option<SoundSecond>,
     samples_ms: &[f64],
     rtt: Option<Duration>,
 ) -> ProbeReport {
@@ -566,6 +599,8 @@ fn probe_report(
         click_to_photon_p50_us: nearest_rank(0.5).map(us),
         click_to_photon_p95_us: nearest_rank(0.95).map(us),
         click_to_photon_samples: samples.len() as u32,
+        audio_packets_lost: sound.map(|s| s.lost),
+        audio_concealed_samples: sound.map(|s| s.stood_in),
     }
 }
 

@@ -122,6 +122,8 @@ fn record(
                     click_to_photon_p50_us: None,
                     click_to_photon_p95_us: None,
                     click_to_photon_samples: 0,
+                    audio_packets_lost: None,
+                    audio_concealed_samples: None,
                 }
                 .sign(client),
             ),

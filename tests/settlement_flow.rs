@@ -206,6 +206,8 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
             click_to_photon_p50_us: None,
             click_to_photon_p95_us: None,
             click_to_photon_samples: 0,
+            audio_packets_lost: None,
+            audio_concealed_samples: None,
         };
         // The host takes one report per second of its own clock: the report is filed once
         // the host answers a ping sent after it on the same channel, and then the second ends.

@@ -271,6 +271,8 @@ mod tests {
             click_to_photon_p50_us: None,
             click_to_photon_p95_us: None,
             click_to_photon_samples: 0,
+            audio_packets_lost: None,
+            audio_concealed_samples: None,
         }
     }
 

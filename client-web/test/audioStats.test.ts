@@ -81,3 +81,18 @@ test("the probe reporter's second carries the sound's figures beside the video's
   const [, silent] = buildReport("s", 2, mark(0, null), mark(1000, null), null, []);
   assert.equal(silent.audio, null);
 });
+
+test("the signed report carries the sound's losses of its second: packets lost and samples concealed", () => {
+  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null });
+  const before = counters({ packetsLost: 3, concealedSamples: 1_440 });
+  const [report] = buildReport("s", 3, mark(0, before), mark(1000, counters({ packetsLost: 5, concealedSamples: 2_400 })), null, []);
+  assert.deepEqual([report.audio_packets_lost, report.audio_concealed_samples], [2, 960]);
+  // The sound's first second counts from its start; no sound at all reports nulls, not zeros.
+  const [first] = buildReport("s", 1, mark(0, null), mark(1000, counters({ packetsLost: 1, concealedSamples: 480 })), null, []);
+  assert.deepEqual([first.audio_packets_lost, first.audio_concealed_samples], [1, 480]);
+  const [none] = buildReport("s", 2, mark(0, null), mark(1000, null), null, []);
+  assert.deepEqual([none.audio_packets_lost, none.audio_concealed_samples], [null, null]);
+  // Counters that go backwards (a new receiver) never make a negative figure.
+  const [reset] = buildReport("s", 4, mark(0, before), mark(1000, counters({})), null, []);
+  assert.deepEqual([reset.audio_packets_lost, reset.audio_concealed_samples], [0, 0]);
+});

@@ -69,6 +69,8 @@ describe("session keys", () => {
       click_to_photon_p50_us: null,
       click_to_photon_p95_us: null,
       click_to_photon_samples: 0,
+      audio_packets_lost: null,
+      audio_concealed_samples: null,
     };
     const signature = a.sign(report);
     assert.match(signature, /^0x[0-9a-f]{128}(1b|1c)$/);
@@ -163,6 +165,8 @@ describe("reports from receiver counters", () => {
       click_to_photon_p50_us: 20_000,
       click_to_photon_p95_us: 30_000,
       click_to_photon_samples: 3,
+      audio_packets_lost: null,
+      audio_concealed_samples: null,
     });
     assert.deepEqual(figures, { bitrateBps: 4e6, loss: 0.002, width: 1280, height: 720, audio: null, avOffsetMs: 12 });
   });
@@ -171,7 +175,8 @@ describe("reports from receiver counters", () => {
     const mark: Mark = { at: 0, presentedFrames: 0, counters: null, audio: null, avOffsetMs: null };
     const [report] = buildReport("s", 1, mark, { ...mark, at: 1000 }, null, []);
     assert.equal(report.fps_centi, 0);
-    for (const key of ["decode_us", "jitter_us", "loss_ppm", "rtt_us", "click_to_photon_p50_us", "click_to_photon_p95_us"] as const) {
+    const keys = ["decode_us", "jitter_us", "loss_ppm", "rtt_us", "click_to_photon_p50_us", "click_to_photon_p95_us", "audio_packets_lost", "audio_concealed_samples"] as const;
+    for (const key of keys) {
       assert.equal(report[key], null, key);
     }
   });

@@ -478,6 +478,8 @@ mod tests {
             click_to_photon_p50_us: Some(15_000),
             click_to_photon_p95_us: Some(20_000),
             click_to_photon_samples: 2,
+            audio_packets_lost: Some(0),
+            audio_concealed_samples: Some(0),
         }
     }
 

@@ -265,6 +265,8 @@ async fn signed_probe_reports_are_verified_kept_and_served_signed() {
         click_to_photon_p50_us: None,
         click_to_photon_p95_us: None,
         click_to_photon_samples: 0,
+        audio_packets_lost: None,
+        audio_concealed_samples: None,
     };
     let viewer = whep.viewer();
     let send = |message: ClientProbeMessage| {

@@ -1,5 +1,6 @@
 //! Probe reports: once a second the client tells the host what it saw (frame
-//! rate, decode time, jitter, loss, RTT, click-to-photon), signed with its
+//! rate, decode time, jitter, loss, RTT, click-to-photon, and the sound's lost
+//! packets and concealed samples), signed with its
 //! per-session secp256k1 key so that anyone — the host, a checker, the
 //! settlement contract with `ecrecover` — can check who said it.
 //!
@@ -79,7 +80,7 @@ pub const PROBE_REPORT_TYPE: &str = concat!(
     "ProbeReport(bytes32 sessionId,uint32 seq,uint32 intervalMs,uint32 framesPresented,",
     "uint32 framesDecoded,uint32 fpsCenti,uint32 decodeUs,uint32 jitterUs,uint32 lossPpm,",
     "uint32 rttUs,uint32 clickToPhotonP50Us,uint32 clickToPhotonP95Us,",
-    "uint32 clickToPhotonSamples)"
+    "uint32 clickToPhotonSamples,uint32 audioPacketsLost,uint32 audioConcealedSamples)"
 );
 
 /// A 32-byte hash.
@@ -118,6 +119,12 @@ pub struct ProbeReport {
     pub click_to_photon_p95_us: Option<u32>,
     /// How many click-to-photon samples the interval had.
     pub click_to_photon_samples: u32,
+    /// Packets of sound lost in the interval (`inbound-rtp.packetsLost` of the audio);
+    /// `null` without sound.
+    pub audio_packets_lost: Option<u32>,
+    /// Samples of sound the receiver made up in the interval for lost or late packets
+    /// (`inbound-rtp.concealedSamples` of the audio, per channel); `null` without sound.
+    pub audio_concealed_samples: Option<u32>,
 }
 
 /// A report and the client's signature over its [`digest`](ProbeReport::digest).
@@ -386,6 +393,8 @@ impl ProbeReport {
             self.rtt_us,
             self.click_to_photon_p50_us,
             self.click_to_photon_p95_us,
+            self.audio_packets_lost,
+            self.audio_concealed_samples,
         ];
         if measured.contains(&Some(NONE)) {
             return bad("a measured value may not be 4294967295");
@@ -416,6 +425,8 @@ impl ProbeReport {
             opt(self.click_to_photon_p50_us),
             opt(self.click_to_photon_p95_us),
             self.click_to_photon_samples,
+            opt(self.audio_packets_lost),
+            opt(self.audio_concealed_samples),
         ];
         let mut encoded = Vec::with_capacity(32 * (2 + fields.len()));
         encoded.extend_from_slice(&keccak256(PROBE_REPORT_TYPE.as_bytes()));
@@ -626,6 +637,8 @@ mod tests {
             click_to_photon_p50_us: Some(15_000),
             click_to_photon_p95_us: Some(21_000),
             click_to_photon_samples: 4,
+            audio_packets_lost: None,
+            audio_concealed_samples: None,
         }
     }
 
@@ -687,6 +700,7 @@ mod tests {
             ProbeReport { interval_ms: 0, ..report() },
             ProbeReport { loss_ppm: Some(1_000_001), ..report() },
             ProbeReport { rtt_us: Some(NONE), ..report() },
+            ProbeReport { audio_concealed_samples: Some(NONE), ..report() },
             ProbeReport { click_to_photon_samples: 0, ..report() },
             ProbeReport { click_to_photon_p95_us: None, ..report() },
             ProbeReport { click_to_photon_p50_us: Some(30_000), ..report() },

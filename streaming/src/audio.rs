@@ -169,6 +169,9 @@ pub struct Listener {
     pub samples: u64,
     /// Samples per channel stood in for lost ones.
     pub stood_in: u64,
+    /// Packets missing before the ones heard (each gap in packets of the length of the
+    /// packet after it).
+    pub lost: u64,
     sum_squares: f64,
 }
 
@@ -183,6 +186,7 @@ impl Listener {
             dropped: 0,
             samples: 0,
             stood_in: 0,
+            lost: 0,
             sum_squares: 0.0,
         })
     }
@@ -206,6 +210,9 @@ impl Listener {
             timestamp.wrapping_sub(last.wrapping_add(length)).min(MAX_SOUND_JUMP) as usize
         });
         self.heard.clear();
+        if missing > samples / 2 {
+            self.lost += ((missing + samples / 2) / samples) as u64;
+        }
         if missing > samples / 2
             && missing <= MAX_FRAME_SAMPLES
             && let Ok(stand_in) = self.decoder.recover(packet, missing)
@@ -348,6 +355,7 @@ mod tests {
         }
         // Nothing missing in the timeline: the lost 10 ms were stood in for, as the tone.
         assert_eq!((listener.stood_in, heard.len()), (480, pcm.len()));
+        assert_eq!(listener.lost, 1);
         let frame = |i: usize| &heard[480 * i * CHANNELS..480 * (i + 1) * CHANNELS];
         let (lost, before) = (tone_power(frame(40), 440.0), tone_power(frame(39), 440.0));
         assert!(lost > before / 20.0, "the stand-in holds the tone: {lost:e} against {before:e}");
@@ -357,7 +365,7 @@ mod tests {
         let mut listener = Listener::new().unwrap();
         listener.hear(&packets[0], 0).unwrap();
         assert_eq!(listener.hear(&packets[1], 481).map(<[i16]>::len), Some(480 * CHANNELS));
-        assert_eq!(listener.stood_in, 0);
+        assert_eq!((listener.stood_in, listener.lost), (0, 0));
     }
 
     #[test]

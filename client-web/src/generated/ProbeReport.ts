@@ -57,4 +57,14 @@ click_to_photon_p95_us: number | null,
 /**
  * How many click-to-photon samples the interval had.
  */
-click_to_photon_samples: number, };
+click_to_photon_samples: number, 
+/**
+ * Packets of sound lost in the interval (`inbound-rtp.packetsLost` of the audio);
+ * `null` without sound.
+ */
+audio_packets_lost: number | null, 
+/**
+ * Samples of sound the receiver made up in the interval for lost or late packets
+ * (`inbound-rtp.concealedSamples` of the audio, per channel); `null` without sound.
+ */
+audio_concealed_samples: number | null, };

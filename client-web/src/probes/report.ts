@@ -17,7 +17,7 @@ export { addressOf, fromHex, toHex } from "../eip712.ts";
 export const PROBE_REPORT_TYPE =
   "ProbeReport(bytes32 sessionId,uint32 seq,uint32 intervalMs,uint32 framesPresented,uint32 framesDecoded," +
   "uint32 fpsCenti,uint32 decodeUs,uint32 jitterUs,uint32 lossPpm,uint32 rttUs,uint32 clickToPhotonP50Us," +
-  "uint32 clickToPhotonP95Us,uint32 clickToPhotonSamples)";
+  "uint32 clickToPhotonP95Us,uint32 clickToPhotonSamples,uint32 audioPacketsLost,uint32 audioConcealedSamples)";
 /** The probe reports' domain: no chain, no contract. */
 export const PROBE_DOMAIN: Domain = { name: "Gridplay", version: "1" };
 /** The digest's encoding of a metric that was not measured. */
@@ -41,6 +41,8 @@ export function structHash(r: ProbeReport): Uint8Array {
     opt(r.click_to_photon_p50_us),
     opt(r.click_to_photon_p95_us),
     r.click_to_photon_samples,
+    opt(r.audio_packets_lost),
+    opt(r.audio_concealed_samples),
   ];
   return hashStruct(PROBE_REPORT_TYPE, [stringWord(r.session_id), ...fields.map((f) => uintWord(f, 32))]);
 }

@@ -1,6 +1,7 @@
-// Once a second: read the video receiver's counters (getStats), build the second's probe report, sign it with the
-// session key and send it on the reliable "probes" data channel; ping the host on the same channel for the RTT. The
-// same reading gives the overlay its figures, the sound's and the A/V offset included (never reported). The pure part
+// Once a second: read the video and audio receivers' counters (getStats), build the second's probe report (the sound's
+// lost packets and concealed samples included), sign it with the session key and send it on the reliable "probes"
+// data channel; ping the host on the same channel for the RTT. The same reading gives the overlay its figures, the
+// sound's and the A/V offset included (the offset is never reported). The pure part
 // (counters → report) is separate and unit-tested.
 
 import { audioFigures, readAudioCounters, type AudioCounters, type AudioFigures } from "../audioStats.ts";
@@ -95,6 +96,10 @@ export function buildReport(sessionId: string, seq: number, prev: Mark, cur: Mar
   const lost = a && b ? Math.max(0, b.packetsLost - a.packetsLost) : 0;
   const received = a && b ? Math.max(0, b.packetsReceived - a.packetsReceived) : 0;
   const loss = a && b && lost + received > 0 ? lost / (lost + received) : null;
+  // The sound's losses in the interval, counted from the stream's start when it began in it.
+  const sound = cur.audio;
+  const soundLost = sound === null ? null : u32(Math.max(0, sound.packetsLost - (prev.audio?.packetsLost ?? 0)));
+  const concealed = sound === null ? null : u32(Math.max(0, sound.concealedSamples - (prev.audio?.concealedSamples ?? 0)));
   const p50 = percentile(samples, 50);
   const p95 = percentile(samples, 95);
   const report: ProbeReport = {
@@ -111,6 +116,8 @@ export function buildReport(sessionId: string, seq: number, prev: Mark, cur: Mar
     click_to_photon_p50_us: p50 === null ? null : u32(p50 * 1000),
     click_to_photon_p95_us: p95 === null ? null : u32(p95 * 1000),
     click_to_photon_samples: samples.length,
+    audio_packets_lost: soundLost,
+    audio_concealed_samples: concealed,
   };
   const figures: SecondFigures = {
     bitrateBps: a && b ? (Math.max(0, b.bytesReceived - a.bytesReceived) * 8 * 1000) / interval : null,
