@@ -4,17 +4,19 @@ mod checker;
 mod claim;
 mod demo_chain;
 mod dispute;
+mod host_config;
 mod play;
 mod relay;
 mod settle;
 mod verify_receipt;
 
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::catalogue::Catalogue;
@@ -49,6 +51,8 @@ enum Command {
     /// Run a session broker.
     Broker(BrokerArgs),
     /// Run a session host that registers with a broker.
+    // A flag given twice (in --config's file and on the command line) takes the last.
+    #[command(args_override_self = true)]
     Host(Box<HostArgs>),
     /// Play a session: allocate, stream, decode, send input, print a summary.
     Play(play::PlayArgs),
@@ -225,6 +229,10 @@ fn parse_address(text: &str) -> Result<String, String> {
 
 #[derive(Args)]
 struct HostArgs {
+    /// Read flags from this TOML file, one key per flag (`game-slots = 4`, `no-quic = true`);
+    /// flags on the command line win over it.
+    #[arg(long, env = "GRIDPLAY_HOST_CONFIG")]
+    config: Option<PathBuf>,
     /// The broker's base URL (`https://` verified against the system's roots or --ca-file).
     #[arg(long, env = "GRIDPLAY_BROKER_URL", default_value = "http://127.0.0.1:8080")]
     broker_url: String,
@@ -379,15 +387,36 @@ fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String>
     Ok(a..=b)
 }
 
+/// The default log filter: our own INFO lines, the WebRTC stack's warnings, less three it
+/// gives for every session (our pacer replacing its default, DTLS without a server name,
+/// SCTP's first packet before its association) and the ICE and mDNS chatter.
+const QUIET_LIBRARIES: &str = "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=off,\
+    rtc_interceptor::registry=error,rtc_dtls::config=error,rtc_sctp::endpoint=error";
+
+/// Parses the command line `args`; for `gridplay host --config FILE`, the file's flags are
+/// read in before the command line's, which win.
+fn parse_cli(args: Vec<OsString>) -> anyhow::Result<Cli> {
+    let cli = Cli::parse_from(&args);
+    let Command::Host(host) = &cli.command else { return Ok(cli) };
+    let Some(path) = &host.config else { return Ok(cli) };
+    let command = Cli::command();
+    let host_command = command.find_subcommand("host").context("the host command")?;
+    let from_file = host_config::flags_from_file(path, host_command)?;
+    let at = args.iter().position(|a| a == "host").context("the host command")? + 1;
+    Ok(Cli::parse_from(
+        args[..at].iter().cloned().chain(from_file).chain(args[at..].iter().cloned()),
+    ))
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=off".into()),
+                .unwrap_or_else(|_| QUIET_LIBRARIES.into()),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = parse_cli(std::env::args_os().collect())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let shutdown = shutdown_signal();
@@ -625,4 +654,21 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
     run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_config_file_sets_flags_and_the_command_line_wins_over_it() {
+        let file = std::env::temp_dir().join(format!("gridplay-host-{}.toml", std::process::id()));
+        std::fs::write(&file, "region = \"eu-west\"\ngame-slots = 2\nno-quic = true\n").unwrap();
+        let path = file.to_str().unwrap();
+        let args = ["gridplay", "host", "--config", path, "--region", "us-east"];
+        let cli = parse_cli(args.iter().map(OsString::from).collect());
+        std::fs::remove_file(&file).unwrap();
+        let Command::Host(host) = cli.unwrap().command else { panic!("not the host command") };
+        assert_eq!((host.region.as_str(), host.game_slots, host.no_quic), ("us-east", 2, true));
+    }
 }
