@@ -7,6 +7,7 @@
 
 mod feedback;
 mod framer;
+mod pacing;
 mod peer;
 mod sdp;
 mod sender;

@@ -29,6 +29,7 @@ use webrtc::peer_connection::{
 use webrtc::runtime::default_runtime;
 
 use super::feedback::{KeyframeRequests, ReceiverReports, SharedRate};
+use super::pacing::SoundFirst;
 use crate::StreamingError;
 
 /// The H.264 codec both sides offer.
@@ -125,8 +126,8 @@ pub(crate) struct BuiltPeer {
 /// Builds a peer whose media socket binds `bind` (use 127.0.0.1 on loopback: a
 /// wildcard bind offers only interface addresses; port 0 picks a free one). A sender passes its rate
 /// controller: it gets NACK retransmission, transport-wide congestion
-/// feedback feeding the controller, a pacer, and keyframe requests delivered
-/// to the application. A receiver gets the default chain, which reports
+/// feedback and receiver reports feeding the controller, a pacer for the video
+/// (the sound goes at once), and keyframe requests delivered to the application. A receiver gets the default chain, which reports
 /// what it receives (TWCC, receiver reports, NACK).
 pub(crate) async fn build_peer(
     bind: SocketAddr,
@@ -159,6 +160,7 @@ pub(crate) async fn build_peer(
                 // 100 ms burst (the default) puts on the wire at once.
                 .with_burst_bits(PACER_BURST_BITS)
                 .build();
+            let pacer = SoundFirst::new(pacer);
             let reports = ReceiverReports::new(rate.clone());
             configure_congestion_control(
                 registry,
