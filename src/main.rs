@@ -5,6 +5,7 @@ mod claim;
 mod demo_chain;
 mod dispute;
 mod host_config;
+mod host_init;
 mod play;
 mod relay;
 mod settle;
@@ -52,7 +53,7 @@ enum Command {
     Broker(BrokerArgs),
     /// Run a session host that registers with a broker.
     // A flag given twice (in --config's file and on the command line) takes the last.
-    #[command(args_override_self = true)]
+    #[command(args_override_self = true, args_conflicts_with_subcommands = true)]
     Host(Box<HostArgs>),
     /// Play a session: allocate, stream, decode, send input, print a summary.
     Play(play::PlayArgs),
@@ -227,8 +228,20 @@ fn parse_address(text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("expected a 0x address, got `{text}`"))
 }
 
+/// What `gridplay host` does besides hosting.
+#[derive(Subcommand)]
+enum HostAction {
+    /// Measure this machine (device, encoder, what a frame costs) and write a commented
+    /// configuration for `gridplay host --config`.
+    Init(host_init::InitArgs),
+    /// Print the systemd unit that runs `gridplay host --config FILE` (or install it).
+    Service(host_init::ServiceArgs),
+}
+
 #[derive(Args)]
 struct HostArgs {
+    #[command(subcommand)]
+    action: Option<HostAction>,
     /// Read flags from this TOML file, one key per flag (`game-slots = 4`, `no-quic = true`);
     /// flags on the command line win over it.
     #[arg(long, env = "GRIDPLAY_HOST_CONFIG")]
@@ -398,7 +411,7 @@ const QUIET_LIBRARIES: &str = "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=of
 fn parse_cli(args: Vec<OsString>) -> anyhow::Result<Cli> {
     let cli = Cli::parse_from(&args);
     let Command::Host(host) = &cli.command else { return Ok(cli) };
-    let Some(path) = &host.config else { return Ok(cli) };
+    let (None, Some(path)) = (&host.action, &host.config) else { return Ok(cli) };
     let command = Cli::command();
     let host_command = command.find_subcommand("host").context("the host command")?;
     let from_file = host_config::flags_from_file(path, host_command)?;
@@ -423,7 +436,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => up(args, shutdown).await,
             Command::Broker(args) => broker(args, shutdown).await,
-            Command::Host(args) => host(*args, shutdown).await,
+            Command::Host(args) => match &args.action {
+                Some(HostAction::Init(init)) => host_init::init(init),
+                Some(HostAction::Service(service)) => host_init::service(service),
+                None => host(*args, shutdown).await,
+            },
             Command::Play(args) => play::run(args).await,
             Command::Checker(args) => checker::run(args).await,
             Command::Relay(args) => relay::run(args).await,

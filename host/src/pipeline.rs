@@ -22,7 +22,8 @@ use gridplay_streaming::rate::{
 };
 use gridplay_streaming::webrtc::SharedRate;
 use gridplay_streaming::{
-    ColourConverter, EncodedFrame, EncoderSettings, FrameRepeater, VideoEncoder, open_encoder,
+    ColourConverter, EncodedFrame, EncoderKind, EncoderSettings, FrameRepeater, VideoEncoder,
+    open_encoder,
 };
 use tokio::sync::mpsc::Sender;
 
@@ -342,6 +343,8 @@ struct Stages {
     converter: ColourConverter,
     /// NVENC when built with the `nvenc` feature and the GPU has one, openh264 otherwise.
     encoder: Box<dyn VideoEncoder + Send>,
+    /// Which of the two it is.
+    kind: EncoderKind,
     /// Shows an unchanged picture again without encoding it.
     repeater: FrameRepeater,
     /// The bitrate the encoder was last set to.
@@ -360,6 +363,7 @@ impl Stages {
         Ok(Self {
             converter: ColourConverter::new(spec.width, spec.height),
             encoder,
+            kind,
             repeater: FrameRepeater::new(),
             bitrate_bps,
             keyframe_interval: settings.keyframe_interval,
@@ -391,6 +395,27 @@ impl Stages {
         self.since_keyframe = if frame.keyframe { 0 } else { self.since_keyframe + 1 };
         Ok(frame)
     }
+}
+
+/// What one frame of Orbit costs this machine at `spec`'s size, from picture to encoded
+/// frame (render, read-back, conversion, encode), and the encoder that made it: the median
+/// of `frames` frames after a few to warm up. Blocking.
+pub fn frame_cost(spec: StreamSpec, frames: usize) -> Result<(Duration, EncoderKind), HostError> {
+    let mut workload = Launch::Orbit.start(spec.width, spec.height)?;
+    let settings = EncoderSettings::for_stream(spec.width, spec.height, spec.fps);
+    let mut stages = Stages::new(spec, settings.bitrate_bps)?;
+    let mut costs = Vec::with_capacity(frames);
+    for i in 0..frames + 5 {
+        let started = Instant::now();
+        let picture = workload.frame(spec.frame_duration())?;
+        stages.frame(picture, i == 0)?;
+        if i >= 5 {
+            costs.push(started.elapsed());
+        }
+    }
+    costs.sort();
+    let median = costs.get(costs.len() / 2).copied().unwrap_or_default();
+    Ok((median, stages.kind))
 }
 
 /// Runs the frame loop until `control.stop` is set or the output channel
