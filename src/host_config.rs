@@ -41,7 +41,7 @@ fn flags_from_text(text: &str, command: &clap::Command) -> Result<Vec<OsString>,
             .ok_or_else(|| {
                 (at, format!("unknown key `{name}` (keys are `gridplay host` flags)"))
             })?;
-        let flag = OsString::from(format!("--{name}"));
+        let flag = format!("--{name}");
         let takes_no_value = matches!(arg.get_action(), ArgAction::SetTrue);
         let values = match value.get_ref() {
             DeValue::Array(items) => items.iter().map(|i| scalar(i.get_ref())).collect(),
@@ -49,11 +49,12 @@ fn flags_from_text(text: &str, command: &clap::Command) -> Result<Vec<OsString>,
         };
         for v in values {
             let v = v.ok_or_else(|| (at, format!("`{name}` takes a string, number or boolean")))?;
+            // `--flag=value` in one argument: a value that starts with `-` stays a value.
             match (takes_no_value, v.as_str()) {
-                (true, "true") => flags.push(flag.clone()),
+                (true, "true") => flags.push(OsString::from(&flag)),
                 (true, "false") => {}
                 (true, _) => return Err((at, format!("`{name}` is true or false"))),
-                (false, _) => flags.extend([flag.clone(), OsString::from(v)]),
+                (false, _) => flags.push(OsString::from(format!("{flag}={v}"))),
             }
         }
     }
@@ -95,15 +96,8 @@ mod tests {
     #[test]
     fn keys_become_the_flags_of_the_same_names() {
         let text = "# a host\nbroker-url = \"https://b.example\"\ngame-slots = 0x4\nlat = -33.9\nno-quic = true\n";
-        let expected = [
-            "--broker-url",
-            "https://b.example",
-            "--game-slots",
-            "4",
-            "--lat",
-            "-33.9",
-            "--no-quic",
-        ];
+        let expected =
+            ["--broker-url=https://b.example", "--game-slots=4", "--lat=-33.9", "--no-quic"];
         assert_eq!(flags(text).unwrap(), expected);
         assert_eq!(flags("no-quic = false").unwrap(), Vec::<String>::new());
     }

@@ -11,7 +11,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -22,6 +22,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes completed and not yet taken by the server.
 const READY_QUEUE: usize = 64;
+
+/// Most handshakes under way at once; a connection beyond them is closed at once, so a
+/// flood of silent clients costs a bounded number of tasks.
+const MAX_HANDSHAKES: usize = 1024;
 
 /// The broker's TLS settings from a PEM certificate chain (leaf first) and a PEM private
 /// key; HTTP/1.1 only, as the broker serves.
@@ -67,13 +71,15 @@ impl TlsListener {
     }
 }
 
-/// Accepts connections and handshakes each on its own task; a failed or slow handshake is
-/// dropped (at debug level: scanners and impatient clients are routine).
+/// Accepts connections and handshakes each on its own task (at most [`MAX_HANDSHAKES`] at
+/// once); a failed or slow handshake is dropped (at debug level: scanners and impatient
+/// clients are routine).
 async fn accept_loop(
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
@@ -84,8 +90,13 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+            tracing::debug!(%peer, "too many TLS handshakes under way; connection closed");
+            continue;
+        };
         let (acceptor, ready) = (acceptor.clone(), ready.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let _ = ready.send((tls, peer)).await;
