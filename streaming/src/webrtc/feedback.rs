@@ -9,15 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    Attribute, BandwidthEstimator, Interceptor, Packet, PacketReport, StreamInfo, TaggedPacket,
+    Attribute, BandwidthEstimator, Packet, PacketReport, StreamInfo, TaggedPacket,
 };
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
 use rtc::shared::time::SystemInstant;
 
+use super::chain::{LocalStreams, OnRead, ReadHook};
 use crate::rate::{PacketFeedback, QualityChange, RateController};
 
 /// Pacing rate over the controller's target (as libwebrtc's pacer does).
@@ -139,28 +138,18 @@ impl BandwidthEstimator for SharedRate {
 /// feedback too this changes nothing.
 pub(crate) struct ReceiverReports {
     rate: SharedRate,
-    /// The local video streams' SSRCs.
-    video: HashSet<u32>,
+    video: LocalStreams,
     /// Wall-clock time against the monotonic clock, for the round trip (RFC 3550 §6.4.1).
     clock: Option<SystemInstant>,
     /// The pacing rate last announced.
     announced: f64,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl ReceiverReports {
-    /// Reports feed `rate`.
-    pub(crate) fn new(rate: SharedRate) -> Self {
+    /// The interceptor whose reports feed `rate`.
+    pub(crate) fn new(rate: SharedRate) -> OnRead<Self> {
         let announced = rate.pacing_bps();
-        Self {
-            rate,
-            video: HashSet::new(),
-            clock: None,
-            announced,
-            read: VecDeque::new(),
-            write: VecDeque::new(),
-        }
+        OnRead::new(Self { rate, video: LocalStreams::of("video"), clock: None, announced })
     }
 
     /// The round trip a report block states, from when it arrived (`now_ntp`, the middle 32
@@ -176,63 +165,36 @@ impl ReceiverReports {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for ReceiverReports {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let now = msg.now;
-            let clock = *self.clock.get_or_insert_with(|| SystemInstant::now(now));
-            let now_ntp = (clock.ntp(now) >> 16) as u32;
-            let blocks = packets
-                .iter()
-                .filter_map(|p| p.as_any().downcast_ref::<ReceiverReport>())
-                .flat_map(|rr| rr.reports.iter())
-                .filter(|block| self.video.contains(&block.ssrc));
-            for block in blocks {
-                let rtt = Self::round_trip(now_ntp, block.last_sender_report, block.delay);
-                let lost = f64::from(block.fraction_lost) / 256.0;
-                self.rate.lock().on_receiver_report(now, lost, rtt);
-            }
-            let pacing = self.rate.pacing_bps();
-            if pacing != self.announced {
-                self.announced = pacing;
-                msg.message.add(Attribute::TargetBitrateChanged { bits_per_second: pacing });
-            }
+impl ReadHook for ReceiverReports {
+    fn read(&mut self, msg: &mut TaggedPacket) {
+        let Packet::Rtcp(packets) = &msg.message.packet else { return };
+        let now = msg.now;
+        let clock = *self.clock.get_or_insert_with(|| SystemInstant::now(now));
+        let now_ntp = (clock.ntp(now) >> 16) as u32;
+        let blocks = packets
+            .iter()
+            .filter_map(|p| p.as_any().downcast_ref::<ReceiverReport>())
+            .flat_map(|rr| rr.reports.iter())
+            .filter(|block| self.video.contains(block.ssrc));
+        for block in blocks {
+            let rtt = Self::round_trip(now_ntp, block.last_sender_report, block.delay);
+            let lost = f64::from(block.fraction_lost) / 256.0;
+            self.rate.lock().on_receiver_report(now, lost, rtt);
         }
-        self.read.push_back(msg);
-        Ok(())
+        let pacing = self.rate.pacing_bps();
+        if pacing != self.announced {
+            self.announced = pacing;
+            msg.message.add(Attribute::TargetBitrateChanged { bits_per_second: pacing });
+        }
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for ReceiverReports {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
-            self.video.insert(info.ssrc);
-        }
+        self.video.bind(info);
     }
+
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.video.remove(&info.ssrc);
+        self.video.unbind(info);
     }
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// Whether an RTCP compound packet asks for a keyframe.
@@ -244,48 +206,23 @@ pub(crate) fn asks_for_keyframe(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool 
 
 /// Marks inbound PLI/FIR for delivery to the application; everything else
 /// passes untouched.
-#[derive(Default)]
-pub(crate) struct KeyframeRequests {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
+pub(crate) struct KeyframeRequests;
+
+impl KeyframeRequests {
+    /// The interceptor.
+    pub(crate) fn interceptor() -> OnRead<Self> {
+        OnRead::new(Self)
+    }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+impl ReadHook for KeyframeRequests {
+    fn read(&mut self, msg: &mut TaggedPacket) {
         if let Packet::Rtcp(packets) = &msg.message.packet
             && asks_for_keyframe(packets)
         {
             msg.message.attributes.push(Attribute::DeliverToApplication);
         }
-        self.read.push_back(msg);
-        Ok(())
     }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
@@ -293,7 +230,9 @@ mod tests {
     use super::*;
     use crate::rate::{RateConfig, RateController};
     use rtc::interceptor::AttributedPacket;
+    use rtc::interceptor::Interceptor;
     use rtc::rtcp::reception_report::ReceptionReport;
+    use rtc::sansio::Protocol;
 
     #[test]
     fn a_retransmitted_packet_is_a_repeat() {

@@ -5,18 +5,19 @@
 //! the sound that much later than the picture (libwebrtc does not pace audio either).
 //! The sound's few dozen kbit/s are part of the budget the frame loop splits already.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use rtc::interceptor::{Interceptor, PacerInterceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
+use super::chain::LocalStreams;
+
 /// A pacer for everything but the sound.
 pub(crate) struct SoundFirst {
     pacer: PacerInterceptor,
-    /// The local sound streams' SSRCs.
-    sound: HashSet<u32>,
+    sound: LocalStreams,
     /// Sound waiting to go, ahead of anything the pacer releases.
     unpaced: VecDeque<TaggedPacket>,
 }
@@ -24,11 +25,11 @@ pub(crate) struct SoundFirst {
 impl SoundFirst {
     /// Paces with `pacer`, letting sound past it.
     pub(crate) fn new(pacer: PacerInterceptor) -> Self {
-        Self { pacer, sound: HashSet::new(), unpaced: VecDeque::new() }
+        Self { pacer, sound: LocalStreams::of("audio"), unpaced: VecDeque::new() }
     }
 
     fn is_sound(&self, msg: &TaggedPacket) -> bool {
-        matches!(&msg.message.packet, Packet::Rtp(rtp) if self.sound.contains(&rtp.header.ssrc))
+        matches!(&msg.message.packet, Packet::Rtp(rtp) if self.sound.contains(rtp.header.ssrc))
     }
 }
 
@@ -70,14 +71,12 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SoundFirst {
 
 impl Interceptor for SoundFirst {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
-            self.sound.insert(info.ssrc);
-        }
+        self.sound.bind(info);
         self.pacer.bind_local_stream(info);
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.sound.remove(&info.ssrc);
+        self.sound.unbind(info);
         self.pacer.unbind_local_stream(info);
     }
 

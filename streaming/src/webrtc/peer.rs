@@ -170,7 +170,7 @@ pub(crate) async fn build_peer(
             )?
             .with(Slot::Pacer, pacer)
             .with(RECEIVER_REPORTS_SLOT, reports)
-            .with(Slot::IntervalPli, KeyframeRequests::default())
+            .with(Slot::IntervalPli, KeyframeRequests::interceptor())
         }
         PeerRole::Receiver { jitter_buffer: None } => {
             register_default_interceptors(Registry::new(), &mut media_engine)?
