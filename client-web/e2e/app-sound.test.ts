@@ -4,12 +4,13 @@
 // the 900–1100 Hz band and the loudest bin in the band. Server: `$GRIDPLAY_BIN up --apps e2e/tone-apps.toml`.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { listen, sumBands, type BandTrace } from "./audio.ts";
-import { launchBrowser, type Browser } from "./browser.ts";
+import type { Browser } from "./browser.ts";
 import { WAIT_MS, stats, waitFor, watchPage } from "./helpers.ts";
-import { repoRoot, startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import { repoRoot, type Server } from "./server.ts";
 
 const CATALOGUE = `${repoRoot}client-web/e2e/tone-apps.toml`;
 const APP = "tone";
@@ -26,14 +27,8 @@ const MIN_RATIO = 20;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 1, upArgs: ["--apps", CATALOGUE] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 1, upArgs: ["--apps", CATALOGUE] }, {}, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 test("a catalogue app's PulseAudio tone is heard in the page at 440 Hz", async () => {

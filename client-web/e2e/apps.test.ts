@@ -5,13 +5,14 @@
 // sandbox) plays at 30 fps or more at 1280x720; glxgears (OpenGL) animates. Server: `$GRIDPLAY_BIN up --apps …`.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import type { App } from "../src/generated/App.ts";
-import { launchBrowser, type Browser } from "./browser.ts";
+import type { Browser } from "./browser.ts";
 import { analyseFrame, lumaGrid, pictureBox } from "./frame.ts";
 import { WAIT_MS, sleep, stats, waitFor, watchPage } from "./helpers.ts";
-import { repoRoot, startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import { repoRoot, type Server } from "./server.ts";
 
 const CATALOGUE = `${repoRoot}apps/catalogue.toml`;
 /** How long the frame rate is measured over. */
@@ -24,14 +25,8 @@ const GRID = 8;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 2, upArgs: ["--apps", CATALOGUE] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 2, upArgs: ["--apps", CATALOGUE] }, {}, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 /** Waits for the terminal's window (white, top left) and puts the pointer over it, which gives it the keyboard. */

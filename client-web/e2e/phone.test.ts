@@ -5,12 +5,13 @@
 // App: GRIDPLAY_PHONE_APP (default "orbit-phone").
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { launchBrowser, PHONE, type Browser } from "./browser.ts";
+import { PHONE, type Browser } from "./browser.ts";
 import { analyseFrame, pictureBox } from "./frame.ts";
 import { WAIT_MS, player, settledFrame, stats, waitFor, watchPage } from "./helpers.ts";
-import { startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import type { Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_PHONE_APP"] ?? "orbit-phone";
 const FIRST_FRAMES = 60;
@@ -20,14 +21,8 @@ const NEAR = 0.05;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 1 });
-  browser = await launchBrowser(PHONE);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 1 }, PHONE, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 test(`plays ${APP} on a phone: portrait video that fits, tap and two-finger tap`, async () => {

@@ -6,14 +6,15 @@
 // Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
 
 import type { AllocateRequest } from "../src/generated/AllocateRequest";
-import { launchBrowser, type Browser } from "./browser.ts";
+import type { Browser } from "./browser.ts";
 import { analyseFrame, pictureBox } from "./frame.ts";
 import { WAIT_MS, player, settledFrame, sleep, stats, waitFor, watchPage } from "./helpers.ts";
-import { startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import type { Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 const FIRST_FRAMES = 120;
@@ -29,14 +30,8 @@ const POLL_MS = 100;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 1 });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 1 }, {}, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 /** The JSON body of the next POST /v1/sessions that `page` sends. */

@@ -4,7 +4,7 @@
 // Server: GRIDPLAY_URL, or `$GRIDPLAY_BIN up` on free ports (see server.ts). App: GRIDPLAY_APP (default "orbit").
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { Page } from "playwright-core";
@@ -12,9 +12,10 @@ import type { Page } from "playwright-core";
 import type { SessionProbes } from "../src/generated/SessionProbes";
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import { recoverSigner } from "../src/probes/report.ts";
-import { launchBrowser, type Browser } from "./browser.ts";
+import type { Browser } from "./browser.ts";
 import { WAIT_MS, nextAllocation, sleep, stats, waitFor, watchPage } from "./helpers.ts";
-import { startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import type { Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 /** Key presses (down + up: two inputs each) for the click-to-photon samples. */
@@ -24,14 +25,8 @@ const PRESS_GAP_MS = 60;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 1 });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 1 }, {}, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 const overlayValue = (page: Page, key: string): Promise<string> => page.locator(`#stats [data-stat="${key}"]`).innerText();

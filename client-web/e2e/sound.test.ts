@@ -6,15 +6,16 @@
 // "orbit").
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Page } from "playwright-core";
 
 import { percentile } from "../src/probes/clickToPhoton.ts";
 import { bandRise, listen, type BandTrace } from "./audio.ts";
-import { launchBrowser, type Browser } from "./browser.ts";
+import type { Browser } from "./browser.ts";
 import { WAIT_MS, stats, waitFor, watchPage } from "./helpers.ts";
 import { inboundRtp, keepPeers } from "./peers.ts";
-import { startServer, type Server } from "./server.ts";
+import { serverAndBrowser } from "./running.ts";
+import type { Server } from "./server.ts";
 
 const APP = process.env["GRIDPLAY_APP"] ?? "orbit";
 const FIRST_FRAMES = 30;
@@ -35,14 +36,8 @@ const MAX_AV_OFFSET_MS = 150;
 let server: Server | undefined;
 let browser: Browser | undefined;
 
-before(async () => {
-  server = await startServer({ slots: 1 });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+serverAndBrowser({ slots: 1 }, {}, (started, opened) => {
+  [server, browser] = [started, opened];
 });
 
 /** Opens the lobby, plays APP and waits for frames and the input channel. */
