@@ -146,10 +146,13 @@ fn config_text(args: &InitArgs, sizing: &Sizing) -> String {
         None => {
             let _ = writeln!(
                 text,
-                "# Loopback only: give `gridplay host init --public-ip` (or set listen,"
+                "# No inbound port: players' WHEP requests reach this host through its link to"
             );
-            let _ = writeln!(text, "# public-url and media-ip) for players on other machines.");
-            let _ = writeln!(text, "listen = \"127.0.0.1:8081\"\n");
+            let _ = writeln!(
+                text,
+                "# the broker. To serve them directly, set listen and public-url (or give"
+            );
+            let _ = writeln!(text, "# `gridplay host init --public-ip`).\n");
         }
     }
     let _ = writeln!(

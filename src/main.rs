@@ -120,9 +120,10 @@ struct UpArgs {
     /// Port of the broker and web client.
     #[arg(long, env = "GRIDPLAY_PORT", default_value_t = 8080)]
     port: u16,
-    /// Port of the host's WHEP endpoint.
-    #[arg(long, env = "GRIDPLAY_HOST_PORT", default_value_t = 8081)]
-    host_port: u16,
+    /// Port of a WHEP endpoint of the host's own; without it, players' signalling reaches
+    /// the host through its link to the broker.
+    #[arg(long, env = "GRIDPLAY_HOST_PORT")]
+    host_port: Option<u16>,
     /// Address everything binds to.
     #[arg(long, env = "GRIDPLAY_BIND", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
@@ -159,6 +160,10 @@ struct BrokerArgs {
     /// Address to listen on.
     #[arg(long, env = "GRIDPLAY_BROKER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Base URL players reach this broker at (e.g. https://broker.example), under which hosts
+    /// without an inbound port are relayed; default: the listen address, unless that is 0.0.0.0 or [::].
+    #[arg(long, env = "GRIDPLAY_BROKER_PUBLIC_URL")]
+    public_url: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
     /// Directory of the built web client to serve at `/`.
@@ -265,11 +270,13 @@ struct HostArgs {
     /// Watchers (QUIC) one session may have at once.
     #[arg(long, env = "GRIDPLAY_MAX_WATCHERS", default_value_t = DEFAULT_MAX_WATCHERS)]
     max_watchers: usize,
-    /// Address of the WHEP HTTP endpoint.
-    #[arg(long, env = "GRIDPLAY_HOST_LISTEN", default_value = "127.0.0.1:8081")]
-    listen: SocketAddr,
-    /// Base URL players reach this host at (e.g. http://host.example:8081), when not the listen address.
-    #[arg(long, env = "GRIDPLAY_PUBLIC_URL")]
+    /// Address of a WHEP HTTP endpoint players reach directly. Without it the host needs no
+    /// inbound port: players' signalling comes through its link to the broker.
+    #[arg(long, env = "GRIDPLAY_HOST_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Base URL players reach this host's WHEP endpoint at (e.g. http://host.example:8081),
+    /// when not the listen address.
+    #[arg(long, env = "GRIDPLAY_PUBLIC_URL", requires = "listen")]
     public_url: Option<String>,
     /// Address the WebRTC media sockets bind to (the host's reachable address).
     #[arg(long, env = "GRIDPLAY_MEDIA_IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
@@ -548,18 +555,28 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         Some(path) => Some(demo_chain::start(path, epoch).await?),
         None => None,
     };
-    let config = BrokerConfig { web_dir: Some(args.web_dir), ..BrokerConfig::default() };
+    let scheme = args.tls.scheme();
+    let broker_url = format!("{scheme}://{broker_addr}");
+    let config = BrokerConfig {
+        web_dir: Some(args.web_dir),
+        public_url: Some(broker_url.clone()),
+        ..BrokerConfig::default()
+    };
     // `chain` lives to the end of `up`: dropping it stops anvil.
     let settlement = chain.as_ref().map(|c| c.settlement.clone());
     let payout = chain.as_ref().map(|c| c.payout_address);
     let broker_key = random_key()?;
     let trusted = BrokerKey::Configured(broker_key.verifying_key());
     let state = broker_state(config, broker_key, None, settlement).await?;
-    let scheme = args.tls.scheme();
     let broker = tokio::spawn(args.tls.serve(listener, state, wait(shutdown.clone())));
-    let broker_url = format!("{scheme}://{broker_addr}");
-    let mut host_config =
-        HostConfig::local(&broker_url, args.bind, args.host_port, args.slots, random_key()?);
+    let mut host_config = HostConfig::local(
+        &broker_url,
+        args.bind,
+        args.host_port.unwrap_or(0),
+        args.slots,
+        random_key()?,
+    );
+    host_config.listen = args.host_port.map(|port| SocketAddr::new(args.bind, port));
     host_config.broker_key = trusted;
     host_config.broker_ca = args.ca_file;
     host_config.catalogue = catalogue;
@@ -588,7 +605,16 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         Some(path) => load_or_create_key(path)?,
         None => random_key()?,
     };
+    let public_url = args.public_url.clone().or_else(|| {
+        let listen = args.listen;
+        (!listen.ip().is_unspecified()).then(|| format!("{}://{listen}", args.tls.scheme()))
+    });
+    match &public_url {
+        Some(url) => tracing::info!(url, "hosts without an inbound port are relayed"),
+        None => tracing::info!("no --public-url: hosts must serve WHEP themselves"),
+    }
     let config = BrokerConfig {
+        public_url,
         web_dir: args.web_dir,
         token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
         allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),
@@ -668,8 +694,11 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         clock: Clock::default(),
         sound_frame: args.sound.sound_frame_ms,
     };
-    run_host(config, |addr| println!("host serving WHEP on http://{addr}/whep"), wait(shutdown))
-        .await?;
+    let ready = |addr: Option<SocketAddr>| match addr {
+        Some(addr) => println!("host serving WHEP on http://{addr}/whep"),
+        None => println!("host serving WHEP through its link to the broker"),
+    };
+    run_host(config, ready, wait(shutdown)).await?;
     Ok(())
 }
 

@@ -49,8 +49,9 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
   }
 
   const bin = gridplayBinary();
-  const [port, hostPort] = [await freePort(), await freePort()];
-  const args = ["up", "--port", String(port), "--host-port", String(hostPort)];
+  // The host has no port of its own: players' signalling reaches it through its link to the broker.
+  const port = await freePort();
+  const args = ["up", "--port", String(port)];
   if (options.slots !== undefined) args.push("--slots", String(options.slots));
   args.push(...(options.upArgs ?? []));
   const tls = options.tls;

@@ -130,6 +130,9 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The WebSocket of a host's signalling link.
+pub type SignallingSocket = tokio_tungstenite::WebSocketStream<reqwest::Upgraded>;
+
 /// A host's connection to the broker.
 #[derive(Debug)]
 pub struct BrokerLink {
@@ -250,6 +253,47 @@ impl BrokerLink {
                 Err(e) => tracing::warn!("heartbeat failed: {e}"),
             }
         }
+    }
+
+    /// Opens this host's signalling link: a WebSocket upgrade of a request signed like every
+    /// other, over the same client (and so the same TLS trust). A broker that refuses it
+    /// (not admitted, say) is an error naming why.
+    pub async fn open_signalling(&self) -> Result<SignallingSocket, HostError> {
+        use base64::Engine;
+        use reqwest::header::{CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+        let path = format!("/v1/hosts/{}/link", self.registration.host_id);
+        let auth = sign_request(&self.key, "GET", &path, self.signing.next(unix_ms()), b"");
+        let mut nonce = [0; 16];
+        getrandom::getrandom(&mut nonce).map_err(|e| HostError::Broker(e.to_string()))?;
+        let nonce = base64::engine::general_purpose::STANDARD.encode(nonce);
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(HOST_AUTH_HEADER, auth)
+            .header(CONNECTION, "upgrade")
+            .header(UPGRADE, "websocket")
+            .header(SEC_WEBSOCKET_VERSION, "13")
+            .header(SEC_WEBSOCKET_KEY, &nonce)
+            .send()
+            .await
+            .map_err(|e| HostError::Broker(with_causes(&e)))?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(HostError::Broker(format!("{path} refused ({status}): {text}")));
+        }
+        let accepted = response.headers().get("sec-websocket-accept").map(|v| v.as_bytes());
+        if accepted != Some(derive_accept_key(nonce.as_bytes()).as_bytes()) {
+            return Err(HostError::Broker(format!("{path}: not a WebSocket handshake")));
+        }
+        let upgraded = response.upgrade().await.map_err(|e| HostError::Broker(with_causes(&e)))?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(gridplay_protocol::link::MAX_MESSAGE_LEN))
+            .max_frame_size(Some(gridplay_protocol::link::MAX_MESSAGE_LEN));
+        Ok(SignallingSocket::from_raw_socket(upgraded, Role::Client, Some(config)).await)
     }
 
     fn capacity(&self) -> f32 {

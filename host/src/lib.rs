@@ -15,6 +15,7 @@ pub mod probes;
 mod quic;
 mod serve;
 mod session;
+pub mod signalling;
 mod whep;
 pub mod worker;
 pub mod workloads;

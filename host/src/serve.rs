@@ -35,8 +35,10 @@ pub struct HostConfig {
     pub broker_ca: Option<PathBuf>,
     /// The host's identity key; its public half is the host id.
     pub key: SigningKey,
-    /// Address of the WHEP HTTP server.
-    pub listen: SocketAddr,
+    /// Address of the WHEP HTTP server players reach directly; `None` for none: players
+    /// then reach the host through its signalling link to the broker, and the host needs
+    /// no inbound port.
+    pub listen: Option<SocketAddr>,
     /// Base URL players reach this host at, when it differs from `http://{listen}`.
     pub public_url: Option<String>,
     /// Address the WebRTC media sockets bind to.
@@ -90,7 +92,7 @@ impl HostConfig {
             broker_key: BrokerKey::PinnedOnFirstUse(None),
             broker_ca: None,
             key,
-            listen: SocketAddr::new(ip, port),
+            listen: Some(SocketAddr::new(ip, port)),
             public_url: None,
             media_ip: ip,
             media_public_ip: None,
@@ -133,22 +135,31 @@ fn describe_gpu() -> String {
     }
 }
 
-/// Runs a host until `shutdown` resolves; `on_ready` gets the bound WHEP address.
+/// Runs a host until `shutdown` resolves; `on_ready` gets the bound WHEP address (none
+/// when players reach the host through its signalling link).
 pub async fn run_host(
     config: HostConfig,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl FnOnce(Option<SocketAddr>),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HostError> {
     if !config.catalogue.apps().is_empty() {
         crate::workloads::app::preflight(&config.catalogue)?;
     }
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
+    let listener = match config.listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let host_id = encode_public_key(&config.key.verifying_key());
     let gpu = tokio::task::spawn_blocking(describe_gpu).await.unwrap_or_default();
     tracing::info!(%gpu, host = %host_id, "rendering device");
-    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let base = base.trim_end_matches('/');
+    let base = match (&config.public_url, addr) {
+        (Some(url), _) => Some(url.trim_end_matches('/').to_owned()),
+        (None, Some(addr)) => Some(format!("http://{addr}")),
+        (None, None) => None,
+    };
+    // Empty endpoints ask the broker to relay players' signalling over the link.
+    let endpoint = |path: &str| base.as_ref().map(|b| format!("{b}{path}")).unwrap_or_default();
     let quic = match config.quic_listen {
         Some(addr) => {
             let cert = HostCertificate::generate()?;
@@ -166,8 +177,8 @@ pub async fn run_host(
     };
     let registration = HostRegistration {
         host_id: host_id.clone(),
-        whep_url: format!("{base}/whep"),
-        ping_url: format!("{base}/ping"),
+        whep_url: endpoint("/whep"),
+        ping_url: endpoint("/ping"),
         gpu,
         region: config.region.clone(),
         location: config.location,
@@ -185,6 +196,12 @@ pub async fn run_host(
         config.broker_key.clone(),
         config.broker_ca.as_deref(),
     )?);
+    // A host without a port of its own links before it registers, so that no player is
+    // placed on it before its signalling can reach it.
+    let signalling = match listener {
+        Some(_) => None,
+        None => Some(link.open_signalling().await?),
+    };
     let (broker_key, heartbeat) = link.register().await?;
     let state = HostState::new(
         config.key.clone(),
@@ -218,11 +235,23 @@ pub async fn run_host(
         let server = tokio::spawn(serve_quic(Arc::clone(&listener), Arc::clone(&state)));
         (listener, server)
     });
+    let router = whep_router(Arc::clone(&state));
+    let signalling = signalling.map(|socket| {
+        let link = Arc::clone(&link);
+        tokio::spawn(crate::signalling::keep_link(link, socket, router.clone()))
+    });
     on_ready(addr);
-    let served = axum::serve(listener, whep_router(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = match listener {
+        Some(listener) => axum::serve(listener, router).with_graceful_shutdown(shutdown).await,
+        None => {
+            shutdown.await;
+            Ok(())
+        }
+    };
     heartbeats.abort();
+    if let Some(signalling) = signalling {
+        signalling.abort();
+    }
     state.end_all();
     if let Some((listener, server)) = quic_server {
         listener.close();

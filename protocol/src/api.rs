@@ -291,9 +291,13 @@ pub struct ApiError {
 pub struct HostRegistration {
     /// The host's id: its ed25519 public key, base64url.
     pub host_id: String,
-    /// The host's WHEP endpoint.
+    /// The host's WHEP endpoint; empty (with `ping_url`) when players reach the host
+    /// through its signalling link to the broker ([`crate::link`]), whose relay URLs the
+    /// broker then records here.
+    #[serde(default)]
     pub whep_url: String,
-    /// A URL answering quickly, for clients to measure RTT.
+    /// A URL answering quickly, for clients to measure RTT; empty exactly when `whep_url` is.
+    #[serde(default)]
     pub ping_url: String,
     /// Human-readable GPU description.
     pub gpu: String,
@@ -322,10 +326,21 @@ pub const MAX_OFFERS: usize = 8;
 pub const MAX_SLOTS: u32 = 1024;
 
 impl HostRegistration {
+    /// Whether players reach the host through its signalling link rather than directly.
+    pub fn signals_over_link(&self) -> bool {
+        self.whep_url.is_empty()
+    }
+
     /// Checks the registration's values.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         crate::token::decode_public_key(&self.host_id)?;
-        for url in [&self.whep_url, &self.ping_url] {
+        if self.whep_url.is_empty() != self.ping_url.is_empty() {
+            return Err(ProtocolError::Invalid(
+                "whep_url and ping_url are both given, or both empty (signalling over the link)"
+                    .into(),
+            ));
+        }
+        for url in [&self.whep_url, &self.ping_url].into_iter().filter(|u| !u.is_empty()) {
             let ok = url.starts_with("http://") || url.starts_with("https://");
             if !ok || url.len() > 512 {
                 return Err(ProtocolError::Invalid(

@@ -241,6 +241,20 @@ pub fn probe_record(data: &[u8]) {
     }
 }
 
+/// `link_message`: messages on a host's signalling link, read both ways (the host reads
+/// requests, the broker answers). An accepted message encodes back to the same head and body.
+pub fn link_message(data: &[u8]) {
+    use crate::link::{RequestHead, ResponseHead, decode, encode};
+    if let Ok((head, body)) = decode::<RequestHead>(data) {
+        let again = encode(&head, body);
+        assert_eq!(decode::<RequestHead>(&again).expect("it decodes again"), (head, body));
+    }
+    if let Ok((head, body)) = decode::<ResponseHead>(data) {
+        let again = encode(&head, body);
+        assert_eq!(decode::<ResponseHead>(&again).expect("it decodes again"), (head, body));
+    }
+}
+
 /// `host_registration`: `POST /v1/hosts` bodies (JSON, then `HostRegistration::validate`).
 /// A valid registration serialises to one that parses and is valid too.
 pub fn host_registration(data: &[u8]) {
@@ -304,6 +318,7 @@ mod tests {
         ("sdp_offer", sdp_offer),
         ("probe_record", probe_record),
         ("host_registration", host_registration),
+        ("link_message", link_message),
         ("check_report", check_report),
     ];
 

@@ -12,6 +12,7 @@ mod error;
 pub mod fuzzing;
 pub mod host_auth;
 pub mod input;
+pub mod link;
 pub mod probe;
 pub mod quic;
 pub mod sdp;

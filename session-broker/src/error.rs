@@ -53,6 +53,15 @@ pub enum BrokerError {
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
+    /// The host serves players through its link, and the link cannot carry the request.
+    #[error("host unreachable: {0}; retry shortly")]
+    HostUnreachable(&'static str),
+    /// The host did not answer a relayed request in time.
+    #[error("the host did not answer in time")]
+    HostTimeout,
+    /// The host answered a relayed request with something that is not an HTTP answer.
+    #[error("the host's answer was malformed: {0}")]
+    BadGateway(String),
     /// The broker's certificate or key could not be used (at start).
     #[error("TLS: {0}")]
     Tls(String),
@@ -71,6 +80,9 @@ impl BrokerError {
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
             Self::AlreadyCounted => StatusCode::CONFLICT,
+            Self::HostUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::HostTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +104,9 @@ impl BrokerError {
             Self::Store(_) => "store_unavailable",
             Self::InsufficientDeposit(_) => "insufficient_deposit",
             Self::AlreadyCounted => "already_counted",
+            Self::HostUnreachable(_) => "host_unreachable",
+            Self::HostTimeout => "host_timeout",
+            Self::BadGateway(_) => "bad_gateway",
             Self::Tls(_) => "tls",
         }
     }
@@ -104,7 +119,10 @@ impl IntoResponse for BrokerError {
         }
         let body = ApiError { error: self.code().into(), message: self.to_string() };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::NoCapacity | Self::Store(_) | Self::RateLimited) {
+        if matches!(
+            self,
+            Self::NoCapacity | Self::Store(_) | Self::RateLimited | Self::HostUnreachable(_)
+        ) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response

@@ -124,12 +124,18 @@ impl Network {
     }
 }
 
-/// A broker on loopback whose token key has `seed`; its base URL.
+/// A broker on loopback whose token key has `seed`, relaying for hosts without an inbound
+/// port; its base URL.
 pub async fn start_broker(seed: [u8; 32]) -> String {
+    start_broker_with(seed, BrokerConfig::default()).await
+}
+
+/// [`start_broker`] with `config` (its public URL set to where the broker listens).
+pub async fn start_broker_with(seed: [u8; 32], config: BrokerConfig) -> String {
     let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
     let broker = format!("http://{}", listener.local_addr().unwrap());
-    let state =
-        Arc::new(BrokerState::in_memory(SigningKey::from_bytes(&seed), BrokerConfig::default()));
+    let config = BrokerConfig { public_url: Some(broker.clone()), ..config };
+    let state = Arc::new(BrokerState::in_memory(SigningKey::from_bytes(&seed), config));
     tokio::spawn(serve(listener, state, std::future::pending()));
     broker
 }

@@ -1,7 +1,8 @@
 //! Extractors whose rejections answer in the API's JSON error format.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, MAX_SKEW_MS, verify_request};
 use serde::de::DeserializeOwned;
@@ -30,24 +31,22 @@ where
     }
 }
 
-/// A host's request: the body, checked against the host's signature header.
-pub struct SignedBody<T> {
-    /// The parsed body.
-    pub body: T,
-    /// The raw body bytes.
-    raw: axum::body::Bytes,
+/// A host's request signature: the `x-gridplay-host-auth` header, and the method and path
+/// it must have signed.
+pub struct HostSignature {
     method: String,
     path: String,
     auth: Option<String>,
 }
 
-impl<T: DeserializeOwned> SignedBody<T> {
-    /// Checks the request was signed by `host_id`'s key within the allowed skew
-    /// ([`MAX_SKEW_MS`]) and is not a replay: its signature is marked in `store`
-    /// for as long as it could pass, and refused if already marked (by any replica).
+impl HostSignature {
+    /// Checks that the request, with `body`, was signed by `host_id`'s key within the
+    /// allowed skew ([`MAX_SKEW_MS`]) and is not a replay: its signature is marked in
+    /// `store` for as long as it could pass, and refused if already marked (by any replica).
     pub async fn verify(
         &self,
         host_id: &str,
+        body: &[u8],
         store: &dyn SessionStore,
         now_ms: u64,
     ) -> Result<(), BrokerError> {
@@ -55,7 +54,7 @@ impl<T: DeserializeOwned> SignedBody<T> {
             .auth
             .as_deref()
             .ok_or(BrokerError::Unauthorized("missing host signature".into()))?;
-        verify_request(host_id, auth, &self.method, &self.path, &self.raw, now_ms)
+        verify_request(host_id, auth, &self.method, &self.path, body, now_ms)
             .map_err(|e| BrokerError::Unauthorized(e.to_string()))?;
         // Verified, so the header is `<unix ms>.<signature>`. The signature alone is marked:
         // the time may be written in more than one way (`+1000`, `01000`), the signature
@@ -75,13 +74,46 @@ impl<T: DeserializeOwned> SignedBody<T> {
     }
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for HostSignature {
+    type Rejection = BrokerError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            auth: header_text(&parts.headers, HOST_AUTH_HEADER),
+        })
+    }
+}
+
+/// A host's request: the body, checked against the host's signature.
+pub struct SignedBody<T> {
+    /// The parsed body.
+    pub body: T,
+    /// The raw body bytes.
+    raw: axum::body::Bytes,
+    signature: HostSignature,
+}
+
+impl<T: DeserializeOwned> SignedBody<T> {
+    /// Checks the request was signed by `host_id` ([`HostSignature::verify`]).
+    pub async fn verify(
+        &self,
+        host_id: &str,
+        store: &dyn SessionStore,
+        now_ms: u64,
+    ) -> Result<(), BrokerError> {
+        self.signature.verify(host_id, &self.raw, store, now_ms).await
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SignedBody<T> {
     type Rejection = BrokerError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let method = req.method().to_string();
-        let path = req.uri().path().to_owned();
-        let auth = header_text(req.headers(), HOST_AUTH_HEADER);
+        let (mut parts, body) = req.into_parts();
+        let signature = HostSignature::from_request_parts(&mut parts, state).await?;
+        let req = Request::from_parts(parts, body);
         let raw = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 BrokerError::TooLarge
@@ -91,7 +123,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SignedBody<T> {
         })?;
         let body = serde_json::from_slice(&raw)
             .map_err(|e| BrokerError::BadRequest(format!("invalid JSON: {e}")))?;
-        Ok(Self { body, raw, method, path, auth })
+        Ok(Self { body, raw, signature })
     }
 }
 

@@ -10,6 +10,7 @@ use gridplay_protocol::{
 };
 
 use super::extract::SignedBody;
+use super::relay::relay_path;
 use super::{Shared, unix_ms};
 use crate::BrokerError;
 
@@ -23,13 +24,24 @@ pub(super) async fn register(
     request: SignedBody<HostRegistration>,
 ) -> Result<Json<HostRegistered>, BrokerError> {
     let now = unix_ms();
-    let registration = &request.body;
-    registration.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    request.verify(&registration.host_id, &*state.store, now).await?;
-    if state.config.admitted_hosts.as_ref().is_some_and(|a| !a.contains(&registration.host_id)) {
-        tracing::info!(host = %registration.host_id, "host refused: not admitted");
-        return Err(BrokerError::NotAdmitted(registration.host_id.clone()));
+    request.body.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    request.verify(&request.body.host_id, &*state.store, now).await?;
+    state.admit(&request.body.host_id)?;
+    let mut registration = request.body;
+    if registration.signals_over_link() {
+        let Some(public_url) = &state.config.public_url else {
+            return Err(BrokerError::BadRequest(
+                "this broker relays no host's signalling (it has no public URL): give the host \
+                 an inbound WHEP endpoint"
+                    .into(),
+            ));
+        };
+        let relay =
+            format!("{}{}", public_url.trim_end_matches('/'), relay_path(&registration.host_id));
+        registration.whep_url = format!("{relay}/whep");
+        registration.ping_url = format!("{relay}/ping");
     }
+    let registration = &registration;
     state.store.register_host(registration, now).await?;
     tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
     Ok(Json(HostRegistered {

@@ -6,6 +6,7 @@ mod extract;
 mod hosts;
 mod limit;
 mod openapi;
+mod relay;
 mod sessions;
 mod settle;
 pub mod tls;
@@ -20,12 +21,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::serve::ListenerExt as _;
 use ed25519_dalek::SigningKey;
 use gridplay_protocol::GeoPoint;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::BrokerError;
+use crate::link::Links;
 use crate::metrics::Metrics;
 use crate::settlement::Settlement;
 use crate::store::{SessionStore, StoreTiming};
@@ -55,6 +58,10 @@ pub struct BrokerConfig {
     /// The only hosts that may register (their ids); `None` admits every host that signs
     /// its requests.
     pub admitted_hosts: Option<BTreeSet<String>>,
+    /// The base URL players and the settler reach this broker at (e.g.
+    /// `https://broker.example`): hosts without an inbound port are reached at their relay
+    /// under it. `None` relays for no host.
+    pub public_url: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -68,6 +75,7 @@ impl Default for BrokerConfig {
             allocations_per_ip: NonZeroU32::new(10),
             checkers: Vec::new(),
             admitted_hosts: None,
+            public_url: None,
         }
     }
 }
@@ -96,6 +104,8 @@ pub struct BrokerState {
     limiter: Option<limit::AddressLimiter>,
     /// The settler, when this broker settles sessions on chain.
     pub settlement: Option<Arc<dyn Settlement>>,
+    /// Hosts' signalling links open to this broker.
+    pub links: Links,
 }
 
 impl BrokerState {
@@ -103,7 +113,16 @@ impl BrokerState {
     pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
         let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
         let metrics = Metrics::default();
-        Self { store, key, config, metrics, limiter, settlement: None }
+        Self { store, key, config, metrics, limiter, settlement: None, links: Links::default() }
+    }
+
+    /// Refuses a host outside the admission list, when there is one.
+    pub fn admit(&self, host_id: &str) -> Result<(), BrokerError> {
+        if self.config.admitted_hosts.as_ref().is_some_and(|a| !a.contains(host_id)) {
+            tracing::info!(host = %host_id, "host refused: not admitted");
+            return Err(BrokerError::NotAdmitted(host_id.to_owned()));
+        }
+        Ok(())
     }
 
     /// This broker also settles sessions on chain.
@@ -143,6 +162,8 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts", post(hosts::register))
         .route("/v1/hosts/{id}/heartbeat", post(hosts::heartbeat))
         .route("/v1/hosts/{id}/sessions/{session_id}", post(hosts::update_session))
+        .route("/v1/hosts/{id}/link", get(relay::link))
+        .route("/v1/hosts/{id}/relay/{*path}", any(relay::relay).layer(relay::cors()))
         .route("/v1/checks", post(checks::submit))
         .route("/v1/settlement", get(settle::info))
         .route(

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{checks, hosts, sessions, settle};
+use super::{checks, hosts, relay, sessions, settle};
 
 /// The broker API.
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use super::{checks, hosts, sessions, settle};
         hosts::register,
         hosts::heartbeat,
         hosts::update_session,
+        relay::link,
         checks::submit,
         settle::info,
         settle::voucher,
