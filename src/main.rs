@@ -169,7 +169,8 @@ struct BrokerArgs {
     /// Directory of the built web client to serve at `/`.
     #[arg(long, env = "GRIDPLAY_WEB_DIR")]
     web_dir: Option<PathBuf>,
-    /// Keep state in Redis (e.g. redis://127.0.0.1:6379) so several brokers share it;
+    /// Keep state in Redis so several brokers share it: one server (redis://127.0.0.1:6379)
+    /// or a Cluster (redis+cluster://host:port,host:port, or several URLs separated by commas);
     /// without it state lives in this process.
     #[arg(long, env = "GRIDPLAY_REDIS_URL")]
     redis_url: Option<String>,

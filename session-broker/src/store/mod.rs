@@ -14,6 +14,7 @@
 mod grid;
 mod memory;
 mod redis;
+mod redis_connection;
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -28,6 +29,7 @@ use gridplay_protocol::{
 
 pub use memory::MemoryStore;
 pub use redis::{CACHE_REFRESH_MS, RedisStore};
+pub use redis_connection::RedisTarget;
 
 use crate::BrokerError;
 

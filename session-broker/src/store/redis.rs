@@ -24,10 +24,10 @@ use async_trait::async_trait;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::grid::Grid;
+use super::redis_connection::{Order, RedisConnection, RedisTarget};
 use super::{HostView, SessionStore, StoreTiming, Want, apps_of, distance_km};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, REPUTATION_WEIGHT};
@@ -176,10 +176,10 @@ const REGISTRATION_CACHE: usize = 100_000;
 /// Broker state in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     /// A second connection for cache re-reads, so their long pipelines do
     /// not queue in front of claims.
-    cache_conn: ConnectionManager,
+    cache_conn: RedisConnection,
     cache: Arc<CandidateCache>,
     registrations: Arc<RegistrationCache>,
     timing: StoreTiming,
@@ -192,11 +192,12 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`).
+    /// Connects to `url`: one server (`redis://127.0.0.1:6379`) or a Cluster
+    /// (`redis+cluster://host:port,host:port`; see [`RedisTarget::parse`]).
     pub async fn connect(url: &str, timing: StoreTiming) -> Result<Self, BrokerError> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
-        let cache_conn = ConnectionManager::new(client).await?;
+        let target = RedisTarget::parse(url)?;
+        let conn = RedisConnection::connect(&target).await?;
+        let cache_conn = RedisConnection::connect(&target).await?;
         Ok(Self {
             conn,
             cache_conn,
@@ -227,7 +228,7 @@ impl RedisStore {
                 break;
             }
         }
-        redis::pipe().zrem(SEEN, host).zrem(GEO, host).exec_async(&mut conn).await?;
+        conn.run::<()>(redis::pipe().zrem(SEEN, host).zrem(GEO, host), Order::Free).await?;
         Ok(())
     }
 
@@ -340,7 +341,7 @@ impl RedisStore {
                     "rep",
                 ]);
             }
-            rows.extend(pipe.query_async::<Vec<Row>>(&mut conn).await?);
+            rows.extend(conn.run::<Vec<Row>>(&pipe, Order::Free).await?);
         }
         let mut registrations: Vec<Option<Arc<HostRegistration>>> = {
             let cache = self.registrations.lock().expect("cache lock");
@@ -361,7 +362,7 @@ impl RedisStore {
             for &i in chunk {
                 pipe.hget(host_key(&ids[i]), "reg");
             }
-            let jsons: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+            let jsons: Vec<Option<String>> = conn.run(&pipe, Order::Free).await?;
             let mut cache = self.registrations.lock().expect("cache lock");
             if cache.len() + chunk.len() > REGISTRATION_CACHE {
                 cache.clear();
@@ -455,11 +456,10 @@ impl SessionStore for RedisStore {
             self.lose_host(host).await?;
         }
         let loc = registration.location;
-        redis::pipe()
-            .geo_add(GEO, (redis::geo::Coord::lon_lat(loc.lon, geo_lat(loc.lat)), host))
-            .zadd(SEEN, host, now_ms)
-            .exec_async(&mut conn)
-            .await?;
+        let mut pipe = redis::pipe();
+        pipe.geo_add(GEO, (redis::geo::Coord::lon_lat(loc.lon, geo_lat(loc.lat)), host))
+            .zadd(SEEN, host, now_ms);
+        conn.run::<()>(&pipe, Order::Free).await?;
         Ok(())
     }
 
@@ -494,7 +494,7 @@ impl SessionStore for RedisStore {
             return Err(BrokerError::HostNotFound);
         }
         let _: () = conn.zadd(SEEN, host_id, now_ms).await?;
-        // One round trip for every session the host reports.
+        // One round trip for every session the host reports (the host's keys share a slot).
         let mut pipe = redis::pipe();
         for id in &beat.sessions {
             pipe.hget(session_key(host_id, id), "state");
@@ -556,7 +556,7 @@ impl SessionStore for RedisStore {
             ]);
         }
         type Row = (Option<u64>, Option<u64>, Option<u32>, Option<u32>, Option<f64>);
-        let rows: Vec<Row> = pipe.query_async(&mut conn).await?;
+        let rows: Vec<Row> = conn.run(&pipe, Order::Free).await?;
         let mut views = Vec::new();
         for (host, (rev, seen, used_game, used_phone, rep)) in hosts.iter().zip(rows) {
             let (Some(rev), Some(seen)) = (rev, seen) else { continue };
@@ -627,48 +627,47 @@ impl SessionStore for RedisStore {
         let (host_k, live_k, session_k) = (host_key(host), live_key(host), session_key(host, id));
         let deadline_member = format!("{host}|{id}");
         let mut conn = self.conn.clone();
-        // One round trip, run in this order: index and deadline go first, so
-        // a broker that dies after the claim still leaves the reservation
-        // findable and due to lapse.
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        pipe.cmd("SET").arg(index_key(id)).arg(host).arg("NX").arg("EX").arg(RETENTION_S);
-        pipe.cmd("ZADD")
+        let mut claim = self.claim.prepare_invoke();
+        claim.key(&host_k).key(&live_k).key(&session_k);
+        claim.arg(now_ms).arg(self.timing.lease_ms).arg(id).arg(profile).arg(&json);
+        let index = redis::cmd("SET")
+            .arg(index_key(id))
+            .arg(host)
+            .arg("NX")
+            .arg("EX")
+            .arg(RETENTION_S)
+            .clone();
+        let deadline = redis::cmd("ZADD")
             .arg(DEADLINES)
             .arg("NX")
             .arg(now_ms + self.timing.confirm_ms)
-            .arg(&deadline_member);
-        pipe.cmd("EVALSHA")
-            .arg(self.claim.get_hash())
-            .arg(3)
-            .arg(&host_k)
-            .arg(&live_k)
-            .arg(&session_k)
-            .arg(now_ms)
-            .arg(self.timing.lease_ms)
-            .arg(id)
-            .arg(profile)
-            .arg(&json);
+            .arg(&deadline_member)
+            .clone();
+        // In this order: index and deadline go first, so a broker that dies after the claim
+        // still leaves the reservation findable and due to lapse.
         type Answers =
             (redis::RedisResult<Option<String>>, redis::RedisResult<i64>, redis::RedisResult<i64>);
-        let (indexed, deadline_added, answer): Answers = pipe.query_async(&mut conn).await?;
+        let (indexed, deadline_added, answer): Answers = if conn.is_cluster() {
+            // Their keys lie in three slots: one by one.
+            let indexed = index.query_async(&mut conn).await?;
+            let deadline_added = deadline.query_async(&mut conn).await?;
+            (Ok(indexed), Ok(deadline_added), claim.invoke_async(&mut conn).await)
+        } else {
+            // One round trip.
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors().add_command(index).add_command(deadline);
+            pipe.cmd("EVALSHA").arg(self.claim.get_hash()).arg(3);
+            pipe.arg(&host_k).arg(&live_k).arg(&session_k);
+            pipe.arg(now_ms).arg(self.timing.lease_ms).arg(id).arg(profile).arg(&json);
+            pipe.query_async(&mut conn).await?
+        };
         let indexed = indexed?.is_some();
         let deadline_added = deadline_added? == 1;
         let answer = match answer {
             Ok(answer) => answer,
             // Redis forgot the script (restart, SCRIPT FLUSH): load it and claim again.
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.claim
-                    .key(&host_k)
-                    .key(&live_k)
-                    .key(&session_k)
-                    .arg(now_ms)
-                    .arg(self.timing.lease_ms)
-                    .arg(id)
-                    .arg(profile)
-                    .arg(&json)
-                    .invoke_async(&mut conn)
-                    .await?
+                claim.invoke_async(&mut conn).await?
             }
             Err(e) => return Err(e.into()),
         };
@@ -691,7 +690,7 @@ impl SessionStore for RedisStore {
             undo.zrem(DEADLINES, &deadline_member);
         }
         if indexed || deadline_added {
-            undo.exec_async(&mut conn).await?;
+            conn.run::<()>(&undo, Order::Kept).await?;
         }
         Ok(false)
     }
@@ -809,7 +808,7 @@ impl SessionStore for RedisStore {
 mod tests {
     use super::*;
     use crate::store::conformance;
-    use crate::testing::RedisServer;
+    use crate::testing::{RedisCluster, RedisServer};
 
     fn ids(hosts: &[HostView]) -> Vec<&str> {
         hosts.iter().map(|h| h.registration.host_id.as_str()).collect()
@@ -870,6 +869,21 @@ mod tests {
         assert_eq!(index, None);
         let deadlines: Vec<String> = conn.zrange(DEADLINES, 0, -1).await.unwrap();
         assert_eq!(deadlines, ["far|s3"]);
+    }
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite_on_a_three_master_three_replica_cluster() {
+        let cluster = RedisCluster::start(3)
+            .expect("redis-server and redis-cli (apt-get install redis-server)");
+        let url = cluster.url();
+        conformance::run(|| async {
+            let store = RedisStore::connect(&url, conformance::TIMING).await.unwrap();
+            assert!(store.conn.is_cluster());
+            let mut conn = store.conn.clone();
+            let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+            store
+        })
+        .await;
     }
 
     #[tokio::test]
