@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm cmake glslc chromium redis-server iproute2 curl \
   xvfb bubblewrap slirp4netns pulseaudio pulseaudio-utils libasound2-plugins alsa-utils xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3 python3-venv \
-  openssl libnss3-tools
+  openssl libnss3-tools coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web

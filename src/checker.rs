@@ -276,6 +276,7 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         seconds: args.seconds,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         via: None,
+        turn_only: false,
         jitter_buffer_ms: 0,
         transport: Transport::Quic,
         video: Video::Streams,

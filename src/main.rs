@@ -28,6 +28,7 @@ use gridplay_host::{BrokerKey, DEFAULT_MAX_WATCHERS, HostConfig, run_host};
 use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::admission::parse_admitted_hosts;
+use gridplay_session_broker::ice::IceConfig;
 use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve, tls,
@@ -78,6 +79,59 @@ enum Command {
 fn worker_command() -> anyhow::Result<WorkerCommand> {
     let program = std::env::current_exe().context("finding this executable for session workers")?;
     Ok(WorkerCommand { program, args: vec!["worker".into()] })
+}
+
+/// The STUN and TURN servers a broker hands to players and hosts.
+#[derive(Args, Clone)]
+struct IceArgs {
+    /// A STUN server players and hosts learn their public address from (stun:HOST:PORT);
+    /// repeat for more.
+    #[arg(long = "stun-url", env = "GRIDPLAY_STUN_URLS", value_delimiter = ',')]
+    stun_urls: Vec<String>,
+    /// A TURN server that relays media for players and hosts behind NATs
+    /// (turn:HOST:PORT?transport=udp); repeat for more. Needs --turn-secret-file.
+    #[arg(
+        long = "turn-url",
+        env = "GRIDPLAY_TURN_URLS",
+        value_delimiter = ',',
+        requires = "turn_secret_file"
+    )]
+    turn_urls: Vec<String>,
+    /// File holding the secret the broker shares with its TURN servers (coturn's
+    /// static-auth-secret), with which it makes short-lived TURN credentials.
+    #[arg(long, env = "GRIDPLAY_TURN_SECRET_FILE")]
+    turn_secret_file: Option<PathBuf>,
+    /// How long TURN credentials last, in seconds (a relay a session uses must be renewed
+    /// within it).
+    #[arg(long, env = "GRIDPLAY_TURN_TTL_S", default_value_t = 86_400)]
+    turn_ttl_s: u64,
+}
+
+impl IceArgs {
+    /// The ICE servers these flags name; none when they name none.
+    fn config(&self) -> anyhow::Result<Option<IceConfig>> {
+        if self.stun_urls.is_empty() && self.turn_urls.is_empty() {
+            return Ok(None);
+        }
+        let secret = match &self.turn_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let ttl = std::time::Duration::from_secs(self.turn_ttl_s);
+        let ice = IceConfig::new(
+            self.stun_urls.clone(),
+            self.turn_urls.clone(),
+            secret.as_deref().map(str::as_bytes),
+            ttl,
+        )?;
+        tracing::info!(stun = ?self.stun_urls, turn = ?self.turn_urls, "ICE servers for players and hosts");
+        Ok(Some(ice))
+    }
 }
 
 /// HTTPS for the broker (and the web client it serves).
@@ -149,6 +203,8 @@ struct UpArgs {
     sound: SoundArgs,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    ice: IceArgs,
     /// CA certificates (PEM) the host checks the broker's certificate against, instead of the
     /// system's roots (with --tls-cert: the CA that signed it).
     #[arg(long, env = "GRIDPLAY_CA_FILE")]
@@ -166,6 +222,8 @@ struct BrokerArgs {
     public_url: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    ice: IceArgs,
     /// Directory of the built web client to serve at `/`.
     #[arg(long, env = "GRIDPLAY_WEB_DIR")]
     web_dir: Option<PathBuf>,
@@ -561,6 +619,7 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     let config = BrokerConfig {
         web_dir: Some(args.web_dir),
         public_url: Some(broker_url.clone()),
+        ice: args.ice.config()?,
         ..BrokerConfig::default()
     };
     // `chain` lives to the end of `up`: dropping it stops anvil.
@@ -616,6 +675,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
     }
     let config = BrokerConfig {
         public_url,
+        ice: args.ice.config()?,
         web_dir: args.web_dir,
         token_ttl: std::time::Duration::from_millis(args.token_ttl_ms),
         allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),

@@ -18,7 +18,7 @@ use gridplay_session_broker::unix_ms;
 use gridplay_streaming::H264Decoder;
 use gridplay_streaming::audio::{Listener, SAMPLE_RATE};
 use gridplay_streaming::quic::{JoinOptions, QuicViewer};
-use gridplay_streaming::webrtc::{ViewerEvent, ViewerOptions, WhepSession};
+use gridplay_streaming::webrtc::{IceSettings, ViewerEvent, ViewerOptions, WhepSession};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -68,6 +68,9 @@ pub struct PlayArgs {
     /// Reach the host's media through a UDP relay at this address (`gridplay relay`).
     #[arg(long)]
     pub(crate) via: Option<IpAddr>,
+    /// Reach the host's media through the broker's TURN servers alone (WebRTC).
+    #[arg(long)]
+    pub(crate) turn_only: bool,
     /// Milliseconds of jitter buffer (reordering, waiting for retransmissions); 0 for none (WebRTC).
     #[arg(long, default_value_t = 0)]
     pub(crate) jitter_buffer_ms: u64,
@@ -106,6 +109,10 @@ impl Link {
                     jitter_buffer: (args.jitter_buffer_ms > 0)
                         .then(|| Duration::from_millis(args.jitter_buffer_ms)),
                     sound: true,
+                    ice: IceSettings {
+                        servers: session.ice_servers.clone(),
+                        relay_only: args.turn_only,
+                    },
                 };
                 let (whep, events) =
                     WhepSession::connect(&session.whep_url, &session.token, &options).await?;

@@ -83,7 +83,8 @@ export function gridplayBinary(): string {
   throw new Error("Set GRIDPLAY_URL (a running server) or GRIDPLAY_BIN (the gridplay binary), or build target/{release,debug}/gridplay");
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

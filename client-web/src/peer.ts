@@ -2,14 +2,51 @@
 // video's MediaStream), the unordered "input" data channel and the reliable "probes" channel (signed probe reports, RTT
 // pings).
 
+import type { IceServer } from "./generated/IceServer";
+
 export interface Peer {
   pc: RTCPeerConnection;
   input: RTCDataChannel;
   probes: RTCDataChannel;
 }
 
-export function createPeer(): Peer {
-  const pc = new RTCPeerConnection();
+/** How the peer may reach the host: "all" candidates, or through the TURN relay alone ("relay", the page's `?ice=relay`). */
+export type IcePolicy = "all" | "relay";
+
+/** The page's ICE policy, from its URL's `ice` parameter. */
+export function icePolicyOf(search: string): IcePolicy {
+  return new URLSearchParams(search).get("ice") === "relay" ? "relay" : "all";
+}
+
+/**
+ * The peer configuration for the broker's ICE servers under `policy`; null when the default one serves (no servers, all
+ * candidates). Going through the relay alone needs a TURN server: without one this throws, saying so.
+ */
+export function iceConfiguration(servers: readonly IceServer[], policy: IcePolicy): RTCConfiguration | null {
+  const hasTurn = servers.some((s) => s.urls.some((u) => u.startsWith("turn:") || u.startsWith("turns:")));
+  if (policy === "relay" && !hasTurn) {
+    throw new Error("Relay only (?ice=relay), but the broker handed out no TURN server");
+  }
+  if (servers.length === 0) return null;
+  const iceServers = servers.map((s): RTCIceServer => {
+    const server: RTCIceServer = { urls: [...s.urls] };
+    if (s.username !== undefined) server.username = s.username;
+    if (s.credential !== undefined) server.credential = s.credential;
+    return server;
+  });
+  return { iceServers, iceTransportPolicy: policy };
+}
+
+/** `sdp`, an offer gathered under `policy`; through the relay alone it must hold a relay candidate, or this throws why. */
+export function requireRelay(sdp: string, policy: IcePolicy): string {
+  if (policy === "relay" && !sdp.includes(" typ relay")) {
+    throw new Error("Relay only, but the TURN server gave no relay address (credentials refused or expired, or the server unreachable)");
+  }
+  return sdp;
+}
+
+export function createPeer(configuration?: RTCConfiguration): Peer {
+  const pc = new RTCPeerConnection(configuration);
   const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
   transceiver.setCodecPreferences(h264Codecs());
   // The host answers with an audio m-line only when the offer has this one.

@@ -7,7 +7,7 @@ import type { App } from "./generated/App";
 import { captureInput } from "./input/capture.ts";
 import { SharedClipboard } from "./input/clipboard.ts";
 import { InputChannel } from "./input/channel.ts";
-import { attachTrack, createPeer, gatheredOffer, type Peer } from "./peer.ts";
+import { attachTrack, createPeer, gatheredOffer, iceConfiguration, icePolicyOf, requireRelay, type Peer } from "./peer.ts";
 import { ClickToPhoton } from "./probes/clickToPhoton.ts";
 import { SessionKey } from "./probes/report.ts";
 import { ProbeReporter } from "./probes/reporter.ts";
@@ -24,6 +24,8 @@ const FRAME_SIZE = {
 const FPS = 60;
 /** A connected session that shows no frame for this long has failed. */
 const FIRST_FRAME_TIMEOUT_MS = 20_000;
+/** How long gathering may wait for STUN and TURN servers' answers. */
+const ICE_SERVERS_GATHER_MS = 5_000;
 
 export interface SessionHooks {
   /** Progress for the player; "" once video shows. */
@@ -49,8 +51,8 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
   stats.clientKey = key.address;
   hooks.status("Finding a host…");
   const settlement = fetchSettlement(); // beside the probe and the allocation; only the voucher waits for it
-  const peer = createPeer();
-  const offer = gatheredOffer(peer.pc);
+  let peer = createPeer();
+  let offer = gatheredOffer(peer.pc);
   offer.catch(() => undefined); // awaited in connect(); this only keeps an early failure from being "unhandled"
   let allocation: AllocateResponse;
   try {
@@ -67,6 +69,21 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
     });
   } catch (err) {
     peer.pc.close();
+    throw err;
+  }
+  // STUN and TURN servers come with the allocation: a peer that uses them gathers again.
+  const policy = icePolicyOf(location.search);
+  try {
+    const ice = iceConfiguration(allocation.ice_servers, policy);
+    if (ice !== null) {
+      peer.pc.close();
+      peer = createPeer(ice);
+      offer = gatheredOffer(peer.pc, ICE_SERVERS_GATHER_MS).then((sdp) => requireRelay(sdp, policy));
+      offer.catch(() => undefined);
+    }
+  } catch (err) {
+    peer.pc.close();
+    await deleteSession(allocation).catch(() => undefined);
     throw err;
   }
   stats.sessionId = allocation.session_id;

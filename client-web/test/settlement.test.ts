@@ -63,6 +63,7 @@ const allocation: AllocateResponse = {
   whep_url: "http://127.0.0.1/whep",
   token: "tok",
   expires_at_ms: 0,
+  ice_servers: [],
   payout_address: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
   price_per_block: "1000000000000000",
 };

@@ -16,7 +16,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, SigningClock, sign_request};
 use gridplay_protocol::token::{decode_public_key, encode_public_key};
 use gridplay_protocol::{
-    Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionState, SessionUpdate,
+    Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, IceServer, SessionState,
+    SessionUpdate,
 };
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -144,6 +145,8 @@ pub struct BrokerLink {
     /// The timestamp of the last request signed, Unix ms.
     /// Times its requests are signed with, never one twice.
     signing: SigningClock,
+    /// The STUN and TURN servers the broker last handed out, with their credentials.
+    ice_servers: Mutex<Vec<IceServer>>,
 }
 
 /// How a signed POST went.
@@ -180,6 +183,7 @@ impl BrokerLink {
             registration,
             trust,
             signing: SigningClock::default(),
+            ice_servers: Mutex::default(),
         })
     }
 
@@ -222,6 +226,7 @@ impl BrokerLink {
         };
         let key = decode_public_key(&registered.broker_public_key)?;
         self.trust.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).check(key)?;
+        self.keep_ice_servers(registered.ice_servers);
         Ok((key, Duration::from_millis(registered.heartbeat_ms.max(100))))
     }
 
@@ -242,8 +247,12 @@ impl BrokerLink {
             let sessions = running();
             let beat = Heartbeat { load: sessions.len() as f32 / self.capacity(), sessions };
             match self.post::<_, HeartbeatAck>(&path, &beat).await {
-                Ok(Posted::Ok(ack)) if !ack.ended_sessions.is_empty() => ended(&ack.ended_sessions),
-                Ok(Posted::Ok(_)) => {}
+                Ok(Posted::Ok(ack)) => {
+                    if !ack.ended_sessions.is_empty() {
+                        ended(&ack.ended_sessions);
+                    }
+                    self.keep_ice_servers(ack.ice_servers);
+                }
                 Ok(Posted::NotFound) => {
                     tracing::warn!("broker forgot this host; registering again");
                     if let Err(e) = self.register().await {
@@ -294,6 +303,15 @@ impl BrokerLink {
             .max_message_size(Some(gridplay_protocol::link::MAX_MESSAGE_LEN))
             .max_frame_size(Some(gridplay_protocol::link::MAX_MESSAGE_LEN));
         Ok(SignallingSocket::from_raw_socket(upgraded, Role::Client, Some(config)).await)
+    }
+
+    /// The STUN and TURN servers for this host's ICE, as the broker last handed them out.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        self.ice_servers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn keep_ice_servers(&self, servers: Vec<IceServer>) {
+        *self.ice_servers.lock().unwrap_or_else(|p| p.into_inner()) = servers;
     }
 
     fn capacity(&self) -> f32 {

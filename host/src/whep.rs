@@ -463,10 +463,12 @@ async fn offer(
         std::str::from_utf8(&body).map_err(|_| WhepError::BadSdp("offer is not UTF-8".into()))?;
     let new = state.reserve(&claims)?;
     let bind = SocketAddr::new(state.media_ip, new.port);
+    let ice_servers = state.broker.as_ref().map(|b| b.ice_servers()).unwrap_or_default();
     let (peer, answer, events) = match StreamPeer::answer(
         sdp,
         bind,
         state.media_public_ip,
+        &ice_servers,
         new.control.rate.clone(),
     )
     .await

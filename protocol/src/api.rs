@@ -234,6 +234,24 @@ impl AllocateRequest {
     }
 }
 
+/// A STUN or TURN server for ICE, as WebRTC's `RTCIceServer` takes it. A TURN server's
+/// username and credential are short-lived (the TURN REST scheme: the username names when
+/// they expire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
+#[ts(export)]
+pub struct IceServer {
+    /// `stun:host:port` or `turn:host:port?transport=udp` URLs.
+    pub urls: Vec<String>,
+    /// The TURN username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub username: Option<String>,
+    /// The TURN credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub credential: Option<String>,
+}
+
 /// The broker's answer to a successful allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[ts(export)]
@@ -262,6 +280,9 @@ pub struct AllocateResponse {
     /// overflow a JavaScript number's exact range).
     #[serde(default)]
     pub price_per_block: String,
+    /// STUN and TURN servers for the player's ICE, with TURN credentials for this session.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// `POST /v1/sessions/{id}/token`: a fresh token for a live session, granting what
@@ -442,10 +463,13 @@ pub struct Heartbeat {
 }
 
 /// The broker's answer to a heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatAck {
     /// Of the sessions the host reported, those the broker has ended: stop them.
     pub ended_sessions: Vec<String>,
+    /// STUN and TURN servers for the host's ICE, with fresh TURN credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// The broker's answer to a registration.
@@ -457,6 +481,10 @@ pub struct HostRegistered {
     pub heartbeat_ms: u64,
     /// A host silent this long loses its slots, in milliseconds.
     pub lease_ms: u64,
+    /// STUN and TURN servers for the host's ICE, with TURN credentials (renewed with every
+    /// heartbeat's answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// Where a session is in its life.

@@ -9,6 +9,7 @@
 pub mod admission;
 mod api;
 mod error;
+pub mod ice;
 pub mod link;
 mod metrics;
 pub mod placement;

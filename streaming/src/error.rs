@@ -40,6 +40,9 @@ pub enum StreamingError {
     /// A WHEP exchange failed.
     #[error("WHEP: {0}")]
     Whep(String),
+    /// ICE could not gather what it was asked to.
+    #[error("ICE: {0}")]
+    Ice(String),
     /// The peer connection is gone.
     #[error("peer connection closed")]
     Closed,

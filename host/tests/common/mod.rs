@@ -65,7 +65,11 @@ impl Network {
 
     /// A broker and a host configured by `configure`.
     pub async fn start_configured(configure: impl FnOnce(&mut HostConfig)) -> Self {
-        let broker = start_broker(BROKER_SEED).await;
+        Self::on(start_broker(BROKER_SEED).await, configure).await
+    }
+
+    /// A host configured by `configure` on the broker at `broker` (whose key has [`BROKER_SEED`]).
+    pub async fn on(broker: String, configure: impl FnOnce(&mut HostConfig)) -> Self {
         let mut config =
             HostConfig::local(&broker, LOOPBACK, 0, 3, SigningKey::from_bytes(&HOST_SEED));
         configure(&mut config);

@@ -48,6 +48,7 @@ pub(super) async fn register(
         broker_public_key: encode_public_key(&state.key.verifying_key()),
         heartbeat_ms: state.config.heartbeat.as_millis() as u64,
         lease_ms: state.config.lease.as_millis() as u64,
+        ice_servers: state.ice_servers(&format!("host-{}", registration.host_id), now),
     }))
 }
 
@@ -65,7 +66,9 @@ pub(super) async fn heartbeat(
     if request.body.sessions.len() > 4096 {
         return Err(BrokerError::BadRequest("at most 4096 sessions per heartbeat".into()));
     }
-    state.store.heartbeat(&host_id, &request.body, now).await.map(Json)
+    let mut ack = state.store.heartbeat(&host_id, &request.body, now).await?;
+    ack.ice_servers = state.ice_servers(&format!("host-{host_id}"), now);
+    Ok(Json(ack))
 }
 
 /// A host reports a session's state.

@@ -28,6 +28,7 @@ use gridplay_protocol::GeoPoint;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::BrokerError;
+use crate::ice::IceConfig;
 use crate::link::Links;
 use crate::metrics::Metrics;
 use crate::settlement::Settlement;
@@ -62,6 +63,8 @@ pub struct BrokerConfig {
     /// `https://broker.example`): hosts without an inbound port are reached at their relay
     /// under it. `None` relays for no host.
     pub public_url: Option<String>,
+    /// STUN and TURN servers handed to players and hosts; `None` hands out none.
+    pub ice: Option<IceConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -76,6 +79,7 @@ impl Default for BrokerConfig {
             checkers: Vec::new(),
             admitted_hosts: None,
             public_url: None,
+            ice: None,
         }
     }
 }
@@ -114,6 +118,11 @@ impl BrokerState {
         let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
         let metrics = Metrics::default();
         Self { store, key, config, metrics, limiter, settlement: None, links: Links::default() }
+    }
+
+    /// The STUN and TURN servers for `who` (a session id, or `host-<id>`) at `now_ms`.
+    pub fn ice_servers(&self, who: &str, now_ms: u64) -> Vec<gridplay_protocol::IceServer> {
+        self.config.ice.as_ref().map(|ice| ice.servers(who, now_ms)).unwrap_or_default()
     }
 
     /// Refuses a host outside the admission list, when there is one.

@@ -181,6 +181,7 @@ async fn claim_best(
             return Err(e);
         }
         let token = claims.sign(&state.key);
+        let ice_servers = state.ice_servers(&record.session_id, now);
         return Ok(Some(AllocateResponse {
             session_id: record.session_id,
             host_id: host.host_id.clone(),
@@ -190,6 +191,7 @@ async fn claim_best(
             quic: host.quic.clone(),
             payout_address: host.payout_address.clone(),
             price_per_block: host.price_per_block.to_string(),
+            ice_servers,
         }));
     }
     Ok(None)

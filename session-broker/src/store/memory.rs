@@ -184,7 +184,7 @@ impl SessionStore for MemoryStore {
             })
             .cloned()
             .collect();
-        Ok(HeartbeatAck { ended_sessions })
+        Ok(HeartbeatAck { ended_sessions, ..HeartbeatAck::default() })
     }
 
     async fn nearby_hosts(

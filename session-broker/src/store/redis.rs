@@ -508,7 +508,7 @@ impl SessionStore for RedisStore {
             .filter(|(_, state)| state.as_deref().is_none_or(|s| s == "ended"))
             .map(|(id, _)| id.clone())
             .collect();
-        Ok(HeartbeatAck { ended_sessions })
+        Ok(HeartbeatAck { ended_sessions, ..HeartbeatAck::default() })
     }
 
     async fn nearby_hosts(

@@ -16,6 +16,7 @@ mod viewer;
 mod whep_client;
 
 pub use feedback::SharedRate;
+pub use peer::IceSettings;
 pub use sdp::{route_candidates_via, without_candidates};
 pub use sender::{PeerEvent, StreamPeer};
 pub use viewer::{Viewer, ViewerEvent, ViewerOptions};

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gridplay_protocol::IceServer;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Registry;
 use rtc::interceptor::{JitterBufferBuilder, NackGeneratorBuilder, PacerBuilder, Slot};
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
     register_default_interceptors,
@@ -16,6 +16,9 @@ use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
@@ -116,6 +119,37 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// How a peer gathers its ICE candidates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceSettings {
+    /// STUN servers (server-reflexive candidates, through NATs) and TURN servers (relay
+    /// candidates), as the broker hands them out.
+    pub servers: Vec<IceServer>,
+    /// Offer only TURN relay candidates (as a browser's `iceTransportPolicy: "relay"`).
+    pub relay_only: bool,
+}
+
+impl IceSettings {
+    /// The configuration these settings give a peer.
+    fn configuration(&self) -> rtc::peer_connection::configuration::RTCConfiguration {
+        let servers = self
+            .servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let policy =
+            if self.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+        RTCConfigurationBuilder::new()
+            .with_ice_servers(servers)
+            .with_ice_transport_policy(policy)
+            .build()
+    }
+}
+
 /// A freshly built peer, its raw events and a signal for ICE gathering complete.
 pub(crate) struct BuiltPeer {
     pub pc: Arc<dyn PeerConnection>,
@@ -132,6 +166,7 @@ pub(crate) struct BuiltPeer {
 pub(crate) async fn build_peer(
     bind: SocketAddr,
     role: PeerRole,
+    ice: &IceSettings,
 ) -> Result<BuiltPeer, StreamingError> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
@@ -191,7 +226,7 @@ pub(crate) async fn build_peer(
         Arc::new(Handler { events: events_tx, gathered: std::sync::Mutex::new(Some(gathered_tx)) });
     let runtime = default_runtime().ok_or(StreamingError::Closed)?;
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(ice.configuration())
         .with_media_engine(media_engine)
         // No mDNS: our own candidates are plain addresses, and a browser's
         // `.local` candidates are learnt as peer-reflexive from its checks.

@@ -2,16 +2,16 @@
 
 use std::net::IpAddr;
 
-/// Points every ICE candidate (and connection line) of `sdp` at `relay`,
+/// Points every host ICE candidate (and the connection line) of `sdp` at `relay`,
 /// keeping the ports: the relay forwards each port to the same port on the
-/// original address.
+/// original address. Server-reflexive and TURN relay candidates stay as they are.
 pub fn route_candidates_via(sdp: &str, relay: IpAddr) -> String {
     let family = if relay.is_ipv4() { "IP4" } else { "IP6" };
     rewrite_lines(sdp, |line| {
         if let Some(rest) = line.strip_prefix("a=candidate:") {
             let mut fields: Vec<&str> = rest.split(' ').collect();
             let relay = relay.to_string();
-            if fields.len() > 5 {
+            if fields.len() > 7 && fields[6] == "typ" && fields[7] == "host" {
                 fields[4] = &relay;
                 return Some(format!("a=candidate:{}", fields.join(" ")));
             }
@@ -44,7 +44,8 @@ mod tests {
     use super::*;
 
     const SDP: &str = "v=0\r\nc=IN IP4 10.0.0.5\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n\
-        a=candidate:1 1 udp 2130706431 10.0.0.5 40001 typ host\r\na=mid:0\r\n";
+        a=candidate:1 1 udp 2130706431 10.0.0.5 40001 typ host\r\n\
+        a=candidate:2 1 udp 1694498815 203.0.113.9 50001 typ srflx raddr 10.0.0.5 rport 40001\r\na=mid:0\r\n";
 
     #[test]
     fn rewrites_candidate_addresses_and_keeps_ports() {
@@ -53,6 +54,7 @@ mod tests {
             out.contains("a=candidate:1 1 udp 2130706431 192.168.7.1 40001 typ host\r\n"),
             "{out}"
         );
+        assert!(out.contains("203.0.113.9 50001 typ srflx"), "{out}");
         assert!(out.contains("c=IN IP4 192.168.7.1\r\n"));
         assert!(out.contains("a=mid:0\r\n"));
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use gridplay_protocol::IceServer;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::extension::HeaderExtension;
@@ -23,6 +24,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 use super::feedback::{SharedRate, asks_for_keyframe};
 use super::framer::{RtpFramer, SoundFramer};
+use super::peer::IceSettings;
 use super::peer::{PeerRole, RawEvent, build_peer, h264_codec, opus_codec};
 use super::sdp::route_candidates_via;
 use super::{INPUT_CHANNEL, PROBES_CHANNEL};
@@ -92,21 +94,23 @@ fn local_track(
 }
 
 impl StreamPeer {
-    /// Answers an SDP offer; returns the peer, the SDP answer (with all host
+    /// Answers an SDP offer; returns the peer, the SDP answer (with all its
     /// candidates, no trickle) and the peer's events. Receiver feedback feeds
-    /// `rate`. The candidates name `public_ip` instead of the bound address
-    /// when given.
+    /// `rate`. The host candidates name `public_ip` instead of the bound address
+    /// when given; `ice_servers` add server-reflexive and relay candidates.
     pub async fn answer(
         offer_sdp: &str,
         bind: SocketAddr,
         public_ip: Option<IpAddr>,
+        ice_servers: &[IceServer],
         rate: SharedRate,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerEvent>), StreamingError> {
         gridplay_protocol::sdp::check_offer(offer_sdp)
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
-        let built = build_peer(bind, PeerRole::Sender(rate)).await?;
+        let ice = IceSettings { servers: ice_servers.to_vec(), relay_only: false };
+        let built = build_peer(bind, PeerRole::Sender(rate), &ice).await?;
         let pc = built.pc;
         if let Err(e) = pc.set_remote_description(offer).await {
             let _ = pc.close().await;

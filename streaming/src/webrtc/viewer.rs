@@ -19,7 +19,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
-use super::peer::{PeerRole, RawEvent, build_peer};
+use super::peer::{IceSettings, PeerRole, RawEvent, build_peer};
 use super::{INPUT_CHANNEL, PROBES_CHANNEL};
 use crate::StreamingError;
 
@@ -59,7 +59,7 @@ pub enum ViewerEvent {
 }
 
 /// How a viewer connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewerOptions {
     /// Local address for media.
     pub bind_ip: IpAddr,
@@ -70,12 +70,14 @@ pub struct ViewerOptions {
     pub jitter_buffer: Option<Duration>,
     /// Ask for the session's sound too.
     pub sound: bool,
+    /// STUN and TURN servers, and whether to go through TURN alone.
+    pub ice: IceSettings,
 }
 
 impl ViewerOptions {
     /// Direct media from `bind_ip`, no jitter buffer, no sound.
     pub fn direct(bind_ip: IpAddr) -> Self {
-        Self { bind_ip, via: None, jitter_buffer: None, sound: false }
+        Self { bind_ip, via: None, jitter_buffer: None, sound: false, ice: IceSettings::default() }
     }
 }
 
@@ -92,8 +94,16 @@ impl Viewer {
     pub async fn offer(
         options: &ViewerOptions,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<ViewerEvent>), StreamingError> {
+        let ice = &options.ice;
+        if ice.relay_only
+            && !ice.servers.iter().any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        {
+            return Err(StreamingError::Ice(
+                "relay only, but no TURN server was given (the broker hands out none)".into(),
+            ));
+        }
         let role = PeerRole::Receiver { jitter_buffer: options.jitter_buffer };
-        let built = build_peer(SocketAddr::new(options.bind_ip, 0), role).await?;
+        let built = build_peer(SocketAddr::new(options.bind_ip, 0), role, ice).await?;
         let pc = built.pc;
         let kinds: &[RtpCodecKind] = if options.sound {
             &[RtpCodecKind::Video, RtpCodecKind::Audio]
@@ -118,6 +128,14 @@ impl Viewer {
         pc.set_local_description(offer).await?;
         let _ = built.gathered.await;
         let offer_sdp = pc.local_description().await.ok_or(StreamingError::Closed)?.sdp;
+        if ice.relay_only && !offer_sdp.contains(" typ relay") {
+            let _ = pc.close().await;
+            return Err(StreamingError::Ice(
+                "relay only, but the TURN server gave no relay address (credentials refused or \
+                 expired, or the server unreachable)"
+                    .into(),
+            ));
+        }
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         tokio::spawn(pump_channel(Arc::clone(&input), events_tx.clone(), Channel::Input));
         tokio::spawn(pump_channel(Arc::clone(&probes), events_tx.clone(), Channel::Probes));
