@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 APT_PACKAGES := libvulkan1 mesa-vulkan-drivers nasm cmake glslc chromium redis-server iproute2 curl \
   xvfb bubblewrap slirp4netns pulseaudio pulseaudio-utils libasound2-plugins alsa-utils xterm xclip xdotool vulkan-tools mesa-utils lbreakout2 ace-of-penguins python3 python3-venv \
-  openssl libnss3-tools coturn
+  openssl libnss3-tools coturn nftables
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 WEB := client-web
@@ -84,11 +84,14 @@ e2e: web chain-deps peers-venv
 	  GRIDPLAY_PEERS_PYTHON=$(abspath $(PEERS_VENV))/bin/python npm run --silent e2e
 
 # A 30 s stream through network namespaces: 5 Mbit/s tbf bottleneck, 50 ms RTT, jitter, 1% loss (needs root),
-# once over WebRTC and once over QUIC, each with the native player.
-test-netns:
+# once over WebRTC and once over QUIC, each with the native player. Then Chromium plays a host that sits behind a
+# NAT of its own, from behind another (nftables), with STUN and TURN from coturn.
+test-netns: web
 	$(CARGO) build --bin gridplay
+	cd $(WEB) && npm run --silent build:node
 	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30 webrtc
 	$(SUDO) tests/netns/constrained_network.sh $(TARGET_DIR)/debug/gridplay 30 quic
+	$(SUDO) tests/netns/nat.sh $(TARGET_DIR)/debug/gridplay 15
 
 test: deps lint test-web test-chain generated e2e test-netns
 

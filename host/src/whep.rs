@@ -26,7 +26,7 @@ use gridplay_protocol::{ApiError, App, ProtocolError, SessionClaims, StreamStats
 use gridplay_streaming::StreamingError;
 use gridplay_streaming::audio::AudioFrame;
 use gridplay_streaming::webrtc::PeerEvent;
-use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer};
+use gridplay_streaming::webrtc::{MAX_SDP_LEN, StreamPeer, candidate_counts};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tower_http::cors::{Any, CorsLayer};
 
@@ -482,6 +482,14 @@ async fn offer(
             });
         }
     };
+    let offered = candidate_counts(&answer);
+    tracing::info!(
+        session = %claims.session_id,
+        host = offered.host,
+        srflx = offered.srflx,
+        relay = offered.relay,
+        "answered"
+    );
     state.launch(new, PlayerPeer::WebRtc(peer), events);
     let location = format!("/whep/sessions/{}", claims.session_id);
     let mut response = (StatusCode::CREATED, answer).into_response();

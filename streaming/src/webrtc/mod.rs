@@ -17,7 +17,7 @@ mod whep_client;
 
 pub use feedback::SharedRate;
 pub use peer::IceSettings;
-pub use sdp::{route_candidates_via, without_candidates};
+pub use sdp::{CandidateCounts, candidate_counts, route_candidates_via, without_candidates};
 pub use sender::{PeerEvent, StreamPeer};
 pub use viewer::{Viewer, ViewerEvent, ViewerOptions};
 pub use whep_client::WhepSession;

@@ -22,6 +22,36 @@ pub fn route_candidates_via(sdp: &str, relay: IpAddr) -> String {
     })
 }
 
+/// How many candidates of each type an SDP offers (first component only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CandidateCounts {
+    /// Host candidates: the bound addresses.
+    pub host: usize,
+    /// Server-reflexive candidates: a NAT's address, learnt by STUN.
+    pub srflx: usize,
+    /// Relay candidates: addresses on a TURN server.
+    pub relay: usize,
+}
+
+/// Counts the candidates of `sdp` by type.
+pub fn candidate_counts(sdp: &str) -> CandidateCounts {
+    let mut counts = CandidateCounts::default();
+    for line in sdp.lines() {
+        let Some(rest) = line.strip_prefix("a=candidate:") else { continue };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        if fields.get(1) != Some(&"1") || fields.get(6) != Some(&"typ") {
+            continue;
+        }
+        match fields.get(7) {
+            Some(&"host") => counts.host += 1,
+            Some(&"srflx") => counts.srflx += 1,
+            Some(&"relay") => counts.relay += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
 /// Removes every ICE candidate, so the remote learns this side only from
 /// its connectivity checks (as a peer-reflexive candidate).
 pub fn without_candidates(sdp: &str) -> String {
@@ -57,6 +87,12 @@ mod tests {
         assert!(out.contains("203.0.113.9 50001 typ srflx"), "{out}");
         assert!(out.contains("c=IN IP4 192.168.7.1\r\n"));
         assert!(out.contains("a=mid:0\r\n"));
+    }
+
+    #[test]
+    fn counts_candidates_by_type() {
+        let counts = candidate_counts(SDP);
+        assert_eq!(counts, CandidateCounts { host: 1, srflx: 1, relay: 0 });
     }
 
     #[test]
