@@ -470,7 +470,7 @@ fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String>
 /// gives for every session (our pacer replacing its default, DTLS without a server name,
 /// SCTP's first packet before its association) and the ICE and mDNS chatter.
 const QUIET_LIBRARIES: &str = "info,webrtc=warn,rtc=warn,rtc_mdns=off,rtc_ice=off,\
-    rtc_interceptor::registry=error,rtc_dtls::config=error,rtc_sctp::endpoint=error";
+    rtc_interceptor::registry=error,rtc_dtls::config=error,rtc_sctp::endpoint=error,redis=error";
 
 /// Parses the command line `args`; for `gridplay host --config FILE`, the file's flags are
 /// read in before the command line's, which win.

@@ -38,7 +38,7 @@ impl Broker {
             .arg(key_file)
             // Long enough for the whole burst on a loaded machine, short enough to watch lapse.
             .args(["--token-ttl-ms", "5000", "--allocations-per-ip", "0"])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,redis=error")
             .stdout(Stdio::null())
             .spawn()
             .expect("gridplay binary");
@@ -249,5 +249,167 @@ async fn two_brokers_without_double_booking_or_leaks(redis_url: &str, name: &str
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     beats.abort();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One allocation of the churn load: when, what status, whether a 503 said when to retry.
+struct Attempt {
+    at: Instant,
+    status: StatusCode,
+    retry_after: bool,
+}
+
+/// The churn load's attempts so far, shared by its tasks.
+type Attempts = Arc<std::sync::Mutex<Vec<Attempt>>>;
+
+/// Allocates at `url` and ends the session at once (freeing its slot), recording each
+/// attempt in `attempts`, until `stop`.
+fn churn(
+    http: reqwest::Client,
+    url: String,
+    attempts: Attempts,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let response = http
+                .post(format!("{url}/v1/sessions"))
+                .header("content-type", "application/json")
+                .body(REQUEST)
+                .send()
+                .await
+                .unwrap();
+            let (status, retry_after) =
+                (response.status(), response.headers().contains_key("retry-after"));
+            attempts.lock().unwrap().push(Attempt { at: Instant::now(), status, retry_after });
+            if status == StatusCode::CREATED {
+                let session: AllocateResponse = response.json().await.unwrap();
+                // Ended at once; one that fails to end (mid-failover) lapses unconfirmed.
+                let _ = http
+                    .delete(format!("{url}/v1/sessions/{}", session.session_id))
+                    .bearer_auth(&session.token)
+                    .send()
+                    .await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_mid_churn_loses_no_confirmed_session_and_brokers_recover() {
+    let mut cluster =
+        RedisCluster::start(3).expect("redis-server and redis-cli (apt-get install redis-server)");
+    let dir = std::env::temp_dir().join(format!("gridplay-failover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("broker.key");
+    std::fs::write(&key_file, [7u8; 32]).unwrap();
+    let (a, b) =
+        (Broker::spawn(&cluster.url(), &key_file), Broker::spawn(&cluster.url(), &key_file));
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    register_hosts(&http, &a.url).await;
+    let beats = heartbeat_hosts(http.clone(), a.url.clone());
+
+    // Ten sessions, confirmed by their hosts, before the failure.
+    let hosts: HashMap<String, SigningKey> = (0..HOSTS)
+        .map(|i| (encode_public_key(&host_key(i).verifying_key()), host_key(i)))
+        .collect();
+    let mut confirmed = Vec::new();
+    for _ in 0..10 {
+        let response = http
+            .post(format!("{}/v1/sessions", a.url))
+            .header("content-type", "application/json")
+            .body(REQUEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let session: AllocateResponse = response.json().await.unwrap();
+        let path = format!("/v1/hosts/{}/sessions/{}", session.host_id, session.session_id);
+        let body = r#"{"state":"running"}"#.to_owned();
+        assert_eq!(
+            signed_post(&http, &a.url, &hosts[&session.host_id], &path, body).await,
+            StatusCode::OK
+        );
+        confirmed.push(session.session_id);
+    }
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attempts: Attempts = Arc::default();
+    let load = [&a.url, &b.url]
+        .map(|url| churn(http.clone(), url.clone(), Arc::clone(&attempts), Arc::clone(&stop)));
+    let killed_at = Instant::now();
+    let port = cluster.kill_a_master().unwrap();
+    // Until both brokers have placed for 3 s on end with no refusal, the Cluster's node
+    // timeout (2 s) long past.
+    let deadline = killed_at + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the brokers never recovered from the failover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let attempts = attempts.lock().unwrap();
+        let last_refusal = attempts
+            .iter()
+            .filter(|t| t.status != StatusCode::CREATED)
+            .map(|t| t.at)
+            .max()
+            .unwrap_or(killed_at);
+        let placed_since = attempts.iter().filter(|t| t.at > last_refusal).count();
+        if killed_at.elapsed() > Duration::from_secs(3)
+            && last_refusal.elapsed() > Duration::from_secs(3)
+            && placed_since > 0
+        {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    beats.abort();
+    let attempts = std::mem::take(&mut *attempts.lock().unwrap());
+
+    // Every answer was a placement or a clean 503 saying when to retry; never a 500.
+    let bad: Vec<_> = attempts
+        .iter()
+        .filter(|t| {
+            !(t.status == StatusCode::CREATED
+                || (t.status == StatusCode::SERVICE_UNAVAILABLE && t.retry_after))
+        })
+        .map(|t| t.status)
+        .collect();
+    assert!(bad.is_empty(), "answers other than 201 or 503 with Retry-After: {bad:?}");
+    let failed: Vec<&Attempt> =
+        attempts.iter().filter(|t| t.status != StatusCode::CREATED).collect();
+    let gap = failed.iter().map(|t| t.at).max().map_or(Duration::ZERO, |last| last - killed_at);
+    let placed =
+        attempts.iter().filter(|t| t.at > killed_at && t.status == StatusCode::CREATED).count();
+    eprintln!(
+        "failover: master on port {port} killed; {placed} placed after it, {} refused with 503, last refusal {} ms after the kill",
+        failed.len(),
+        gap.as_millis()
+    );
+    assert!(placed > 0, "nothing was placed after the failover");
+    assert!(gap < Duration::from_secs(20), "503s for {gap:?} after the kill");
+
+    // No confirmed session was lost: every one is still running, by either broker.
+    for (i, id) in confirmed.iter().enumerate() {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        let record: serde_json::Value =
+            http.get(format!("{url}/v1/sessions/{id}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(record["state"], "running", "{id}: {record}");
+    }
+    // Nothing leaked: once unconfirmed reservations lapse, all but the ten running slots are free.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let free = free_game_slots(&http, &a.url).await;
+        if free == 100 - 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{free} slots free, not 90");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -106,6 +106,19 @@ impl RedisCluster {
         Ok(cluster)
     }
 
+    /// Kills one master with SIGKILL (its replica is promoted once the others notice, after
+    /// the 2 s node timeout); the port it listened on.
+    pub fn kill_a_master(&mut self) -> std::io::Result<u16> {
+        let master = self
+            .nodes
+            .iter_mut()
+            .find(|n| role(n.port).as_deref() == Some("master"))
+            .ok_or_else(|| std::io::Error::other("no master answers"))?;
+        master.child.kill()?;
+        master.child.wait()?;
+        Ok(master.port)
+    }
+
     /// The Cluster's URL for `--redis-url`: every node, as seeds.
     pub fn url(&self) -> String {
         let nodes: Vec<String> =
@@ -129,6 +142,17 @@ fn cluster_ok(port: u16) -> bool {
         .arg("INFO")
         .query::<String>(&mut conn)
         .is_ok_and(|info| info.contains("cluster_state:ok"))
+}
+
+/// The role (`master`, `slave`) of the node on `port`, if it answers.
+fn role(port: u16) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut conn = client.get_connection().ok()?;
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut conn).ok()?;
+    match role.first()? {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        _ => None,
+    }
 }
 
 /// A number no other call in this process returns.

@@ -674,6 +674,9 @@ impl SessionStore for RedisStore {
         self.cache.learn(host, record.profile, answer);
         let claimed = answer > 0;
         if claimed && indexed {
+            // Unconfirmed, a claim a failover lost would free a slot the player holds: it lapses
+            // by its deadline instead.
+            conn.replicated(&host_k).await?;
             return Ok(true);
         }
         if claimed {
@@ -716,6 +719,8 @@ impl SessionStore for RedisStore {
         self.set_state(&host, session_id, target, None).await?;
         if target != SessionState::Allocated {
             let mut conn = self.conn.clone();
+            // On a replica before its deadline goes: a failover never ends a confirmed session.
+            conn.replicated(&session_key(&host, session_id)).await?;
             let _: () = conn.zrem(DEADLINES, format!("{host}|{session_id}")).await?;
         }
         self.read(&host, session_id, now_ms).await

@@ -3,9 +3,12 @@
 //! pipeline's commands go one by one, routed each to its own node.
 
 use futures_util::future::try_join_all;
+use std::time::Duration;
+
 use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::cluster::ClusterClient;
+use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::BrokerError;
@@ -55,6 +58,12 @@ pub enum RedisConnection {
     Cluster(ClusterConnection),
 }
 
+/// How long a write waits for a replica to acknowledge it on a Cluster.
+const REPLICA_WAIT_MS: u64 = 500;
+/// How long a Cluster node may take to connect or to answer before the command fails
+/// (and the request gets a 503 with Retry-After), so that a dead master costs no more.
+const NODE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Whether a pipeline's commands must run in their order on a Cluster (each answered
 /// before the next goes), or may all run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +82,15 @@ impl RedisConnection {
                 Self::Single(ConnectionManager::new(redis::Client::open(url.as_str())?).await?)
             }
             RedisTarget::Cluster(seeds) => {
-                let client = ClusterClient::new(seeds.iter().map(String::as_str))?;
+                // A few quick retries (a moved slot, a reconnect), not minutes of them: while a
+                // master fails over, requests fail fast with a 503 and clients retry.
+                let client = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+                    .connection_timeout(NODE_TIMEOUT)
+                    .response_timeout(NODE_TIMEOUT)
+                    .retries(3)
+                    .min_retry_wait(50)
+                    .max_retry_wait(500)
+                    .build()?;
                 Self::Cluster(client.get_async_connection().await?)
             }
         })
@@ -82,6 +99,34 @@ impl RedisConnection {
     /// Whether this is a connection to a Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
+    }
+
+    /// On a Cluster, waits until a replica of `key`'s master holds what was written there, so
+    /// that a failover cannot lose it: a write no replica acknowledged in time is an error
+    /// (a master without replicas has nothing to wait for). One server: nothing to do.
+    pub async fn replicated(&mut self, key: &str) -> Result<(), BrokerError> {
+        let Self::Cluster(cluster) = self else { return Ok(()) };
+        let master = || {
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                key,
+                SlotAddr::Master,
+            )))
+        };
+        let wait = redis::cmd("WAIT").arg(1).arg(REPLICA_WAIT_MS).clone();
+        let acknowledged = i64::from_redis_value(cluster.route_command(wait, master()).await?)
+            .map_err(|e| BrokerError::Store(format!("WAIT: {e}")))?;
+        if acknowledged >= 1 {
+            return Ok(());
+        }
+        // ROLE on a master: ["master", offset, [[ip, port, offset], …]].
+        let role = cluster.route_command(redis::cmd("ROLE").clone(), master()).await?;
+        let has_replicas = matches!(&role, Value::Array(fields) if matches!(fields.get(2), Some(Value::Array(r)) if !r.is_empty()));
+        if has_replicas {
+            return Err(BrokerError::Store(format!(
+                "no replica acknowledged the write within {REPLICA_WAIT_MS} ms"
+            )));
+        }
+        Ok(())
     }
 
     /// Runs `pipe` and reads its answers: in one round trip on one server; on a Cluster,
