@@ -119,6 +119,11 @@ impl RedisCluster {
         Ok(master.port)
     }
 
+    /// The ports of its nodes, killed ones included.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
     /// The Cluster's URL for `--redis-url`: every node, as seeds.
     pub fn url(&self) -> String {
         let nodes: Vec<String> =

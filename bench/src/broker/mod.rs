@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gridplay_session_broker::testing::RedisServer;
+use gridplay_session_broker::testing::{RedisCluster, RedisServer};
 use serde::Serialize;
 
 use self::http::{Conn, wait_listening};
@@ -61,7 +61,7 @@ pub struct BrokerArgs {
     rates: Vec<u32>,
     /// Store and broker-process count of each sweep, e.g. `memory:1,redis:2`.
     #[arg(long, value_delimiter = ',', value_parser = plan::parse_run,
-        default_value = "memory:1,redis:1,redis:2")]
+        default_value = "memory:1,redis:1,redis:2,cluster:1,cluster:2")]
     runs: Vec<(Store, usize)>,
     /// Skip the memory measurement.
     #[arg(long)]
@@ -230,13 +230,22 @@ impl Bench {
         let memory = if args.no_memory { None } else { Some(self.memory().await?) };
 
         let mut verdicts = Vec::new();
-        let best_redis = |hosts: Option<u32>| {
+        let best = |store: Store, hosts: Option<u32>| {
             runs.iter()
-                .filter(|r| r.store == Store::Redis && hosts.is_none_or(|h| r.hosts == h))
+                .filter(|r| r.store == store && hosts.is_none_or(|h| r.hosts == h))
                 .filter_map(|r| r.max_sustained_per_s)
                 .max()
                 .unwrap_or(0)
         };
+        let best_redis = |hosts: Option<u32>| best(Store::Redis, hosts);
+        if args.runs.iter().any(|&(store, _)| store == Store::Cluster) {
+            let (cluster, single) = (best(Store::Cluster, None), best(Store::Redis, None));
+            println!(
+                "\nRedis Cluster (3 masters, 3 replicas, on these same cores): best {cluster} allocations/s, \
+                 {:.2}× one redis-server's {single}/s in this run",
+                f64::from(cluster) / f64::from(single.max(1))
+            );
+        }
         for &hosts in sweeps {
             verdicts.push(Verdict::at_least(
                 format!("allocations/s through Redis with p99 ≤ 10 ms, {hosts} hosts"),
@@ -311,15 +320,24 @@ impl Bench {
     /// heartbeating, then the offered rate stepped up.
     async fn sweep(&self, fleet: &Arc<Fleet>, store: Store, n: usize) -> anyhow::Result<RunReport> {
         let args = &self.args;
-        let redis = match store {
-            Store::Redis => Some(RedisServer::start().context("redis-server")?),
-            Store::Memory => None,
+        // Held to the end of the sweep: dropping one stops its servers.
+        let (server, cluster, redis_url, redis_ports) = match store {
+            Store::Memory => (None, None, None, Vec::new()),
+            Store::Redis => {
+                let server = RedisServer::start().context("redis-server")?;
+                let (url, port) = (server.url(), procs::redis_port(&server.url())?);
+                (Some(server), None, Some(url), vec![port])
+            }
+            Store::Cluster => {
+                let cluster = RedisCluster::start(3).context("redis-server and redis-cli")?;
+                let (url, ports) = (cluster.url(), cluster.ports());
+                (None, Some(cluster), Some(url), ports)
+            }
         };
-        let redis_url = redis.as_ref().map(RedisServer::url);
-        let redis_pid = match &redis_url {
-            Some(url) => Some(procs::redis_pid(procs::redis_port(url)?)?),
-            None => None,
-        };
+        let redis_pids = redis_ports
+            .iter()
+            .map(|&port| procs::redis_pid(port))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let brokers = self.spawn_brokers(redis_url.as_deref(), n)?;
         let targets: Vec<SocketAddr> = brokers.iter().map(|b| b.addr).collect();
         for addr in &targets {
@@ -350,7 +368,7 @@ impl Bench {
         let pids: Vec<u32> = brokers.iter().map(BrokerProcess::pid).collect();
         let ticks = || Ticks {
             brokers: pids.iter().map(|&p| procs::cpu_ticks(p)).sum(),
-            redis: redis_pid.map_or(0, procs::cpu_ticks),
+            redis: redis_pids.iter().map(|&p| procs::cpu_ticks(p)).sum(),
             generator: procs::own_cpu_ticks(),
             machine: procs::machine_busy_ticks(),
         };
@@ -409,7 +427,7 @@ impl Bench {
             heartbeats.p99_ms
         );
         drop(brokers);
-        drop(redis);
+        drop((server, cluster));
         Ok(RunReport {
             store,
             brokers: n,

@@ -16,9 +16,11 @@ pub enum Store {
     Memory,
     /// In one redis-server shared by the brokers (`--redis-url`).
     Redis,
+    /// In a Redis Cluster of 3 masters and 3 replicas on this machine (`--redis-url redis+cluster://…`).
+    Cluster,
 }
 
-/// Parses a run spec `STORE:PROCESSES` (`memory:1`, `redis:2`); the memory
+/// Parses a run spec `STORE:PROCESSES` (`memory:1`, `redis:2`, `cluster:2`); the memory
 /// store lives in one process, so it takes exactly one.
 pub fn parse_run(spec: &str) -> Result<(Store, usize), String> {
     let (store, n) = spec.split_once(':').unwrap_or((spec, "1"));
@@ -26,7 +28,10 @@ pub fn parse_run(spec: &str) -> Result<(Store, usize), String> {
     let store = match store {
         "memory" => Store::Memory,
         "redis" => Store::Redis,
-        other => return Err(format!("`{spec}`: unknown store `{other}` (memory or redis)")),
+        "cluster" => Store::Cluster,
+        other => {
+            return Err(format!("`{spec}`: unknown store `{other}` (memory, redis or cluster)"));
+        }
     };
     match (store, n) {
         (_, 0) => Err(format!("`{spec}`: at least one broker process")),
@@ -146,6 +151,7 @@ mod tests {
         assert_eq!(parse_run("memory:1"), Ok((Store::Memory, 1)));
         assert_eq!(parse_run("redis:2"), Ok((Store::Redis, 2)));
         assert_eq!(parse_run("redis"), Ok((Store::Redis, 1)));
+        assert_eq!(parse_run("cluster:2"), Ok((Store::Cluster, 2)));
         assert!(parse_run("memory:2").is_err());
         assert!(parse_run("redis:0").is_err());
         assert!(parse_run("redis:x").is_err());

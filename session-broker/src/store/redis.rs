@@ -674,9 +674,8 @@ impl SessionStore for RedisStore {
         self.cache.learn(host, record.profile, answer);
         let claimed = answer > 0;
         if claimed && indexed {
-            // Unconfirmed, a claim a failover lost would free a slot the player holds: it lapses
-            // by its deadline instead.
-            conn.replicated(&host_k).await?;
+            // Not waited for on a replica: a claim a failover loses frees the slot for another
+            // player, whom the host then turns away (it counts its own slots).
             return Ok(true);
         }
         if claimed {
@@ -720,6 +719,7 @@ impl SessionStore for RedisStore {
         if target != SessionState::Allocated {
             let mut conn = self.conn.clone();
             // On a replica before its deadline goes: a failover never ends a confirmed session.
+            // (WAIT holds this connection for a round trip to the replica: once per session.)
             conn.replicated(&session_key(&host, session_id)).await?;
             let _: () = conn.zrem(DEADLINES, format!("{host}|{session_id}")).await?;
         }

@@ -59,10 +59,12 @@ pub enum RedisConnection {
 }
 
 /// How long a write waits for a replica to acknowledge it on a Cluster.
-const REPLICA_WAIT_MS: u64 = 500;
-/// How long a Cluster node may take to connect or to answer before the command fails
-/// (and the request gets a 503 with Retry-After), so that a dead master costs no more.
-const NODE_TIMEOUT: Duration = Duration::from_secs(1);
+const REPLICA_WAIT_MS: u64 = 1_000;
+/// How long a Cluster node may take to accept a connection before the command fails (and
+/// the request gets a 503 with Retry-After), so that a dead master costs no more.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a Cluster node may take to answer: a loaded node is slow, not gone.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a pipeline's commands must run in their order on a Cluster (each answered
 /// before the next goes), or may all run at once.
@@ -85,8 +87,8 @@ impl RedisConnection {
                 // A few quick retries (a moved slot, a reconnect), not minutes of them: while a
                 // master fails over, requests fail fast with a 503 and clients retry.
                 let client = ClusterClientBuilder::new(seeds.iter().map(String::as_str))
-                    .connection_timeout(NODE_TIMEOUT)
-                    .response_timeout(NODE_TIMEOUT)
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .response_timeout(ANSWER_TIMEOUT)
                     .retries(3)
                     .min_retry_wait(50)
                     .max_retry_wait(500)
