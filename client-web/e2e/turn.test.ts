@@ -1,7 +1,7 @@
 // Media through a TURN relay: coturn (from apt) on loopback shares a secret with `gridplay up`, whose broker hands the
 // page short-lived TURN credentials with each allocation. A page told to go through the relay alone (`?ice=relay`)
-// plays through it; against a broker that hands out no TURN server it fails with a clear error, and gives
-// its slot back.
+// plays through it; against a broker that hands out no TURN server, or credentials coturn refuses, it fails with a
+// clear error, and gives its slot back.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -23,6 +23,8 @@ let dir: string | undefined;
 let coturn: ChildProcess | undefined;
 let relayed: Server | undefined;
 let plain: Server | undefined;
+/** A broker whose TURN secret is not coturn's: every credential it hands out is refused. */
+let refused: Server | undefined;
 let browser: Browser | undefined;
 
 /** Resolves once something listens on TCP `port` of 127.0.0.1. */
@@ -58,6 +60,9 @@ before(async () => {
   const ice = ["--stun-url", `stun:127.0.0.1:${port}`, "--turn-url", `turn:127.0.0.1:${port}?transport=udp`, "--turn-secret-file", secretFile];
   relayed = await startServer({ slots: 1, upArgs: ice });
   plain = await startServer({ slots: 1 });
+  const wrongSecret = join(dir, "wrong.secret");
+  await writeFile(wrongSecret, "not-the-turn-servers-secret\n");
+  refused = await startServer({ slots: 1, upArgs: [...ice.slice(0, -1), wrongSecret] });
   browser = await launchBrowser();
 });
 
@@ -65,6 +70,7 @@ after(async () => {
   await browser?.close();
   await relayed?.stop();
   await plain?.stop();
+  await refused?.stop();
   coturn?.kill();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
@@ -98,3 +104,14 @@ test("the relay alone without a TURN server is a clear error in the page, and th
     assert.match((await error.textContent()) ?? "", /no TURN server/);
   }
 });
+
+test("credentials the TURN server refuses are a clear error in the page", async () => {
+  assert.ok(refused && browser);
+  const { page } = browser;
+  await page.goto(`${refused.url}?ice=relay`);
+  await page.locator('[data-app-id="orbit"]').getByRole("button", { name: "Play" }).click();
+  const error = page.locator("#error");
+  await error.waitFor({ state: "visible", timeout: WAIT_MS });
+  assert.match((await error.textContent()) ?? "", /TURN server gave no relay address \(credentials refused or expired/);
+});
+
