@@ -12,12 +12,10 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { launchBrowser, type Browser } from "./browser.ts";
-import { WAIT_MS, sleep, stats, waitFor, watchPage } from "./helpers.ts";
+import { WAIT_MS, sleep, waitFor, watchPage } from "./helpers.ts";
 import { freePort, startServer, type Server } from "./server.ts";
 
 const SECRET = "gridplay-e2e-turn-secret";
-/** Frames counted over MEASURE_MS for the reported rate. */
-const MEASURE_MS = 3_000;
 
 let dir: string | undefined;
 let coturn: ChildProcess | undefined;
@@ -82,12 +80,8 @@ test("through the TURN relay alone the page plays", async () => {
   // With iceTransportPolicy "relay" the page offers relay candidates only: every frame came through coturn.
   await page.goto(`${relayed.url}?ice=relay`);
   await page.locator('[data-app-id="orbit"]').getByRole("button", { name: "Play" }).click();
+  // The rate is tests/netns/nat.sh's to check; here, that frames keep coming through the relay.
   await waitFor(page, "180 frames", (n) => window.__gridplay.framesDecoded >= n, 180);
-  const before = (await stats(page)).framesDecoded;
-  await sleep(MEASURE_MS);
-  const fps = ((await stats(page)).framesDecoded - before) / (MEASURE_MS / 1000);
-  // The rate bar (55 fps) is tests/netns/nat.sh's, on a quiet machine; here it is only reported.
-  console.error(`[e2e] turn_relay_fps=${fps.toFixed(1)}`);
   await page.getByRole("button", { name: "End session" }).click();
   assert.deepEqual(pageErrors, []);
 });

@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use gridplay_protocol::ApiError;
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
-    Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, SessionRecord, SessionUpdate,
+    Heartbeat, HeartbeatAck, HostRegistered, HostRegistration, IceServer, SessionRecord,
+    SessionUpdate,
 };
 
 use super::extract::SignedBody;
@@ -41,14 +42,13 @@ pub(super) async fn register(
         registration.whep_url = format!("{relay}/whep");
         registration.ping_url = format!("{relay}/ping");
     }
-    let registration = &registration;
-    state.store.register_host(registration, now).await?;
+    state.store.register_host(&registration, now).await?;
     tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
     Ok(Json(HostRegistered {
         broker_public_key: encode_public_key(&state.key.verifying_key()),
         heartbeat_ms: state.config.heartbeat.as_millis() as u64,
         lease_ms: state.config.lease.as_millis() as u64,
-        ice_servers: state.ice_servers(&format!("host-{}", registration.host_id), now),
+        ice_servers: host_ice_servers(&state, &registration.host_id, now),
     }))
 }
 
@@ -67,7 +67,7 @@ pub(super) async fn heartbeat(
         return Err(BrokerError::BadRequest("at most 4096 sessions per heartbeat".into()));
     }
     let mut ack = state.store.heartbeat(&host_id, &request.body, now).await?;
-    ack.ice_servers = state.ice_servers(&format!("host-{host_id}"), now);
+    ack.ice_servers = host_ice_servers(&state, &host_id, now);
     Ok(Json(ack))
 }
 
@@ -86,4 +86,9 @@ pub(super) async fn update_session(
         state.store.update_session(&session_id, Some(&host_id), request.body.state, now).await?;
     tracing::info!(session = %session_id, state = ?record.state, "host update");
     Ok(Json(record))
+}
+
+/// The STUN and TURN servers for host `host_id`'s own ICE, with credentials in its name.
+fn host_ice_servers(state: &Shared, host_id: &str, now_ms: u64) -> Vec<IceServer> {
+    state.ice_servers(&format!("host-{host_id}"), now_ms)
 }

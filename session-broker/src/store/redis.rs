@@ -648,9 +648,10 @@ impl SessionStore for RedisStore {
         type Answers =
             (redis::RedisResult<Option<String>>, redis::RedisResult<i64>, redis::RedisResult<i64>);
         let (indexed, deadline_added, answer): Answers = if conn.is_cluster() {
-            // Their keys lie in three slots: one by one.
-            let indexed = index.query_async(&mut conn).await?;
-            let deadline_added = deadline.query_async(&mut conn).await?;
+            // Their keys lie in three slots: one by one, the script last.
+            let mut first = redis::pipe();
+            first.add_command(index).add_command(deadline);
+            let (indexed, deadline_added) = conn.run(&first, Order::Kept).await?;
             (Ok(indexed), Ok(deadline_added), claim.invoke_async(&mut conn).await)
         } else {
             // One round trip.
@@ -718,7 +719,7 @@ impl SessionStore for RedisStore {
         self.set_state(&host, session_id, target, None).await?;
         if target != SessionState::Allocated {
             let mut conn = self.conn.clone();
-            // On a replica before its deadline goes: a failover never ends a confirmed session.
+            // On a replica before its deadline goes, so that a failover keeps the session's state.
             // (WAIT holds this connection for a round trip to the replica: once per session.)
             conn.replicated(&session_key(&host, session_id)).await?;
             let _: () = conn.zrem(DEADLINES, format!("{host}|{session_id}")).await?;

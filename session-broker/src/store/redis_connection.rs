@@ -2,9 +2,9 @@
 //! run on both: a Cluster takes a pipeline only when all its keys share a slot, so there a
 //! pipeline's commands go one by one, routed each to its own node.
 
-use futures_util::future::try_join_all;
 use std::time::Duration;
 
+use futures_util::future::try_join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
@@ -104,8 +104,8 @@ impl RedisConnection {
     }
 
     /// On a Cluster, waits until a replica of `key`'s master holds what was written there, so
-    /// that a failover cannot lose it: a write no replica acknowledged in time is an error
-    /// (a master without replicas has nothing to wait for). One server: nothing to do.
+    /// that a failover cannot lose it: a write no replica acknowledged in time is an error.
+    /// A master without replicas, and one server, have nothing to wait for.
     pub async fn replicated(&mut self, key: &str) -> Result<(), BrokerError> {
         let Self::Cluster(cluster) = self else { return Ok(()) };
         let master = || {
@@ -114,16 +114,15 @@ impl RedisConnection {
                 SlotAddr::Master,
             )))
         };
+        // Asked first: WAIT on a master without replicas would block for its whole timeout.
+        let role = cluster.route_command(redis::cmd("ROLE").clone(), master()).await?;
+        if !lists_replicas(&role) {
+            return Ok(());
+        }
         let wait = redis::cmd("WAIT").arg(1).arg(REPLICA_WAIT_MS).clone();
         let acknowledged = i64::from_redis_value(cluster.route_command(wait, master()).await?)
             .map_err(|e| BrokerError::Store(format!("WAIT: {e}")))?;
-        if acknowledged >= 1 {
-            return Ok(());
-        }
-        // ROLE on a master: ["master", offset, [[ip, port, offset], …]].
-        let role = cluster.route_command(redis::cmd("ROLE").clone(), master()).await?;
-        let has_replicas = matches!(&role, Value::Array(fields) if matches!(fields.get(2), Some(Value::Array(r)) if !r.is_empty()));
-        if has_replicas {
+        if acknowledged < 1 {
             return Err(BrokerError::Store(format!(
                 "no replica acknowledged the write within {REPLICA_WAIT_MS} ms"
             )));
@@ -160,6 +159,13 @@ impl RedisConnection {
         };
         Ok(T::from_redis_value(Value::Array(answers))?)
     }
+}
+
+/// Whether a master's answer to ROLE (`["master", offset, [[ip, port, offset], …]]`) lists a
+/// replica.
+fn lists_replicas(role: &Value) -> bool {
+    let Value::Array(fields) = role else { return false };
+    matches!(fields.get(2), Some(Value::Array(replicas)) if !replicas.is_empty())
 }
 
 impl ConnectionLike for RedisConnection {
