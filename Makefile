@@ -10,6 +10,8 @@ CARGO ?= cargo
 WEB := client-web
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ANVIL := chain/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+# The one program and, beside it, the library that app sandboxes preload for their gamepads.
+GRIDPLAY_BUILD := -p gridplay -p gridplay-gamepad-preload --bin gridplay --lib
 
 .PHONY: help deps web-deps chain-deps peers-venv web up test test-rust test-web test-chain test-netns e2e lint generated bench fuzz clean
 
@@ -55,7 +57,7 @@ web: web-deps
 
 # The whole network on this machine, settling on a local anvil (contract deployed, host bonded, demo player funded).
 up: deps web chain-deps
-	$(CARGO) build --release --bin gridplay
+	$(CARGO) build --release $(GRIDPLAY_BUILD)
 	$(TARGET_DIR)/release/gridplay up --web-dir $(WEB)/dist --anvil $(abspath $(ANVIL)) --apps apps/catalogue.toml $(ARGS)
 
 lint:
@@ -64,6 +66,7 @@ lint:
 	$(CARGO) clippy -p gridplay-streaming -p gridplay-host --all-targets --features gridplay-streaming/nvenc -- -D warnings
 
 test-rust:
+	$(CARGO) build -p gridplay-gamepad-preload
 	$(CARGO) test --workspace
 
 # TypeScript types are generated from the protocol crate by `cargo test`; the committed copies must match.
@@ -79,7 +82,7 @@ test-chain: chain-deps
 	cd chain/contracts && node compile.mjs --check && node scripts/vectors.mjs --check
 
 e2e: web chain-deps peers-venv
-	$(CARGO) build --bin gridplay
+	$(CARGO) build $(GRIDPLAY_BUILD)
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/debug/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
 	  GRIDPLAY_PEERS_PYTHON=$(abspath $(PEERS_VENV))/bin/python npm run --silent e2e
 
@@ -106,7 +109,7 @@ test: deps lint test-web test-chain generated e2e test-netns
 # The apps run measures capture cost, host CPU per app session, Play to first frame per app (from its browser run)
 # and vkcube sessions per host: bench/results/apps.json.
 bench: deps web chain-deps
-	$(CARGO) build --release -p gridplay -p gridplay-bench
+	$(CARGO) build --release -p gridplay -p gridplay-bench -p gridplay-gamepad-preload
 	mkdir -p bench/results
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
 	  npm run --silent bench | tail -n 1 > $(abspath bench/results)/browser.json

@@ -75,4 +75,10 @@ test("the tracker sends snapshots on change, for several pads, and GamepadGone o
   tracker.update([pad(3)]);
   assert.deepEqual(tracker.releaseAll(), [{ GamepadGone: { pad: 3 } }]);
   assert.deepEqual(tracker.releaseAll(), []);
+  // A state the channel could not take goes again, and only it.
+  const [held] = tracker.update([pad(5, [1]), pad(6)]);
+  assert.ok(held !== undefined);
+  tracker.unsent(held);
+  assert.deepEqual(tracker.update([pad(5, [1]), pad(6)]), [held]);
+  assert.deepEqual(tracker.update([pad(5, [1]), pad(6)]), []);
 });

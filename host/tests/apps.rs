@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use gridplay_host::catalogue::{Catalogue, SANDBOX_PATH, find_program};
-use gridplay_protocol::input::{InputEvent, InputKind};
+use gridplay_protocol::input::{InputEvent, InputKind, gamepad_button};
 use gridplay_protocol::probe::HostProbeMessage;
 use gridplay_protocol::quic::{JoinRole, VideoCarriage};
 use gridplay_protocol::{AllocateResponse, SessionState};
@@ -525,4 +525,44 @@ async fn an_app_cannot_make_its_sound_server_reach_past_the_sandbox() {
     let (session, _viewer, mut watch) = play(&net, "pulse-probe").await;
     assert_eq!(end_reason(&mut watch).await, "app exited (status 0)");
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
+}
+
+/// An SDL2 game that exits with the face button its one gamepad holds.
+const PAD_APP: &str = include_str!("../../tests/apps/gamepad.toml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_players_gamepad_is_a_device_of_their_own_app_and_no_other() {
+    let _serial = SERIAL.lock().await;
+    let workers = Path::new(env!("CARGO_BIN_EXE_gridplay-worker")).parent().unwrap();
+    let library = workers.join(gridplay_host::workloads::app::gamepads::LIBRARY);
+    let built = library.is_file();
+    assert!(built, "{} is missing: cargo build -p gridplay-gamepad-preload", library.display());
+    let net = network_of(PAD_APP).await;
+    let (south, south_viewer, mut south_watch) = play(&net, "pad").await;
+    let (east, east_viewer, mut east_watch) = play(&net, "pad").await;
+    south_watch.picture().await;
+    east_watch.picture().await;
+    // Each player holds their own face button with the rest, south first: a pad
+    // leaking into the other session would be a second pad there, or the wrong button.
+    let hold = |face: u32| InputKind::Gamepad {
+        pad: 0,
+        buttons: face | gamepad_button::DPAD_UP,
+        left_trigger: 0,
+        right_trigger: 255,
+        left_x: 32767,
+        left_y: 0,
+        right_x: 0,
+        right_y: 0,
+    };
+    let players = [(&south_viewer, gamepad_button::SOUTH), (&east_viewer, gamepad_button::EAST)];
+    for (viewer, face) in players {
+        for seq in 1..=2 {
+            viewer.send_input(&InputEvent { seq, kind: hold(face) }.encode().unwrap()).unwrap();
+        }
+    }
+    assert_eq!(end_reason(&mut south_watch).await, "app exited (status 10)");
+    assert_eq!(end_reason(&mut east_watch).await, "app exited (status 11)");
+    for session in [south, east] {
+        net.wait_for_state(&session.session_id, SessionState::Ended).await;
+    }
 }

@@ -18,10 +18,11 @@ const NO_DEFAULT = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "
  * Starts capturing; returns a function that stops it and releases held keys, touches and gamepads. `deliver` gets each
  * input with the time it happened (the DOM event's timeStamp, performance.now() time base) when there was an event.
  * With a `clipboard`, a paste chord first sends the page's clipboard text, and the inputs after it wait for that.
+ * `deliver` says whether the input went out; a gamepad's state that did not is sent again.
  */
 export function captureInput(
   video: HTMLVideoElement,
-  deliver: (kind: InputKind, at?: number) => void,
+  deliver: (kind: InputKind, at?: number) => boolean,
   clipboard?: SharedClipboard,
 ): () => void {
   // Inputs go out in order: while work is queued (reading the clipboard for a paste), they queue behind it.
@@ -36,7 +37,11 @@ export function captureInput(
         queued -= 1;
       });
   };
-  const send = (kind: InputKind, at?: number): void => (queued === 0 ? deliver(kind, at) : later(() => deliver(kind, at)));
+  const send = (kind: InputKind, at?: number): boolean => {
+    if (queued === 0) return deliver(kind, at);
+    later(() => void deliver(kind, at));
+    return true;
+  };
   const held = new Set<string>();
   // The cursor in client coordinates; under pointer lock it is moved by movementX/Y.
   let cursor = { x: 0, y: 0 };

@@ -23,15 +23,17 @@ export class InputChannel {
     channel.addEventListener("message", (e: MessageEvent<unknown>) => this.onMessage(e.data));
   }
 
-  /** Sends one event that happened at `at` (default now) if the channel is open (input made before it opens is dropped). */
-  send(kind: InputKind, at: number = performance.now()): void {
-    if (this.channel.readyState !== "open") return;
+  /** Sends one event that happened at `at` (default now) if the channel is open; false when it was not (input made
+   * before it opens is dropped). */
+  send(kind: InputKind, at: number = performance.now()): boolean {
+    if (this.channel.readyState !== "open") return false;
     this.seq = this.seq >= 0xffffffff ? 1 : this.seq + 1;
     const bytes = encodeInput({ seq: this.seq, kind });
     this.channel.send(bytes);
     this.latency.sent(this.seq, performance.now());
     this.photons?.sent(this.seq, at);
     stats.inputsSent += 1;
+    return true;
   }
 
   private onMessage(data: unknown): void {

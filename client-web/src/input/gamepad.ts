@@ -94,18 +94,26 @@ export class GamepadTracker {
     return out;
   }
 
+  /** Forgets that `kind` was sent, when it could not be: a pad's state then goes again with the next update. */
+  unsent(kind: InputKind): void {
+    if ("Gamepad" in kind) this.sent.delete(kind.Gamepad.pad);
+  }
+
   /** GamepadGone for every pad the host knows of (when input stops). */
   releaseAll(): InputKind[] {
     return this.update([]);
   }
 }
 
-/** Polls the gamepads once per animation frame and sends their changes; returns a function that stops and releases them. */
-export function captureGamepads(send: (kind: InputKind) => void): () => void {
+/** Polls the gamepads once per animation frame and sends their changes (again, while `send` says it could not); returns
+ * a function that stops and releases them. */
+export function captureGamepads(send: (kind: InputKind) => boolean): () => void {
   if (typeof navigator.getGamepads !== "function") return () => undefined;
   const tracker = new GamepadTracker();
   const poll = (): void => {
-    for (const kind of tracker.update(navigator.getGamepads())) send(kind);
+    for (const kind of tracker.update(navigator.getGamepads())) {
+      if (!send(kind)) tracker.unsent(kind);
+    }
     frame = requestAnimationFrame(poll);
   };
   let frame = requestAnimationFrame(poll);

@@ -108,7 +108,7 @@ impl Translator {
                     None => Vec::new(),
                 }
             }
-            // Gamepads have no X device here; the clipboard is the clipboard's.
+            // Gamepads are the app's own devices (see `gamepads`); the clipboard is the clipboard's.
             InputKind::Gamepad { .. }
             | InputKind::GamepadGone { .. }
             | InputKind::Clipboard { .. } => Vec::new(),

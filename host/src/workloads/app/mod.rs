@@ -1,13 +1,14 @@
 //! An app from the catalogue, sealed in its own session: a fresh X
 //! [`display`] of the session's size and a [`sound`] server of its own, the
 //! app in a [`sandbox`], frames captured from the display's [`screen`], sound
-//! from the server's sink, and the player's [`input`] injected into the
-//! display. Dropping it ends the app's whole process tree, the display, the
+//! from the server's sink, the player's [`input`] injected into the display
+//! and their [`gamepads`] served as the app's own devices. Dropping it ends the app's whole process tree, the display, the
 //! sound server and the session's directory.
 
 pub mod cgroup;
 mod clipboard;
 mod display;
+pub mod gamepads;
 mod input;
 mod keymap;
 mod process;
@@ -26,6 +27,7 @@ use crate::catalogue::{AppEntry, Catalogue};
 use cgroup::Limits;
 use clipboard::Clipboard;
 use display::Display;
+use gamepads::Gamepads;
 use input::Translator;
 use sandbox::{Sandbox, SessionDir};
 use screen::Screen;
@@ -47,6 +49,12 @@ pub fn preflight(catalogue: &Catalogue) -> Result<(), HostError> {
                 "`{program}` is not on the PATH: apps need it (apt install {package})"
             )));
         }
+    }
+    if gamepads::library().is_none() {
+        tracing::warn!(
+            "apps see no gamepads: {} is not next to this program (cargo build -p gridplay-gamepad-preload)",
+            gamepads::LIBRARY
+        );
     }
     for (program, package) in [("pulseaudio", "pulseaudio"), ("parec", "pulseaudio-utils")] {
         if crate::catalogue::find_program(program, &path).is_none() {
@@ -94,6 +102,7 @@ pub fn sweep(name: &str) {
 /// the sound server, the display, the directory.
 pub struct AppWorkload {
     clipboard: Clipboard,
+    gamepads: Gamepads,
     screen: Screen,
     sandbox: Sandbox,
     sound: Option<SoundServer>,
@@ -123,11 +132,13 @@ impl AppWorkload {
             .inspect_err(|e| tracing::warn!(app = %entry.app.id, "no sound: {e}"))
             .ok();
         let socket = sound.as_ref().map(SoundServer::socket);
+        let gamepads = Gamepads::new(&dir.input());
         let sandbox = Sandbox::start(entry, &display, socket, &dir, limits)?;
         let number = display.number();
         tracing::debug!(app = %entry.app.id, display = number, pid = sandbox.pid(), "app started");
         Ok(Self {
             clipboard,
+            gamepads,
             screen,
             sandbox,
             sound,
@@ -140,8 +151,12 @@ impl AppWorkload {
 
 impl Workload for AppWorkload {
     fn apply(&mut self, event: &InputEvent) -> Result<(), HostError> {
-        if let InputKind::Clipboard { text } = &event.kind {
-            return self.clipboard.offer(text);
+        match &event.kind {
+            InputKind::Clipboard { text } => return self.clipboard.offer(text),
+            InputKind::Gamepad { .. } | InputKind::GamepadGone { .. } => {
+                return self.gamepads.apply(event);
+            }
+            _ => {}
         }
         let fakes = self.input.translate(event, self.screen.size());
         self.screen.inject(&fakes)
@@ -155,6 +170,7 @@ impl Workload for AppWorkload {
         if let Some(status) = self.sandbox.exited() {
             return Err(HostError::AppExited(status.into()));
         }
+        self.gamepads.serve();
         Ok(self.screen.capture()?.map_or(Picture::Unchanged, Picture::Bgrx))
     }
 

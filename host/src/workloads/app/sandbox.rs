@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::cgroup::{Group, Hierarchy, Limits};
 use super::display::Display;
+use super::gamepads;
 use super::process;
 use super::sound::SOCKET_IN_SANDBOX;
 use crate::HostError;
@@ -26,8 +27,8 @@ pub(super) const SANDBOX_UID: u32 = 65534;
 /// Where the app's home is inside the sandbox.
 const HOME: &str = "/home/player";
 
-/// A session's private directory on the host: the display's cookie and
-/// the app's home. Removed with everything in it when dropped.
+/// A session's private directory on the host: the display's cookie, the
+/// app's home and its input devices. Removed with everything in it when dropped.
 pub struct SessionDir {
     path: PathBuf,
 }
@@ -40,6 +41,7 @@ impl SessionDir {
         let dir = Self { path };
         std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o700))?;
         std::fs::create_dir(dir.home())?;
+        std::fs::create_dir(dir.input())?;
         Ok(dir)
     }
 
@@ -56,6 +58,11 @@ impl SessionDir {
     /// The app's home.
     pub fn home(&self) -> PathBuf {
         self.path.join("home")
+    }
+
+    /// The app's `/dev/input`: its gamepads' nodes.
+    pub fn input(&self) -> PathBuf {
+        self.path.join("input")
     }
 
     /// Hands the directory to the sandbox's user (a no-op unless running as root).
@@ -272,6 +279,13 @@ fn arguments(
         add(&["--dev-bind", &device, &device]);
     }
     add(&["--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]);
+    let preload = gamepads::library();
+    if let Some(library) = &preload {
+        // The session's own pads where Linux puts pads, found by scanning
+        // (there is no udev in here), opened through the preloaded library.
+        add(&["--bind", &dir.input().to_string_lossy(), gamepads::DIRECTORY]);
+        add(&["--ro-bind", &library.to_string_lossy(), gamepads::LIBRARY_IN_SANDBOX]);
+    }
     let socket = display.socket().to_string_lossy().into_owned();
     add(&["--dir", "/tmp/.X11-unix", "--ro-bind", &socket, &socket]);
     if let Some(socket) = sound {
@@ -293,6 +307,16 @@ fn arguments(
     }
     if sound.is_some() {
         add(&["--setenv", "PULSE_SERVER", &format!("unix:{SOCKET_IN_SANDBOX}")]);
+    }
+    if preload.is_some() {
+        let environment = [
+            ("LD_PRELOAD", gamepads::LIBRARY_IN_SANDBOX),
+            ("SDL_JOYSTICK_DISABLE_UDEV", "1"),
+            ("SDL_JOYSTICK_HIDAPI", "0"),
+        ];
+        for (key, value) in environment {
+            add(&["--setenv", key, value]);
+        }
     }
     for (key, value) in &entry.env {
         add(&["--setenv", key, value]);
