@@ -527,7 +527,8 @@ async fn an_app_cannot_make_its_sound_server_reach_past_the_sandbox() {
     net.wait_for_state(&session.session_id, SessionState::Ended).await;
 }
 
-/// An SDL2 game that exits with the face button its one gamepad holds.
+/// An SDL2 game and a joystick-interface program, each exiting with the face
+/// button its one gamepad holds.
 const PAD_APP: &str = include_str!("../../tests/apps/gamepad.toml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -540,8 +541,10 @@ async fn each_players_gamepad_is_a_device_of_their_own_app_and_no_other() {
     let net = network_of(PAD_APP).await;
     let (south, south_viewer, mut south_watch) = play(&net, "pad").await;
     let (east, east_viewer, mut east_watch) = play(&net, "pad").await;
-    south_watch.picture().await;
-    east_watch.picture().await;
+    let (west, west_viewer, mut west_watch) = play(&net, "joystick").await;
+    for watch in [&mut south_watch, &mut east_watch, &mut west_watch] {
+        watch.picture().await;
+    }
     // Each player holds their own face button with the rest, south first: a pad
     // leaking into the other session would be a second pad there, or the wrong button.
     let hold = |face: u32| InputKind::Gamepad {
@@ -554,7 +557,11 @@ async fn each_players_gamepad_is_a_device_of_their_own_app_and_no_other() {
         right_x: 0,
         right_y: 0,
     };
-    let players = [(&south_viewer, gamepad_button::SOUTH), (&east_viewer, gamepad_button::EAST)];
+    let players = [
+        (&south_viewer, gamepad_button::SOUTH),
+        (&east_viewer, gamepad_button::EAST),
+        (&west_viewer, gamepad_button::WEST),
+    ];
     for (viewer, face) in players {
         for seq in 1..=2 {
             viewer.send_input(&InputEvent { seq, kind: hold(face) }.encode().unwrap()).unwrap();
@@ -562,7 +569,8 @@ async fn each_players_gamepad_is_a_device_of_their_own_app_and_no_other() {
     }
     assert_eq!(end_reason(&mut south_watch).await, "app exited (status 10)");
     assert_eq!(end_reason(&mut east_watch).await, "app exited (status 11)");
-    for session in [south, east] {
+    assert_eq!(end_reason(&mut west_watch).await, "app exited (status 12)");
+    for session in [south, east, west] {
         net.wait_for_state(&session.session_id, SessionState::Ended).await;
     }
 }
