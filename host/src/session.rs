@@ -184,7 +184,9 @@ impl PlayerPeer {
     /// Sends a frame of sound, if the player asked for sound.
     async fn send_sound(&self, packet: SoundPacket) -> Result<(), StreamingError> {
         match self {
-            Self::WebRtc(peer) => peer.send_sound(packet.data, packet.samples).await,
+            Self::WebRtc(peer) => {
+                peer.send_sound(packet.data, packet.samples, packet.captured_at).await
+            }
             Self::Quic(peer) => peer.send_sound(&packet.data, packet.samples, packet.captured_at),
         }
     }

@@ -1,6 +1,6 @@
-//! Pieces the host's interceptors share: [`OnRead`], an interceptor that passes every
-//! packet through and lets a [`ReadHook`] look at (and mark) what comes from the wire,
-//! and [`LocalStreams`], the local streams of one kind by SSRC.
+//! Pieces the host's interceptors share: [`Hooked`], an interceptor that passes every
+//! packet through and lets a [`PacketHook`] look at (and mark) what comes from the wire
+//! and what goes to it, and [`LocalStreams`], the local streams of one kind by SSRC.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
@@ -9,31 +9,33 @@ use rtc::interceptor::{Interceptor, StreamInfo, TaggedPacket};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-/// What an [`OnRead`] interceptor does with the packets it reads.
-pub(crate) trait ReadHook: Send + Sync {
+/// What an [`Hooked`] interceptor does with the packets it reads.
+pub(crate) trait PacketHook: Send + Sync {
     /// Looks at one packet read from the wire, and may mark it.
-    fn read(&mut self, msg: &mut TaggedPacket);
+    fn read(&mut self, _msg: &mut TaggedPacket) {}
+    /// Looks at one packet on its way to the wire, and may change it.
+    fn write(&mut self, _msg: &mut TaggedPacket) {}
     /// A local stream was bound.
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     /// A local stream was unbound.
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// An interceptor that passes everything through, showing its hook what it reads.
-pub(crate) struct OnRead<H> {
+/// An interceptor that passes everything through, showing its hook what passes.
+pub(crate) struct Hooked<H> {
     hook: H,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl<H: ReadHook> OnRead<H> {
+impl<H: PacketHook> Hooked<H> {
     /// Shows `hook` every packet read.
     pub(crate) fn new(hook: H) -> Self {
         Self { hook, read: VecDeque::new(), write: VecDeque::new() }
     }
 }
 
-impl<H: ReadHook> Protocol<TaggedPacket, TaggedPacket, ()> for OnRead<H> {
+impl<H: PacketHook> Protocol<TaggedPacket, TaggedPacket, ()> for Hooked<H> {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -50,7 +52,8 @@ impl<H: ReadHook> Protocol<TaggedPacket, TaggedPacket, ()> for OnRead<H> {
         self.read.pop_front()
     }
 
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.hook.write(&mut msg);
         self.write.push_back(msg);
         Ok(())
     }
@@ -60,7 +63,7 @@ impl<H: ReadHook> Protocol<TaggedPacket, TaggedPacket, ()> for OnRead<H> {
     }
 }
 
-impl<H: ReadHook> Interceptor for OnRead<H> {
+impl<H: PacketHook> Interceptor for Hooked<H> {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         self.hook.bind_local_stream(info);
     }

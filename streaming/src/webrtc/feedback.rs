@@ -16,7 +16,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::shared::time::SystemInstant;
 
-use super::chain::{LocalStreams, OnRead, ReadHook};
+use super::chain::{Hooked, LocalStreams, PacketHook};
 use crate::rate::{PacketFeedback, QualityChange, RateController};
 
 /// Pacing rate over the controller's target (as libwebrtc's pacer does).
@@ -147,9 +147,9 @@ pub(crate) struct ReceiverReports {
 
 impl ReceiverReports {
     /// The interceptor whose reports feed `rate`.
-    pub(crate) fn new(rate: SharedRate) -> OnRead<Self> {
+    pub(crate) fn new(rate: SharedRate) -> Hooked<Self> {
         let announced = rate.pacing_bps();
-        OnRead::new(Self { rate, video: LocalStreams::of("video"), clock: None, announced })
+        Hooked::new(Self { rate, video: LocalStreams::of("video"), clock: None, announced })
     }
 
     /// The round trip a report block states, from when it arrived (`now_ntp`, the middle 32
@@ -165,7 +165,7 @@ impl ReceiverReports {
     }
 }
 
-impl ReadHook for ReceiverReports {
+impl PacketHook for ReceiverReports {
     fn read(&mut self, msg: &mut TaggedPacket) {
         let Packet::Rtcp(packets) = &msg.message.packet else { return };
         let now = msg.now;
@@ -210,12 +210,12 @@ pub(crate) struct KeyframeRequests;
 
 impl KeyframeRequests {
     /// The interceptor.
-    pub(crate) fn interceptor() -> OnRead<Self> {
-        OnRead::new(Self)
+    pub(crate) fn interceptor() -> Hooked<Self> {
+        Hooked::new(Self)
     }
 }
 
-impl ReadHook for KeyframeRequests {
+impl PacketHook for KeyframeRequests {
     fn read(&mut self, msg: &mut TaggedPacket) {
         if let Packet::Rtcp(packets) = &msg.message.packet
             && asks_for_keyframe(packets)

@@ -5,6 +5,7 @@
 //! packetization-mode 1), an unordered "input" data channel and, from
 //! clients that report probes, a reliable "probes" channel.
 
+mod capture_clock;
 mod chain;
 mod feedback;
 mod framer;

@@ -31,6 +31,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::default_runtime;
 
+use super::capture_clock::{CaptureClock, CaptureTimeReports};
 use super::feedback::{KeyframeRequests, ReceiverReports, SharedRate};
 use super::pacing::SoundFirst;
 use crate::StreamingError;
@@ -66,6 +67,10 @@ pub(crate) const PLAYOUT_DELAY_URI: &str =
 /// rate from what passes it), application-ward of the congestion controller.
 const RECEIVER_REPORTS_SLOT: Slot = Slot::Custom(1_500);
 
+/// Where [`CaptureTimeReports`] rewrites sender reports: just wire-ward of
+/// `Slot::SenderReport`, which makes them.
+const CAPTURE_TIME_SLOT: Slot = Slot::Custom(10_500);
+
 /// Most bits the pacer releases back to back: about four full packets.
 const PACER_BURST_BITS: f64 = 4.0 * 1200.0 * 8.0;
 
@@ -74,8 +79,9 @@ const NACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Which side a peer is on.
 pub(crate) enum PeerRole {
-    /// Sends video; receiver feedback drives this rate controller.
-    Sender(SharedRate),
+    /// Sends video; receiver feedback drives this rate controller, and sender
+    /// reports tell the capture instants of this clock.
+    Sender(SharedRate, CaptureClock),
     /// Receives video; a jitter buffer of this depth (if any) reorders
     /// packets and waits for retransmissions before they reach the application.
     Receiver {
@@ -184,9 +190,10 @@ pub(crate) async fn build_peer(
         None,
     )?;
     let registry = match role {
-        PeerRole::Sender(rate) => {
+        PeerRole::Sender(rate, clock) => {
             let registry =
-                configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+                configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine))
+                    .with(CAPTURE_TIME_SLOT, CaptureTimeReports::new(clock));
             // The pacer starts at the controller's rate: a peer that sends no
             // transport-wide feedback never moves it from there but by its reports.
             let pacer = PacerBuilder::new()

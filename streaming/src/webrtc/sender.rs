@@ -22,8 +22,9 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
+use super::capture_clock::CaptureClock;
 use super::feedback::{SharedRate, asks_for_keyframe};
-use super::framer::{RtpFramer, SoundFramer};
+use super::framer::{CLOCK_RATE, RtpFramer, SoundFramer};
 use super::peer::IceSettings;
 use super::peer::{PeerRole, RawEvent, build_peer, h264_codec, opus_codec};
 use super::sdp::route_candidates_via;
@@ -68,6 +69,8 @@ pub struct StreamPeer {
     framer: Mutex<RtpFramer>,
     sound: Option<SoundTrack>,
     channels: Arc<Channels>,
+    /// Each track's capture instants, for its sender reports.
+    clock: CaptureClock,
 }
 
 /// A local track of one stream with one encoding of `codec` on `ssrc`.
@@ -110,7 +113,8 @@ impl StreamPeer {
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
             .map_err(|e| StreamingError::BadSdp(e.to_string()))?;
         let ice = IceSettings { servers: ice_servers.to_vec(), relay_only: false };
-        let built = build_peer(bind, PeerRole::Sender(rate), &ice).await?;
+        let clock = CaptureClock::default();
+        let built = build_peer(bind, PeerRole::Sender(rate, clock.clone()), &ice).await?;
         let pc = built.pc;
         if let Err(e) = pc.set_remote_description(offer).await {
             let _ = pc.close().await;
@@ -166,7 +170,7 @@ impl StreamPeer {
         tokio::spawn(pump_keyframe_requests(Arc::clone(&track), events_tx));
         let first_sequence = random_u32() as u16;
         let framer = Mutex::new(RtpFramer::new(ssrc, payload_type, first_sequence, random_u32()));
-        let peer = Self { pc, track, framer, sound, channels };
+        let peer = Self { pc, track, framer, sound, channels, clock };
         Ok((peer, answer_sdp, events_rx))
     }
 
@@ -177,6 +181,9 @@ impl StreamPeer {
     pub async fn send_frame(&self, data: Bytes, captured: Instant) -> Result<u32, StreamingError> {
         let (timestamp, packets) =
             self.framer.lock().expect("framer lock").packetize(&data, captured)?;
+        if let Some(first) = packets.first() {
+            self.clock.stamp(first.header.ssrc, timestamp, captured, CLOCK_RATE as u32);
+        }
         let no_playout_delay =
             [HeaderExtension::PlayoutDelay(PlayoutDelayExtension { min_delay: 0, max_delay: 0 })];
         for packet in packets {
@@ -185,11 +192,19 @@ impl StreamPeer {
         Ok(timestamp)
     }
 
-    /// Sends one Opus packet of `samples` samples per channel on the sound track;
-    /// dropped quietly when the receiver asked for no sound.
-    pub async fn send_sound(&self, opus: Bytes, samples: u32) -> Result<(), StreamingError> {
+    /// Sends one Opus packet of `samples` samples per channel, whose first
+    /// sample was captured at `captured`, on the sound track; dropped quietly
+    /// when the receiver asked for no sound.
+    pub async fn send_sound(
+        &self,
+        opus: Bytes,
+        samples: u32,
+        captured: Instant,
+    ) -> Result<(), StreamingError> {
         if let Some(sound) = &self.sound {
             let packet = sound.framer.lock().expect("framer lock").packetize(opus, samples);
+            let (ssrc, timestamp) = (packet.header.ssrc, packet.header.timestamp);
+            self.clock.stamp(ssrc, timestamp, captured, crate::audio::SAMPLE_RATE);
             sound.track.write_rtp(packet).await?;
         }
         Ok(())
