@@ -106,6 +106,8 @@ test: deps lint test-web test-chain generated e2e test-netns
 # (network namespaces: root) and 720p30 sessions per host: bench/results/streaming.json.
 # The chain run measures settlement gas per session-hour on anvil (1 to 10,000 sessions per epoch) against
 # per-report transactions: bench/results/chain.json.
+# The sound run plays Orbit in Chromium for 10 minutes (A/V offset, its drift, sound capture to playout) and measures
+# synthesis + Opus per frame: bench/results/audio.json.
 # The apps run measures capture cost, host CPU per app session, Play to first frame per app (from its browser run)
 # and vkcube sessions per host: bench/results/apps.json.
 bench: deps web chain-deps
@@ -118,7 +120,9 @@ bench: deps web chain-deps
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench streaming --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser.json --out bench/results
 	$(TARGET_DIR)/release/gridplay-bench chain --out bench/results
-	$(TARGET_DIR)/release/gridplay-bench sound --out bench/results
+	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
+	  npm run --silent bench:audio | tail -n 1 > $(abspath bench/results)/browser-audio.json
+	$(TARGET_DIR)/release/gridplay-bench sound --out bench/results --browser bench/results/browser-audio.json
 	cd $(WEB) && GRIDPLAY_BIN=$(abspath $(TARGET_DIR))/release/gridplay GRIDPLAY_WEB_DIR=$(abspath $(WEB))/dist \
 	  npm run --silent bench:apps | tail -n 1 > $(abspath bench/results)/browser-apps.json
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench apps --gridplay $(TARGET_DIR)/release/gridplay \

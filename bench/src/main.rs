@@ -11,7 +11,8 @@
 //! - `apps`: capture cost, host CPU per app session, Play to first frame per
 //!   app, vkcube sessions per host (`apps.json`);
 //! - `sound`: synthesis and Opus encode per frame at each frame length, against
-//!   the frame's duration (`sound.json`).
+//!   the frame's duration, and the browser run's sound latency, A/V offset and
+//!   drift against their goals (`audio.json`).
 
 mod apps;
 mod broker;
@@ -51,7 +52,8 @@ enum Command {
     Streaming(streaming::StreamingArgs),
     /// App sessions: capture cost, CPU per session, Play to first frame, vkcube sessions per host.
     Apps(apps::AppsArgs),
-    /// Sound: synthesis and Opus encode per frame, against the frame's duration.
+    /// Sound: synthesis and Opus encode per frame, against the frame's duration; with
+    /// the browser run, its latency, A/V offset and drift against their goals.
     Sound(sound::SoundArgs),
 }
 

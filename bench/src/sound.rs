@@ -1,6 +1,8 @@
-//! The cost of a session's sound: Orbit's synthesiser and the Opus encoder per frame, at
+//! A session's sound: what Orbit's synthesiser and the Opus encoder cost per frame, at
 //! each frame length, against the frame's own duration (the real-time budget a sound
-//! thread has), and the encoded bitrate.
+//! thread has), and the encoded bitrate; with the browser run's figures (`npm run
+//! bench:audio`), how long after capture the sound plays in Chromium and how far it is
+//! from the picture, against their goals, over the run (`audio.json`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,6 +22,33 @@ pub struct SoundArgs {
     /// Seconds of sound measured per frame length.
     #[arg(long, default_value_t = 20)]
     seconds: u32,
+    /// The browser run's JSON line (`npm run bench:audio`).
+    #[arg(long)]
+    browser: Option<PathBuf>,
+}
+
+/// Most |A/V offset| at p95 the sound may play from the picture (ms).
+const AV_OFFSET_GOAL_MS: f64 = 20.0;
+/// Most the offset may move from the run's first minute to its last (ms).
+const DRIFT_GOAL_MS: f64 = 5.0;
+
+/// What the browser run measured (see `client-web/e2e/audio-bench.ts`).
+#[derive(Debug, serde::Deserialize, Serialize)]
+struct BrowserSound {
+    duration_s: u64,
+    av_offset_ms: Offsets,
+    sound_capture_to_playout_ms: serde_json::Value,
+}
+
+/// The A/V offsets sampled once a second.
+#[derive(Debug, serde::Deserialize, Serialize)]
+struct Offsets {
+    p50: f64,
+    p95: f64,
+    abs_p95: f64,
+    first_minute_median: f64,
+    last_minute_median: f64,
+    samples: usize,
 }
 
 /// The cost at one frame length.
@@ -56,11 +85,47 @@ pub fn run(args: SoundArgs) -> anyhow::Result<()> {
         );
         costs.push(cost);
     }
+    // A session's sound thread at the default 10 ms frames, in cores.
+    let cores = costs.iter().find(|c| c.frame_ms == 10).map(|c| c.share_of_real_time);
+    let browser = match &args.browser {
+        Some(path) => Some(browser_figures(path)?),
+        None => None,
+    };
     std::fs::create_dir_all(&args.out)?;
-    let json =
-        serde_json::json!({ "frames": costs, "goal": "each frame's work well under its duration" });
-    std::fs::write(args.out.join("sound.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    let json = serde_json::json!({
+        "frames": costs,
+        "cpu_cores_per_session": cores,
+        "av_offset_drift_ms": browser
+            .as_ref()
+            .map(|b| b.av_offset_ms.last_minute_median - b.av_offset_ms.first_minute_median),
+        "browser": browser,
+        "goals": {
+            "frame_work": "each frame's work well under its duration",
+            "av_offset_abs_p95_ms": AV_OFFSET_GOAL_MS,
+            "drift_ms": DRIFT_GOAL_MS,
+        },
+    });
+    std::fs::write(args.out.join("audio.json"), serde_json::to_string_pretty(&json)? + "\n")?;
     Ok(())
+}
+
+/// Reads and prints the browser run's figures against their goals.
+fn browser_figures(path: &std::path::Path) -> anyhow::Result<BrowserSound> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let figures: BrowserSound = serde_json::from_str(text.trim())
+        .map_err(|e| anyhow::anyhow!("{}: not the browser run's JSON: {e}", path.display()))?;
+    let offsets = &figures.av_offset_ms;
+    let drift = offsets.last_minute_median - offsets.first_minute_median;
+    println!(
+        "A/V offset in Chromium over {} s: p50 {:.0} ms, |offset| p95 {:.0} ms (goal {AV_OFFSET_GOAL_MS:.0}: {:.1}x it); drift {drift:+.0} ms from the first minute to the last (goal within {DRIFT_GOAL_MS:.0})",
+        figures.duration_s,
+        offsets.p50,
+        offsets.abs_p95,
+        offsets.abs_p95 / AV_OFFSET_GOAL_MS,
+    );
+    println!("sound capture to playout: {}", figures.sound_capture_to_playout_ms);
+    Ok(figures)
 }
 
 fn measure(frame: AudioFrame, seconds: u32) -> anyhow::Result<FrameCost> {

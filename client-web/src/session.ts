@@ -153,6 +153,7 @@ export class PlaySession {
         stats.audioPacketsLost = figures.audio?.packetsLost ?? null;
         stats.audioConcealedSamples = figures.audio?.concealedSamples ?? null;
         stats.avOffsetMs = figures.avOffsetMs;
+        stats.soundLagMs = figures.soundLagMs;
       },
       rejected: (seq, reason) => {
         stats.probeReportsRejected += 1;

@@ -55,6 +55,9 @@ export interface GridplayStats {
   /** How much later (ms) the sound plays than the picture of the same instant, negative when it plays earlier (from
    * both tracks' estimatedPlayoutTimestamp; null until the host's RTCP sender reports for both arrived). */
   avOffsetMs: number | null;
+  /** How long ago the sound now playing was captured, by this machine's clock against the host's (ms; meaningful where
+   * both keep the same time); null while unknown. */
+  soundLagMs: number | null;
   /** The session's settlement voucher. */
   voucher: VoucherState;
   /** The latest receipt fetched for the session after it ended (GET /v1/sessions/{id}/receipt). */
@@ -94,6 +97,7 @@ export function freshStats(): GridplayStats {
     audioPacketsLost: null,
     audioConcealedSamples: null,
     avOffsetMs: null,
+    soundLagMs: null,
     voucher: { state: "off" },
     receipt: null,
   };

@@ -75,7 +75,7 @@ test("nothing played out in the interval, or no reading at all, gives nulls rath
 });
 
 test("the probe reporter's second carries the sound's figures beside the video's", () => {
-  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null });
+  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null, soundLagMs: null });
   const [, figures] = buildReport("s", 1, mark(0, counters({})), mark(500, counters({ bytesReceived: 4_000 })), null, []);
   assert.equal(figures.audio?.bitrateKbps, 64);
   const [, silent] = buildReport("s", 2, mark(0, null), mark(1000, null), null, []);
@@ -83,7 +83,7 @@ test("the probe reporter's second carries the sound's figures beside the video's
 });
 
 test("the signed report carries the sound's losses of its second: packets lost and samples concealed", () => {
-  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null });
+  const mark = (at: number, audio: AudioCounters | null): Mark => ({ at, presentedFrames: 0, counters: null, audio, avOffsetMs: null, soundLagMs: null });
   const before = counters({ packetsLost: 3, concealedSamples: 1_440 });
   const [report] = buildReport("s", 3, mark(0, before), mark(1000, counters({ packetsLost: 5, concealedSamples: 2_400 })), null, []);
   assert.deepEqual([report.audio_packets_lost, report.audio_concealed_samples], [2, 960]);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { avOffsetMs, playoutTimestamp } from "../src/avOffset.ts";
+import { avOffsetMs, playoutTimestamp, soundLagMs } from "../src/avOffset.ts";
 
 /** A getStats() report holding `entries` (RTCStatsReport is a maplike of id → stats). */
 const report = (...entries: Record<string, unknown>[]): RTCStatsReport =>
@@ -38,4 +38,11 @@ test("no sender reports yet (the field missing on either side), no entry, or an 
   assert.equal(avOffsetMs(report()), null, "an empty report");
   assert.equal(avOffsetMs(report(inbound("audio", "12"), inbound("video", at))), null, "not a number");
   assert.equal(avOffsetMs(report(inbound("audio", Number.NaN), inbound("video", at))), null, "NaN");
+});
+
+test("the sound's lag is the wall clock against the NTP time of what plays", () => {
+  // 2026-01-01T00:00:00Z is 1_767_225_600_000 Unix ms, 3_976_214_400_000 NTP ms.
+  const playing = report(inbound("audio", 3_976_214_400_000), inbound("video", 3_976_214_400_010));
+  assert.equal(soundLagMs(playing, 1_767_225_600_045), 45);
+  assert.equal(soundLagMs(report(inbound("video", 3_976_214_400_000)), 1_767_225_600_045), null, "no sound");
 });

@@ -142,12 +142,13 @@ describe("reports from receiver counters", () => {
   });
 
   test("a second of 60 fps with some loss and three samples", () => {
-    const prev: Mark = { at: 1000, presentedFrames: 100, audio: null, avOffsetMs: null, counters: counters({ framesDecoded: 100, totalDecodeTime: 0.2, packetsLost: 1, packetsReceived: 1000, bytesReceived: 1e6 }) };
+    const prev: Mark = { at: 1000, presentedFrames: 100, audio: null, avOffsetMs: null, soundLagMs: null, counters: counters({ framesDecoded: 100, totalDecodeTime: 0.2, packetsLost: 1, packetsReceived: 1000, bytesReceived: 1e6 }) };
     const cur: Mark = {
       at: 2000,
       presentedFrames: 160,
       audio: null,
       avOffsetMs: 12,
+      soundLagMs: 70,
       counters: counters({ framesDecoded: 160, totalDecodeTime: 0.32, packetsLost: 3, packetsReceived: 1998, bytesReceived: 1.5e6, jitter: 0.0012 }),
     };
     const [report, figures] = buildReport("s1", 7, prev, cur, 1.25, [10, 30, 20]);
@@ -168,11 +169,11 @@ describe("reports from receiver counters", () => {
       audio_packets_lost: null,
       audio_concealed_samples: null,
     });
-    assert.deepEqual(figures, { bitrateBps: 4e6, loss: 0.002, width: 1280, height: 720, audio: null, avOffsetMs: 12 });
+    assert.deepEqual(figures, { bitrateBps: 4e6, loss: 0.002, width: 1280, height: 720, audio: null, avOffsetMs: 12, soundLagMs: 70 });
   });
 
   test("nothing measured yet gives nulls, not zeros", () => {
-    const mark: Mark = { at: 0, presentedFrames: 0, counters: null, audio: null, avOffsetMs: null };
+    const mark: Mark = { at: 0, presentedFrames: 0, counters: null, audio: null, avOffsetMs: null, soundLagMs: null };
     const [report] = buildReport("s", 1, mark, { ...mark, at: 1000 }, null, []);
     assert.equal(report.fps_centi, 0);
     const keys = ["decode_us", "jitter_us", "loss_ppm", "rtt_us", "click_to_photon_p50_us", "click_to_photon_p95_us", "audio_packets_lost", "audio_concealed_samples"] as const;

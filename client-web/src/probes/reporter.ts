@@ -5,7 +5,7 @@
 // (counters → report) is separate and unit-tested.
 
 import { audioFigures, readAudioCounters, type AudioCounters, type AudioFigures } from "../audioStats.ts";
-import { avOffsetMs } from "../avOffset.ts";
+import { avOffsetMs, soundLagMs } from "../avOffset.ts";
 import type { ClientProbeMessage } from "../generated/ClientProbeMessage";
 import type { HostProbeMessage } from "../generated/HostProbeMessage";
 import type { ProbeReport } from "../generated/ProbeReport";
@@ -37,6 +37,8 @@ export interface Mark {
   audio: AudioCounters | null;
   presentedFrames: number;
   avOffsetMs: number | null;
+  /** How long ago the sound playing then was captured (ms, see avOffset.ts). */
+  soundLagMs: number | null;
 }
 
 /** Reads the video `inbound-rtp` entry of a getStats() report. */
@@ -80,6 +82,8 @@ export interface SecondFigures {
   audio: AudioFigures | null;
   /** How much later the sound plays than the picture (ms) at the interval's end; null while unknown. */
   avOffsetMs: number | null;
+  /** How long ago the sound playing at the interval's end was captured (ms); null while unknown. */
+  soundLagMs: number | null;
 }
 
 /**
@@ -126,6 +130,7 @@ export function buildReport(sessionId: string, seq: number, prev: Mark, cur: Mar
     height: b?.frameHeight ?? 0,
     audio: audioFigures(prev.audio, cur.audio, interval),
     avOffsetMs: cur.avOffsetMs,
+    soundLagMs: cur.soundLagMs,
   };
   return [report, figures];
 }
@@ -190,6 +195,7 @@ export class ProbeReporter {
         audio: readAudioCounters(stats),
         presentedFrames: this.hooks.presentedFrames(),
         avOffsetMs: avOffsetMs(stats),
+        soundLagMs: soundLagMs(stats, Date.now()),
       };
       const prev = this.prev;
       this.prev = cur;
