@@ -68,6 +68,13 @@ pub struct CheckerArgs {
     /// Play unpaid even where the broker settles on chain (no voucher, no block summaries).
     #[arg(long)]
     no_pay: bool,
+    /// Check the capacity of the hosts the broker has on probation, as they come due,
+    /// instead of one host's service (each trial plays --seconds).
+    #[arg(long)]
+    capacity: bool,
+    /// With --capacity: stop when no check is due.
+    #[arg(long, requires = "capacity")]
+    once: bool,
 }
 
 /// How many times (100 ms apart) the host's record is read while waiting for it to end.
@@ -175,7 +182,7 @@ fn block_summaries(
 }
 
 /// A fresh secp256k1 key from the OS's randomness.
-fn random_key() -> anyhow::Result<SigningKey> {
+pub(crate) fn random_key() -> anyhow::Result<SigningKey> {
     let mut seed = [0u8; 32];
     loop {
         getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
@@ -263,9 +270,18 @@ async fn host_record(
     }
 }
 
-/// Checks one host and prints the signed report.
+/// Checks one host and prints the signed report (or, with `--capacity`, checks the
+/// capacity of hosts on probation).
 pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
     let key = load_or_create_key(&args.key_file)?;
+    if args.capacity {
+        let level = crate::capacity::ServiceLevel {
+            seconds: args.seconds,
+            min_fps_share: args.min_fps_share,
+            max_click_to_photon_ms: args.max_click_to_photon_ms,
+        };
+        return crate::capacity::serve(&args.broker, &key, level, args.once).await;
+    }
     let (width, height, fps) = args.stream;
     let play = PlayArgs {
         headless: true,

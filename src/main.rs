@@ -1,5 +1,6 @@
 //! `gridplay`: the one command-line entry to every Gridplay role.
 
+mod capacity;
 mod checker;
 mod claim;
 mod demo_chain;
@@ -209,6 +210,10 @@ struct UpArgs {
     /// system's roots (with --tls-cert: the CA that signed it).
     #[arg(long, env = "GRIDPLAY_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// Place players on the host only once a checker (run here) has checked its capacity,
+    /// and on no more slots than met the service level.
+    #[arg(long, env = "GRIDPLAY_CAPACITY_CHECK")]
+    capacity_check: bool,
 }
 
 #[derive(Args)]
@@ -245,6 +250,11 @@ struct BrokerArgs {
     /// Checkers whose signed reports count towards host reputation (0x addresses; repeat or comma-separate).
     #[arg(long = "checker", env = "GRIDPLAY_CHECKERS", value_delimiter = ',', value_parser = parse_address)]
     checkers: Vec<String>,
+    /// Place players on a new or changed host only once one of the --checker checkers has
+    /// checked its capacity (`gridplay checker --capacity`), and on no more slots than met
+    /// the service level.
+    #[arg(long, env = "GRIDPLAY_CAPACITY_CHECK")]
+    capacity_check: bool,
     /// Admit only the hosts listed in this file (one host id per line, as `gridplay host`
     /// logs it at start; `#` comments): any other host is refused with 403 and never placed.
     #[arg(long, env = "GRIDPLAY_ADMIT_HOSTS")]
@@ -619,10 +629,15 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     };
     let scheme = args.tls.scheme();
     let broker_url = format!("{scheme}://{broker_addr}");
+    // With capacity checks, a checker of its own checks the host.
+    let checker_key = checker::random_key()?;
+    let checker = gridplay_protocol::probe::Address::of(checker_key.verifying_key()).to_string();
     let config = BrokerConfig {
         web_dir: Some(args.web_dir),
         public_url: Some(broker_url.clone()),
         ice: args.ice.config()?,
+        capacity_check: args.capacity_check,
+        checkers: if args.capacity_check { vec![checker] } else { Vec::new() },
         ..BrokerConfig::default()
     };
     // `chain` lives to the end of `up`: dropping it stops anvil.
@@ -632,6 +647,15 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     let trusted = BrokerKey::Configured(broker_key.verifying_key());
     let state = broker_state(config, broker_key, None, settlement).await?;
     let broker = tokio::spawn(args.tls.serve(listener, state, wait(shutdown.clone())));
+    let capacity = args.capacity_check.then(|| {
+        let url = broker_url.clone();
+        tokio::spawn(async move {
+            let level = capacity::ServiceLevel::default();
+            if let Err(e) = capacity::serve(&url, &checker_key, level, false).await {
+                tracing::error!("capacity checker: {e:#}");
+            }
+        })
+    });
     let mut host_config = HostConfig::local(
         &broker_url,
         args.bind,
@@ -657,6 +681,9 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     )
     .await
     .context("host")?;
+    if let Some(capacity) = capacity {
+        capacity.abort();
+    }
     broker.await?.context("broker")?;
     Ok(())
 }
@@ -684,8 +711,12 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         allocations_per_ip: std::num::NonZeroU32::new(args.allocations_per_ip),
         checkers: args.checkers,
         admitted_hosts: args.admit_hosts.as_deref().map(load_admitted_hosts).transpose()?,
+        capacity_check: args.capacity_check,
         ..BrokerConfig::default()
     };
+    if config.capacity_check && config.checkers.is_empty() {
+        anyhow::bail!("--capacity-check needs at least one --checker to check the hosts");
+    }
     let settlement = match (&args.rpc_url, args.contract, &args.operator_key_file) {
         (Some(rpc_url), Some(contract), Some(key_file)) => {
             let text = std::fs::read_to_string(key_file)

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use gridplay_protocol::capacity::{CapacityState, CapacityVerdict};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, SigningClock, sign_request};
 use gridplay_protocol::token::{decode_public_key, encode_public_key};
 use gridplay_protocol::{
@@ -242,6 +243,7 @@ impl BrokerLink {
         let path = format!("/v1/hosts/{}/heartbeat", self.registration.host_id);
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut capacity = None;
         loop {
             ticker.tick().await;
             let sessions = running();
@@ -252,6 +254,7 @@ impl BrokerLink {
                         ended(&ack.ended_sessions);
                     }
                     self.keep_ice_servers(ack.ice_servers);
+                    tell_capacity(&mut capacity, ack.capacity);
                 }
                 Ok(Posted::NotFound) => {
                     tracing::warn!("broker forgot this host; registering again");
@@ -324,6 +327,22 @@ impl BrokerLink {
         if let Err(e) = self.post::<_, serde_json::Value>(&path, &SessionUpdate { state }).await {
             tracing::warn!(session = session_id, "report failed: {e}");
         }
+    }
+}
+
+/// Logs where the host stands with its capacity check when that changes.
+fn tell_capacity(known: &mut Option<(CapacityState, String)>, verdict: Option<CapacityVerdict>) {
+    let Some(verdict) = verdict else { return };
+    let now = Some((verdict.state, verdict.reason.clone()));
+    if *known == now {
+        return;
+    }
+    *known = now;
+    match verdict.state {
+        CapacityState::Failed => {
+            tracing::warn!(reason = %verdict.reason, "capacity check failed: no player is placed here")
+        }
+        state => tracing::info!(?state, reason = %verdict.reason, "capacity check"),
     }
 }
 

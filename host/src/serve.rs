@@ -195,6 +195,7 @@ pub async fn run_host(
         quic: quic.as_ref().map(|(_, endpoint)| endpoint.clone()),
         payout_address: config.payout_address.clone(),
         apps: config.catalogue.apps(),
+        probation: false,
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();
     let link = Arc::new(BrokerLink::new(

@@ -339,6 +339,10 @@ pub struct HostRegistration {
     /// The apps it offers besides the built-in ones ([`App::builtin`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<App>,
+    /// Set by the broker, whatever the host sends: its capacity is not checked
+    /// yet ([`crate::capacity`]), so no player is placed on it.
+    #[serde(default)]
+    pub probation: bool,
 }
 
 /// Most slot offers one registration may carry.
@@ -470,6 +474,9 @@ pub struct HeartbeatAck {
     /// STUN and TURN servers for the host's ICE, with fresh TURN credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ice_servers: Vec<IceServer>,
+    /// Where the host stands with its capacity check, where the broker checks capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::CapacityVerdict>,
 }
 
 /// The broker's answer to a registration.

@@ -112,25 +112,41 @@ fn signed_message_digest(message: &[u8]) -> Hash {
     keccak256(&bytes)
 }
 
+/// `value` as JSON text and the key's EIP-191 signature over that text.
+pub(crate) fn sign_text<T: Serialize>(value: &T, key: &SigningKey) -> (String, String) {
+    let text = serde_json::to_string(value).expect("signed messages serialise");
+    let signature = sign_digest(key, &signed_message_digest(text.as_bytes()));
+    (text, signature)
+}
+
+/// The value of `text` (a `what`) and its signer, once `signature` is found to
+/// be over this text and made by the checker the value names (`checker`).
+pub(crate) fn verify_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    signature: &str,
+    what: &str,
+    checker: impl Fn(&T) -> &str,
+) -> Result<(T, Address), ProtocolError> {
+    let signer = recover_signer(&signed_message_digest(text.as_bytes()), signature)?;
+    let value: T =
+        serde_json::from_str(text).map_err(|e| ProtocolError::Invalid(format!("{what}: {e}")))?;
+    if signer.to_string() != checker(&value).to_lowercase() {
+        return Err(ProtocolError::BadProbeSignature);
+    }
+    Ok((value, signer))
+}
+
 impl SignedCheck {
     /// Signs `report` with the checker's key.
     pub fn sign(report: &CheckReport, key: &SigningKey) -> Self {
-        let report = serde_json::to_string(report).expect("reports serialise");
-        let signature = sign_digest(key, &signed_message_digest(report.as_bytes()));
+        let (report, signature) = sign_text(report, key);
         Self { report, signature }
     }
 
     /// The report and the checker's address, once the signature is found to
     /// be over this text and made by the checker the report names.
     pub fn verify(&self) -> Result<(CheckReport, Address), ProtocolError> {
-        let signer =
-            recover_signer(&signed_message_digest(self.report.as_bytes()), &self.signature)?;
-        let report: CheckReport = serde_json::from_str(&self.report)
-            .map_err(|e| ProtocolError::Invalid(format!("check report: {e}")))?;
-        if signer.to_string() != report.checker.to_lowercase() {
-            return Err(ProtocolError::BadProbeSignature);
-        }
-        Ok((report, signer))
+        verify_text(&self.report, &self.signature, "check report", |r: &CheckReport| &r.checker)
     }
 }
 

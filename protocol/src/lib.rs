@@ -6,6 +6,7 @@
 //! `client-web/src/generated/`).
 
 mod api;
+pub mod capacity;
 pub mod check;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]

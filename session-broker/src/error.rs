@@ -53,6 +53,9 @@ pub enum BrokerError {
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
+    /// A capacity check's message is about offers that are not waiting for a check.
+    #[error("the host's offers are not waiting for this capacity check")]
+    NotOnProbation,
     /// The host serves players through its link, and the link cannot carry the request.
     #[error("host unreachable: {0}; retry shortly")]
     HostUnreachable(&'static str),
@@ -79,7 +82,7 @@ impl BrokerError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::AlreadyCounted => StatusCode::CONFLICT,
+            Self::AlreadyCounted | Self::NotOnProbation => StatusCode::CONFLICT,
             Self::HostUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::HostTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -104,6 +107,7 @@ impl BrokerError {
             Self::Store(_) => "store_unavailable",
             Self::InsufficientDeposit(_) => "insufficient_deposit",
             Self::AlreadyCounted => "already_counted",
+            Self::NotOnProbation => "not_on_probation",
             Self::HostUnreachable(_) => "host_unreachable",
             Self::HostTimeout => "host_timeout",
             Self::BadGateway(_) => "bad_gateway",

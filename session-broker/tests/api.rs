@@ -6,6 +6,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ed25519_dalek::SigningKey;
+use gridplay_protocol::capacity::{
+    CapacityMessage, CapacityState, CapacityTrial, CapacityVerdict, ProfileCapacity, SignedCapacity,
+};
 use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
 use gridplay_protocol::probe::Address;
@@ -123,6 +126,7 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
         quic: None,
         payout_address: None,
         apps: Vec::new(),
+        probation: false,
     }
 }
 
@@ -404,6 +408,10 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/hosts/{id}/heartbeat", "post"),
         ("/v1/hosts/{id}/sessions/{session_id}", "post"),
         ("/v1/checks", "post"),
+        ("/v1/capacity/due", "get"),
+        ("/v1/capacity/sessions", "post"),
+        ("/v1/capacity", "post"),
+        ("/v1/hosts/{id}/capacity", "get"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path} undocumented");
     }
@@ -604,4 +612,144 @@ async fn a_broker_with_an_admission_list_refuses_other_hosts_and_never_places_on
     // The listed host registers and gets sessions.
     assert_eq!(broker.register(&admitted, 4).await.0, StatusCode::OK);
     assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+}
+
+/// The game finding of a capacity check: `admitted` of `claimed` slots.
+fn game_capacity(claimed: u32, admitted: u32) -> ProfileCapacity {
+    let trial = |sessions, met| CapacityTrial {
+        sessions,
+        min_fps_centi: if met { 6000 } else { 2000 },
+        max_click_to_photon_p99_ms: Some(40),
+        met,
+    };
+    ProfileCapacity {
+        profile: Profile::Game,
+        claimed,
+        admitted,
+        stream: "1920x1080@60".into(),
+        trials: vec![trial(admitted + 1, false), trial(admitted, true)],
+    }
+}
+
+#[tokio::test]
+async fn a_host_is_placed_only_on_the_slots_its_capacity_check_passed() {
+    let checker = k256::ecdsa::SigningKey::from_bytes(&[5; 32].into()).unwrap();
+    let stranger = k256::ecdsa::SigningKey::from_bytes(&[6; 32].into()).unwrap();
+    let checker_id = Address::of(checker.verifying_key()).to_string();
+    let config = BrokerConfig {
+        checkers: vec![checker_id.clone()],
+        capacity_check: true,
+        ..BrokerConfig::default()
+    };
+    let broker = Broker::with_config(config);
+    let host = SigningKey::from_bytes(&[9; 32]);
+    let host_id = encode_public_key(&host.verifying_key());
+    let allocate = || broker.json("POST", "/v1/sessions", REQUEST);
+    let ask = |key: &k256::ecdsa::SigningKey, message: CapacityMessage| {
+        let body = serde_json::to_string(&SignedCapacity::sign(&message, key)).unwrap();
+        let broker = &broker;
+        async move {
+            let uri = match message {
+                CapacityMessage::Sessions { .. } => "/v1/capacity/sessions",
+                CapacityMessage::Report { .. } => "/v1/capacity",
+            };
+            broker.json("POST", uri, &body).await
+        }
+    };
+
+    // Registered, the host is on probation: listed as due, placed for no player.
+    assert_eq!(broker.register(&host, 3).await.0, StatusCode::OK);
+    let (_, body) = broker.json("GET", "/v1/capacity/due", "").await;
+    let due: Vec<CapacityVerdict> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(due.len(), 1);
+    let verdict = &due[0];
+    assert_eq!((verdict.state, verdict.host_id.as_str()), (CapacityState::Probation, &*host_id));
+    assert_eq!(allocate().await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let sessions = |count, key: &str, at_ms| CapacityMessage::Sessions {
+        checker: checker_id.clone(),
+        host_id: host_id.clone(),
+        offers_key: key.into(),
+        profile: Profile::Game,
+        count,
+        at_ms,
+    };
+    let key = verdict.offers_key.clone();
+
+    // Only a trusted checker's fresh, well-formed asks get sessions.
+    let forged = CapacityMessage::Sessions {
+        checker: Address::of(stranger.verifying_key()).to_string(),
+        host_id: host_id.clone(),
+        offers_key: key.clone(),
+        profile: Profile::Game,
+        count: 1,
+        at_ms: now_ms(),
+    };
+    assert_eq!(ask(&stranger, forged).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(ask(&stranger, sessions(1, &key, now_ms())).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask(&checker, sessions(1, &key, now_ms() - 600_000)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(ask(&checker, sessions(0, &key, now_ms())).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(ask(&checker, sessions(1, "other", now_ms())).await.0, StatusCode::CONFLICT);
+    assert_eq!(ask(&checker, sessions(4, &key, now_ms())).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let trial_ask = sessions(3, &key, now_ms());
+    let (status, body) = ask(&checker, trial_ask.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(ask(&checker, trial_ask).await.0, StatusCode::UNAUTHORIZED, "a replay");
+    let trial: Vec<AllocateResponse> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(trial.len(), 3);
+    let (_, body) = broker.json("GET", "/v1/capacity/due", "").await;
+    assert_eq!(&body[..], b"[]", "a check under way is the checker's for a while");
+    for session in &trial {
+        let uri = format!("/v1/sessions/{}", session.session_id);
+        assert_eq!(broker.delete(&uri, Some(&session.token)).await, StatusCode::NO_CONTENT);
+    }
+
+    // A report that is not about the host's offer is refused; a true one admits 2 of 3.
+    let report_on = |offers_key: &str, profiles| CapacityMessage::Report {
+        checker: checker_id.clone(),
+        host_id: host_id.clone(),
+        offers_key: offers_key.into(),
+        profiles,
+        at_ms: now_ms(),
+    };
+    let report = |profiles| report_on(&key, profiles);
+    assert_eq!(ask(&checker, report(vec![game_capacity(9, 2)])).await.0, StatusCode::BAD_REQUEST);
+    let (status, body) = ask(&checker, report(vec![game_capacity(3, 2)])).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let verdict: CapacityVerdict = serde_json::from_slice(&body).unwrap();
+    assert_eq!(verdict.state, CapacityState::Admitted);
+    assert_eq!(verdict.admitted.get(&Profile::Game), Some(&2));
+    assert_eq!(ask(&checker, report(vec![game_capacity(3, 3)])).await.0, StatusCode::CONFLICT);
+    for _ in 0..2 {
+        assert_eq!(allocate().await.0, StatusCode::CREATED);
+    }
+    assert_eq!(allocate().await.0, StatusCode::SERVICE_UNAVAILABLE, "no more than passed");
+
+    // Registering the same offers again keeps the verdict; the host hears it with its heartbeat.
+    assert_eq!(broker.register(&host, 3).await.0, StatusCode::OK);
+    let (_, body) = broker
+        .signed(&host, &format!("/v1/hosts/{host_id}/heartbeat"), r#"{"load":0,"sessions":[]}"#)
+        .await;
+    let ack: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ack["capacity"]["state"], "admitted");
+    let (_, body) = broker.json("GET", &format!("/v1/hosts/{host_id}/capacity"), "").await;
+    assert_eq!(serde_json::from_slice::<CapacityVerdict>(&body).unwrap(), verdict);
+
+    // Offering more puts it on probation again.
+    assert_eq!(broker.register(&host, 5).await.0, StatusCode::OK);
+    assert_eq!(allocate().await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, body) = broker.json("GET", &format!("/v1/hosts/{host_id}/capacity"), "").await;
+    let again: CapacityVerdict = serde_json::from_slice(&body).unwrap();
+    assert_eq!((again.state, again.claimed[0].slots), (CapacityState::Probation, 5));
+
+    // A check that admits nothing fails the host, who is checked again after a back-off.
+    let report = report_on(&again.offers_key, vec![game_capacity(5, 0)]);
+    let (_, body) = ask(&checker, report).await;
+    let failed: CapacityVerdict = serde_json::from_slice(&body).unwrap();
+    assert_eq!((failed.state, failed.failures), (CapacityState::Failed, 1));
+    assert!(failed.due_ms.unwrap() >= now_ms() + 50_000, "checked again in a minute");
+    assert!(failed.reason.contains("no slot met"), "{}", failed.reason);
+    assert_eq!(allocate().await.0, StatusCode::SERVICE_UNAVAILABLE);
 }

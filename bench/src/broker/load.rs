@@ -80,6 +80,7 @@ impl Fleet {
                     quic: None,
                     payout_address: None,
                     apps: Vec::new(),
+                    probation: false,
                 };
                 SimHost {
                     key,

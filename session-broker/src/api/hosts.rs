@@ -42,8 +42,9 @@ pub(super) async fn register(
         registration.whep_url = format!("{relay}/whep");
         registration.ping_url = format!("{relay}/ping");
     }
+    super::capacity::on_registration(&state, &mut registration, now).await?;
     state.store.register_host(&registration, now).await?;
-    tracing::info!(host = %registration.host_id, region = %registration.region, "host registered");
+    tracing::info!(host = %registration.host_id, region = %registration.region, probation = registration.probation, "host registered");
     Ok(Json(HostRegistered {
         broker_public_key: encode_public_key(&state.key.verifying_key()),
         heartbeat_ms: state.config.heartbeat.as_millis() as u64,
@@ -68,6 +69,9 @@ pub(super) async fn heartbeat(
     }
     let mut ack = state.store.heartbeat(&host_id, &request.body, now).await?;
     ack.ice_servers = host_ice_servers(&state, &host_id, now);
+    if state.config.capacity_check {
+        ack.capacity = state.store.capacity(&host_id).await?;
+    }
     Ok(Json(ack))
 }
 

@@ -1,6 +1,7 @@
 //! The broker's HTTP API (axum): catalogue, candidates, sessions, hosts,
 //! metrics, and the web client's static files.
 
+mod capacity;
 mod checks;
 mod extract;
 mod hosts;
@@ -59,6 +60,9 @@ pub struct BrokerConfig {
     /// The only hosts that may register (their ids); `None` admits every host that signs
     /// its requests.
     pub admitted_hosts: Option<BTreeSet<String>>,
+    /// Whether a host is placed only once a trusted checker has checked its capacity
+    /// (see `capacity`); needs at least one checker.
+    pub capacity_check: bool,
     /// The base URL players and the settler reach this broker at (e.g.
     /// `https://broker.example`): hosts without an inbound port are reached at their relay
     /// under it. `None` relays for no host.
@@ -78,6 +82,7 @@ impl Default for BrokerConfig {
             allocations_per_ip: NonZeroU32::new(10),
             checkers: Vec::new(),
             admitted_hosts: None,
+            capacity_check: false,
             public_url: None,
             ice: None,
         }
@@ -174,6 +179,10 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/hosts/{id}/link", get(relay::link))
         .route("/v1/hosts/{id}/relay/{*path}", any(relay::relay).layer(relay::cors()))
         .route("/v1/checks", post(checks::submit))
+        .route("/v1/capacity/due", get(capacity::due))
+        .route("/v1/capacity/sessions", post(capacity::sessions))
+        .route("/v1/capacity", post(capacity::report))
+        .route("/v1/hosts/{id}/capacity", get(capacity::of_host))
         .route("/v1/settlement", get(settle::info))
         .route(
             "/v1/sessions/{id}/voucher",

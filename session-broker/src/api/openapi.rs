@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{checks, hosts, relay, sessions, settle};
+use super::{capacity, checks, hosts, relay, sessions, settle};
 
 /// The broker API.
 #[derive(OpenApi)]
@@ -24,6 +24,10 @@ use super::{checks, hosts, relay, sessions, settle};
         hosts::update_session,
         relay::link,
         checks::submit,
+        capacity::due,
+        capacity::sessions,
+        capacity::report,
+        capacity::of_host,
         settle::info,
         settle::voucher,
         settle::receipt,

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use gridplay_protocol::ApiError;
 use gridplay_protocol::{
-    AllocateRequest, AllocateResponse, App, GeoPoint, Profile, SessionClaims, SessionRecord,
-    SessionState, SessionToken,
+    AllocateRequest, AllocateResponse, App, GeoPoint, HostRegistration, Profile, SessionClaims,
+    SessionRecord, SessionState, SessionToken,
 };
 use serde::{Deserialize, Serialize};
 
@@ -146,55 +146,91 @@ async fn claim_best(
     hosts: &[HostView],
     now: u64,
 ) -> Result<Option<AllocateResponse>, BrokerError> {
+    let placement = Placement {
+        app: &request.app,
+        profile: request.profile,
+        width: request.width,
+        height: request.height,
+        fps: request.fps,
+        client_key: request.client_key.clone(),
+        settled: true,
+    };
     for choice in rank(hosts, request).into_iter().take(CLAIM_ATTEMPTS) {
         let host = &choice.host.registration;
-        let record = SessionRecord {
-            session_id: uuid::Uuid::new_v4().to_string(),
-            host_id: host.host_id.clone(),
-            app: request.app.clone(),
-            profile: request.profile,
-            allocated_at_ms: now,
-            state: SessionState::Allocated,
-        };
-        if !state.store.claim(&record, now).await? {
-            continue;
+        let rtt = Some(choice.predicted_rtt_ms);
+        if let Some(response) = claim_on(state, host, &placement, rtt, now).await? {
+            return Ok(Some(response));
         }
-        let expires_at_ms = now + state.config.token_ttl.as_millis() as u64;
-        let claims = SessionClaims {
-            session_id: record.session_id.clone(),
-            host_id: host.host_id.clone(),
-            app: request.app.clone(),
-            profile: request.profile,
-            width: request.width,
-            height: request.height,
-            fps: request.fps,
-            expires_at_ms,
-            client_key: request.client_key.clone(),
-        };
-        tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = choice.predicted_rtt_ms, "allocated");
-        if let Some(settlement) = &state.settlement
-            && let Err(e) = settlement.allocated(&claims, host, now)
-        {
-            // Unsettleable, so unplayable: the slot goes back.
-            tracing::error!(session = %record.session_id, "the settler cannot keep the allocation: {e}");
-            state.store.update_session(&record.session_id, None, SessionState::Ended, now).await?;
-            return Err(e);
-        }
-        let token = claims.sign(&state.key);
-        let ice_servers = state.ice_servers(&record.session_id, now);
-        return Ok(Some(AllocateResponse {
-            session_id: record.session_id,
-            host_id: host.host_id.clone(),
-            whep_url: host.whep_url.clone(),
-            token,
-            expires_at_ms,
-            quic: host.quic.clone(),
-            payout_address: host.payout_address.clone(),
-            price_per_block: host.price_per_block.to_string(),
-            ice_servers,
-        }));
     }
     Ok(None)
+}
+
+/// What a new session is: its app, profile and stream, its client's key, and whether
+/// it settles (a player's does; a capacity check's does not).
+pub(super) struct Placement<'a> {
+    pub app: &'a str,
+    pub profile: gridplay_protocol::Profile,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub client_key: Option<String>,
+    pub settled: bool,
+}
+
+/// Claims one slot for `placement` on `host`; `None` when the host has none free.
+pub(super) async fn claim_on(
+    state: &Shared,
+    host: &HostRegistration,
+    placement: &Placement<'_>,
+    predicted_rtt_ms: Option<f64>,
+    now: u64,
+) -> Result<Option<AllocateResponse>, BrokerError> {
+    let record = SessionRecord {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        host_id: host.host_id.clone(),
+        app: placement.app.to_owned(),
+        profile: placement.profile,
+        allocated_at_ms: now,
+        state: SessionState::Allocated,
+    };
+    if !state.store.claim(&record, now).await? {
+        return Ok(None);
+    }
+    let expires_at_ms = now + state.config.token_ttl.as_millis() as u64;
+    let claims = SessionClaims {
+        session_id: record.session_id.clone(),
+        host_id: host.host_id.clone(),
+        app: placement.app.to_owned(),
+        profile: placement.profile,
+        width: placement.width,
+        height: placement.height,
+        fps: placement.fps,
+        expires_at_ms,
+        client_key: placement.client_key.clone(),
+    };
+    tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = predicted_rtt_ms, "allocated");
+    if placement.settled
+        && let Some(settlement) = &state.settlement
+        && let Err(e) = settlement.allocated(&claims, host, now)
+    {
+        // Unsettleable, so unplayable: the slot goes back.
+        tracing::error!(session = %record.session_id, "the settler cannot keep the allocation: {e}");
+        state.store.update_session(&record.session_id, None, SessionState::Ended, now).await?;
+        return Err(e);
+    }
+    let token = claims.sign(&state.key);
+    let ice_servers = state.ice_servers(&record.session_id, now);
+    Ok(Some(AllocateResponse {
+        session_id: record.session_id,
+        host_id: host.host_id.clone(),
+        whep_url: host.whep_url.clone(),
+        token,
+        expires_at_ms,
+        quic: host.quic.clone(),
+        payout_address: host.payout_address.clone(),
+        price_per_block: host.price_per_block.to_string(),
+        ice_servers,
+    }))
 }
 
 /// A session's state.

@@ -1,5 +1,7 @@
 //! One behaviour suite that every [`SessionStore`] must pass.
 
+use std::collections::BTreeMap;
+
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HostRegistration, Profile, SessionRecord, SessionState, SlotOffer,
 };
@@ -32,6 +34,7 @@ pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistra
         quic: None,
         payout_address: None,
         apps: Vec::new(),
+        probation: false,
     }
 }
 
@@ -63,6 +66,7 @@ where
     S: SessionStore,
 {
     claims_never_exceed_capacity_and_ending_frees(&fresh().await).await;
+    capacity_verdicts_are_kept_and_listed_when_due(&fresh().await).await;
     profiles_have_separate_capacity(&fresh().await).await;
     lost_host_loses_slots_and_sessions_then_returns_afresh(&fresh().await).await;
     unconfirmed_reservations_lapse_confirmed_ones_stay(&fresh().await).await;
@@ -72,6 +76,42 @@ where
     reputation_follows_checks_and_outlives_the_lease(&fresh().await).await;
     apps_are_found_only_on_live_hosts_that_offer_them(&fresh().await).await;
     a_request_signature_is_accepted_once(&fresh().await).await;
+}
+
+async fn capacity_verdicts_are_kept_and_listed_when_due(store: &dyn SessionStore) {
+    use gridplay_protocol::capacity::{CapacityState, CapacityVerdict};
+    let verdict = |host: &str, due_ms: Option<u64>| CapacityVerdict {
+        host_id: host.into(),
+        offers_key: "k".into(),
+        claimed: Vec::new(),
+        state: if due_ms.is_some() { CapacityState::Probation } else { CapacityState::Admitted },
+        admitted: BTreeMap::new(),
+        profiles: Vec::new(),
+        checker: None,
+        reason: String::new(),
+        due_ms,
+        failures: 0,
+    };
+    assert_eq!(store.capacity("a").await.unwrap(), None);
+    for (host, due) in [("a", Some(30)), ("b", Some(10)), ("c", None), ("d", Some(500))] {
+        store.set_capacity(&verdict(host, due)).await.unwrap();
+    }
+    let due = |now| async move {
+        let due = store.capacity_due(now, 10).await.unwrap();
+        due.into_iter().map(|v| v.host_id).collect::<Vec<_>>()
+    };
+    assert_eq!(due(100).await, ["b", "a"], "due ones, the longest due first");
+    assert_eq!(store.capacity_due(100, 1).await.unwrap().len(), 1);
+    // Admitted, a host is due no more; its verdict stays.
+    store.set_capacity(&verdict("b", None)).await.unwrap();
+    assert_eq!(due(1000).await, ["a", "d"]);
+    assert_eq!(store.capacity("b").await.unwrap(), Some(verdict("b", None)));
+    // A live host's registration is there to read; a lost or unknown one's is not.
+    store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
+    assert_eq!(store.host("h", T0).await.unwrap().host_id, "h");
+    let lost = T0 + TIMING.lease_ms;
+    assert_eq!(store.host("h", lost).await, Err(BrokerError::HostNotFound));
+    assert_eq!(store.host("nobody", T0).await, Err(BrokerError::HostNotFound));
 }
 
 async fn a_request_signature_is_accepted_once(store: &dyn SessionStore) {

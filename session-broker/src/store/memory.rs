@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use gridplay_protocol::capacity::CapacityVerdict;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -33,6 +34,8 @@ struct State {
     grid: Option<(Grid, Vec<String>)>,
     /// Checker-fed reputations, kept whatever happens to the hosts' leases.
     reputations: HashMap<String, f64>,
+    /// Capacity verdicts by host, kept likewise.
+    capacities: HashMap<String, CapacityVerdict>,
     /// Until when each counted (checker, session) report stays marked, Unix ms.
     counted_checks: HashMap<(String, String), u64>,
     /// Host request signatures seen, by when their mark lapses (Unix ms), oldest first.
@@ -350,6 +353,42 @@ impl SessionStore for MemoryStore {
             self.lock().counted_checks.remove(&key);
         }
         counted.map(Some)
+    }
+
+    async fn host(&self, host_id: &str, now_ms: u64) -> Result<Arc<HostRegistration>, BrokerError> {
+        let state = self.lock();
+        match state.hosts.get(host_id) {
+            Some(host) if state.host_alive(host_id, now_ms, self.timing) => {
+                Ok(Arc::clone(&host.registration))
+            }
+            _ => Err(BrokerError::HostNotFound),
+        }
+    }
+
+    async fn capacity(&self, host_id: &str) -> Result<Option<CapacityVerdict>, BrokerError> {
+        Ok(self.lock().capacities.get(host_id).cloned())
+    }
+
+    async fn set_capacity(&self, verdict: &CapacityVerdict) -> Result<(), BrokerError> {
+        self.lock().capacities.insert(verdict.host_id.clone(), verdict.clone());
+        Ok(())
+    }
+
+    async fn capacity_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CapacityVerdict>, BrokerError> {
+        let state = self.lock();
+        let mut due: Vec<CapacityVerdict> = state
+            .capacities
+            .values()
+            .filter(|v| v.due_ms.is_some_and(|due| due <= now_ms))
+            .cloned()
+            .collect();
+        due.sort_by_key(|v| v.due_ms);
+        due.truncate(limit);
+        Ok(due)
     }
 
     async fn first_signature_use(

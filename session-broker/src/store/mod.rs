@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gridplay_protocol::capacity::CapacityVerdict;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -52,9 +53,11 @@ pub struct Want<'a> {
 }
 
 impl Want<'_> {
-    /// Whether `registration` offers the profile and runs the app under it.
+    /// Whether `registration` offers the profile and runs the app under it
+    /// (a host on probation offers nothing yet).
     pub fn admits(&self, registration: &HostRegistration) -> bool {
-        registration.offer(self.profile).is_some()
+        !registration.probation
+            && registration.offer(self.profile).is_some()
             && self.app.is_none_or(|app| registration.app_profile(app) == Some(self.profile))
     }
 }
@@ -165,6 +168,22 @@ pub trait SessionStore: Send + Sync {
         now_ms: u64,
         keep_ms: u64,
     ) -> Result<Option<f64>, BrokerError>;
+
+    /// A live host's registration; [`BrokerError::HostNotFound`] for any other.
+    async fn host(&self, host_id: &str, now_ms: u64) -> Result<Arc<HostRegistration>, BrokerError>;
+
+    /// The capacity verdict kept for a host, if any; it outlives the host's leases.
+    async fn capacity(&self, host_id: &str) -> Result<Option<CapacityVerdict>, BrokerError>;
+
+    /// Keeps `verdict` for its host, replacing the one before.
+    async fn set_capacity(&self, verdict: &CapacityVerdict) -> Result<(), BrokerError>;
+
+    /// Up to `limit` verdicts whose check is due by `now_ms`, the longest due first.
+    async fn capacity_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CapacityVerdict>, BrokerError>;
 
     /// Marks a host request's signature (base64url) as used for `keep_ms`,
     /// across replicas: `true` the first time, `false` while it is still marked (a replay).

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use gridplay_protocol::capacity::CapacityVerdict;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -40,6 +41,8 @@ const SWEEP_BATCH: isize = 1000;
 const GEO: &str = "gp:geo";
 const SEEN: &str = "gp:seen";
 const DEADLINES: &str = "gp:deadlines";
+/// Hosts whose capacity check is due, scored by when.
+const CAPACITY_DUE: &str = "gp:capacity-due";
 
 /// Redis geo indexes stop at ±85.05112878° (Web Mercator) and searches miss
 /// points at the very edge; nearer the poles a point is indexed at ±85°
@@ -56,6 +59,9 @@ fn live_key(host: &str) -> String {
 }
 fn session_key(host: &str, session: &str) -> String {
     format!("gp:{{{host}}}:s:{session}")
+}
+fn capacity_key(host: &str) -> String {
+    format!("gp:{{{host}}}:capacity")
 }
 fn index_key(session: &str) -> String {
     format!("gp:sess:{session}")
@@ -797,6 +803,49 @@ impl SessionStore for RedisStore {
             let _: Result<(), _> = self.conn.clone().del(&key).await;
         }
         counted.map(Some)
+    }
+
+    async fn host(&self, host_id: &str, now_ms: u64) -> Result<Arc<HostRegistration>, BrokerError> {
+        if !self.host_alive(host_id, now_ms).await? {
+            return Err(BrokerError::HostNotFound);
+        }
+        let json: Option<String> = self.conn.clone().hget(host_key(host_id), "reg").await?;
+        Ok(Arc::new(serde_json::from_str(&json.ok_or(BrokerError::HostNotFound)?)?))
+    }
+
+    async fn capacity(&self, host_id: &str) -> Result<Option<CapacityVerdict>, BrokerError> {
+        let json: Option<String> = self.conn.clone().get(capacity_key(host_id)).await?;
+        Ok(json.map(|json| serde_json::from_str(&json)).transpose()?)
+    }
+
+    async fn set_capacity(&self, verdict: &CapacityVerdict) -> Result<(), BrokerError> {
+        let host = verdict.host_id.as_str();
+        let mut pipe = redis::pipe();
+        pipe.set(capacity_key(host), serde_json::to_string(verdict)?);
+        match verdict.due_ms {
+            Some(due) => pipe.zadd(CAPACITY_DUE, host, due),
+            None => pipe.zrem(CAPACITY_DUE, host),
+        };
+        // The verdict first: a host listed as due always has one to read.
+        self.conn.clone().run::<()>(&pipe, Order::Kept).await?;
+        Ok(())
+    }
+
+    async fn capacity_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<CapacityVerdict>, BrokerError> {
+        let mut conn = self.conn.clone();
+        let hosts: Vec<String> =
+            conn.zrangebyscore_limit(CAPACITY_DUE, "-inf", now_ms, 0, limit as isize).await?;
+        let mut due = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            if let Some(verdict) = self.capacity(&host).await? {
+                due.push(verdict);
+            }
+        }
+        Ok(due)
     }
 
     async fn first_signature_use(
