@@ -1,9 +1,12 @@
 //! `gridplay host init`: sizes this machine for hosting — its best Vulkan device, the
 //! encoder it gets, what a 1280x720@60 frame of Orbit costs here and so how many game
-//! sessions it holds — and writes a commented configuration for `gridplay host --config`.
+//! sessions it holds — asks (on a terminal) for what its flags did not say: the broker,
+//! where the machine is, its price, how players reach it and where it is paid — and writes
+//! a commented configuration for `gridplay host --config`.
 //! `gridplay host service` prints (or installs) the systemd unit that runs it.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,27 +37,146 @@ pub struct InitArgs {
     /// Replace the file if it exists.
     #[arg(long)]
     force: bool,
-    /// The broker this host registers with.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    broker_url: String,
-    /// The address players reach this host at (its public IP), for WHEP and media.
+    /// The broker this host registers with (asked on a terminal; default http://127.0.0.1:8080).
+    #[arg(long)]
+    broker_url: Option<String>,
+    /// The address players reach this host at (its public IP), for WHEP and media; without
+    /// it, players reach the host through its link to the broker (behind a home router).
     #[arg(long)]
     public_ip: Option<std::net::IpAddr>,
-    /// Region label shown to players.
-    #[arg(long, default_value = "local")]
-    region: String,
-    /// Where the host is: latitude.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    lat: f64,
-    /// Where the host is: longitude.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    lon: f64,
-    /// Price per 15-minute block (wei when settling on chain).
-    #[arg(long, default_value_t = 0)]
-    price_per_block: u64,
+    /// Region label shown to players (asked on a terminal; default `local`).
+    #[arg(long)]
+    region: Option<String>,
+    /// Where the host is: latitude (asked on a terminal; default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    lat: Option<f64>,
+    /// Where the host is: longitude (asked on a terminal; default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    lon: Option<f64>,
+    /// Price per 15-minute block, wei when settling on chain (asked on a terminal; default 0).
+    #[arg(long)]
+    price_per_block: Option<u64>,
     /// Where the host is paid (`0x` address) when its broker settles on chain.
     #[arg(long)]
     payout_address: Option<String>,
+    /// Ask nothing, even on a terminal: what the flags leave out takes its default.
+    #[arg(long)]
+    no_input: bool,
+}
+
+/// What goes into the file besides what is measured: the flags, then the answers.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    broker_url: String,
+    public_ip: Option<std::net::IpAddr>,
+    region: String,
+    lat: f64,
+    lon: f64,
+    price_per_block: u64,
+    payout_address: Option<String>,
+}
+
+/// Where questions go and answers come from; `None` asks nothing.
+type Prompt<'a> = Option<(&'a mut dyn BufRead, &'a mut dyn Write)>;
+
+impl Settings {
+    /// The flags' values, asking `prompt` for each one left out (its default on an empty answer).
+    fn from(args: &InitArgs, mut prompt: Prompt<'_>) -> anyhow::Result<Self> {
+        let url = |s: &str| match s.starts_with("http://") || s.starts_with("https://") {
+            true => Ok(s.trim_end_matches('/').to_owned()),
+            false => Err("an http:// or https:// URL".to_owned()),
+        };
+        let degrees = |limit: f64| {
+            move |s: &str| match s.parse::<f64>() {
+                Ok(v) if v.abs() <= limit => Ok(v),
+                _ => Err(format!("a number from -{limit} to {limit}")),
+            }
+        };
+        let optional = |parse: fn(&str) -> Result<String, String>| {
+            move |s: &str| if s.is_empty() { Ok(None) } else { parse(s).map(Some) }
+        };
+        let broker_url = match &args.broker_url {
+            Some(given) => url(given).map_err(anyhow::Error::msg)?,
+            None => ask(&mut prompt, "Broker URL", "http://127.0.0.1:8080", url)?,
+        };
+        let region = match &args.region {
+            Some(given) => given.clone(),
+            None => {
+                ask(&mut prompt, "Region label shown to players", "local", |s| Ok(s.to_owned()))?
+            }
+        };
+        let lat = match args.lat {
+            Some(given) => given,
+            None => ask(&mut prompt, "Latitude of this machine", "0", degrees(90.0))?,
+        };
+        let lon = match args.lon {
+            Some(given) => given,
+            None => ask(&mut prompt, "Longitude of this machine", "0", degrees(180.0))?,
+        };
+        let price_per_block = match args.price_per_block {
+            Some(given) => given,
+            None => ask(
+                &mut prompt,
+                "Price per 15-minute block (wei when settling on chain)",
+                "0",
+                |s| s.parse::<u64>().map_err(|_| "a whole number".to_owned()),
+            )?,
+        };
+        let public_ip = match args.public_ip {
+            Some(given) => Some(given),
+            None => ask(
+                &mut prompt,
+                "Public IP players reach this machine at (empty: behind a router, reached through the broker)",
+                "",
+                |s| {
+                    if s.is_empty() {
+                        Ok(None)
+                    } else {
+                        s.parse().map(Some).map_err(|_| "an IP address".to_owned())
+                    }
+                },
+            )?,
+        };
+        let payout_address = match &args.payout_address {
+            Some(given) => Some(crate::parse_address(given).map_err(anyhow::Error::msg)?),
+            None => ask(
+                &mut prompt,
+                "Payout address, 0x… (empty: none)",
+                "",
+                optional(crate::parse_address),
+            )?,
+        };
+        Ok(Self { broker_url, public_ip, region, lat, lon, price_per_block, payout_address })
+    }
+}
+
+/// Asks `question` until `parse` takes the answer (an empty one is `default`); without a
+/// prompt, `default` parsed.
+fn ask<T>(
+    prompt: &mut Prompt<'_>,
+    question: &str,
+    default: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    let Some((input, output)) = prompt else {
+        return parse(default).map_err(anyhow::Error::msg);
+    };
+    loop {
+        write!(output, "{question} [{default}]: ")?;
+        output.flush()?;
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            anyhow::bail!("no answer to \"{question}\" (end of input)");
+        }
+        let answer = match line.trim() {
+            "" => default,
+            answer => answer,
+        };
+        match parse(answer) {
+            Ok(value) => return Ok(value),
+            Err(wanted) => writeln!(output, "  {answer:?} is not {wanted}; try again")?,
+        }
+    }
 }
 
 /// `gridplay host service` flags.
@@ -94,9 +216,11 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     if args.out.exists() && !args.force {
         anyhow::bail!("{} exists; pass --force to replace it", args.out.display());
     }
-    if let Some(address) = &args.payout_address {
-        crate::parse_address(address).map_err(anyhow::Error::msg)?;
-    }
+    let (stdin, mut stdout) = (std::io::stdin(), std::io::stdout());
+    let mut input = stdin.lock();
+    let interactive = !args.no_input && stdin.is_terminal();
+    let prompt: Prompt<'_> = if interactive { Some((&mut input, &mut stdout)) } else { None };
+    let settings = Settings::from(args, prompt)?;
     let gpus = list_gpus().context("listing Vulkan devices")?;
     let gpu =
         pick_best(&gpus).context("no Vulkan device: install a driver (or Mesa's lavapipe)")?;
@@ -112,7 +236,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     if slots == 0 {
         println!("this machine cannot hold one 1280x720@60 session in real time: it offers none");
     }
-    std::fs::write(&args.out, config_text(args, &sizing))
+    std::fs::write(&args.out, config_text(&settings, &sizing))
         .with_context(|| format!("writing {}", args.out.display()))?;
     let path = absolute(&args.out)?;
     println!("wrote {}", path.display());
@@ -122,7 +246,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
 }
 
 /// The commented configuration `init` writes: every key a `gridplay host` flag.
-fn config_text(args: &InitArgs, sizing: &Sizing) -> String {
+fn config_text(args: &Settings, sizing: &Sizing) -> String {
     let mut text = String::new();
     let q = |s: &str| format!("{s:?}");
     let _ =
@@ -264,9 +388,7 @@ mod tests {
 
     #[test]
     fn the_written_file_is_a_host_configuration_that_parses() {
-        let args = InitArgs {
-            out: "x.toml".into(),
-            force: false,
+        let args = Settings {
             broker_url: "https://broker.example".into(),
             public_ip: Some("203.0.113.7".parse().unwrap()),
             region: "eu-west".into(),
@@ -287,6 +409,53 @@ mod tests {
         assert_eq!((host.lat, host.lon, host.region.as_str()), (48.85, -2.35, "eu-west"));
         assert_eq!(host.media_ip.to_string(), "203.0.113.7");
         assert_eq!(host.public_url.as_deref(), Some("http://203.0.113.7:8081"));
+    }
+
+    fn init_args(flags: &[&str]) -> InitArgs {
+        let cli = crate::parse_cli(
+            ["gridplay", "host", "init"].iter().chain(flags).map(|s| (*s).into()).collect(),
+        );
+        match cli.unwrap().command {
+            crate::Command::Host(host) => match host.action {
+                Some(crate::HostAction::Init(init)) => init,
+                _ => panic!("not init"),
+            },
+            _ => panic!("not the host"),
+        }
+    }
+
+    #[test]
+    fn what_the_flags_leave_out_is_asked_until_answered_well() {
+        let args = init_args(&["--region", "eu-west", "--price-per-block", "7"]);
+        let answers = "https://broker.example/\nnorth\n95\n48.85\n\n203.0.113.7\n0x12\n\n";
+        let (mut input, mut output) = (std::io::Cursor::new(answers), Vec::new());
+        let settings = Settings::from(&args, Some((&mut input, &mut output))).unwrap();
+        let expected = Settings {
+            broker_url: "https://broker.example".into(),
+            public_ip: Some("203.0.113.7".parse().unwrap()),
+            region: "eu-west".into(),
+            lat: 48.85,
+            lon: 0.0,
+            price_per_block: 7,
+            payout_address: None,
+        };
+        assert_eq!(settings, expected);
+        let asked = String::from_utf8(output).unwrap();
+        assert!(!asked.contains("Region") && !asked.contains("Price"), "given as flags: {asked}");
+        assert!(asked.contains("\"north\" is not a number from -90 to 90"), "{asked}");
+        assert!(asked.contains("\"95\" is not a number from -90 to 90"), "{asked}");
+        assert!(asked.contains("\"0x12\" is not"), "{asked}");
+        // Without a terminal nothing is asked: the defaults.
+        let quiet = Settings::from(&init_args(&[]), None).unwrap();
+        assert_eq!(
+            (quiet.broker_url.as_str(), quiet.region.as_str()),
+            ("http://127.0.0.1:8080", "local")
+        );
+        assert_eq!((quiet.public_ip, quiet.payout_address), (None, None));
+        // Input that ends before an answer is an error, not a default.
+        let mut short = std::io::Cursor::new("https://b.example\n");
+        let mut sink = Vec::new();
+        assert!(Settings::from(&init_args(&[]), Some((&mut short, &mut sink))).is_err());
     }
 
     #[test]
