@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use alloy::primitives::Address;
 use anyhow::Context;
 use gridplay_chain::settlement::{DeployParams, LocalChain};
 use gridplay_protocol::settlement::ServiceLevel;
@@ -23,8 +22,8 @@ pub struct DemoChain {
     _chain: LocalChain,
     /// The broker's settlement settings (the operator commits epochs).
     pub settlement: SettlementConfig,
-    /// The host's payout address (bonded).
-    pub payout_address: Address,
+    /// The host's payout key, whose address is bonded.
+    pub payout_key: k256::ecdsa::SigningKey,
 }
 
 /// Starts anvil from `anvil_path`, deploys, bonds the operator and the host
@@ -52,7 +51,8 @@ pub async fn start(anvil_path: &Path, epoch: Duration) -> anyhow::Result<DemoCha
             // Everything of `gridplay up` is on this machine.
             allow_private_hosts: true,
         },
-        payout_address: chain.host.address(),
+        payout_key: k256::ecdsa::SigningKey::from_slice(&chain.host.to_bytes()[..])
+            .context("the demo host's key")?,
         _chain: chain,
     })
 }

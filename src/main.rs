@@ -214,6 +214,10 @@ struct UpArgs {
     /// and on no more slots than met the service level.
     #[arg(long, env = "GRIDPLAY_CAPACITY_CHECK")]
     capacity_check: bool,
+    /// Admit the host only if it keeps at least this bond (wei) on the demo chain (needs
+    /// --anvil); the host proves its payout address with the demo host's key.
+    #[arg(long, env = "GRIDPLAY_MIN_BOND", requires = "anvil")]
+    min_bond: Option<u128>,
 }
 
 #[derive(Args)]
@@ -255,6 +259,11 @@ struct BrokerArgs {
     /// the service level.
     #[arg(long, env = "GRIDPLAY_CAPACITY_CHECK")]
     capacity_check: bool,
+    /// Also admit any host that proves its payout address (`gridplay host
+    /// --payout-key-file`) and keeps at least this bond there in the contract, in wei
+    /// (needs --rpc-url); others get 403 `not_bonded`.
+    #[arg(long, env = "GRIDPLAY_MIN_BOND", requires = "rpc_url")]
+    min_bond: Option<u128>,
     /// Admit only the hosts listed in this file (one host id per line, as `gridplay host`
     /// logs it at start; `#` comments): any other host is refused with 403 and never placed.
     #[arg(long, env = "GRIDPLAY_ADMIT_HOSTS")]
@@ -383,6 +392,10 @@ struct HostArgs {
     /// The address (0x) this host is paid at when sessions settle on chain.
     #[arg(long, env = "GRIDPLAY_PAYOUT_ADDRESS", value_parser = parse_address)]
     payout_address: Option<String>,
+    /// File holding the payout key (hex secp256k1): the host then proves to the broker that
+    /// it is paid at that key's address (brokers that admit hosts by bond ask for it).
+    #[arg(long, env = "GRIDPLAY_PAYOUT_KEY_FILE")]
+    payout_key_file: Option<PathBuf>,
     /// The app catalogue (TOML, one [[app]] table per app), offered beside Orbit.
     #[arg(long, env = "GRIDPLAY_APPS")]
     apps: Option<PathBuf>,
@@ -561,6 +574,16 @@ fn random_key() -> anyhow::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
+/// Reads a hex secp256k1 private key (`0x` optional) from `path`.
+fn read_secp256k1_key(path: &std::path::Path) -> anyhow::Result<k256::ecdsa::SigningKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = text.trim();
+    gridplay_protocol::probe::from_hex(text.strip_prefix("0x").unwrap_or(text))
+        .and_then(|bytes| k256::ecdsa::SigningKey::from_slice(&bytes).ok())
+        .with_context(|| format!("{} must hold a hex secp256k1 private key", path.display()))
+}
+
 /// Reads a 32-byte ed25519 seed from `path`, creating it (mode 0600) if missing.
 fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
     use std::io::Write;
@@ -638,11 +661,12 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         ice: args.ice.config()?,
         capacity_check: args.capacity_check,
         checkers: if args.capacity_check { vec![checker] } else { Vec::new() },
+        min_bond: args.min_bond,
         ..BrokerConfig::default()
     };
     // `chain` lives to the end of `up`: dropping it stops anvil.
     let settlement = chain.as_ref().map(|c| c.settlement.clone());
-    let payout = chain.as_ref().map(|c| c.payout_address);
+    let payout_key = chain.as_ref().map(|c| c.payout_key.clone());
     let broker_key = random_key()?;
     let trusted = BrokerKey::Configured(broker_key.verifying_key());
     let state = broker_state(config, broker_key, None, settlement).await?;
@@ -669,8 +693,11 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     host_config.catalogue = catalogue;
     host_config.worker = Some(worker_command()?);
     host_config.sound_frame = args.sound.sound_frame_ms;
-    if let Some(payout) = payout {
-        host_config.payout_address = Some(format!("{payout:#x}"));
+    if let Some(payout_key) = payout_key {
+        let host_id = gridplay_protocol::token::encode_public_key(&host_config.key.verifying_key());
+        let (address, proof) = gridplay_protocol::prove_payout(&host_id, &payout_key);
+        host_config.payout_address = Some(address);
+        host_config.payout_proof = Some(proof);
         host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
     }
     let url = broker_url.clone();
@@ -712,6 +739,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         checkers: args.checkers,
         admitted_hosts: args.admit_hosts.as_deref().map(load_admitted_hosts).transpose()?,
         capacity_check: args.capacity_check,
+        min_bond: args.min_bond,
         ..BrokerConfig::default()
     };
     if config.capacity_check && config.checkers.is_empty() {
@@ -767,11 +795,26 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         Some(key) => BrokerKey::Configured(key),
         None => BrokerKey::PinnedOnFirstUse(Some(broker_pin_file(&args.key_file))),
     };
+    let key = load_or_create_key(&args.key_file)?;
+    let (payout_address, payout_proof) = match &args.payout_key_file {
+        Some(path) => {
+            let payout_key = read_secp256k1_key(path)?;
+            let host_id = gridplay_protocol::token::encode_public_key(&key.verifying_key());
+            let (address, proof) = gridplay_protocol::prove_payout(&host_id, &payout_key);
+            if args.payout_address.as_ref().is_some_and(|a| a.to_lowercase() != address) {
+                anyhow::bail!(
+                    "--payout-address is not the address of --payout-key-file ({address})"
+                );
+            }
+            (Some(address), Some(proof))
+        }
+        None => (args.payout_address, None),
+    };
     let config = HostConfig {
         broker_url: args.broker_url,
         broker_key,
         broker_ca: args.ca_file,
-        key: load_or_create_key(&args.key_file)?,
+        key,
         listen: args.listen,
         public_url: args.public_url,
         media_ip: args.media_ip,
@@ -782,7 +825,8 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         region: args.region,
         location: GeoPoint { lat: args.lat, lon: args.lon },
         price_per_block: args.price_per_block,
-        payout_address: args.payout_address,
+        payout_address,
+        payout_proof,
         catalogue,
         worker: Some(worker_command()?),
         max_watchers: args.max_watchers,

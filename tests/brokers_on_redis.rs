@@ -108,6 +108,7 @@ async fn register_hosts(http: &reqwest::Client, base: &str) {
             quic: None,
             payout_address: None,
             apps: Vec::new(),
+            payout_proof: None,
             probation: false,
         };
         let status = signed_post(

@@ -312,6 +312,7 @@ async fn a_settler_killed_anywhere_loses_no_block_and_bills_none_twice() {
         quic: None,
         payout_address: Some(format!("{payout:#x}")),
         apps: Vec::new(),
+        payout_proof: None,
         probation: false,
     };
     let body = serde_json::to_vec(&registration).unwrap();

@@ -63,6 +63,9 @@ pub struct HostConfig {
     pub price_per_block: u64,
     /// Where the host is paid (`0x` address) when it settles on chain.
     pub payout_address: Option<String>,
+    /// The payout key's proof that this host is paid there
+    /// (`gridplay_protocol::prove_payout`), for brokers that admit hosts by their bond.
+    pub payout_proof: Option<String>,
     /// The apps it offers besides Orbit.
     pub catalogue: Catalogue,
     /// Starts each session's worker process; `None` runs frame loops in the host's own process.
@@ -118,6 +121,7 @@ impl HostConfig {
             location: GeoPoint { lat: 0.0, lon: 0.0 },
             price_per_block: 0,
             payout_address: None,
+            payout_proof: None,
             catalogue: Catalogue::default(),
             worker: None,
             max_watchers: DEFAULT_MAX_WATCHERS,
@@ -195,6 +199,7 @@ pub async fn run_host(
         quic: quic.as_ref().map(|(_, endpoint)| endpoint.clone()),
         payout_address: config.payout_address.clone(),
         apps: config.catalogue.apps(),
+        payout_proof: config.payout_proof.clone(),
         probation: false,
     };
     let slots = config.offers.iter().map(|o| o.slots).sum();

@@ -339,10 +339,28 @@ pub struct HostRegistration {
     /// The apps it offers besides the built-in ones ([`App::builtin`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<App>,
+    /// The payout key's proof that this host is paid at `payout_address`
+    /// ([`prove_payout`]); a broker that admits hosts by their bond
+    /// asks for it, since bonds are kept per address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_proof: Option<String>,
     /// Set by the broker, whatever the host sends: its capacity is not checked
     /// yet ([`crate::capacity`]), so no player is placed on it.
     #[serde(default)]
     pub probation: bool,
+}
+
+/// What a host's payout key signs to prove the host `host_id` is paid at its address.
+pub fn payout_proof_text(host_id: &str) -> String {
+    format!("Gridplay host {host_id} is paid at this address")
+}
+
+/// The payout key's address and its proof (EIP-191 over [`payout_proof_text`]) that the
+/// host `host_id` is paid there: a registration's `payout_address` and `payout_proof`.
+pub fn prove_payout(host_id: &str, payout_key: &k256::ecdsa::SigningKey) -> (String, String) {
+    let digest = crate::check::signed_message_digest(payout_proof_text(host_id).as_bytes());
+    let address = crate::probe::Address::of(payout_key.verifying_key());
+    (address.to_string(), crate::probe::sign_digest(payout_key, &digest))
 }
 
 /// Most slot offers one registration may carry.
@@ -351,6 +369,22 @@ pub const MAX_OFFERS: usize = 8;
 pub const MAX_SLOTS: u32 = 1024;
 
 impl HostRegistration {
+    /// The payout address, once its proof is found to be signed by it for this host.
+    pub fn proven_payout_address(&self) -> Result<&str, ProtocolError> {
+        let (Some(address), Some(proof)) = (&self.payout_address, &self.payout_proof) else {
+            return Err(ProtocolError::Invalid("no payout address with its proof".into()));
+        };
+        let text = payout_proof_text(&self.host_id);
+        let digest = crate::check::signed_message_digest(text.as_bytes());
+        let signer = crate::probe::recover_signer(&digest, proof)?;
+        if signer.to_string() != address.to_lowercase() {
+            return Err(ProtocolError::Invalid(
+                "the payout proof is not signed by the payout address".into(),
+            ));
+        }
+        Ok(address)
+    }
+
     /// Whether players reach the host through its signalling link rather than directly.
     pub fn signals_over_link(&self) -> bool {
         self.whep_url.is_empty()
@@ -555,6 +589,36 @@ pub struct SessionUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payout_proof_binds_the_payout_address_to_one_host() {
+        let key = k256::ecdsa::SigningKey::from_slice(&[4; 32]).unwrap();
+        let (address, proof) = prove_payout("host-a", &key);
+        let mut registration = HostRegistration {
+            host_id: "host-a".into(),
+            whep_url: String::new(),
+            ping_url: String::new(),
+            gpu: String::new(),
+            region: String::new(),
+            location: GeoPoint { lat: 0.0, lon: 0.0 },
+            offers: Vec::new(),
+            price_per_block: 0,
+            quic: None,
+            payout_address: Some(address.to_uppercase().replace("0X", "0x")),
+            apps: Vec::new(),
+            payout_proof: Some(proof.clone()),
+            probation: false,
+        };
+        assert_eq!(registration.proven_payout_address().unwrap().to_lowercase(), address);
+        // Another host cannot borrow the proof, nor another address claim it.
+        registration.host_id = "host-b".into();
+        assert!(registration.proven_payout_address().is_err());
+        registration.host_id = "host-a".into();
+        registration.payout_address = Some(format!("0x{}", "11".repeat(20)));
+        assert!(registration.proven_payout_address().is_err());
+        registration.payout_proof = None;
+        assert!(registration.proven_payout_address().is_err());
+    }
 
     fn request() -> AllocateRequest {
         AllocateRequest {

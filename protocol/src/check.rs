@@ -106,7 +106,7 @@ pub struct CheckAccepted {
 }
 
 /// EIP-191 digest of `message`: what `personal_sign` signs.
-fn signed_message_digest(message: &[u8]) -> Hash {
+pub(crate) fn signed_message_digest(message: &[u8]) -> Hash {
     let mut bytes = format!("\x19Ethereum Signed Message:\n{}", message.len()).into_bytes();
     bytes.extend_from_slice(message);
     keccak256(&bytes)

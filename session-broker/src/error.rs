@@ -50,6 +50,9 @@ pub enum BrokerError {
         "host {0} is not admitted by this broker; ask its operator to add the key to --admit-hosts"
     )]
     NotAdmitted(String),
+    /// The host is admitted by its bond, and its bond does not do.
+    #[error("host not admitted: {0}")]
+    NotBonded(String),
     /// This checker's report on this session was counted already; nothing changed.
     #[error("this checker's report on this session was already counted; nothing changed")]
     AlreadyCounted,
@@ -78,7 +81,7 @@ impl BrokerError {
             Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::SessionNotFound | Self::HostNotFound | Self::NotSettling => StatusCode::NOT_FOUND,
-            Self::WrongHost | Self::NotAdmitted(_) => StatusCode::FORBIDDEN,
+            Self::WrongHost | Self::NotAdmitted(_) | Self::NotBonded(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientDeposit(_) => StatusCode::PAYMENT_REQUIRED,
@@ -102,6 +105,7 @@ impl BrokerError {
             Self::HostNotFound => "host_not_found",
             Self::WrongHost => "wrong_host",
             Self::NotAdmitted(_) => "not_admitted",
+            Self::NotBonded(_) => "not_bonded",
             Self::NotSettling => "not_settling",
             Self::Unauthorized(_) => "unauthorized",
             Self::Store(_) => "store_unavailable",

@@ -34,6 +34,10 @@ pub trait Settlement: Send + Sync {
         now_s: u64,
     ) -> Result<(), BrokerError>;
 
+    /// The bond a host's payout address (`0x…`) keeps in the contract and stands behind, in
+    /// wei (0 when none, or unbonding).
+    async fn host_bond(&self, payout_address: &str) -> Result<u128, BrokerError>;
+
     /// `GET /v1/settlement/claims/{host}`.
     fn host_claims(&self, host: &str) -> Result<HostClaims, BrokerError>;
 

@@ -126,6 +126,7 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
         quic: None,
         payout_address: None,
         apps: Vec::new(),
+        payout_proof: None,
         probation: false,
     }
 }
@@ -549,6 +550,10 @@ impl Settlement for FailingSettler {
         _: u64,
     ) -> Result<(), BrokerError> {
         Ok(())
+    }
+
+    async fn host_bond(&self, _: &str) -> Result<u128, BrokerError> {
+        unimplemented!("not asked in this test")
     }
 
     fn host_claims(&self, _: &str) -> Result<HostClaims, BrokerError> {

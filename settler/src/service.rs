@@ -457,6 +457,17 @@ impl gridplay_session_broker::settlement::Settlement for Settler {
         Ok(self.accept_voucher(session_id, submission, now_s).await?)
     }
 
+    async fn host_bond(&self, payout_address: &str) -> Result<u128, BrokerError> {
+        let address = payout_address
+            .parse()
+            .map_err(|_| BrokerError::BadRequest(format!("{payout_address} is not an address")))?;
+        self.config
+            .client
+            .active_bond(address)
+            .await
+            .map_err(|e| BrokerError::Store(format!("reading the host's bond: {e}")))
+    }
+
     fn host_claims(&self, host: &str) -> Result<HostClaims, BrokerError> {
         Ok(self.lock().host_claims(host)?)
     }

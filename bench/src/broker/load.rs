@@ -80,6 +80,7 @@ impl Fleet {
                     quic: None,
                     payout_address: None,
                     apps: Vec::new(),
+                    payout_proof: None,
                     probation: false,
                 };
                 SimHost {

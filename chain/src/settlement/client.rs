@@ -389,6 +389,12 @@ impl SettlementClient {
         Ok(self.contract.hosts(host).call().await.map_err(chain_error)?.bond)
     }
 
+    /// A host's bond in wei while it stands behind it: 0 once it has asked to unbond.
+    pub async fn active_bond(&self, host: Address) -> Result<u128, Error> {
+        let bonded = self.contract.hosts(host).call().await.map_err(chain_error)?;
+        Ok(if bonded.unbondingAt == 0 { bonded.bond } else { 0 })
+    }
+
     /// Wei a player could withdraw now (deposits and refunds less withdrawals and recorded
     /// spend).
     pub async fn available(&self, player: Address) -> Result<u128, Error> {

@@ -19,7 +19,7 @@ use crate::BrokerError;
 #[utoipa::path(post, path = "/v1/hosts", request_body = HostRegistration,
     params(("x-gridplay-host-auth" = String, Header, description = "<unix ms>.<ed25519 signature>")),
     responses((status = 200, body = HostRegistered), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError, description = "The host is not on the broker's admission list")))]
+        (status = 403, body = ApiError, description = "The host is not on the broker's admission list, or its bond is too small")))]
 pub(super) async fn register(
     State(state): State<Shared>,
     request: SignedBody<HostRegistration>,
@@ -27,7 +27,7 @@ pub(super) async fn register(
     let now = unix_ms();
     request.body.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
     request.verify(&request.body.host_id, &*state.store, now).await?;
-    state.admit(&request.body.host_id)?;
+    state.admit_registration(&request.body).await?;
     let mut registration = request.body;
     if registration.signals_over_link() {
         let Some(public_url) = &state.config.public_url else {

@@ -63,6 +63,9 @@ pub struct BrokerConfig {
     /// Whether a host is placed only once a trusted checker has checked its capacity
     /// (see `capacity`); needs at least one checker.
     pub capacity_check: bool,
+    /// With a chain: also admit any host whose proven payout address keeps at least this
+    /// bond (wei) in the contract (see `admit_registration`).
+    pub min_bond: Option<u128>,
     /// The base URL players and the settler reach this broker at (e.g.
     /// `https://broker.example`): hosts without an inbound port are reached at their relay
     /// under it. `None` relays for no host.
@@ -83,6 +86,7 @@ impl Default for BrokerConfig {
             checkers: Vec::new(),
             admitted_hosts: None,
             capacity_check: false,
+            min_bond: None,
             public_url: None,
             ice: None,
         }
@@ -130,13 +134,44 @@ impl BrokerState {
         self.config.ice.as_ref().map(|ice| ice.servers(who, now_ms)).unwrap_or_default()
     }
 
-    /// Refuses a host outside the admission list, when there is one.
+    /// Refuses a host outside the admission list, when there is one and hosts cannot
+    /// be admitted by their bond instead.
     pub fn admit(&self, host_id: &str) -> Result<(), BrokerError> {
-        if self.config.admitted_hosts.as_ref().is_some_and(|a| !a.contains(host_id)) {
+        let listed = self.config.admitted_hosts.as_ref().map(|a| a.contains(host_id));
+        if listed == Some(false) && self.config.min_bond.is_none() {
             tracing::info!(host = %host_id, "host refused: not admitted");
             return Err(BrokerError::NotAdmitted(host_id.to_owned()));
         }
         Ok(())
+    }
+
+    /// Admits a registration: a host on the admission list, or, with a minimum bond, one that
+    /// proves its payout address and whose bond there (on chain) meets the minimum.
+    pub async fn admit_registration(
+        &self,
+        registration: &gridplay_protocol::HostRegistration,
+    ) -> Result<(), BrokerError> {
+        let host = registration.host_id.as_str();
+        if self.config.admitted_hosts.as_ref().is_some_and(|a| a.contains(host)) {
+            return Ok(());
+        }
+        let Some(min) = self.config.min_bond else { return self.admit(host) };
+        let Some(settlement) = &self.settlement else {
+            return Err(BrokerError::NotBonded("this broker reads no chain".into()));
+        };
+        let why = match registration.proven_payout_address() {
+            Err(e) => {
+                format!("its payout address is not proven ({e}): give the host --payout-key-file")
+            }
+            Ok(address) => match settlement.host_bond(address).await? {
+                bond if bond >= min => return Ok(()),
+                bond => format!(
+                    "{address} has a bond of {bond} wei, under the {min} wei this broker asks for"
+                ),
+            },
+        };
+        tracing::info!(host, "host refused: {why}");
+        Err(BrokerError::NotBonded(why))
     }
 
     /// This broker also settles sessions on chain.

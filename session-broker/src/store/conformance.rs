@@ -34,6 +34,7 @@ pub fn host(id: &str, game: u32, phone: u32, lat: f64, lon: f64) -> HostRegistra
         quic: None,
         payout_address: None,
         apps: Vec::new(),
+        payout_proof: None,
         probation: false,
     }
 }
