@@ -17,7 +17,7 @@ use gridplay_protocol::{AllocateResponse, SlotOffer};
 use gridplay_session_broker::unix_ms;
 use k256::ecdsa::SigningKey;
 
-use crate::play::{PlayArgs, Transport, Video, play_allocated};
+use crate::play::{PlayArgs, play_allocated};
 
 /// How long the checker waits before asking again when no check is due.
 const IDLE_POLL: Duration = Duration::from_secs(2);
@@ -131,22 +131,13 @@ async fn trial(
         count,
         at_ms: unix_ms(),
     };
-    let response = http
-        .post(format!("{base}/v1/capacity/sessions"))
-        .json(&SignedCapacity::sign(&ask, key))
-        .send()
-        .await?;
-    let status = response.status();
-    anyhow::ensure!(
-        status.is_success(),
-        "the broker gave no sessions: {status} {}",
-        response.text().await.unwrap_or_default()
-    );
-    let sessions: Vec<AllocateResponse> = response.json().await?;
+    let sessions: Vec<AllocateResponse> =
+        post_signed(http, &format!("{base}/v1/capacity/sessions"), &ask, key).await?;
     let stream = (offer.max_width, offer.max_height, offer.max_fps);
     let mut plays = tokio::task::JoinSet::new();
     for session in sessions {
-        let args = play_args(base, stream, level.seconds);
+        // Allocated already: the app is the broker's choice.
+        let args = PlayArgs::checker(base, "", stream, level.seconds);
         plays.spawn(async move { play_allocated(&args, session, None).await });
     }
     let (mut min_fps, mut max_p99, mut met) = (f64::INFINITY, None::<f64>, true);
@@ -177,26 +168,6 @@ async fn trial(
     })
 }
 
-/// How a trial's session is played: headless, decoding every frame, clicking every 200 ms.
-fn play_args(broker: &str, stream: (u32, u32, u32), seconds: u64) -> PlayArgs {
-    PlayArgs {
-        headless: true,
-        broker: broker.to_owned(),
-        ca_file: None,
-        app: String::new(),
-        stream,
-        seconds,
-        bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        via: None,
-        turn_only: false,
-        jitter_buffer_ms: 0,
-        transport: Transport::Quic,
-        video: Video::Streams,
-        input_every_ms: 200,
-        no_decode: false,
-    }
-}
-
 /// Sends the finding, signed; returns the broker's verdict.
 async fn report(
     http: &reqwest::Client,
@@ -212,15 +183,21 @@ async fn report(
         profiles,
         at_ms: unix_ms(),
     };
-    let response = http
-        .post(format!("{base}/v1/capacity"))
-        .json(&SignedCapacity::sign(&message, key))
-        .send()
-        .await?;
+    post_signed(http, &format!("{base}/v1/capacity"), &message, key).await
+}
+
+/// Posts `message`, signed with `key`, to `url`; the broker's answer.
+async fn post_signed<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    message: &CapacityMessage,
+    key: &SigningKey,
+) -> anyhow::Result<T> {
+    let response = http.post(url).json(&SignedCapacity::sign(message, key)).send().await?;
     let status = response.status();
     anyhow::ensure!(
         status.is_success(),
-        "the broker refused the capacity report: {status} {}",
+        "the broker refused: {status} {}",
         response.text().await.unwrap_or_default()
     );
     Ok(response.json().await?)

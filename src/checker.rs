@@ -36,7 +36,7 @@ use gridplay_protocol::settlement::{SettlementInfo, VoucherSubmission, VoucherTe
 use gridplay_session_broker::unix_ms;
 use k256::ecdsa::SigningKey;
 
-use crate::play::{PlayArgs, Transport, Video, allocate, play_allocated};
+use crate::play::{PlayArgs, allocate, play_allocated};
 
 /// `gridplay checker` flags.
 #[derive(Args)]
@@ -283,22 +283,7 @@ pub async fn run(args: CheckerArgs) -> anyhow::Result<()> {
         return crate::capacity::serve(&args.broker, &key, level, args.once).await;
     }
     let (width, height, fps) = args.stream;
-    let play = PlayArgs {
-        headless: true,
-        broker: args.broker.clone(),
-        ca_file: None,
-        app: "orbit".into(),
-        stream: args.stream,
-        seconds: args.seconds,
-        bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        via: None,
-        turn_only: false,
-        jitter_buffer_ms: 0,
-        transport: Transport::Quic,
-        video: Video::Streams,
-        input_every_ms: 200,
-        no_decode: false,
-    };
+    let play = PlayArgs::checker(&args.broker, "orbit", args.stream, args.seconds);
     let settlement = if args.no_pay { None } else { settlement_info(&args.broker).await? };
     let session_key = settlement.as_ref().map(|_| random_key()).transpose()?;
     let allocated_ms = unix_ms();

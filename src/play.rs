@@ -98,6 +98,29 @@ enum Link {
 /// The transport `args` ask for, unless that is QUIC and the host declares no QUIC endpoint
 /// players can reach (a host behind a NAT, which only WebRTC's ICE gets through): then
 /// WebRTC, and a line saying so.
+impl PlayArgs {
+    /// How a checker plays `app`: headless, over QUIC (WebRTC where the host is behind a
+    /// NAT), decoding every frame and clicking every 200 ms.
+    pub(crate) fn checker(broker: &str, app: &str, stream: (u32, u32, u32), seconds: u64) -> Self {
+        Self {
+            headless: true,
+            broker: broker.to_owned(),
+            ca_file: None,
+            app: app.to_owned(),
+            stream,
+            seconds,
+            bind: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            via: None,
+            turn_only: false,
+            jitter_buffer_ms: 0,
+            transport: Transport::Quic,
+            video: Video::Streams,
+            input_every_ms: 200,
+            no_decode: false,
+        }
+    }
+}
+
 fn transport_for(args: &PlayArgs, session: &AllocateResponse) -> Transport {
     match (args.transport, &session.quic) {
         (Transport::Quic, None) => {
