@@ -13,6 +13,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RedisServer {
     child: Child,
     port: u16,
+    /// Its arguments besides the port, to start it again with.
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -21,31 +23,61 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
+    /// Starts a durable `redis-server`: every write reaches its append-only file in `dir`
+    /// (fsync on each) before it is acknowledged, so [`restart`](Self::restart) after a
+    /// [`kill`](Self::kill) loses nothing acknowledged.
+    pub fn start_durable(dir: &std::path::Path) -> std::io::Result<Self> {
+        let dir = dir.to_string_lossy();
+        Self::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir])
+    }
+
     /// Starts `redis-server` with `extra` arguments besides the port and no persistence.
     fn start_with(extra: &[&str]) -> std::io::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let server = Self { child, port };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(std::io::Error::other("redis-server did not start"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(server)
+        let mut args: Vec<String> = ["--save", "", "--appendonly", "no"].map(Into::into).to_vec();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let child = spawn(port, &args)?;
+        Ok(Self { child, port, args })
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the server again, on the same port with the same arguments (a durable one
+    /// from its append-only file).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.child = spawn(self.port, &self.args)?;
+        Ok(())
     }
 
     /// The server's URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+}
+
+/// `redis-server` on `port` with `args`, once it accepts connections.
+fn spawn(port: u16, args: &[String]) -> std::io::Result<Child> {
+    let mut child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("redis-server did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(child)
 }
 
 impl Drop for RedisServer {
@@ -114,8 +146,7 @@ impl RedisCluster {
             .iter_mut()
             .find(|n| role(n.port).as_deref() == Some("master"))
             .ok_or_else(|| std::io::Error::other("no master answers"))?;
-        master.child.kill()?;
-        master.child.wait()?;
+        master.kill()?;
         Ok(master.port)
     }
 
