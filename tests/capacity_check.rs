@@ -5,25 +5,18 @@
 //! on no more than that.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gridplay_protocol::Profile;
 use gridplay_protocol::capacity::{CapacityState, CapacityVerdict};
 use reqwest::StatusCode;
 
+mod common;
+use common::Up;
+
 /// Game slots the host offers: more than two cores serve at 1280x720@60.
 const CLAIMED: u32 = 8;
 const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
-
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn allocate(http: &reqwest::Client, base: &str) -> StatusCode {
     let response = http
@@ -43,23 +36,9 @@ async fn verdict(http: &reqwest::Client, base: &str, host: &str) -> CapacityVerd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_claims_more_than_it_serves_is_admitted_with_fewer_slots_or_none() {
-    let web = std::env::temp_dir().join(format!("gridplay-capacity-web-{}", std::process::id()));
-    std::fs::create_dir_all(&web).unwrap();
-    std::fs::write(web.join("index.html"), "<!doctype html>").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridplay"))
-        .args(["up", "--port", &port.to_string(), "--slots", &CLAIMED.to_string()])
-        .arg("--web-dir")
-        .arg(&web)
-        .arg("--capacity-check")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gridplay binary");
+    let mut up = Up::start(&["--slots", &CLAIMED.to_string(), "--capacity-check"], "info");
     // The host's id, from its registration's log line.
-    let stderr = child.stderr.take().unwrap();
-    let up = Up(child);
+    let stderr = up.child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -71,7 +50,7 @@ async fn a_host_that_claims_more_than_it_serves_is_admitted_with_fewer_slots_or_
         }
     });
     let host = rx.recv_timeout(Duration::from_secs(60)).expect("the host registers");
-    let (http, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
+    let (http, base) = (reqwest::Client::new(), up.url.clone());
 
     // On probation until checked: every player is turned away meanwhile.
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -116,5 +95,4 @@ async fn a_host_that_claims_more_than_it_serves_is_admitted_with_fewer_slots_or_
     }
     assert_eq!(allocate(&http, &base).await, StatusCode::SERVICE_UNAVAILABLE);
     drop(up);
-    std::fs::remove_dir_all(&web).unwrap();
 }

@@ -4,48 +4,19 @@
 //! refuses it with 403 `not_bonded`, naming the bond and the minimum.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gridplay_chain::settlement::BUNDLED_ANVIL;
 
+mod common;
+use common::Up;
+
 const ETHER: u128 = 1_000_000_000_000_000_000;
 const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
 
-struct Up {
-    child: Child,
-    url: String,
-    web: std::path::PathBuf,
-}
-
-impl Up {
-    fn start(min_bond: u128) -> Self {
-        let web = std::env::temp_dir()
-            .join(format!("gridplay-bond-web-{}-{min_bond}", std::process::id()));
-        std::fs::create_dir_all(&web).unwrap();
-        std::fs::write(web.join("index.html"), "<!doctype html>").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_gridplay"))
-            .args(["up", "--port", &port.to_string(), "--min-bond", &min_bond.to_string()])
-            .arg("--anvil")
-            .arg(BUNDLED_ANVIL)
-            .arg("--web-dir")
-            .arg(&web)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gridplay binary");
-        Self { child, url: format!("http://127.0.0.1:{port}"), web }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.web);
-    }
+fn up(min_bond: u128) -> Up {
+    let (bond, anvil) = (min_bond.to_string(), BUNDLED_ANVIL.to_owned());
+    Up::start(&["--min-bond", &bond, "--anvil", &anvil], "warn")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +24,7 @@ async fn a_host_is_admitted_by_a_bond_that_meets_the_minimum_and_refused_under_i
     assert!(std::path::Path::new(BUNDLED_ANVIL).exists(), "anvil: run `make chain-deps`");
 
     // Under its bond: the host is refused at registration, and `up` stops saying why.
-    let mut refused = Up::start(2 * ETHER);
+    let mut refused = up(2 * ETHER);
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = refused.child.try_wait().unwrap() {
@@ -69,7 +40,7 @@ async fn a_host_is_admitted_by_a_bond_that_meets_the_minimum_and_refused_under_i
     assert!(stderr.contains("not_bonded") && stderr.contains(&why), "{stderr}");
 
     // At its bond: admitted, and players are placed on it.
-    let admitted = Up::start(ETHER);
+    let admitted = up(ETHER);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -85,4 +56,10 @@ async fn a_host_is_admitted_by_a_bond_that_meets_the_minimum_and_refused_under_i
         assert!(Instant::now() < deadline, "a bonded host was never placed");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // Stopped, `up` takes its chain with it.
+    let anvil = admitted.children_named("anvil");
+    assert_eq!(anvil.len(), 1, "up runs one anvil");
+    drop(admitted);
+    assert!(anvil.iter().all(|&pid| common::ended(pid)), "anvil outlived up");
 }
