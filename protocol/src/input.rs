@@ -84,6 +84,13 @@ use crate::ProtocolError;
 
 /// Longest `KeyboardEvent.code` accepted, in bytes.
 pub const MAX_KEY_CODE_LEN: usize = 32;
+/// Whether input `seq` came after `than`, on the input channel's wrapping
+/// sequence (after `u32::MAX` it starts again): the channel is unordered, so an
+/// input older than the newest one of its kind seen is stale.
+pub fn seq_after(seq: u32, than: u32) -> bool {
+    (seq.wrapping_sub(than) as i32) > 0
+}
+
 /// Gamepads are numbered `0..MAX_GAMEPADS`.
 pub const MAX_GAMEPADS: u8 = 16;
 /// Most touches in one message; touch ids are `0..MAX_TOUCHES`.
@@ -565,6 +572,13 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_numbers_compare_across_the_wrap() {
+        assert!(seq_after(2, 1) && !seq_after(1, 2) && !seq_after(5, 5));
+        assert!(seq_after(3, u32::MAX - 2), "after the wrap");
+        assert!(!seq_after(u32::MAX - 2, 3));
+    }
 
     fn touches(points: &[(u8, u16, u16)]) -> Vec<TouchPoint> {
         points.iter().map(|&(id, x, y)| TouchPoint { id, x, y }).collect()

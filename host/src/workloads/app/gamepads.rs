@@ -9,13 +9,14 @@
 //! the events that do not fit, as it would lose them from a full evdev queue.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use gridplay_gamepad::{Change, Interface, Node, PadState};
-use gridplay_protocol::input::{InputEvent, InputKind};
+use gridplay_protocol::input::{InputEvent, InputKind, seq_after};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
@@ -97,7 +98,7 @@ impl Gamepads {
             InputKind::GamepadGone { pad } => (*pad, None),
             _ => return Ok(()),
         };
-        if self.newest.get(&pad).is_some_and(|&newest| event.seq <= newest) {
+        if self.newest.get(&pad).is_some_and(|&newest| !seq_after(event.seq, newest)) {
             return Ok(());
         }
         self.newest.insert(pad, event.seq);
@@ -107,20 +108,20 @@ impl Gamepads {
             }
             return Ok(());
         };
-        if !self.pads.contains_key(&pad) {
-            let nodes = [Interface::Evdev, Interface::Joystick]
-                .map(|interface| Served::bind(&self.directory, Node { interface, pad }));
-            let [evdev, joystick] = nodes;
-            self.pads.insert(pad, Pad { state: PadState::default(), nodes: [evdev?, joystick?] });
-            tracing::debug!(pad, "gamepad plugged in");
-        }
         let times = self.times();
-        if let Some(served) = self.pads.get_mut(&pad) {
-            let changes = gridplay_gamepad::changes(&served.state, &state);
-            served.state = state;
-            for node in &mut served.nodes {
-                node.send_all(&changes, times);
+        let served = match self.pads.entry(pad) {
+            Entry::Occupied(plugged) => plugged.into_mut(),
+            Entry::Vacant(new) => {
+                let node = |interface| Served::bind(&self.directory, Node { interface, pad });
+                let nodes = [node(Interface::Evdev)?, node(Interface::Joystick)?];
+                tracing::debug!(pad, "gamepad plugged in");
+                new.insert(Pad { state: PadState::default(), nodes })
             }
+        };
+        let changes = gridplay_gamepad::changes(&served.state, &state);
+        served.state = state;
+        for node in &mut served.nodes {
+            node.send_all(&changes, times);
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! motion while the player has locked it), buttons, the wheel as buttons 4 to 7,
 //! and the first finger of a touch as the main button.
 
-use gridplay_protocol::input::{InputEvent, InputKind, TouchPoint};
+use gridplay_protocol::input::{InputEvent, InputKind, TouchPoint, seq_after};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     BUTTON_PRESS_EVENT, BUTTON_RELEASE_EVENT, KEY_PRESS_EVENT, KEY_RELEASE_EVENT,
@@ -72,7 +72,7 @@ impl Translator {
             InputKind::PointerUp { x, y, button: b } => click(BUTTON_RELEASE_EVENT, *x, *y, *b),
             InputKind::PointerLock { locked } => {
                 // Only the newest change counts: the input channel is unordered.
-                if self.lock.is_none_or(|(seq, _)| event.seq > seq) {
+                if self.lock.is_none_or(|(seq, _)| seq_after(event.seq, seq)) {
                     self.lock = Some((event.seq, *locked));
                 }
                 Vec::new()

@@ -30,7 +30,9 @@
 
 use std::time::Duration;
 
-use gridplay_protocol::input::{InputEvent, InputKind, MAX_GAMEPADS, MAX_TOUCHES, gamepad_button};
+use gridplay_protocol::input::{
+    InputEvent, InputKind, MAX_GAMEPADS, MAX_TOUCHES, gamepad_button, seq_after,
+};
 
 use super::sound::SoundCue;
 
@@ -324,11 +326,8 @@ impl GameState {
     fn gamepad(&mut self, pad: u8, snapshot: Pad) {
         let Some(slot) = self.pads.get_mut(usize::from(pad)) else { return };
         let previous = slot.map_or(0, |p| p.buttons);
-        if let Some(p) = slot {
-            // Wrapping comparison: sequence numbers wrap after 2^32 inputs.
-            if (snapshot.seq.wrapping_sub(p.seq) as i32) <= 0 {
-                return;
-            }
+        if slot.is_some_and(|p| !seq_after(snapshot.seq, p.seq)) {
+            return;
         }
         *slot = Some(snapshot);
         if snapshot.buttons & !previous & gamepad_button::SOUTH != 0 {
