@@ -58,48 +58,76 @@ pub async fn run(args: ClaimArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(broker) = &args.broker {
-        let url = format!("{}/v1/settlement/claims/{host:#x}", broker.trim_end_matches('/'));
-        let response = reqwest::get(url).await.context("reaching the broker")?;
-        let listed: HostClaims = response.error_for_status()?.json().await?;
-        let contract: Address = listed.contract.parse().context("the broker's contract")?;
-        for total in listed.totals {
-            let total: ReceiptHostTotal = serde_json::from_value(total)?;
-            let leaf = HostLeaf {
-                host,
-                amount: alloy::primitives::U256::from(total.amount),
-                running: alloy::primitives::U256::from(total.running),
-            };
-            let at = HostAt { index: total.position, leaf, proof: total.proof };
-            let epoch = u32::try_from(total.epoch_id).context("epoch id")?;
-            by_contract
-                .entry(contract)
-                .or_default()
-                .insert(epoch, HostClaim { epochId: epoch, at });
-        }
+        let (contract, listed) = listed_claims(&reqwest::Client::new(), broker, host).await?;
+        by_contract.entry(contract).or_default().extend(listed);
     }
     for (contract, epochs) in by_contract {
         let client = SettlementClient::connect(&args.rpc_url, signer.clone(), contract).await?;
-        let last = epochs.keys().next_back().copied().map(u64::from).unwrap_or(0);
-        let final_through = client.finalize_through(last).await?;
-        let mut claims = Vec::new();
-        for (epoch, claim) in epochs {
-            let state = client.epoch(epoch.into()).await?.1;
-            if client.is_paid(host, epoch.into()).await? {
-                println!("epoch {epoch} on {contract} was already paid");
-            } else if state == EpochState::Void {
-                println!("epoch {epoch} on {contract} was voided: nothing to claim");
-            } else if final_through.is_none_or(|f| u64::from(epoch) > f) {
-                println!("epoch {epoch} on {contract} is not final yet: claim it later");
-            } else {
-                claims.push(claim);
-            }
+        let said = |line: String| println!("{line} on {contract}");
+        if let Some((epochs, tx)) = claim_final(&client, host, epochs, said).await? {
+            let epochs: Vec<String> = epochs.iter().map(u32::to_string).collect();
+            println!(
+                "claimed the host's totals of epoch(s) {} on {contract}: {tx}",
+                epochs.join(", ")
+            );
         }
-        if claims.is_empty() {
-            continue;
-        }
-        let epochs: Vec<String> = claims.iter().map(|c| c.epochId.to_string()).collect();
-        let tx = client.claim(host, claims).await?;
-        println!("claimed the host's totals of epoch(s) {} on {contract}: {tx}", epochs.join(", "));
     }
     Ok(())
+}
+
+/// The host's total in each epoch, as the broker that settles lists them
+/// (`GET /v1/settlement/claims/{host}`), ready to claim with; and the contract.
+pub async fn listed_claims(
+    http: &reqwest::Client,
+    broker: &str,
+    host: Address,
+) -> anyhow::Result<(Address, BTreeMap<u32, HostClaim>)> {
+    let url = format!("{}/v1/settlement/claims/{host:#x}", broker.trim_end_matches('/'));
+    let response = http.get(url).send().await.context("reaching the broker")?;
+    let listed: HostClaims = response.error_for_status()?.json().await?;
+    let contract: Address = listed.contract.parse().context("the broker's contract")?;
+    let mut claims = BTreeMap::new();
+    for total in listed.totals {
+        let total: ReceiptHostTotal = serde_json::from_value(total)?;
+        let leaf = HostLeaf {
+            host,
+            amount: alloy::primitives::U256::from(total.amount),
+            running: alloy::primitives::U256::from(total.running),
+        };
+        let at = HostAt { index: total.position, leaf, proof: total.proof };
+        let epoch = u32::try_from(total.epoch_id).context("epoch id")?;
+        claims.insert(epoch, HostClaim { epochId: epoch, at });
+    }
+    Ok((contract, claims))
+}
+
+/// Makes what it can of `epochs` final and claims those final and unpaid, in one
+/// transaction; `say` hears why each other epoch was left. Returns the epochs
+/// claimed and the transaction, or `None` when none could be.
+pub async fn claim_final(
+    client: &SettlementClient,
+    host: Address,
+    epochs: BTreeMap<u32, HostClaim>,
+    mut say: impl FnMut(String),
+) -> anyhow::Result<Option<(Vec<u32>, alloy::primitives::B256)>> {
+    let last = epochs.keys().next_back().copied().map(u64::from).unwrap_or(0);
+    let final_through = client.finalize_through(last).await?;
+    let mut claims = Vec::new();
+    for (epoch, claim) in epochs {
+        let state = client.epoch(epoch.into()).await?.1;
+        if client.is_paid(host, epoch.into()).await? {
+            say(format!("epoch {epoch} was already paid"));
+        } else if state == EpochState::Void {
+            say(format!("epoch {epoch} was voided: nothing to claim"));
+        } else if final_through.is_none_or(|f| u64::from(epoch) > f) {
+            say(format!("epoch {epoch} is not final yet: claim it later"));
+        } else {
+            claims.push(claim);
+        }
+    }
+    if claims.is_empty() {
+        return Ok(None);
+    }
+    let claimed = claims.iter().map(|c| c.epochId).collect();
+    Ok(Some((claimed, client.claim(host, claims).await?)))
 }

@@ -301,6 +301,15 @@ fn config_text(args: &Settings, sizing: &Sizing) -> String {
     let _ = writeln!(text, "lat = {:?}", args.lat);
     let _ = writeln!(text, "lon = {:?}", args.lon);
     let _ = writeln!(text, "price-per-block = {}", args.price_per_block);
+    let _ = writeln!(
+        text,
+        "\n# The owner's dashboard: sessions, capacity check, earnings and Claim. On loopback it"
+    );
+    let _ = writeln!(
+        text,
+        "# answers this machine alone; on another address it asks for a token printed at start."
+    );
+    let _ = writeln!(text, "dashboard = \"127.0.0.1:7070\"\n");
     match &args.payout_address {
         Some(address) => {
             let _ = writeln!(text, "payout-address = {}", q(address));

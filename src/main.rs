@@ -7,6 +7,7 @@ mod demo_chain;
 mod dispute;
 mod host_config;
 mod host_init;
+mod payouts;
 mod play;
 mod relay;
 mod settle;
@@ -17,11 +18,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use gridplay_chain::settlement::SettlementClient;
 use gridplay_host::catalogue::Catalogue;
+use gridplay_host::dashboard::DashboardConfig;
 use gridplay_host::probes::Clock;
 use gridplay_host::worker::WorkerCommand;
 use gridplay_host::workloads::app::cgroup::Limits;
@@ -202,6 +205,8 @@ struct UpArgs {
     app_limits: AppLimitArgs,
     #[command(flatten)]
     sound: SoundArgs,
+    #[command(flatten)]
+    dashboard: DashboardArgs,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -396,6 +401,10 @@ struct HostArgs {
     /// it is paid at that key's address (brokers that admit hosts by bond ask for it).
     #[arg(long, env = "GRIDPLAY_PAYOUT_KEY_FILE")]
     payout_key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain the broker settles on, for the dashboard's earnings
+    /// and claims (default: the one the broker names).
+    #[arg(long, env = "GRIDPLAY_RPC_URL")]
+    rpc_url: Option<String>,
     /// The app catalogue (TOML, one [[app]] table per app), offered beside Orbit.
     #[arg(long, env = "GRIDPLAY_APPS")]
     apps: Option<PathBuf>,
@@ -403,6 +412,11 @@ struct HostArgs {
     app_limits: AppLimitArgs,
     #[command(flatten)]
     sound: SoundArgs,
+    #[command(flatten)]
+    dashboard: DashboardArgs,
+    /// Directory of the built web client, whose owner.html is the dashboard's page.
+    #[arg(long, env = "GRIDPLAY_WEB_DIR", default_value = "client-web/dist")]
+    web_dir: PathBuf,
 }
 
 /// What each app session may use.
@@ -426,6 +440,40 @@ struct SoundArgs {
     /// 10 or 20 (the most resilient to loss).
     #[arg(long, env = "GRIDPLAY_SOUND_FRAME_MS", default_value = "10", value_parser = parse_sound_frame)]
     sound_frame_ms: AudioFrame,
+}
+
+/// The owner's dashboard.
+#[derive(Args)]
+struct DashboardArgs {
+    /// Address of the owner's dashboard (port 0: a free one, printed at start). On loopback
+    /// it answers only this machine; anywhere else it asks for a token printed at start.
+    #[arg(long, env = "GRIDPLAY_DASHBOARD", default_value = "127.0.0.1:0")]
+    dashboard: SocketAddr,
+    /// Serve no owner's dashboard.
+    #[arg(long, env = "GRIDPLAY_NO_DASHBOARD")]
+    no_dashboard: bool,
+    /// The token the dashboard's API asks for (default: a fresh one each start, unless the
+    /// dashboard is on loopback).
+    #[arg(long, env = "GRIDPLAY_DASHBOARD_TOKEN")]
+    dashboard_token: Option<String>,
+}
+
+impl DashboardArgs {
+    /// The dashboard's settings, its page from the web client built in `web_dir`.
+    fn config(self, web_dir: PathBuf) -> anyhow::Result<Option<DashboardConfig>> {
+        if self.no_dashboard {
+            return Ok(None);
+        }
+        let page = web_dir.join("owner.html");
+        let web_dir = match page.is_file() {
+            true => Some(web_dir),
+            false => {
+                tracing::warn!(missing = %page.display(), "the dashboard serves its API alone");
+                None
+            }
+        };
+        Ok(Some(DashboardConfig::new(self.dashboard, self.dashboard_token, web_dir)?))
+    }
 }
 
 /// Parses a sound frame length in ms.
@@ -645,6 +693,7 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
     let broker_addr = listener.local_addr()?;
+    let dashboard = args.dashboard.config(args.web_dir.clone())?;
     let epoch = std::time::Duration::from_secs(args.epoch_seconds.max(1));
     let chain = match &args.anvil {
         Some(path) => Some(demo_chain::start(path, epoch).await?),
@@ -696,10 +745,18 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
     if let Some(payout_key) = payout_key {
         let host_id = gridplay_protocol::token::encode_public_key(&host_config.key.verifying_key());
         let (address, proof) = gridplay_protocol::prove_payout(&host_id, &payout_key);
+        host_config.payouts = Some(payouts::ChainPayouts::shared(
+            gridplay_host::https_trusting(host_config.broker_ca.as_deref())?.build()?,
+            &broker_url,
+            None,
+            address.parse().context("the payout address")?,
+            Some(PrivateKeySigner::from_signing_key(payout_key)),
+        ));
         host_config.payout_address = Some(address);
         host_config.payout_proof = Some(proof);
         host_config.price_per_block = demo_chain::DEMO_PRICE_PER_BLOCK;
     }
+    host_config.dashboard = dashboard;
     let url = broker_url.clone();
     run_host(
         host_config,
@@ -796,9 +853,11 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         None => BrokerKey::PinnedOnFirstUse(Some(broker_pin_file(&args.key_file))),
     };
     let key = load_or_create_key(&args.key_file)?;
+    let mut payout_signer = None;
     let (payout_address, payout_proof) = match &args.payout_key_file {
         Some(path) => {
             let payout_key = read_secp256k1_key(path)?;
+            payout_signer = Some(PrivateKeySigner::from_signing_key(payout_key.clone()));
             let host_id = gridplay_protocol::token::encode_public_key(&key.verifying_key());
             let (address, proof) = gridplay_protocol::prove_payout(&host_id, &payout_key);
             if args.payout_address.as_ref().is_some_and(|a| a.to_lowercase() != address) {
@@ -809,6 +868,16 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
             (Some(address), Some(proof))
         }
         None => (args.payout_address, None),
+    };
+    let payouts = match &payout_address {
+        Some(address) => Some(payouts::ChainPayouts::shared(
+            gridplay_host::https_trusting(args.ca_file.as_deref())?.build()?,
+            &args.broker_url,
+            args.rpc_url.clone(),
+            address.parse().context("the payout address")?,
+            payout_signer,
+        )),
+        None => None,
     };
     let config = HostConfig {
         broker_url: args.broker_url,
@@ -832,6 +901,8 @@ async fn host(args: HostArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
         max_watchers: args.max_watchers,
         clock: Clock::default(),
         sound_frame: args.sound.sound_frame_ms,
+        dashboard: args.dashboard.config(args.web_dir)?,
+        payouts,
     };
     let ready = |addr: Option<SocketAddr>| match addr {
         Some(addr) => println!("host serving WHEP on http://{addr}/whep"),

@@ -270,7 +270,7 @@ function typedDataDigest(typed: TypedData): Uint8Array {
 }
 
 describe("the receipt", () => {
-  const line = (over: Partial<ReceiptLine>): ReceiptLine => ({ block_index: 0, seconds_covered: 15, seconds_met: 14, amount: "1000000000000000", ...over });
+  const line = (over: Partial<ReceiptLine>): ReceiptLine => ({ block_index: 0, seconds_covered: 15, seconds_met: 14, delivered: true, amount: "1000000000000000", ...over });
 
   test("amounts in ETH with six decimals, rounded", () => {
     assert.equal(formatEth("0"), "0.000000 ETH");

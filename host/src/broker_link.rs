@@ -148,6 +148,17 @@ pub struct BrokerLink {
     signing: SigningClock,
     /// The STUN and TURN servers the broker last handed out, with their credentials.
     ice_servers: Mutex<Vec<IceServer>>,
+    /// What the broker last said of this host.
+    standing: Mutex<Standing>,
+}
+
+/// What the broker last said of a host, with a heartbeat's answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    /// Where it stands with its capacity check, where the broker checks capacity.
+    pub capacity: Option<CapacityVerdict>,
+    /// What checkers found of it, `0..=1`.
+    pub reputation: Option<f64>,
 }
 
 /// How a signed POST went.
@@ -185,7 +196,40 @@ impl BrokerLink {
             trust,
             signing: SigningClock::default(),
             ice_servers: Mutex::default(),
+            standing: Mutex::default(),
         })
+    }
+
+    /// What this host registers as.
+    pub fn registration(&self) -> &HostRegistration {
+        &self.registration
+    }
+
+    /// The broker's base URL.
+    pub fn broker_url(&self) -> &str {
+        &self.base
+    }
+
+    /// What the broker last said of this host.
+    pub fn standing(&self) -> Standing {
+        self.standing.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `GET`s one of the broker's public records; `None` when the broker has no such record.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, HostError> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| HostError::Broker(with_causes(&e)))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            status if status.is_success() => {
+                Ok(Some(response.json().await.map_err(|e| HostError::Broker(e.to_string()))?))
+            }
+            status => Err(HostError::Broker(format!("{path} answered {status}"))),
+        }
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -254,7 +298,9 @@ impl BrokerLink {
                         ended(&ack.ended_sessions);
                     }
                     self.keep_ice_servers(ack.ice_servers);
-                    tell_capacity(&mut capacity, ack.capacity);
+                    tell_capacity(&mut capacity, ack.capacity.as_ref());
+                    *self.standing.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Standing { capacity: ack.capacity, reputation: ack.reputation };
                 }
                 Ok(Posted::NotFound) => {
                     tracing::warn!("broker forgot this host; registering again");
@@ -331,7 +377,7 @@ impl BrokerLink {
 }
 
 /// Logs where the host stands with its capacity check when that changes.
-fn tell_capacity(known: &mut Option<(CapacityState, String)>, verdict: Option<CapacityVerdict>) {
+fn tell_capacity(known: &mut Option<(CapacityState, String)>, verdict: Option<&CapacityVerdict>) {
     let Some(verdict) = verdict else { return };
     let now = Some((verdict.state, verdict.reason.clone()));
     if *known == now {

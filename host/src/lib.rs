@@ -2,12 +2,14 @@
 //! with a broker, and for each player runs the session's workload (the
 //! built-in game rendered with Vulkan, or a catalogue app in its own
 //! sandbox and display), encodes it to H.264 and streams it over WebRTC
-//! (WHEP signalling) to browsers and over QUIC to native clients.
+//! (WHEP signalling) to browsers and over QUIC to native clients. Its owner
+//! watches it on a dashboard of its own.
 //!
 //! It does not place players (the broker does) nor settle payments.
 
 mod broker_link;
 pub mod catalogue;
+pub mod dashboard;
 mod error;
 pub mod gpu;
 pub mod pipeline;

@@ -33,6 +33,8 @@ use gridplay_protocol::probe::{
     SignedProbeReport,
 };
 
+use crate::dashboard::History;
+
 /// Seconds in one block (15 minutes).
 pub const BLOCK_SECONDS: u32 = 900;
 /// How many seconds before the current one a late report may still fill.
@@ -40,6 +42,22 @@ pub const REPORT_GRACE_SECONDS: u32 = 2;
 /// Ended seconds kept: a whole block plus the grace, so that a block is
 /// still all in memory when it is summarised.
 const KEPT_SECONDS: usize = (BLOCK_SECONDS + REPORT_GRACE_SECONDS + 1) as usize;
+/// Seconds a running session's [`PlayerFigures`] span.
+const RECENT_SECONDS: usize = 10;
+
+/// What the player saw, from its signed reports: over the last [`RECENT_SECONDS`]
+/// while the session runs, over the whole session once it has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PlayerFigures {
+    /// Mean frames a second presented.
+    pub fps: Option<f64>,
+    /// Mean round-trip time, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Median click-to-photon, milliseconds.
+    pub click_to_photon_ms: Option<f64>,
+    /// Reports accepted over the whole session.
+    pub reports: u32,
+}
 
 /// What the session loop knows about one frame it handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +138,8 @@ pub struct ProbeLog {
     valid: u32,
     rejected: RejectedReports,
     ended: bool,
+    /// Seconds before this one went to [`ProbeLog::take_final`] already.
+    final_from: u32,
 }
 
 impl ProbeLog {
@@ -143,6 +163,7 @@ impl ProbeLog {
             valid: 0,
             rejected: RejectedReports::default(),
             ended: false,
+            final_from: 0,
         }
     }
 
@@ -291,6 +312,70 @@ impl ProbeLog {
         self.ended = true;
     }
 
+    /// Hands `each` every second closed for good since the last call: one no
+    /// report can land in any more, or any once the log has ended.
+    pub fn take_final(&mut self, mut each: impl FnMut(&SecondRecord)) {
+        let through = match self.ended {
+            true => self.now_second,
+            false => self.now_second.saturating_sub(REPORT_GRACE_SECONDS),
+        };
+        if through <= self.final_from {
+            return;
+        }
+        let from = self.final_from;
+        self.records.iter().filter(|r| r.second >= from && r.second < through).for_each(&mut each);
+        self.final_from = through;
+    }
+
+    /// What the player saw as of `now_ms` ([`PlayerFigures`]).
+    pub fn player_figures(&mut self, now_ms: u64) -> PlayerFigures {
+        if self.ended {
+            return self.whole_session_figures();
+        }
+        self.advance(now_ms);
+        let mut reports: Vec<&gridplay_protocol::probe::ProbeReport> = self
+            .records
+            .iter()
+            .rev()
+            .take(RECENT_SECONDS)
+            .filter_map(|r| r.client.as_ref().map(|c| &c.report))
+            .collect();
+        reports.extend(self.open.client.as_ref().map(|c| &c.report));
+        let mean = |values: Vec<f64>| {
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let fps = mean(reports.iter().map(|r| f64::from(r.fps_centi) / 100.0).collect());
+        let rtt_ms =
+            mean(reports.iter().filter_map(|r| r.rtt_us).map(|us| f64::from(us) / 1e3).collect());
+        let mut clicks: Vec<u32> =
+            reports.iter().filter_map(|r| r.click_to_photon_p50_us).collect();
+        let click_to_photon_ms = percentile(&mut clicks, 50).map(|us| f64::from(us) / 1e3);
+        PlayerFigures { fps, rtt_ms, click_to_photon_ms, reports: self.valid }
+    }
+
+    /// The figures of an ended session, from its blocks, each weighed by its samples.
+    fn whole_session_figures(&self) -> PlayerFigures {
+        let weighed = |value: fn(&BlockSummary) -> Option<f64>,
+                       weight: fn(&BlockSummary) -> u32| {
+            let (sum, total) = self
+                .blocks
+                .iter()
+                .filter_map(|b| value(b).map(|v| (v * f64::from(weight(b)), weight(b))))
+                .fold((0.0, 0), |(s, t), (v, w)| (s + v, t + w));
+            (total > 0).then(|| sum / f64::from(total))
+        };
+        let reported = |b: &BlockSummary| b.seconds_with_client_report;
+        PlayerFigures {
+            fps: weighed(|b| b.fps_mean, reported),
+            rtt_ms: weighed(|b| b.rtt_ms_mean, reported),
+            click_to_photon_ms: weighed(
+                |b| b.click_to_photon_p50_ms,
+                |b| b.click_to_photon_samples,
+            ),
+            reports: self.valid,
+        }
+    }
+
     /// Everything the log holds as of `now_ms`: the kept records, every
     /// complete block and summaries of the blocks still open.
     pub fn snapshot(&mut self, now_ms: u64) -> SessionProbes {
@@ -401,6 +486,8 @@ impl Clock {
 pub struct SessionLog {
     log: Mutex<ProbeLog>,
     clock: Clock,
+    /// Where seconds closed for good are counted, if anywhere.
+    history: Option<Arc<Mutex<History>>>,
 }
 
 impl SessionLog {
@@ -412,21 +499,50 @@ impl SessionLog {
         clock: Clock,
     ) -> Self {
         let log = ProbeLog::new(session_id, host_id, client_key, clock.now_ms());
-        Self { log: Mutex::new(log), clock }
+        Self { log: Mutex::new(log), clock, history: None }
+    }
+
+    /// Counts each second in `history` once it is closed for good.
+    pub fn with_history(mut self, history: Arc<Mutex<History>>) -> Self {
+        self.history = Some(history);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ProbeLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Hands the seconds closed for good to the history.
+    fn feed_history(&self, log: &mut ProbeLog) {
+        if let Some(history) = &self.history {
+            let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
+            log.take_final(|second| history.record(second));
+        }
+    }
+
     /// See [`ProbeLog::frame`].
     pub fn frame(&self, frame: FrameFigures) {
-        self.lock().frame(self.clock.now_ms(), frame);
+        let mut log = self.lock();
+        log.frame(self.clock.now_ms(), frame);
+        self.feed_history(&mut log);
     }
 
     /// See [`ProbeLog::client_report`].
     pub fn client_report(&self, signed: SignedProbeReport) -> Result<u32, Rejection> {
-        self.lock().client_report(self.clock.now_ms(), signed)
+        let mut log = self.lock();
+        let filed = log.client_report(self.clock.now_ms(), signed);
+        self.feed_history(&mut log);
+        filed
+    }
+
+    /// When the session started, Unix ms.
+    pub fn started_at_ms(&self) -> u64 {
+        self.lock().start_ms
+    }
+
+    /// See [`ProbeLog::player_figures`].
+    pub fn player_figures(&self) -> PlayerFigures {
+        self.lock().player_figures(self.clock.now_ms())
     }
 
     /// See [`ProbeLog::malformed_message`].
@@ -436,7 +552,9 @@ impl SessionLog {
 
     /// See [`ProbeLog::finish`].
     pub fn finish(&self) {
-        self.lock().finish(self.clock.now_ms());
+        let mut log = self.lock();
+        log.finish(self.clock.now_ms());
+        self.feed_history(&mut log);
     }
 
     /// See [`ProbeLog::snapshot`].
@@ -503,6 +621,41 @@ mod tests {
             }
             log.client_report(second + phase_ms, signed(first_seq + s as u32)).unwrap();
         }
+    }
+
+    #[test]
+    fn seconds_are_final_once_no_report_can_land_in_them() {
+        let mut log = log();
+        let mut taken = Vec::new();
+        run(&mut log, 0, 5, 500, 1);
+        log.take_final(|r| taken.push(r.second));
+        // Second 4 is open; of the closed seconds 0..=3, the last two may still get a report.
+        assert_eq!(taken, vec![0, 1]);
+        log.take_final(|r| taken.push(r.second));
+        assert_eq!(taken, vec![0, 1], "each second is handed out once");
+        log.finish(START + 5_000);
+        log.take_final(|r| taken.push(r.second));
+        // Ending counts the second it ends in as covered.
+        assert_eq!(taken, vec![0, 1, 2, 3, 4, 5], "an ended log has nothing left open");
+    }
+
+    #[test]
+    fn player_figures_span_the_last_seconds_then_the_whole_session() {
+        let mut log = log();
+        assert_eq!(log.player_figures(START).fps, None, "no report yet");
+        run(&mut log, 0, 20, 500, 1);
+        let now = log.player_figures(START + 20_000);
+        assert_eq!(
+            (now.fps, now.rtt_ms, now.click_to_photon_ms),
+            (Some(60.0), Some(1.0), Some(15.0))
+        );
+        assert_eq!(now.reports, 20);
+        // Ten silent seconds: nothing recent to show while it runs.
+        assert_eq!(log.player_figures(START + 31_000).fps, None);
+        log.finish(START + 31_000);
+        let ended = log.player_figures(START + 40_000);
+        assert_eq!(ended.fps, Some(60.0), "over the seconds the player reported");
+        assert_eq!(ended.click_to_photon_ms, Some(15.0));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::broker_link::{BrokerKey, BrokerLink};
 use crate::catalogue::Catalogue;
+use crate::dashboard::{Dashboard, DashboardConfig, Payouts, dashboard_router};
 use crate::probes::Clock;
 use crate::quic::serve_quic;
 use crate::whep::{DEFAULT_MAX_WATCHERS, HostState, whep_router};
@@ -23,7 +24,7 @@ use crate::worker::WorkerCommand;
 use crate::{HostError, gpu};
 
 /// How a host runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostConfig {
     /// The broker's base URL.
     pub broker_url: String,
@@ -76,6 +77,10 @@ pub struct HostConfig {
     pub clock: Clock,
     /// How long each frame of a session's sound lasts.
     pub sound_frame: AudioFrame,
+    /// The owner's dashboard, if it is served.
+    pub dashboard: Option<DashboardConfig>,
+    /// The host's earnings and claims, for the dashboard.
+    pub payouts: Option<Arc<dyn Payouts>>,
 }
 
 impl HostConfig {
@@ -127,6 +132,8 @@ impl HostConfig {
             max_watchers: DEFAULT_MAX_WATCHERS,
             clock: Clock::default(),
             sound_frame: AudioFrame::default(),
+            dashboard: None,
+            payouts: None,
         }
     }
 }
@@ -249,6 +256,24 @@ pub async fn run_host(
         let server = tokio::spawn(serve_quic(Arc::clone(&listener), Arc::clone(&state)));
         (listener, server)
     });
+    let dashboard = match &config.dashboard {
+        Some(dashboard_config) => {
+            let listener = TcpListener::bind(dashboard_config.listen).await?;
+            let url = dashboard_config.url(listener.local_addr()?);
+            let dashboard = Arc::new(Dashboard {
+                state: Arc::clone(&state),
+                link: Arc::clone(&link),
+                payouts: config.payouts.clone(),
+                up_since_ms: config.clock.now_ms(),
+                clock: config.clock.clone(),
+                settled: Default::default(),
+            });
+            let router = dashboard_router(dashboard, dashboard_config);
+            tracing::info!(%url, "owner's dashboard");
+            Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+        }
+        None => None,
+    };
     let router = whep_router(Arc::clone(&state));
     let signalling = signalling.map(|socket| {
         let link = Arc::clone(&link);
@@ -263,6 +288,9 @@ pub async fn run_host(
         }
     };
     heartbeats.abort();
+    if let Some(dashboard) = dashboard {
+        dashboard.abort();
+    }
     if let Some(signalling) = signalling {
         signalling.abort();
     }

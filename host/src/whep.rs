@@ -32,6 +32,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::broker_link::BrokerLink;
 use crate::catalogue::Catalogue;
+use crate::dashboard::History;
 use crate::pipeline::{PipelineControl, StreamSpec};
 use crate::probes::{Clock, SessionLog};
 use crate::session::{
@@ -46,13 +47,28 @@ const FINISHED_KEPT: usize = 64;
 /// Watchers one session may have at once, unless the host says otherwise.
 pub const DEFAULT_MAX_WATCHERS: usize = 4;
 
+/// A session as its owner's dashboard lists it.
+#[derive(Clone)]
+pub(crate) struct SessionBrief {
+    /// The broker's session id.
+    pub(crate) id: String,
+    /// The app it runs.
+    pub(crate) app: String,
+    /// The stream asked for, `WIDTHxHEIGHT@FPS`.
+    pub(crate) stream: String,
+    /// Its probe log.
+    pub(crate) probes: Arc<SessionLog>,
+    /// When it ended, Unix ms (the host's clock); `None` while it runs.
+    pub(crate) ended_at_ms: Option<u64>,
+}
+
 /// A running session as the host tracks it.
 struct Running {
+    brief: SessionBrief,
     cancel: oneshot::Sender<()>,
     port: u16,
     control: Arc<PipelineControl>,
     counters: Arc<SessionCounters>,
-    probes: Arc<SessionLog>,
     watchers: broadcast::Sender<Watched>,
 }
 
@@ -99,8 +115,10 @@ pub struct HostState {
     /// Starts each session's worker process; frame loops run in this process when `None`.
     worker: Option<WorkerCommand>,
     sessions: Mutex<HashMap<String, Running>>,
-    /// Probe logs of the last [`FINISHED_KEPT`] sessions that ended.
-    finished: Mutex<VecDeque<(String, Arc<SessionLog>)>>,
+    /// The last [`FINISHED_KEPT`] sessions that ended, with their probe logs.
+    finished: Mutex<VecDeque<SessionBrief>>,
+    /// Where every session's seconds are counted for the owner's dashboard.
+    history: Arc<Mutex<History>>,
     /// The time probe logs are kept on.
     clock: Clock,
     /// How long each frame of a session's sound lasts.
@@ -130,6 +148,7 @@ impl HostState {
             worker: None,
             sessions: Mutex::new(HashMap::new()),
             finished: Mutex::new(VecDeque::new()),
+            history: Arc::default(),
             clock: Clock::default(),
             sound_frame: AudioFrame::default(),
         }
@@ -144,10 +163,30 @@ impl HostState {
     /// A session's probe log: running, or among the recently ended.
     fn probe_log(&self, id: &str) -> Option<Arc<SessionLog>> {
         if let Some(running) = self.sessions.lock().expect("sessions lock").get(id) {
-            return Some(Arc::clone(&running.probes));
+            return Some(Arc::clone(&running.brief.probes));
         }
         let finished = self.finished.lock().expect("finished lock");
-        finished.iter().rev().find(|(sid, _)| sid == id).map(|(_, log)| Arc::clone(log))
+        finished.iter().rev().find(|s| s.id == id).map(|s| Arc::clone(&s.probes))
+    }
+
+    /// Running sessions, then the recently ended, each newest first.
+    pub(crate) fn briefs(&self) -> Vec<SessionBrief> {
+        let mut running: Vec<SessionBrief> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .values()
+            .map(|r| r.brief.clone())
+            .collect();
+        running.sort_by_key(|b| std::cmp::Reverse(b.probes.started_at_ms()));
+        let finished = self.finished.lock().expect("finished lock");
+        running.extend(finished.iter().rev().cloned());
+        running
+    }
+
+    /// Every session's seconds of the last day.
+    pub(crate) fn history(&self) -> &Arc<Mutex<History>> {
+        &self.history
     }
 
     /// Removes a session from the running ones, keeping its probe log among
@@ -156,7 +195,10 @@ impl HostState {
         let mut sessions = self.sessions.lock().expect("sessions lock");
         let running = sessions.remove(id)?;
         let mut finished = self.finished.lock().expect("finished lock");
-        finished.push_back((id.to_owned(), Arc::clone(&running.probes)));
+        finished.push_back(SessionBrief {
+            ended_at_ms: Some(self.clock.now_ms()),
+            ..running.brief.clone()
+        });
         while finished.len() > FINISHED_KEPT {
             finished.pop_front();
         }
@@ -252,12 +294,13 @@ impl HostState {
         let spec = StreamSpec { width: claims.width, height: claims.height, fps: claims.fps };
         let control = Arc::new(PipelineControl::new(spec, launch.resizable()));
         let counters = Arc::new(SessionCounters::default());
-        let probes = Arc::new(SessionLog::new(
+        let probes = SessionLog::new(
             claims.session_id.clone(),
             self.host_id.clone(),
             client_key,
             self.clock.clone(),
-        ));
+        );
+        let probes = Arc::new(probes.with_history(Arc::clone(&self.history)));
         let (watchers, _) = broadcast::channel(WATCHED);
         let (cancel_tx, cancel) = oneshot::channel();
         let mut sessions = self.sessions.lock().expect("sessions lock");
@@ -266,12 +309,19 @@ impl HostState {
         }
         let port = self.free_port(&sessions).filter(|_| sessions.len() < self.slots as usize);
         let port = port.ok_or(WhepError::Busy)?;
+        let brief = SessionBrief {
+            id: claims.session_id.clone(),
+            app: claims.app.clone(),
+            stream: format!("{}x{}@{}", claims.width, claims.height, claims.fps),
+            probes: Arc::clone(&probes),
+            ended_at_ms: None,
+        };
         let running = Running {
+            brief,
             cancel: cancel_tx,
             port,
             control: Arc::clone(&control),
             counters: Arc::clone(&counters),
-            probes: Arc::clone(&probes),
             watchers: watchers.clone(),
         };
         sessions.insert(claims.session_id.clone(), running);

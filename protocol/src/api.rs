@@ -463,8 +463,9 @@ impl HostRegistration {
 }
 
 /// Slots a host offers under one profile, and the largest stream each serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct SlotOffer {
     /// The profile.
     pub profile: Profile,
@@ -501,7 +502,7 @@ pub struct Heartbeat {
 }
 
 /// The broker's answer to a heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatAck {
     /// Of the sessions the host reported, those the broker has ended: stop them.
     pub ended_sessions: Vec<String>,
@@ -511,6 +512,9 @@ pub struct HeartbeatAck {
     /// Where the host stands with its capacity check, where the broker checks capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::capacity::CapacityVerdict>,
+    /// What checkers found of the host, `0..=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<f64>,
 }
 
 /// The broker's answer to a registration.

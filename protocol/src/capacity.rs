@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use utoipa::ToSchema;
 
 use crate::check::{sign_text, verify_text};
@@ -19,8 +20,9 @@ use crate::{Profile, ProtocolError, SlotOffer};
 pub const MAX_TRIAL_SESSIONS: u32 = 64;
 
 /// One trial: `sessions` played at once on the host, and how the worst of them did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct CapacityTrial {
     /// Sessions played at once.
     pub sessions: u32,
@@ -33,8 +35,9 @@ pub struct CapacityTrial {
 }
 
 /// What a checker found of one profile of a host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct ProfileCapacity {
     /// The profile checked.
     pub profile: Profile,
@@ -123,8 +126,9 @@ impl SignedCapacity {
 }
 
 /// Where a host stands with its capacity check.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, TS, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum CapacityState {
     /// Not checked yet (new, or its offers changed): no player is placed on it.
     Probation,
@@ -136,8 +140,9 @@ pub enum CapacityState {
 
 /// The broker's verdict on a host's offers, kept with the host and told to it
 /// with each heartbeat.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, TS, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct CapacityVerdict {
     /// The host.
     pub host_id: String,
@@ -156,6 +161,7 @@ pub struct CapacityVerdict {
     /// Why, in words.
     pub reason: String,
     /// When a check is due (now or later), Unix milliseconds; none once admitted.
+    #[ts(type = "number | null")]
     pub due_ms: Option<u64>,
     /// Checks failed in a row (the back-off doubles with each).
     pub failures: u32,

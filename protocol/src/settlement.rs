@@ -103,6 +103,9 @@ pub struct ReceiptLine {
     pub seconds_covered: u32,
     /// Covered seconds whose probes met the service level.
     pub seconds_met: u32,
+    /// Whether enough of them met it for the block to count as delivered.
+    #[serde(default)]
+    pub delivered: bool,
     /// Wei billed, decimal (0 when the block was not delivered).
     pub amount: String,
     /// The epoch that committed it, decimal; absent until committed.

@@ -220,7 +220,7 @@ async fn hosts_must_sign_with_their_own_key() {
     assert_eq!(broker.signed(&impostor, &uri, beat).await.0, StatusCode::UNAUTHORIZED);
     let (status, body) = broker.signed(&host, &uri, beat).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(String::from_utf8(body).unwrap(), r#"{"ended_sessions":["gone"]}"#);
+    assert_eq!(String::from_utf8(body).unwrap(), r#"{"ended_sessions":["gone"],"reputation":1.0}"#);
 }
 
 #[tokio::test]

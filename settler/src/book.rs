@@ -821,6 +821,7 @@ fn bill_session(
             block_index: block.block,
             seconds_covered: billed.covered_seconds,
             seconds_met: billed.met_seconds,
+            delivered: billed.delivered,
             amount: billed.amount.to_string(),
             epoch_id: None,
             commit_tx: None,

@@ -17,6 +17,10 @@ seconds_covered: number,
  */
 seconds_met: number, 
 /**
+ * Whether enough of them met it for the block to count as delivered.
+ */
+delivered: boolean, 
+/**
  * Wei billed, decimal (0 when the block was not delivered).
  */
 amount: string, 

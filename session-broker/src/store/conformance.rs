@@ -174,6 +174,9 @@ async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionSto
     store.register_host(&host("h", 1, 0, 0.0, 0.0), late).await.unwrap();
     assert_eq!(seen(late).await, 0.75);
     assert_eq!(store.record_check("h", true).await.unwrap(), 0.8125);
+    let beat = Heartbeat { load: 0.0, sessions: vec![] };
+    let ack = store.heartbeat("h", &beat, late + 1).await.unwrap();
+    assert_eq!(ack.reputation, Some(0.8125), "the host hears its reputation");
 }
 
 async fn claims_never_exceed_capacity_and_ending_frees(store: &dyn SessionStore) {

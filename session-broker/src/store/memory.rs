@@ -187,7 +187,8 @@ impl SessionStore for MemoryStore {
             })
             .cloned()
             .collect();
-        Ok(HeartbeatAck { ended_sessions, ..HeartbeatAck::default() })
+        let reputation = state.reputations.get(host_id).copied().unwrap_or(INITIAL_REPUTATION);
+        Ok(HeartbeatAck { ended_sessions, reputation: Some(reputation), ..HeartbeatAck::default() })
     }
 
     async fn nearby_hosts(

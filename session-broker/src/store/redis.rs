@@ -500,13 +500,15 @@ impl SessionStore for RedisStore {
             return Err(BrokerError::HostNotFound);
         }
         let _: () = conn.zadd(SEEN, host_id, now_ms).await?;
-        // One round trip for every session the host reports (the host's keys share a slot).
+        // One round trip for the reputation and every session the host reports (the host's
+        // keys share a slot).
         let mut pipe = redis::pipe();
+        pipe.hget(host_key(host_id), "rep");
         for id in &beat.sessions {
             pipe.hget(session_key(host_id, id), "state");
         }
-        let states: Vec<Option<String>> =
-            if beat.sessions.is_empty() { Vec::new() } else { pipe.query_async(&mut conn).await? };
+        let mut states: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let reputation = states.remove(0).and_then(|rep| rep.parse::<f64>().ok());
         let ended_sessions = beat
             .sessions
             .iter()
@@ -514,7 +516,8 @@ impl SessionStore for RedisStore {
             .filter(|(_, state)| state.as_deref().is_none_or(|s| s == "ended"))
             .map(|(id, _)| id.clone())
             .collect();
-        Ok(HeartbeatAck { ended_sessions, ..HeartbeatAck::default() })
+        let reputation = Some(reputation.unwrap_or(INITIAL_REPUTATION));
+        Ok(HeartbeatAck { ended_sessions, reputation, ..HeartbeatAck::default() })
     }
 
     async fn nearby_hosts(
