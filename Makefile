@@ -110,6 +110,7 @@ test: deps lint test-web test-chain generated e2e test-netns
 # synthesis + Opus per frame: bench/results/audio.json.
 # The apps run measures capture cost, host CPU per app session, Play to first frame per app (from its browser run)
 # and vkcube sessions per host: bench/results/apps.json.
+# Last, bench/results/REPORT.md: every figure against its goal, with plots.
 bench: deps web chain-deps
 	$(CARGO) build --release -p gridplay -p gridplay-bench -p gridplay-gamepad-preload
 	mkdir -p bench/results
@@ -127,6 +128,7 @@ bench: deps web chain-deps
 	  npm run --silent bench:apps | tail -n 1 > $(abspath bench/results)/browser-apps.json
 	$(SUDO) $(TARGET_DIR)/release/gridplay-bench apps --gridplay $(TARGET_DIR)/release/gridplay \
 	  --browser bench/results/browser-apps.json --out bench/results
+	$(TARGET_DIR)/release/gridplay-bench report --results bench/results
 
 # Every fuzz target in turn, one core each, FUZZ_RUNS executions (default 10 million; about 2 h on
 # 2 cores, the signature-checking targets being the slow ones) or FUZZ_SECONDS each if set; minimises

@@ -12,12 +12,14 @@
 //!   app, vkcube sessions per host (`apps.json`);
 //! - `sound`: synthesis and Opus encode per frame at each frame length, against
 //!   the frame's duration, and the browser run's sound latency, A/V offset and
-//!   drift against their goals (`audio.json`).
+//!   drift against their goals (`audio.json`);
+//! - `report`: every figure above against its goal, with plots (`REPORT.md`).
 
 mod apps;
 mod broker;
 mod chain;
 mod pipeline;
+mod report;
 mod session;
 mod sound;
 mod stats;
@@ -55,6 +57,8 @@ enum Command {
     /// Sound: synthesis and Opus encode per frame, against the frame's duration; with
     /// the browser run, its latency, A/V offset and drift against their goals.
     Sound(sound::SoundArgs),
+    /// REPORT.md from the results: every figure against its goal, with plots.
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         Command::Chain(args) => chain::run(args),
         Command::Apps(args) => apps::run(args),
         Command::Sound(args) => sound::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 
