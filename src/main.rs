@@ -33,6 +33,7 @@ use gridplay_protocol::settlement::ServiceLevel;
 use gridplay_protocol::{GeoPoint, Profile, SlotOffer};
 use gridplay_session_broker::admission::parse_admitted_hosts;
 use gridplay_session_broker::ice::IceConfig;
+use gridplay_session_broker::pricing::SurgeRule;
 use gridplay_session_broker::unix_ms;
 use gridplay_session_broker::{
     BrokerConfig, BrokerState, MemoryStore, RedisStore, SessionStore, serve, tls,
@@ -223,6 +224,8 @@ struct UpArgs {
     /// --anvil); the host proves its payout address with the demo host's key.
     #[arg(long, env = "GRIDPLAY_MIN_BOND", requires = "anvil")]
     min_bond: Option<u128>,
+    #[command(flatten)]
+    surge: SurgeArgs,
 }
 
 #[derive(Args)]
@@ -273,6 +276,8 @@ struct BrokerArgs {
     /// logs it at start; `#` comments): any other host is refused with 403 and never placed.
     #[arg(long, env = "GRIDPLAY_ADMIT_HOSTS")]
     admit_hosts: Option<PathBuf>,
+    #[command(flatten)]
+    surge: SurgeArgs,
     /// Settle sessions on this EVM JSON-RPC endpoint (with --contract and --operator-key-file);
     /// run it on one broker replica.
     #[arg(long, env = "GRIDPLAY_RPC_URL")]
@@ -440,6 +445,32 @@ struct SoundArgs {
     /// 10 or 20 (the most resilient to loss).
     #[arg(long, env = "GRIDPLAY_SOUND_FRAME_MS", default_value = "10", value_parser = parse_sound_frame)]
     sound_frame_ms: AudioFrame,
+}
+
+/// Demand pricing.
+#[derive(Args)]
+struct SurgeArgs {
+    /// The most a busy region multiplies its hosts' prices by: from ×1 at 60 % of its
+    /// slots in use (over five minutes) up to this at 100 %, in steps of ×0.25; 1 keeps
+    /// every host at its own price.
+    #[arg(long, env = "GRIDPLAY_SURGE_CAP", default_value_t = 2.0, value_parser = parse_surge_cap)]
+    surge_cap: f64,
+}
+
+impl SurgeArgs {
+    /// The surge rule the cap makes, if any.
+    fn rule(&self) -> Option<SurgeRule> {
+        let cap_milli = (self.surge_cap * 1000.0).round() as u32;
+        (cap_milli > 1000).then(|| SurgeRule { cap_milli, ..SurgeRule::default() })
+    }
+}
+
+/// Parses a surge cap: a factor from 1 to 10.
+fn parse_surge_cap(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(cap) if (1.0..=10.0).contains(&cap) => Ok(cap),
+        _ => Err(format!("{text} is not a factor from 1 to 10")),
+    }
 }
 
 /// The owner's dashboard.
@@ -711,6 +742,7 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         capacity_check: args.capacity_check,
         checkers: if args.capacity_check { vec![checker] } else { Vec::new() },
         min_bond: args.min_bond,
+        surge: args.surge.rule(),
         ..BrokerConfig::default()
     };
     // `chain` lives to the end of `up`: dropping it stops anvil.
@@ -797,6 +829,7 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         admitted_hosts: args.admit_hosts.as_deref().map(load_admitted_hosts).transpose()?,
         capacity_check: args.capacity_check,
         min_bond: args.min_bond,
+        surge: args.surge.rule(),
         ..BrokerConfig::default()
     };
     if config.capacity_check && config.checkers.is_empty() {

@@ -1,7 +1,7 @@
 // Browser test of settlement: a server on a local chain (`gridplay up --anvil … --epoch-seconds 10`) gives the page a
-// demo player, whose voucher the broker accepts; the session plays ~15 s with clicks (so the probe reports carry
-// click-to-photon), ends, and the lobby's receipt shows a committed block with an amount; the downloaded chain
-// receipt then passes `gridplay verify-receipt` against the chain.
+// demo player, whose voucher the broker accepts; the lobby card quotes the demo price before Play; the session plays
+// ~15 s with clicks (so the probe reports carry click-to-photon), ends, and the lobby's receipt shows a committed block
+// with an amount; the downloaded chain receipt then passes `gridplay verify-receipt` against the chain.
 // Server: `$GRIDPLAY_BIN up` on free ports with the chain flags, or GRIDPLAY_URL (a server already started on a
 // chain; verify-receipt still needs GRIDPLAY_BIN or a built target/). Skipped only when the anvil binary is missing
 // (`npm ci` in chain/contracts installs it). App: GRIDPLAY_APP (default "orbit").
@@ -88,6 +88,9 @@ test("a billed session's receipt shows committed blocks and verifies against the
   await page.goto(server.url);
   const card = page.locator(`[data-app-id="${APP}"]`);
   await card.waitFor({ timeout: WAIT_MS });
+  const price = card.locator(".price");
+  await price.waitFor({ timeout: WAIT_MS });
+  assert.equal(await price.innerText(), "0.010000 ETH per 15 min", "the card's price before Play (one free host at the demo price)");
   await card.getByRole("button", { name: "Play" }).click();
   await waitFor(page, "30 frames", () => window.__gridplay.framesDecoded >= 30);
   await waitFor(page, "the voucher to be accepted", () => window.__gridplay.voucher.state === "accepted");

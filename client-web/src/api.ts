@@ -7,6 +7,7 @@ import type { App } from "./generated/App";
 import type { SessionReceipt } from "./generated/SessionReceipt";
 import type { SettlementInfo } from "./generated/SettlementInfo";
 import type { VoucherSubmission } from "./generated/VoucherSubmission";
+import { candidatesUrl } from "./rtt.ts";
 
 /** A failed HTTP exchange, with a message fit to show the player. */
 export class RequestFailure extends Error {
@@ -32,6 +33,12 @@ export async function createSession(request: AllocateRequest): Promise<AllocateR
     body: JSON.stringify(request),
   });
   return (await res.json()) as AllocateResponse;
+}
+
+/** The broker's free hosts for `app` with their prices now (`GET /v1/candidates`), unchecked: see price.ts quoteOf. */
+export async function getCandidates(app: App): Promise<unknown> {
+  const res = await send(candidatesUrl(app.profile, null, "/", app.id), { headers: { Accept: "application/json" } });
+  return (await res.json()) as unknown;
 }
 
 /** Ends a session with its token; `keepalive` lets the request outlive the page (pagehide). */

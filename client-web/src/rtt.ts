@@ -42,13 +42,14 @@ export interface ProbeOptions {
   now?: () => number;
 }
 
-/** `GET /v1/candidates` for `profile` near `location` (0, 0 when unknown), relative to `base`. */
-export function candidatesUrl(profile: Profile, location: GeoPoint | null, base = "/"): string {
+/** `GET /v1/candidates` for `profile` (and `app` when given) near `location` (0, 0 when unknown), relative to `base`. */
+export function candidatesUrl(profile: Profile, location: GeoPoint | null, base = "/", app?: string): string {
   const query = new URLSearchParams({
     lat: String(location?.lat ?? 0),
     lon: String(location?.lon ?? 0),
     profile,
   });
+  if (app !== undefined) query.set("app", app);
   return `${base.replace(/\/?$/, "/")}v1/candidates?${query.toString()}`;
 }
 

@@ -44,8 +44,16 @@ export interface SessionHooks {
  * probe adds nothing to click-to-first-frame unless probe + allocation outlast gathering.
  * When the broker settles on chain, the session's voucher is signed and sent beside the connection (see
  * settlement.ts); it never delays the stream, and its failure only shows in the stats.
+ * `maxPricePerBlock` (wei, decimal), when given, is the most the player pays per block: the broker places the session
+ * on no dearer host, and fails the allocation with `price_above_limit` when every free host is dearer.
  */
-export async function startSession(app: App, video: HTMLVideoElement, clickedAt: number, hooks: SessionHooks): Promise<PlaySession> {
+export async function startSession(
+  app: App,
+  video: HTMLVideoElement,
+  clickedAt: number,
+  hooks: SessionHooks,
+  maxPricePerBlock?: string,
+): Promise<PlaySession> {
   resetStats();
   const key = new SessionKey();
   stats.clientKey = key.address;
@@ -66,6 +74,7 @@ export async function startSession(app: App, video: HTMLVideoElement, clickedAt:
       fps: FPS,
       client_key: key.address,
       ...hints,
+      ...(maxPricePerBlock === undefined ? {} : { max_price_per_block: maxPricePerBlock }),
     });
   } catch (err) {
     peer.pc.close();

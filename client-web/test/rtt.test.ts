@@ -51,9 +51,10 @@ test("the location is coarsened to about a kilometre", () => {
   assert.deepEqual(coarse({ lat: 48.856613, lon: -2.352222 }), { lat: 48.86, lon: -2.35 });
 });
 
-test("candidatesUrl uses 0,0 for an unknown location", () => {
+test("candidatesUrl uses 0,0 for an unknown location and names the app when given", () => {
   assert.equal(candidatesUrl("game", null), "/v1/candidates?lat=0&lon=0&profile=game");
   assert.equal(candidatesUrl("phone", { lat: -33.87, lon: 151.21 }, "http://b.test"), "http://b.test/v1/candidates?lat=-33.87&lon=151.21&profile=phone");
+  assert.equal(candidatesUrl("game", null, "/", "orbit"), "/v1/candidates?lat=0&lon=0&profile=game&app=orbit");
 });
 
 test("parseCandidates keeps well-formed entries, nearest first, at most 4", () => {

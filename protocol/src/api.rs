@@ -144,6 +144,31 @@ pub struct AllocateRequest {
     #[serde(default)]
     #[ts(optional)]
     pub client_key: Option<String>,
+    /// The most the player pays per 15-minute block, wei, decimal: hosts dearer than this
+    /// now (their price at their region's demand) are never chosen.
+    #[serde(default)]
+    #[ts(optional)]
+    pub max_price_per_block: Option<String>,
+}
+
+/// `GET /v1/candidates`: a host a client may measure before allocating, with what a
+/// block on it costs now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[ts(export)]
+pub struct CandidateHost {
+    /// The host's id.
+    pub host_id: String,
+    /// Its region label.
+    pub region: String,
+    /// URL to measure RTT against (answers 204).
+    pub ping_url: String,
+    /// Great-circle distance from the given point, km.
+    pub distance_km: f64,
+    /// What a 15-minute block on it costs now, wei, decimal: its base price at its
+    /// region's demand.
+    pub price_per_block: String,
+    /// Its region's demand factor, thousandths (1000: the base price).
+    pub surge_milli: u32,
 }
 
 /// A point on Earth, in degrees.
@@ -197,7 +222,14 @@ impl AllocateRequest {
             rtt_samples: None,
             max_rtt_ms: None,
             client_key: None,
+            max_price_per_block: None,
         }
+    }
+
+    /// The most the player pays per block, wei, if it says (a malformed limit is
+    /// refused by [`validate`](Self::validate)).
+    pub fn max_price(&self) -> Option<u128> {
+        self.max_price_per_block.as_deref().and_then(|p| p.parse().ok())
     }
 
     /// Checks that the numbers are ones a host can serve.
@@ -229,6 +261,15 @@ impl AllocateRequest {
         }
         if let Some(key) = &self.client_key {
             key.parse::<ClientKey>()?;
+        }
+        if let Some(price) = &self.max_price_per_block
+            && (price.len() > 39
+                || !price.bytes().all(|b| b.is_ascii_digit())
+                || self.max_price().is_none())
+        {
+            return Err(ProtocolError::Invalid(
+                "max_price_per_block must be a decimal number of wei".into(),
+            ));
         }
         Ok(())
     }
@@ -635,6 +676,7 @@ mod tests {
             rtt_samples: None,
             max_rtt_ms: None,
             client_key: None,
+            max_price_per_block: None,
         }
     }
 
@@ -655,12 +697,18 @@ mod tests {
             },
             AllocateRequest { client_key: Some("0x1234".into()), ..request() },
             AllocateRequest { client_key: Some(format!("0x04{}", "11".repeat(32))), ..request() },
+            AllocateRequest { max_price_per_block: Some("-1".into()), ..request() },
+            AllocateRequest { max_price_per_block: Some("1e18".into()), ..request() },
+            AllocateRequest { max_price_per_block: Some("".into()), ..request() },
+            AllocateRequest { max_price_per_block: Some("9".repeat(40)), ..request() },
         ];
         for r in absurd {
             assert!(r.validate().is_err(), "{r:?}");
         }
         let address = format!("0x{}", "Ab".repeat(20));
         assert!(AllocateRequest { client_key: Some(address), ..request() }.validate().is_ok());
+        let priced = AllocateRequest { max_price_per_block: Some("12500".into()), ..request() };
+        assert_eq!((priced.validate(), priced.max_price()), (Ok(()), Some(12_500)));
     }
 
     #[test]

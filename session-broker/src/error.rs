@@ -21,6 +21,9 @@ pub enum BrokerError {
     /// No host has a free slot that fits.
     #[error("no host has a free slot for this request; retry shortly")]
     NoCapacity,
+    /// Every host with a free slot costs more now than the player's limit.
+    #[error("every host with a free slot costs more than max_price_per_block now; retry later")]
+    PriceAboveLimit,
     /// The client address made too many allocations recently.
     #[error("too many allocations from this address; retry shortly")]
     RateLimited,
@@ -78,7 +81,7 @@ impl BrokerError {
         match self {
             Self::BadRequest(_) | Self::UnknownApp(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoCapacity | Self::PriceAboveLimit => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::SessionNotFound | Self::HostNotFound | Self::NotSettling => StatusCode::NOT_FOUND,
             Self::WrongHost | Self::NotAdmitted(_) | Self::NotBonded(_) => StatusCode::FORBIDDEN,
@@ -100,6 +103,7 @@ impl BrokerError {
             Self::UnknownApp(_) => "unknown_app",
             Self::TooLarge => "too_large",
             Self::NoCapacity => "no_capacity",
+            Self::PriceAboveLimit => "price_above_limit",
             Self::RateLimited => "rate_limited",
             Self::SessionNotFound => "session_not_found",
             Self::HostNotFound => "host_not_found",
@@ -129,7 +133,11 @@ impl IntoResponse for BrokerError {
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(
             self,
-            Self::NoCapacity | Self::Store(_) | Self::RateLimited | Self::HostUnreachable(_)
+            Self::NoCapacity
+                | Self::PriceAboveLimit
+                | Self::Store(_)
+                | Self::RateLimited
+                | Self::HostUnreachable(_)
         ) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

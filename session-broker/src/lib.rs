@@ -13,6 +13,7 @@ pub mod ice;
 pub mod link;
 mod metrics;
 pub mod placement;
+pub mod pricing;
 pub mod settlement;
 pub mod store;
 pub mod testing;

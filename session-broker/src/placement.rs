@@ -2,7 +2,9 @@
 //! ranked list of hosts to try.
 //!
 //! Hard constraints: the host runs the request's app under its profile,
-//! offers that profile at that size and rate, has a free slot, and its predicted RTT is within `max_rtt_ms`.
+//! offers that profile at that size and rate, has a free slot, its predicted RTT
+//! is within `max_rtt_ms`, and its price now (its base price at its region's
+//! surge, [`crate::pricing`]) is within `max_price_per_block`.
 //! Among the rest, lower score wins: `predicted RTT + PACKING_MS × free
 //! fraction + PRICE_MS × relative price + REPUTATION_MS × (1 − reputation)`,
 //! so RTT dominates, a host checkers found wanting must be that much nearer
@@ -44,6 +46,8 @@ pub struct Ranked<'a> {
     pub host: &'a HostView,
     /// Predicted round-trip time, ms.
     pub predicted_rtt_ms: f64,
+    /// What a block costs on it now, wei.
+    pub price_per_block: u64,
     /// Lower is better.
     pub score: f64,
 }
@@ -61,14 +65,25 @@ pub fn predict_rtt_ms(host: &HostView, request: &AllocateRequest) -> f64 {
     measured.unwrap_or(BASE_RTT_MS + RTT_MS_PER_KM * host.distance_km)
 }
 
-/// Ranks the hosts that can serve `request`, best first.
-pub fn rank<'a>(hosts: &'a [HostView], request: &AllocateRequest) -> Vec<Ranked<'a>> {
-    let prices = hosts.iter().map(|h| h.registration.price_per_block as f64);
-    let (cheapest, dearest) = prices.fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p), hi.max(p)));
+/// Ranks the hosts that can serve `request`, best first; `price_of` says what a block on
+/// each costs now.
+pub fn rank<'a>(
+    hosts: &'a [HostView],
+    request: &AllocateRequest,
+    price_of: impl Fn(&HostView) -> u64,
+) -> Vec<Ranked<'a>> {
+    let prices: Vec<u64> = hosts.iter().map(&price_of).collect();
+    let (cheapest, dearest) =
+        prices.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &p| (lo.min(p as f64), hi.max(p as f64)));
     let price_span = (dearest - cheapest).max(1.0);
+    let max_price = request.max_price();
     let mut ranked: Vec<Ranked<'a>> = hosts
         .iter()
-        .filter_map(|host| {
+        .zip(prices)
+        .filter_map(|(host, price_per_block)| {
+            if max_price.is_some_and(|max| u128::from(price_per_block) > max) {
+                return None;
+            }
             if host.registration.app_profile(&request.app) != Some(request.profile) {
                 return None;
             }
@@ -82,13 +97,13 @@ pub fn rank<'a>(hosts: &'a [HostView], request: &AllocateRequest) -> Vec<Ranked<
                 return None;
             }
             let free_fraction = f64::from(offer.slots - used - 1) / f64::from(offer.slots);
-            let price = (host.registration.price_per_block as f64 - cheapest) / price_span;
+            let price = (price_per_block as f64 - cheapest) / price_span;
             let distrust = 1.0 - host.reputation.clamp(0.0, 1.0);
             let score = predicted_rtt_ms
                 + PACKING_MS * free_fraction
                 + PRICE_MS * price
                 + REPUTATION_MS * distrust;
-            Some(Ranked { host, predicted_rtt_ms, score })
+            Some(Ranked { host, predicted_rtt_ms, price_per_block, score })
         })
         .collect();
     ranked.sort_by(|a, b| {
@@ -108,6 +123,10 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    fn base_price(host: &HostView) -> u64 {
+        host.registration.price_per_block
+    }
+
     fn request() -> AllocateRequest {
         AllocateRequest {
             app: "orbit".into(),
@@ -119,6 +138,7 @@ mod tests {
             rtt_samples: None,
             max_rtt_ms: None,
             client_key: None,
+            max_price_per_block: None,
         }
     }
 
@@ -129,6 +149,28 @@ mod tests {
             distance_km,
             reputation: INITIAL_REPUTATION,
         }
+    }
+
+    #[test]
+    fn a_host_dearer_now_than_the_player_accepts_is_never_chosen() {
+        let hosts = [view("near", 4, 0, 10.0), view("far", 4, 0, 2000.0)];
+        // The near host's region surges to ×1.5: 150 a block where the player accepts 120.
+        let surging = |h: &HostView| match h.registration.host_id.as_str() {
+            "near" => 150,
+            _ => h.registration.price_per_block,
+        };
+        let req = AllocateRequest { max_price_per_block: Some("120".into()), ..request() };
+        let ranked = rank(&hosts, &req, surging);
+        let chosen: Vec<(&str, u64)> = ranked
+            .iter()
+            .map(|r| (r.host.registration.host_id.as_str(), r.price_per_block))
+            .collect();
+        assert_eq!(chosen, [("far", 100)]);
+        assert_eq!(
+            rank(&hosts, &request(), surging)[0].price_per_block,
+            150,
+            "no limit: the nearest"
+        );
     }
 
     #[test]
@@ -151,33 +193,33 @@ mod tests {
         let mut bad = view("bad", 4, 1, 100.0);
         bad.reputation = 0.4;
         let hosts = [bad, view("good", 4, 1, 100.0)];
-        assert_eq!(rank(&hosts, &request())[0].host.registration.host_id, "good");
+        assert_eq!(rank(&hosts, &request(), base_price)[0].host.registration.host_id, "good");
         // ...but still serves when it is much nearer.
         let mut bad = view("bad", 4, 1, 0.0);
         bad.reputation = 0.4;
         let hosts = [bad, view("good", 4, 1, 5000.0)];
-        assert_eq!(rank(&hosts, &request())[0].host.registration.host_id, "bad");
+        assert_eq!(rank(&hosts, &request(), base_price)[0].host.registration.host_id, "bad");
     }
 
     #[test]
     fn measured_rtt_beats_the_distance_model() {
         let hosts = [view("near", 4, 0, 10.0), view("far", 4, 0, 3000.0)];
         let mut req = request();
-        assert_eq!(rank(&hosts, &req)[0].host.registration.host_id, "near");
+        assert_eq!(rank(&hosts, &req, base_price)[0].host.registration.host_id, "near");
         req.rtt_samples = Some(vec![
             RttSample { host_id: "near".into(), rtt_ms: 80.0 },
             RttSample { host_id: "far".into(), rtt_ms: 20.0 },
         ]);
-        assert_eq!(rank(&hosts, &req)[0].host.registration.host_id, "far");
+        assert_eq!(rank(&hosts, &req, base_price)[0].host.registration.host_id, "far");
     }
 
     #[test]
     fn max_rtt_and_size_are_hard_limits() {
         let hosts = [view("far", 4, 0, 10_000.0)];
         let req = AllocateRequest { max_rtt_ms: Some(50), ..request() };
-        assert!(rank(&hosts, &req).is_empty());
+        assert!(rank(&hosts, &req, base_price).is_empty());
         let req = AllocateRequest { width: 3840, height: 2160, ..request() };
-        assert!(rank(&hosts, &req).is_empty(), "offer tops out at 1920x1080");
+        assert!(rank(&hosts, &req, base_price).is_empty(), "offer tops out at 1920x1080");
     }
 
     fn arb_host() -> impl Strategy<Value = (u32, u32, f64, u64, Option<f64>)> {
@@ -200,7 +242,7 @@ mod tests {
                 .filter_map(|(i, h)| h.4.map(|rtt| RttSample { host_id: format!("h{i}"), rtt_ms: rtt }))
                 .collect();
             let req = AllocateRequest { max_rtt_ms: max_rtt, rtt_samples: Some(samples), ..request() };
-            for r in rank(&views, &req) {
+            for r in rank(&views, &req, base_price) {
                 let used = r.host.used[&Profile::Game];
                 prop_assert!(used < r.host.registration.offer(Profile::Game).unwrap().slots);
                 if let Some(max) = max_rtt {
@@ -220,7 +262,7 @@ mod tests {
                 ]),
                 ..request()
             };
-            let best = &rank(&hosts, &req)[0].host.registration.host_id;
+            let best = &rank(&hosts, &req, base_price)[0].host.registration.host_id;
             prop_assert_eq!(best.as_str(), if a < b { "a" } else { "b" });
         }
 
@@ -228,7 +270,7 @@ mod tests {
         fn partly_used_hosts_fill_before_empty_ones(slots in 2u32..16, used in 1u32..15, km in 0.0f64..5000.0) {
             prop_assume!(used < slots);
             let hosts = [view("empty", slots, 0, km), view("busy", slots, used, km)];
-            prop_assert_eq!(rank(&hosts, &request())[0].host.registration.host_id.as_str(), "busy");
+            prop_assert_eq!(rank(&hosts, &request(), base_price)[0].host.registration.host_id.as_str(), "busy");
         }
     }
 }

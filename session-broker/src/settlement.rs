@@ -17,12 +17,14 @@ pub trait Settlement: Send + Sync {
     /// `GET /v1/settlement`: the chain and contract, and the bar sessions are billed against.
     fn info(&self) -> SettlementInfo;
 
-    /// A session was allocated at `now_ms` on `host` with `claims`. An error means the
-    /// settler could not keep it, and the allocation must not stand.
+    /// A session was allocated at `now_ms` on `host` with `claims`, at `price_per_block`
+    /// wei (the host's price at its region's demand then; the voucher must name it). An
+    /// error means the settler could not keep it, and the allocation must not stand.
     fn allocated(
         &self,
         claims: &SessionClaims,
         host: &HostRegistration,
+        price_per_block: u64,
         now_ms: u64,
     ) -> Result<(), BrokerError>;
 

@@ -17,8 +17,8 @@ use gridplay_protocol::settlement::{
 };
 use gridplay_protocol::token::encode_public_key;
 use gridplay_protocol::{
-    AllocateResponse, ApiError, GeoPoint, HostRegistered, HostRegistration, Profile, SessionClaims,
-    SessionRecord, SessionState, SessionToken, SlotOffer,
+    AllocateResponse, ApiError, CandidateHost, GeoPoint, HostRegistered, HostRegistration, Profile,
+    SessionClaims, SessionRecord, SessionState, SessionToken, SlotOffer,
 };
 use gridplay_session_broker::settlement::Settlement;
 use gridplay_session_broker::{BrokerConfig, BrokerError, BrokerState, MAX_BODY, MemoryStore, app};
@@ -47,6 +47,7 @@ fn signing_ms() -> u64 {
 struct Broker {
     router: Router,
     key: SigningKey,
+    state: Arc<BrokerState>,
 }
 
 impl Broker {
@@ -57,7 +58,8 @@ impl Broker {
     fn with_config(config: BrokerConfig) -> Self {
         let store = Arc::new(MemoryStore::new(config.timing()));
         let key = SigningKey::from_bytes(&[3; 32]);
-        Self { router: app(Arc::new(BrokerState::new(store, key.clone(), config))), key }
+        let state = Arc::new(BrokerState::new(store, key.clone(), config));
+        Self { router: app(Arc::clone(&state)), key, state }
     }
 
     async fn call(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
@@ -132,6 +134,46 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
 }
 
 const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
+
+#[tokio::test]
+async fn a_busy_region_raises_its_price_which_the_allocation_fixes_and_a_limit_keeps() {
+    let broker = Broker::new();
+    let host = SigningKey::from_bytes(&[1; 32]);
+    assert_eq!(broker.register(&host, 4).await.0, StatusCode::OK);
+    let price_of = |body: &[u8]| {
+        let answer: AllocateResponse = serde_json::from_slice(body).unwrap();
+        answer.price_per_block
+    };
+    for _ in 0..3 {
+        let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;
+        assert_eq!(
+            (status, price_of(&body)),
+            (StatusCode::CREATED, "10".into()),
+            "quiet: the base price"
+        );
+    }
+    // Five minutes at three slots of four: ×1.25 (from ×1 at 60 % to ×2 at 100 %, in quarters).
+    let now = gridplay_session_broker::unix_ms();
+    let loads = broker.state.store.load_by_region(now).await.unwrap();
+    for ago in (0..30).rev() {
+        broker.state.prices.sample(&loads, now - ago * 10_000);
+    }
+    let (status, body) = broker.json("GET", "/v1/candidates?lat=48&lon=2&profile=game", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let candidates: Vec<CandidateHost> = serde_json::from_slice(&body).unwrap();
+    assert_eq!((candidates[0].price_per_block.as_str(), candidates[0].surge_milli), ("12", 1250));
+    // A player who accepts at most 11 is not placed, and hears why.
+    let capped = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60,"max_price_per_block":"11"}"#;
+    let (status, body) = broker.json("POST", "/v1/sessions", capped).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let error: ApiError = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error.error, "price_above_limit", "{}", error.message);
+    let (status, body) =
+        broker.json("POST", "/v1/sessions", &capped.replace("\"11\"", "\"12\"")).await;
+    assert_eq!((status, price_of(&body)), (StatusCode::CREATED, "12".into()), "the surged price");
+    let malformed = capped.replace("\"11\"", "\"1e3\"");
+    assert_eq!(broker.json("POST", "/v1/sessions", &malformed).await.0, StatusCode::BAD_REQUEST);
+}
 
 #[tokio::test]
 async fn allocates_a_signed_session_then_reports_no_capacity() {
@@ -536,6 +578,7 @@ impl Settlement for FailingSettler {
         _: &SessionClaims,
         _: &HostRegistration,
         _: u64,
+        _: u64,
     ) -> Result<(), BrokerError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(BrokerError::Store("settlement journal: disk full".into()));
@@ -575,7 +618,8 @@ async fn an_allocation_the_settler_cannot_keep_is_refused_and_its_slot_freed() {
     let settler = Arc::new(FailingSettler { failing: true.into() });
     let state = BrokerState::new(store, key.clone(), config)
         .with_settlement(Arc::clone(&settler) as Arc<dyn Settlement>);
-    let broker = Broker { router: app(Arc::new(state)), key };
+    let state = Arc::new(state);
+    let broker = Broker { router: app(Arc::clone(&state)), key, state };
     broker.register(&SigningKey::from_bytes(&[1; 32]), 1).await;
     for _ in 0..2 {
         let (status, body) = broker.json("POST", "/v1/sessions", REQUEST).await;

@@ -429,11 +429,12 @@ impl Book {
         self.last_epoch
     }
 
-    /// The record of an allocation at `now_ms` on `host` with `claims`, when the host settles
-    /// (has a payout address): its token's claims, never the token.
+    /// The record of an allocation at `now_ms` on `host` with `claims` at `price_per_block`
+    /// wei, when the host settles (has a payout address): its token's claims, never the token.
     pub fn allocation(
         claims: &SessionClaims,
         host: &HostRegistration,
+        price_per_block: u64,
         now_ms: u64,
     ) -> Option<Entry> {
         host.payout_address.as_ref()?;
@@ -443,7 +444,7 @@ impl Book {
                 claims: claims.clone(),
                 whep_url: host.whep_url.clone(),
                 payout_address: host.payout_address.clone(),
-                price_per_block: host.price_per_block,
+                price_per_block,
             },
             since_ms: now_ms,
         })
@@ -478,7 +479,7 @@ impl Book {
             return Err(bad("the voucher's session key is not the session's client_key"));
         }
         if voucher.pricePerBlock != U256::from(allocation.price_per_block) {
-            return Err(bad("the voucher's price is not the host's"));
+            return Err(bad("the voucher's price is not the one the session was allocated at"));
         }
         if voucher.nonce != B256::from(keccak256(session_id.as_bytes())) {
             return Err(bad("the voucher's nonce is not keccak-256 of the session id"));

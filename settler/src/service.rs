@@ -442,9 +442,12 @@ impl gridplay_session_broker::settlement::Settlement for Settler {
         &self,
         claims: &SessionClaims,
         host: &HostRegistration,
+        price_per_block: u64,
         now_ms: u64,
     ) -> Result<(), BrokerError> {
-        let Some(entry) = Book::allocation(claims, host, now_ms) else { return Ok(()) };
+        let Some(entry) = Book::allocation(claims, host, price_per_block, now_ms) else {
+            return Ok(());
+        };
         Ok(self.record(vec![entry])?)
     }
 

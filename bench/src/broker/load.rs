@@ -275,6 +275,7 @@ pub fn allocation_bodies() -> Arc<Vec<Bytes>> {
                 rtt_samples: None,
                 max_rtt_ms: None,
                 client_key: None,
+                max_price_per_block: None,
             };
             Bytes::from(serde_json::to_vec(&request).expect("serialisable"))
         })

@@ -45,4 +45,9 @@ max_rtt_ms?: number,
  * compressed secp256k1 public key (33 bytes), in hex. The broker puts it
  * in the session token so that the host knows whose signatures count.
  */
-client_key?: string, };
+client_key?: string, 
+/**
+ * The most the player pays per 15-minute block, wei, decimal: hosts dearer than this
+ * now (their price at their region's demand) are never chosen.
+ */
+max_price_per_block?: string, };

@@ -178,7 +178,7 @@ pub(super) async fn sessions(
     };
     let mut sessions = Vec::new();
     for _ in 0..count {
-        match claim_on(&state, &host, &placement, None, now).await? {
+        match claim_on(&state, &host, host.price_per_block, &placement, None, now).await? {
             Some(session) => sessions.push(session),
             None => {
                 for session in &sessions {

@@ -32,6 +32,7 @@ use crate::BrokerError;
 use crate::ice::IceConfig;
 use crate::link::Links;
 use crate::metrics::Metrics;
+use crate::pricing::{Prices, SAMPLE_MS, SurgeRule};
 use crate::settlement::Settlement;
 use crate::store::{SessionStore, StoreTiming};
 
@@ -72,6 +73,8 @@ pub struct BrokerConfig {
     pub public_url: Option<String>,
     /// STUN and TURN servers handed to players and hosts; `None` hands out none.
     pub ice: Option<IceConfig>,
+    /// How a region's utilisation raises its hosts' prices; `None` keeps base prices.
+    pub surge: Option<SurgeRule>,
 }
 
 impl Default for BrokerConfig {
@@ -89,6 +92,7 @@ impl Default for BrokerConfig {
             min_bond: None,
             public_url: None,
             ice: None,
+            surge: Some(SurgeRule::default()),
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct BrokerState {
     pub settlement: Option<Arc<dyn Settlement>>,
     /// Hosts' signalling links open to this broker.
     pub links: Links,
+    /// Every region's surge, as this replica samples it.
+    pub prices: Prices,
 }
 
 impl BrokerState {
@@ -126,7 +132,9 @@ impl BrokerState {
     pub fn new(store: Arc<dyn SessionStore>, key: SigningKey, config: BrokerConfig) -> Self {
         let limiter = config.allocations_per_ip.map(limit::AddressLimiter::new);
         let metrics = Metrics::default();
-        Self { store, key, config, metrics, limiter, settlement: None, links: Links::default() }
+        let prices = Prices::new(config.surge);
+        let links = Links::default();
+        Self { store, key, config, metrics, limiter, settlement: None, links, prices }
     }
 
     /// The STUN and TURN servers for `who` (a session id, or `host-<id>`) at `now_ms`.
@@ -250,8 +258,9 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
 }
 
 /// Serves the broker on `listener` (plain TCP, or a [`tls::TlsListener`]) until
-/// `shutdown` resolves, sweeping lost hosts and lapsed reservations every second, and,
-/// when it settles, committing an epoch every epoch period.
+/// `shutdown` resolves, sweeping lost hosts and lapsed reservations every second,
+/// sampling regions' load for their prices every [`SAMPLE_MS`], and, when it settles,
+/// committing an epoch every epoch period.
 pub async fn serve<L>(
     listener: L,
     state: Shared,
@@ -264,10 +273,19 @@ where
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut sampled = None;
             loop {
                 tick.tick().await;
-                if let Err(e) = state.store.sweep(unix_ms()).await {
+                let now = unix_ms();
+                if let Err(e) = state.store.sweep(now).await {
                     tracing::warn!("sweep failed: {e}");
+                }
+                // Every region's load, once per SAMPLE_MS of the wall clock.
+                if sampled.replace(now / SAMPLE_MS) != Some(now / SAMPLE_MS) {
+                    match state.store.load_by_region(now).await {
+                        Ok(loads) => state.prices.sample(&loads, now),
+                        Err(e) => tracing::warn!("reading regions' load failed: {e}"),
+                    }
                 }
             }
         })

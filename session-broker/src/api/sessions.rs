@@ -8,15 +8,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use gridplay_protocol::ApiError;
 use gridplay_protocol::{
-    AllocateRequest, AllocateResponse, App, GeoPoint, HostRegistration, Profile, SessionClaims,
-    SessionRecord, SessionState, SessionToken,
+    AllocateRequest, AllocateResponse, App, CandidateHost, GeoPoint, HostRegistration, Profile,
+    SessionClaims, SessionRecord, SessionState, SessionToken,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::extract::{ApiJson, header_text};
 use super::{Shared, unix_ms};
 use crate::BrokerError;
 use crate::placement::rank;
+use crate::pricing::surged;
 use crate::store::{HostView, Want};
 
 /// Hosts considered per allocation.
@@ -46,19 +47,6 @@ pub(super) struct CandidatesQuery {
     app: Option<String>,
 }
 
-/// A host a client may measure before allocating.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct CandidateHost {
-    /// The host's id.
-    host_id: String,
-    /// Its region label.
-    region: String,
-    /// URL to measure RTT against (answers 204).
-    ping_url: String,
-    /// Great-circle distance from the given point.
-    distance_km: f64,
-}
-
 /// Nearby live hosts offering a profile, nearest first, for RTT probing.
 #[utoipa::path(get, path = "/v1/candidates", params(CandidatesQuery),
     responses((status = 200, body = [CandidateHost]), (status = 400, body = ApiError)))]
@@ -70,15 +58,21 @@ pub(super) async fn candidates(
     let near = GeoPoint { lat: query.lat, lon: query.lon };
     near.validate().map_err(|e| BrokerError::BadRequest(e.to_string()))?;
     let want = Want { profile: query.profile, app: query.app.as_deref() };
-    let hosts = state.store.nearby_hosts(near, want, 8, unix_ms()).await?;
+    let now = unix_ms();
+    let hosts = state.store.nearby_hosts(near, want, 8, now).await?;
     Ok(Json(
         hosts
             .into_iter()
-            .map(|h| CandidateHost {
-                host_id: h.registration.host_id.clone(),
-                region: h.registration.region.clone(),
-                ping_url: h.registration.ping_url.clone(),
-                distance_km: h.distance_km,
+            .map(|h| {
+                let surge = state.prices.surge(&h.registration.region, now);
+                CandidateHost {
+                    host_id: h.registration.host_id.clone(),
+                    region: h.registration.region.clone(),
+                    ping_url: h.registration.ping_url.clone(),
+                    distance_km: h.distance_km,
+                    price_per_block: surged(h.registration.price_per_block, surge).to_string(),
+                    surge_milli: surge,
+                }
             })
             .collect(),
     ))
@@ -135,8 +129,17 @@ async fn try_allocate(
             "app `{}` runs under the {profile:?} profile",
             request.app
         ))),
+        Some(_) if request.max_price().is_some() && priced_out(state, &request, &hosts, now) => {
+            Err(BrokerError::PriceAboveLimit)
+        }
         Some(_) => Err(BrokerError::NoCapacity),
     }
+}
+
+/// Whether some of `hosts` would serve `request` but for its price limit.
+fn priced_out(state: &Shared, request: &AllocateRequest, hosts: &[HostView], now: u64) -> bool {
+    let unlimited = AllocateRequest { max_price_per_block: None, ..request.clone() };
+    !rank(hosts, &unlimited, |host| state.prices.price(&host.registration, now)).is_empty()
 }
 
 /// Claims a slot on the best-ranked of `hosts` that still has one.
@@ -155,10 +158,11 @@ async fn claim_best(
         client_key: request.client_key.clone(),
         settled: true,
     };
-    for choice in rank(hosts, request).into_iter().take(CLAIM_ATTEMPTS) {
+    let price_of = |host: &HostView| state.prices.price(&host.registration, now);
+    for choice in rank(hosts, request, price_of).into_iter().take(CLAIM_ATTEMPTS) {
         let host = &choice.host.registration;
-        let rtt = Some(choice.predicted_rtt_ms);
-        if let Some(response) = claim_on(state, host, &placement, rtt, now).await? {
+        let (rtt, price) = (Some(choice.predicted_rtt_ms), choice.price_per_block);
+        if let Some(response) = claim_on(state, host, price, &placement, rtt, now).await? {
             return Ok(Some(response));
         }
     }
@@ -177,10 +181,12 @@ pub(super) struct Placement<'a> {
     pub settled: bool,
 }
 
-/// Claims one slot for `placement` on `host`; `None` when the host has none free.
+/// Claims one slot for `placement` on `host` at `price_per_block` (wei); `None` when the
+/// host has none free.
 pub(super) async fn claim_on(
     state: &Shared,
     host: &HostRegistration,
+    price_per_block: u64,
     placement: &Placement<'_>,
     predicted_rtt_ms: Option<f64>,
     now: u64,
@@ -208,10 +214,10 @@ pub(super) async fn claim_on(
         expires_at_ms,
         client_key: placement.client_key.clone(),
     };
-    tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = predicted_rtt_ms, "allocated");
+    tracing::info!(session = %record.session_id, host = %host.host_id, rtt_ms = predicted_rtt_ms, price_per_block, "allocated");
     if placement.settled
         && let Some(settlement) = &state.settlement
-        && let Err(e) = settlement.allocated(&claims, host, now)
+        && let Err(e) = settlement.allocated(&claims, host, price_per_block, now)
     {
         // Unsettleable, so unplayable: the slot goes back.
         tracing::error!(session = %record.session_id, "the settler cannot keep the allocation: {e}");
@@ -228,7 +234,7 @@ pub(super) async fn claim_on(
         expires_at_ms,
         quic: host.quic.clone(),
         payout_address: host.payout_address.clone(),
-        price_per_block: host.price_per_block.to_string(),
+        price_per_block: price_per_block.to_string(),
         ice_servers,
     }))
 }

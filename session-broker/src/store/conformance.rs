@@ -76,7 +76,39 @@ where
     nearby_hosts_come_nearest_first(&fresh().await).await;
     reputation_follows_checks_and_outlives_the_lease(&fresh().await).await;
     apps_are_found_only_on_live_hosts_that_offer_them(&fresh().await).await;
+    load_is_counted_per_region_over_live_hosts(&fresh().await).await;
     a_request_signature_is_accepted_once(&fresh().await).await;
+}
+
+async fn load_is_counted_per_region_over_live_hosts(store: &dyn SessionStore) {
+    use super::Load;
+    let in_region = |id: &str, game, phone, region: &str| HostRegistration {
+        region: region.into(),
+        ..host(id, game, phone, 0.0, 0.0)
+    };
+    for registration in
+        [in_region("a", 2, 1, "eu"), in_region("b", 3, 0, "eu"), in_region("c", 4, 0, "us")]
+    {
+        store.register_host(&registration, T0).await.unwrap();
+    }
+    for (id, host_id, profile) in
+        [("s1", "a", Profile::Game), ("s2", "b", Profile::Game), ("s3", "a", Profile::Phone)]
+    {
+        assert!(store.claim(&session(id, host_id, profile), T0).await.unwrap());
+    }
+    // Past any replica's cached view of the counters.
+    let read = T0 + 2_500;
+    let loads = store.load_by_region(read).await.unwrap();
+    assert_eq!(loads.get("eu"), Some(&Load { used: 3, slots: 6 }));
+    assert_eq!(loads.get("us"), Some(&Load { used: 0, slots: 4 }));
+    assert_eq!(loads["eu"].utilisation(), 0.5);
+    // A host that lost its lease counts no more.
+    let beat = Heartbeat { load: 0.0, sessions: vec![] };
+    for id in ["a", "b"] {
+        store.heartbeat(id, &beat, read).await.unwrap();
+    }
+    let loads = store.load_by_region(T0 + TIMING.lease_ms + 1_000).await.unwrap();
+    assert_eq!(loads.keys().collect::<Vec<_>>(), ["eu"]);
 }
 
 async fn capacity_verdicts_are_kept_and_listed_when_due(store: &dyn SessionStore) {

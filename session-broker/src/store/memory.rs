@@ -10,7 +10,7 @@ use gridplay_protocol::{
 };
 
 use super::grid::Grid;
-use super::{HostView, SessionStore, StoreTiming, Want, apps_of};
+use super::{HostView, Load, SessionStore, StoreTiming, Want, apps_of};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, next_reputation};
 
@@ -320,6 +320,24 @@ impl SessionStore for MemoryStore {
             }
         }
         Ok(free)
+    }
+
+    async fn load_by_region(&self, now_ms: u64) -> Result<BTreeMap<String, Load>, BrokerError> {
+        let mut state = self.lock();
+        state.lapse(now_ms, self.timing);
+        let mut loads = BTreeMap::<String, Load>::new();
+        let live = state
+            .hosts
+            .values()
+            .filter(|h| now_ms.saturating_sub(h.last_seen_ms) < self.timing.lease_ms);
+        for host in live {
+            let used = |profile| host.used.get(&profile).copied().unwrap_or(0);
+            loads
+                .entry(host.registration.region.clone())
+                .or_default()
+                .add(&host.registration, used);
+        }
+        Ok(loads)
     }
 
     async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {

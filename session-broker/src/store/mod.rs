@@ -62,6 +62,33 @@ impl Want<'_> {
     }
 }
 
+/// How busy a set of hosts is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Slots in use.
+    pub used: u32,
+    /// Slots offered.
+    pub slots: u32,
+}
+
+impl Load {
+    /// Counts one host's offers, `used` of which are in use per profile.
+    fn add(&mut self, registration: &HostRegistration, used: impl Fn(Profile) -> u32) {
+        for offer in &registration.offers {
+            self.slots += offer.slots;
+            self.used += used(offer.profile).min(offer.slots);
+        }
+    }
+
+    /// Slots in use ÷ slots offered (0 with none offered).
+    pub fn utilisation(&self) -> f64 {
+        match self.slots {
+            0 => 0.0,
+            slots => f64::from(self.used) / f64::from(slots),
+        }
+    }
+}
+
 /// A live host as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostView {
@@ -150,6 +177,10 @@ pub trait SessionStore: Send + Sync {
 
     /// Free slots per profile over all live hosts.
     async fn free_slots(&self, now_ms: u64) -> Result<BTreeMap<Profile, u32>, BrokerError>;
+
+    /// Slots in use and slots offered over all live hosts of each region (a
+    /// replica's cached view may lag by a moment).
+    async fn load_by_region(&self, now_ms: u64) -> Result<BTreeMap<String, Load>, BrokerError>;
 
     /// The apps live hosts offer besides the built-in ones, by id (the
     /// first registration read wins where hosts describe one id differently).

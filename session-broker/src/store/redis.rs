@@ -29,7 +29,7 @@ use redis::{AsyncCommands, Script};
 
 use super::grid::Grid;
 use super::redis_connection::{Order, RedisConnection, RedisTarget};
-use super::{HostView, SessionStore, StoreTiming, Want, apps_of, distance_km};
+use super::{HostView, Load, SessionStore, StoreTiming, Want, apps_of, distance_km};
 use crate::BrokerError;
 use crate::placement::{INITIAL_REPUTATION, REPUTATION_WEIGHT};
 
@@ -777,6 +777,22 @@ impl SessionStore for RedisStore {
             }
         }
         Ok(free)
+    }
+
+    async fn load_by_region(&self, now_ms: u64) -> Result<BTreeMap<String, Load>, BrokerError> {
+        let snapshot = self.snapshot(now_ms).await?;
+        let mut loads = BTreeMap::<String, Load>::new();
+        let live = snapshot.hosts.iter().filter(|h| {
+            now_ms.saturating_sub(h.seen_ms.load(Ordering::Relaxed)) < self.timing.lease_ms
+        });
+        for host in live {
+            let used = |profile| host.used[profile_index(profile)].load(Ordering::Relaxed);
+            loads
+                .entry(host.registration.region.clone())
+                .or_default()
+                .add(&host.registration, used);
+        }
+        Ok(loads)
     }
 
     async fn offered_apps(&self, now_ms: u64) -> Result<BTreeMap<String, App>, BrokerError> {
