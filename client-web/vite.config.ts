@@ -2,7 +2,8 @@ import { fileURLToPath } from "node:url";
 
 import { defineConfig } from "vite";
 
-// Two pages: the player's lobby (index.html) and the host owner's dashboard (owner.html, served by the host at /).
+// Three pages: the player's lobby (index.html), the broker's public network page (network.html) and the host owner's
+// dashboard (owner.html, served by the host at /).
 // `npm run dev` proxies the API to a running broker (GRIDPLAY_API, default http://127.0.0.1:8080).
 export default defineConfig({
   build: {
@@ -12,6 +13,7 @@ export default defineConfig({
     rolldownOptions: {
       input: {
         index: fileURLToPath(new URL("./index.html", import.meta.url)),
+        network: fileURLToPath(new URL("./network.html", import.meta.url)),
         owner: fileURLToPath(new URL("./owner.html", import.meta.url)),
       },
     },

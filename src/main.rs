@@ -225,7 +225,7 @@ struct UpArgs {
     #[arg(long, env = "GRIDPLAY_MIN_BOND", requires = "anvil")]
     min_bond: Option<u128>,
     #[command(flatten)]
-    surge: SurgeArgs,
+    pricing: PricingArgs,
 }
 
 #[derive(Args)]
@@ -277,7 +277,7 @@ struct BrokerArgs {
     #[arg(long, env = "GRIDPLAY_ADMIT_HOSTS")]
     admit_hosts: Option<PathBuf>,
     #[command(flatten)]
-    surge: SurgeArgs,
+    pricing: PricingArgs,
     /// Settle sessions on this EVM JSON-RPC endpoint (with --contract and --operator-key-file);
     /// run it on one broker replica.
     #[arg(long, env = "GRIDPLAY_RPC_URL")]
@@ -447,9 +447,13 @@ struct SoundArgs {
     sound_frame_ms: AudioFrame,
 }
 
-/// Demand pricing.
+/// Demand pricing, and the network page's cloud reference.
 #[derive(Args)]
-struct SurgeArgs {
+struct PricingArgs {
+    /// What an hour of a comparable instance costs on a centralised cloud, in wei: the
+    /// network page shows what players paid per delivered hour against it.
+    #[arg(long, env = "GRIDPLAY_CLOUD_PRICE_PER_HOUR")]
+    cloud_price_per_hour: Option<u128>,
     /// The most a busy region multiplies its hosts' prices by: from ×1 at 60 % of its
     /// slots in use (over five minutes) up to this at 100 %, in steps of ×0.25; 1 keeps
     /// every host at its own price.
@@ -457,7 +461,7 @@ struct SurgeArgs {
     surge_cap: f64,
 }
 
-impl SurgeArgs {
+impl PricingArgs {
     /// The surge rule the cap makes, if any.
     fn rule(&self) -> Option<SurgeRule> {
         let cap_milli = (self.surge_cap * 1000.0).round() as u32;
@@ -742,7 +746,8 @@ async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()>
         capacity_check: args.capacity_check,
         checkers: if args.capacity_check { vec![checker] } else { Vec::new() },
         min_bond: args.min_bond,
-        surge: args.surge.rule(),
+        surge: args.pricing.rule(),
+        cloud_price_per_hour: args.pricing.cloud_price_per_hour,
         ..BrokerConfig::default()
     };
     // `chain` lives to the end of `up`: dropping it stops anvil.
@@ -829,7 +834,8 @@ async fn broker(args: BrokerArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         admitted_hosts: args.admit_hosts.as_deref().map(load_admitted_hosts).transpose()?,
         capacity_check: args.capacity_check,
         min_bond: args.min_bond,
-        surge: args.surge.rule(),
+        surge: args.pricing.rule(),
+        cloud_price_per_hour: args.pricing.cloud_price_per_hour,
         ..BrokerConfig::default()
     };
     if config.capacity_check && config.checkers.is_empty() {

@@ -23,6 +23,7 @@ use gridplay_host::probes::Clock;
 use gridplay_host::{HostConfig, run_host};
 use gridplay_protocol::AllocateResponse;
 use gridplay_protocol::check::{CheckReport, SignedCheck};
+use gridplay_protocol::network::NetworkView;
 use gridplay_protocol::probe::{
     Address, ClientProbeMessage, HostProbeMessage, ProbeReport, SessionProbes,
 };
@@ -268,6 +269,13 @@ async fn a_played_session_is_billed_committed_and_its_receipt_verifies() {
     let check = verify_receipt(&receipt, &rpc).await.unwrap();
     assert!(check.ok(), "{check:#?}");
     assert_eq!(check.player, Some(player.address()));
+    // The network's figures count the committed block, delivered, and the finished session.
+    let network: NetworkView =
+        http.get(format!("{broker}/v1/network")).send().await.unwrap().json().await.unwrap();
+    let total = network.delivered.expect("a settling broker's delivered figures").total;
+    assert_eq!((total.blocks_billed, total.blocks_delivered, total.sessions), (1, 1, 1));
+    assert_eq!(total.paid_wei, line.amount);
+    assert_eq!(total.delivered_hours, f64::from(line.seconds_covered) / 3600.0);
 
     // A settler restarted from its state directory has lost nothing: the receipt is there, and
     // it answers for the epoch its predecessor committed.

@@ -1,7 +1,8 @@
 // Browser test of the owner's dashboard: `gridplay up` on a local chain with its host's dashboard on a known loopback
 // port. One tab plays Orbit with clicks while another shows the dashboard: the running session with the player's fps
 // and click-to-photon; after the end, its delivered block and the host's epoch, first pending (a claim is refused:
-// not final yet) and, once the challenge window has passed on the chain, claimed with the page's Claim button.
+// not final yet) and, once the challenge window has passed on the chain, claimed with the page's Claim button; and
+// the broker's network page counts the same block and session.
 // Skipped only when the anvil binary is missing (`npm ci` in chain/contracts installs it); needs a spawned server.
 
 import assert from "node:assert/strict";
@@ -132,6 +133,16 @@ test("the owner's dashboard shows the session, its delivered block and the epoch
   assert.ok(withTime >= 1 && withTime <= 2, `served time outside the session's buckets: ${served.join(",")}`);
   assert.ok((await heights("confirmed")).some((h) => h > 0), "no time confirmed by the player");
   assert.equal(await dashboard.locator("#quality-chart polyline.fps").count(), 1);
+
+  // The broker's network page counts the same block and session, from the settler's bills.
+  const network = await browser.context.newPage();
+  errors.push(watchPage(network));
+  await network.goto(new URL("network.html", server.url).href);
+  await shows(network, "#success-rate", /^100%$/);
+  await shows(network, "#sessions-billed", /^1$/);
+  await shows(network, "#delivered-hours", /^0\.0\d+ h$/);
+  await shows(network, 'tr[data-region="local"] .hosts', /^1$/);
+  assert.equal(await network.locator("#hours-chart rect.delivered").count(), 24);
 
   assert.deepEqual(errors.flat(), [], "uncaught errors in the pages");
 });

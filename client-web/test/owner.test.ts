@@ -313,8 +313,8 @@ describe("the charts", () => {
   });
 
   test("captions the day's hours served and confirmed", () => {
-    assert.equal(hoursCaption([bucket(0, 30, 20), bucket(1, 6, 0)]), "0.01 h served in the last day, 0.01 h confirmed by players");
-    assert.equal(hoursCaption([]), "0.00 h served in the last day, 0.00 h confirmed by players");
+    assert.equal(hoursCaption([bucket(0, 30, 20), bucket(1, 6, 0)]), "0.01 h served in the last day, 0.0056 h confirmed by players");
+    assert.equal(hoursCaption([]), "0 h served in the last day, 0 h confirmed by players");
     assert.equal(agoText(96 * 900_000), "24 h ago");
   });
 });

@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod host_auth;
 pub mod input;
 pub mod link;
+pub mod network;
 pub mod owner;
 pub mod probe;
 pub mod quic;

@@ -106,6 +106,15 @@ pub struct ReceiptLine {
     /// Whether enough of them met it for the block to count as delivered.
     #[serde(default)]
     pub delivered: bool,
+    /// Mean frames a second the player presented over the block's reported seconds,
+    /// hundredths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fps_centi: Option<u32>,
+    /// Median over those seconds of each second's click-to-photon p95, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub click_to_photon_us: Option<u32>,
     /// Wei billed, decimal (0 when the block was not delivered).
     pub amount: String,
     /// The epoch that committed it, decimal; absent until committed.

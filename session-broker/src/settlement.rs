@@ -46,6 +46,9 @@ pub trait Settlement: Send + Sync {
     /// `GET /v1/sessions/{id}/receipt`.
     fn receipt(&self, session_id: &str) -> Result<SessionReceipt, BrokerError>;
 
+    /// What the network delivered, as billed, as of `now_ms` (`GET /v1/network`).
+    fn network(&self, now_ms: u64) -> gridplay_protocol::network::Delivered;
+
     /// Settles round after round, reading hosts' records with tokens signed by `token_key`,
     /// until `stop` turns true; a round under way then finishes, or is given up where
     /// nothing is lost.

@@ -11,6 +11,7 @@ use gridplay_protocol::capacity::{
 };
 use gridplay_protocol::check::{CheckAccepted, CheckReport, HostRecord, SignedCheck};
 use gridplay_protocol::host_auth::{HOST_AUTH_HEADER, sign_request};
+use gridplay_protocol::network::{NetworkView, RegionFigures};
 use gridplay_protocol::probe::Address;
 use gridplay_protocol::settlement::{
     HostClaims, SessionReceipt, SettlementInfo, VoucherSubmission,
@@ -134,6 +135,42 @@ fn registration(host: &SigningKey, slots: u32) -> HostRegistration {
 }
 
 const REQUEST: &str = r#"{"app":"orbit","profile":"game","width":1280,"height":720,"fps":60}"#;
+
+#[tokio::test]
+async fn the_network_figures_are_served_and_every_metric_the_dashboard_reads_is_exported() {
+    let broker = Broker::new();
+    assert_eq!(broker.register(&SigningKey::from_bytes(&[1; 32]), 4).await.0, StatusCode::OK);
+    assert_eq!(broker.json("POST", "/v1/sessions", REQUEST).await.0, StatusCode::CREATED);
+    let unknown = REQUEST.replace("orbit", "nothing");
+    assert_eq!(broker.json("POST", "/v1/sessions", &unknown).await.0, StatusCode::BAD_REQUEST);
+    let (status, body) = broker.json("GET", "/v1/network", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let view: NetworkView = serde_json::from_slice(&body).unwrap();
+    let region = RegionFigures {
+        region: "local".into(),
+        hosts: 1,
+        slots: 4,
+        sessions: 1,
+        surge_milli: 1000,
+    };
+    assert_eq!((view.regions, view.delivered), (vec![region], None), "no settlement, no bills");
+    let (status, body) = broker.json("GET", "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let exported = String::from_utf8(body).unwrap();
+    assert!(exported.contains(r#"gridplay_broker_network_hosts{region="local"} 1"#), "{exported}");
+    let dashboard = include_str!("../grafana/gridplay-network.json");
+    serde_json::from_str::<serde_json::Value>(dashboard).expect("the dashboard is JSON");
+    for (at, _) in dashboard.match_indices("gridplay_broker_") {
+        let name = &dashboard[at..];
+        let end = name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        let metric = &name[..end.unwrap_or(name.len())];
+        let found = [format!("{metric}{{"), format!("{metric} ")];
+        assert!(
+            found.iter().any(|f| exported.contains(f)),
+            "{metric} is not exported:\n{exported}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn a_busy_region_raises_its_price_which_the_allocation_fixes_and_a_limit_keeps() {
@@ -605,6 +642,10 @@ impl Settlement for FailingSettler {
 
     fn receipt(&self, _: &str) -> Result<SessionReceipt, BrokerError> {
         Err(BrokerError::SessionNotFound)
+    }
+
+    fn network(&self, _: u64) -> gridplay_protocol::network::Delivered {
+        unimplemented!("not asked in this test")
     }
 
     async fn run(&self, _: SigningKey, _: tokio::sync::watch::Receiver<bool>) {}

@@ -16,7 +16,8 @@ use gridplay_chain::evidence::{Discarded, Evidence};
 use gridplay_chain::settlement::{
     BilledBlock, BlockLeaf, Epoch, Receipt, SignedCommit, Voucher, block_hash, voucher_session_id,
 };
-use gridplay_chain::{Leaf, ProbeSummary, Sla, bill_block, keccak256};
+use gridplay_chain::{Leaf, ProbeRecord, ProbeSummary, Sla, bill_block, keccak256};
+use gridplay_protocol::network::Delivered;
 use gridplay_protocol::settlement::{
     HostClaims, ReceiptLine, ServiceLevel, SessionReceipt, VoucherSubmission,
 };
@@ -25,6 +26,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Error;
 use crate::fetch::Job;
+use crate::ledger::Ledger;
 
 /// Most blocks a voucher may cover: a day of 15-minute blocks.
 pub const MAX_VOUCHER_BLOCKS: u32 = 96;
@@ -91,6 +93,12 @@ pub enum Entry {
     Abandoned {
         /// The intent's transaction.
         tx: B256,
+    },
+    /// What the network delivered, as of the journal's last compaction (written after the
+    /// sessions' records, whose lines it already counts).
+    Ledger {
+        /// The totals.
+        ledger: Ledger,
     },
     /// What is carried from commit to commit, as of the journal's last compaction.
     Carried {
@@ -184,6 +192,19 @@ struct Settling {
     finished_ms: u64,
     /// Client reports its host's records held that did not count, in the blocks billed.
     discarded: Discarded,
+    /// Whether the ledger counts it as a finished session.
+    counted: bool,
+}
+
+impl Settling {
+    /// Counts the session in `ledger` at `at_ms`, once, when it is finished.
+    fn count_if_finished(&mut self, ledger: &mut Ledger, at_ms: u64) {
+        if self.finished && !self.counted {
+            let seconds = self.lines.values().map(|l| u64::from(l.seconds_covered)).sum();
+            ledger.session(seconds, at_ms);
+            self.counted = true;
+        }
+    }
 }
 
 impl Settling {
@@ -237,6 +258,8 @@ pub struct Book {
     /// The last epoch committed: (id, root).
     last_epoch: Option<(u64, B256)>,
     open: Option<Open>,
+    /// What the network delivered.
+    ledger: Ledger,
 }
 
 fn bad(message: impl Into<String>) -> Error {
@@ -256,6 +279,7 @@ impl Book {
             cumulative: BTreeMap::new(),
             last_epoch: None,
             open: None,
+            ledger: Ledger::default(),
         }
     }
 
@@ -272,6 +296,7 @@ impl Book {
                     allocated_ms: since_ms,
                     finished_ms: 0,
                     discarded: Discarded::default(),
+                    counted: false,
                 };
                 self.sessions.insert(session, settling);
             }
@@ -285,13 +310,19 @@ impl Book {
             }
             Entry::Billed { session, lines, receipt, finished, since_ms } => {
                 let Some(settling) = self.sessions.get_mut(&session) else { return };
+                // Lines new to the session here have nothing to commit: they are final now.
+                for line in lines.iter().filter(|l| !settling.lines.contains_key(&l.block_index)) {
+                    self.ledger.line(line, since_ms);
+                }
                 settling.lines = lines.into_iter().map(|l| (l.block_index, l)).collect();
                 settling.receipt = receipt.map(|r| *r);
                 settling.finished = finished;
                 if finished {
                     settling.finished_ms = since_ms;
                 }
+                settling.count_if_finished(&mut self.ledger, since_ms);
             }
+            Entry::Ledger { ledger } => self.ledger = ledger,
             Entry::Committing(intent) => self.open(*intent),
             Entry::Committed { tx, epoch_id } => self.committed(tx, epoch_id),
             Entry::Abandoned { tx } => self.abandoned(tx),
@@ -339,6 +370,14 @@ impl Book {
             return;
         };
         self.last_epoch = Some((epoch_id, intent.root));
+        for bill in &intent.bills {
+            for line in &bill.lines {
+                self.ledger.line(line, intent.at_ms);
+            }
+            if let Some(settling) = self.sessions.get_mut(&bill.session) {
+                settling.count_if_finished(&mut self.ledger, intent.at_ms);
+            }
+        }
         let Some(epoch) = epoch else { return };
         self.cumulative = epoch.cumulative();
         for bill in &intent.bills {
@@ -597,7 +636,13 @@ impl Book {
                 records.push(Self::billed(session, s));
             }
         }
+        records.push(Entry::Ledger { ledger: self.ledger.clone() });
         Some(records)
+    }
+
+    /// What the network delivered, as of `now_ms`.
+    pub fn network(&self, now_ms: u64) -> Delivered {
+        self.ledger.view(now_ms)
     }
 
     /// Sessions in the book.
@@ -780,6 +825,19 @@ fn summary(onchain_id: B256, line: &ReceiptLine) -> ProbeSummary {
     }
 }
 
+/// How the picture was over a block's counted reports: the mean frame rate (hundredths)
+/// and the median of each second's click-to-photon p95 (microseconds).
+fn picture(records: &[ProbeRecord]) -> (Option<u32>, Option<u32>) {
+    let fps = records.iter().map(|r| f64::from(r.fps)).filter(|f| f.is_finite());
+    let (sum, count) = fps.fold((0.0, 0u32), |(s, n), f| (s + f, n + 1));
+    let fps_centi = (count > 0).then(|| (sum / f64::from(count) * 100.0).round() as u32);
+    let mut clicks: Vec<f32> =
+        records.iter().filter_map(|r| r.click_to_photon_p95_ms).filter(|c| c.is_finite()).collect();
+    clicks.sort_by(f32::total_cmp);
+    let median = clicks.get(clicks.len().saturating_sub(1) / 2);
+    (fps_centi, median.map(|ms| (f64::from(*ms) * 1000.0).round() as u32))
+}
+
 /// What one session's record bills in a round.
 #[derive(Debug)]
 struct SessionBill {
@@ -818,11 +876,14 @@ fn bill_session(
         }
         let billed = bill_block(&read.records, read.covered, sla)?;
         bill.discarded.add(&read.discarded);
+        let (fps_centi, click_to_photon_us) = picture(&read.records);
         bill.lines.push(ReceiptLine {
             block_index: block.block,
             seconds_covered: billed.covered_seconds,
             seconds_met: billed.met_seconds,
             delivered: billed.delivered,
+            fps_centi,
+            click_to_photon_us,
             amount: billed.amount.to_string(),
             epoch_id: None,
             commit_tx: None,
@@ -1140,6 +1201,7 @@ pub(crate) mod tests {
             allocated_ms: since_ms,
             finished_ms: since_ms,
             discarded: Discarded::default(),
+            counted: false,
         }
     }
 
@@ -1169,5 +1231,48 @@ pub(crate) mod tests {
         assert_eq!(finished, RECEIPTS_KEPT);
         assert!(!book.sessions.contains_key("done-4") && book.sessions.contains_key("done-5"));
         assert!(book.sessions.contains_key("playing"));
+    }
+
+    #[test]
+    fn the_ledger_counts_each_block_once_through_rounds_and_compaction() {
+        let line = |block: u32, delivered: bool| ReceiptLine {
+            block_index: block,
+            seconds_covered: 900,
+            seconds_met: if delivered { 900 } else { 0 },
+            delivered,
+            fps_centi: Some(6000),
+            click_to_photon_us: Some(15_000),
+            amount: if delivered { "100" } else { "0" }.into(),
+            epoch_id: None,
+            commit_tx: None,
+        };
+        let billed = |lines: Vec<ReceiptLine>, finished: bool| Entry::Billed {
+            session: "s".into(),
+            lines,
+            receipt: None,
+            finished,
+            since_ms: ALLOCATED_MS + 3_600_000,
+        };
+        let mut book = Book::new(contract());
+        book.apply(Entry::Allocated {
+            session: "s".into(),
+            allocation: allocation("s"),
+            since_ms: ALLOCATED_MS,
+        });
+        book.apply(billed(vec![line(0, true)], false));
+        // The next round lists every line billed so far, and the session's end.
+        book.apply(billed(vec![line(0, true), line(1, false)], true));
+        book.apply(billed(vec![line(0, true), line(1, false)], true));
+        let now = ALLOCATED_MS + 3_600_000;
+        let total = book.network(now).total;
+        assert_eq!((total.blocks_billed, total.blocks_delivered, total.sessions), (2, 1, 1));
+        assert_eq!((total.delivered_hours, total.mean_session_minutes), (0.25, Some(30.0)));
+        assert_eq!(total.paid_wei, "100");
+        // A journal compacted and read again holds the same figures, not twice them.
+        let mut read = Book::new(contract());
+        for entry in book.snapshot().unwrap() {
+            read.apply(entry);
+        }
+        assert_eq!(read.network(now), book.network(now));
     }
 }

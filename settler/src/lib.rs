@@ -19,6 +19,7 @@ mod book;
 mod error;
 mod fetch;
 mod journal;
+mod ledger;
 mod service;
 
 pub use book::{MAX_VOUCHER_BLOCKS, RECEIPTS_KEPT, VOUCHER_WAIT_MS};

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
 use gridplay_chain::settlement::{CommitOutcome, SettlementClient};
+use gridplay_protocol::network::Delivered;
 use gridplay_protocol::settlement::{
     HostClaims, ServiceLevel, SessionReceipt, SettlementInfo, VoucherSubmission,
 };
@@ -477,6 +478,10 @@ impl gridplay_session_broker::settlement::Settlement for Settler {
 
     fn receipt(&self, session_id: &str) -> Result<SessionReceipt, BrokerError> {
         Ok(self.session_receipt(session_id)?)
+    }
+
+    fn network(&self, now_ms: u64) -> Delivered {
+        self.lock().network(now_ms)
     }
 
     async fn run(&self, token_key: ed25519_dalek::SigningKey, stop: watch::Receiver<bool>) {

@@ -21,6 +21,15 @@ seconds_met: number,
  */
 delivered: boolean, 
 /**
+ * Mean frames a second the player presented over the block's reported seconds,
+ * hundredths.
+ */
+fps_centi?: number, 
+/**
+ * Median over those seconds of each second's click-to-photon p95, microseconds.
+ */
+click_to_photon_us?: number, 
+/**
  * Wei billed, decimal (0 when the block was not delivered).
  */
 amount: string, 

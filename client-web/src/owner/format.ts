@@ -1,5 +1,6 @@
 // The owner's dashboard, in words: every text the page shows, from the host's OwnerView. Pure (unit-tested).
 
+import { hoursText } from "../units.ts";
 import type { CapacityTrial } from "../generated/CapacityTrial";
 import type { CapacityVerdict } from "../generated/CapacityVerdict";
 import type { ClaimOutcome } from "../generated/ClaimOutcome";
@@ -214,15 +215,11 @@ export function claimText(outcome: ClaimOutcome): string {
   return `Claimed epoch(s) ${outcome.epochs.join(", ")} in ${outcome.transactions.join(", ")}`;
 }
 
-/** Seconds as hours, two decimals: "0.25 h". */
-export function hoursText(seconds: number): string {
-  return `${(seconds / 3600).toFixed(2)} h`;
-}
 
 /** The hours chart's caption: "0.01 h served in the last day, 0.01 h confirmed by players". */
 export function hoursCaption(history: readonly HistoryBucket[]): string {
   const sum = (pick: (b: HistoryBucket) => number): number => history.reduce((total, b) => total + pick(b), 0);
-  return `${hoursText(sum((b) => b.served_seconds))} served in the last day, ${hoursText(sum((b) => b.confirmed_seconds))} confirmed by players`;
+  return `${hoursText(sum((b) => b.served_seconds) / 3600)} served in the last day, ${hoursText(sum((b) => b.confirmed_seconds) / 3600)} confirmed by players`;
 }
 
 /** How long ago a chart starts: "24 h ago". */

@@ -1,12 +1,15 @@
 // The owner's dashboard drawn into owner.html: each section's `.content` is built anew from every OwnerView.
 
+import { hoursText } from "../units.ts";
+import { barRect, chartFrame, figure, qualityFigure } from "../chartView.ts";
+import { el, row, table } from "../dom.ts";
 import type { CapacityVerdict } from "../generated/CapacityVerdict";
 import type { HistoryBucket } from "../generated/HistoryBucket";
 import type { OwnerEarnings } from "../generated/OwnerEarnings";
 import type { OwnerView } from "../generated/OwnerView";
 import type { ProfileCapacity } from "../generated/ProfileCapacity";
 import { formatEth } from "../receipt.ts";
-import { BASELINE, CHART, hourBars, maxServedSeconds, pointsAttr, qualityLines, type Span } from "./charts.ts";
+import { hourBars, maxServedSeconds, qualityLines } from "./charts.ts";
 import {
   agoText,
   capacityFacts,
@@ -14,7 +17,6 @@ import {
   ethText,
   hostFacts,
   hoursCaption,
-  hoursText,
   NO_CAPACITY_CHECK,
   profileHeading,
   reputationText,
@@ -23,8 +25,6 @@ import {
   TRIAL_COLUMNS,
   trialCells,
 } from "./format.ts";
-
-const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** Fills every section of the page from `view`. */
 export function renderOwnerView(view: OwnerView): void {
@@ -40,33 +40,6 @@ function fill(sectionId: string, nodes: Node[]): void {
   const content = document.querySelector(`#${sectionId} > .content`);
   if (content === null) throw new Error(`missing #${sectionId} > .content`);
   content.replaceChildren(...nodes);
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, text = "", attrs: Record<string, string> = {}): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  e.textContent = text;
-  for (const [name, value] of Object.entries(attrs)) e.setAttribute(name, value);
-  return e;
-}
-
-/** A table with a header row of `headers` and the given body rows. */
-function table(headers: readonly string[], rows: readonly HTMLTableRowElement[]): HTMLTableElement {
-  const head = el("tr");
-  head.append(...headers.map((h) => el("th", h, { scope: "col" })));
-  const thead = el("thead");
-  thead.append(head);
-  const tbody = el("tbody");
-  tbody.append(...rows);
-  const t = el("table");
-  t.append(thead, tbody);
-  return t;
-}
-
-/** A body row of cells in `columns` order, each classed by its column. */
-function row<C extends string>(columns: readonly (readonly [C, string])[], cells: Record<C, string>): HTMLTableRowElement {
-  const tr = el("tr");
-  tr.append(...columns.map(([key]) => el("td", cells[key], { class: key })));
-  return tr;
 }
 
 /** A `<dl>` of label and text pairs. */
@@ -140,46 +113,11 @@ function earningsSection(e: OwnerEarnings): Node[] {
   return [...nodes, table(["Epoch", "Amount", "Payout"], rows)];
 }
 
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text = ""): SVGElementTagNameMap[K] {
-  const e = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attrs)) e.setAttribute(name, String(value));
-  if (text !== "") e.textContent = text;
-  return e;
-}
-
-/** An empty chart with its baseline and labels: the top value at the left, the day's span below. */
-function chartFrame(id: string, label: string, top: string, ago: string): SVGSVGElement {
-  const chart = svg("svg", { id, viewBox: `0 0 ${CHART.width} ${CHART.height}`, width: CHART.width, height: CHART.height, role: "img", "aria-label": label });
-  const below = CHART.height - 4;
-  chart.append(
-    svg("line", { class: "axis", x1: 0, y1: BASELINE, x2: CHART.width, y2: BASELINE }),
-    svg("text", { class: "label", x: 2, y: CHART.top - 4 }, top),
-    svg("text", { class: "label", x: 2, y: below }, ago),
-    svg("text", { class: "label", x: CHART.width - 2, y: below, "text-anchor": "end" }, "now"),
-  );
-  return chart;
-}
-
-const rect = (className: string, start: number, x: number, width: number, span: Span): SVGRectElement =>
-  svg("rect", { class: className, "data-start": start, x, width, y: span.y, height: span.height });
-
 function chartsSection(history: readonly HistoryBucket[], bucketMs: number): Node[] {
   const ago = agoText(history.length * bucketMs);
-  const hours = chartFrame("hours-chart", "Hours served per 15 minutes", hoursText(maxServedSeconds(history)), ago);
+  const hours = chartFrame("hours-chart", "Hours served per 15 minutes", hoursText(maxServedSeconds(history) / 3600), ago);
   for (const bar of hourBars(history)) {
-    hours.append(rect("served", bar.start_ms, bar.x, bar.width, bar.served), rect("confirmed", bar.start_ms, bar.x, bar.width, bar.confirmed));
+    hours.append(barRect("served", bar.start_ms, bar, bar.served), barRect("confirmed", bar.start_ms, bar, bar.confirmed));
   }
-  const lines = qualityLines(history);
-  const quality = chartFrame("quality-chart", "Frames a second and click-to-photon", lines.max.toFixed(1), ago);
-  quality.append(svg("polyline", { class: "fps", points: pointsAttr(lines.fps) }), svg("polyline", { class: "c2p", points: pointsAttr(lines.c2p) }));
-  const legend = el("figcaption");
-  legend.append(el("span", "fps", { class: "key fps" }), " ", el("span", "click-to-photon (ms)", { class: "key c2p" }));
-  if (lines.fps.length === 0 && lines.c2p.length === 0) legend.append(el("span", " · no player figures in the last day", { class: "hint" }));
-  return [figure(hours, el("figcaption", hoursCaption(history), { id: "hours-caption" })), figure(quality, legend)];
-}
-
-function figure(chart: SVGSVGElement, caption: HTMLElement): HTMLElement {
-  const f = el("figure");
-  f.append(chart, caption);
-  return f;
+  return [figure(hours, el("figcaption", hoursCaption(history), { id: "hours-caption" })), qualityFigure(qualityLines(history), ago)];
 }

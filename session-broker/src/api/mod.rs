@@ -6,6 +6,7 @@ mod checks;
 mod extract;
 mod hosts;
 mod limit;
+mod network;
 mod openapi;
 mod relay;
 mod sessions;
@@ -75,6 +76,9 @@ pub struct BrokerConfig {
     pub ice: Option<IceConfig>,
     /// How a region's utilisation raises its hosts' prices; `None` keeps base prices.
     pub surge: Option<SurgeRule>,
+    /// What an hour of a comparable instance costs on a centralised cloud, wei: the
+    /// network page's "cost vs cloud" reference.
+    pub cloud_price_per_hour: Option<u128>,
 }
 
 impl Default for BrokerConfig {
@@ -93,6 +97,7 @@ impl Default for BrokerConfig {
             public_url: None,
             ice: None,
             surge: Some(SurgeRule::default()),
+            cloud_price_per_hour: None,
         }
     }
 }
@@ -236,6 +241,7 @@ pub fn app(state: Shared) -> Router {
         )
         .route("/v1/sessions/{id}/receipt", get(settle::receipt))
         .route("/v1/settlement/claims/{host}", get(settle::host_claims))
+        .route("/v1/network", get(network::view))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY));
@@ -249,8 +255,13 @@ pub fn app(state: Shared) -> Router {
 }
 
 async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
-    let free = state.store.free_slots(unix_ms()).await.unwrap_or_default();
+    let now = unix_ms();
+    let free = state.store.free_slots(now).await.unwrap_or_default();
     state.metrics.set_free_slots(&free);
+    match network::network_view(&state, now).await {
+        Ok(view) => state.metrics.set_network(&view),
+        Err(e) => tracing::warn!("network figures for /metrics: {e}"),
+    }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.encode(),

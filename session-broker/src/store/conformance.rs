@@ -99,8 +99,8 @@ async fn load_is_counted_per_region_over_live_hosts(store: &dyn SessionStore) {
     // Past any replica's cached view of the counters.
     let read = T0 + 2_500;
     let loads = store.load_by_region(read).await.unwrap();
-    assert_eq!(loads.get("eu"), Some(&Load { used: 3, slots: 6 }));
-    assert_eq!(loads.get("us"), Some(&Load { used: 0, slots: 4 }));
+    assert_eq!(loads.get("eu"), Some(&Load { hosts: 2, used: 3, slots: 6 }));
+    assert_eq!(loads.get("us"), Some(&Load { hosts: 1, used: 0, slots: 4 }));
     assert_eq!(loads["eu"].utilisation(), 0.5);
     // A host that lost its lease counts no more.
     let beat = Heartbeat { load: 0.0, sessions: vec![] };

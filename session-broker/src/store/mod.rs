@@ -65,6 +65,8 @@ impl Want<'_> {
 /// How busy a set of hosts is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Load {
+    /// Live hosts.
+    pub hosts: u32,
     /// Slots in use.
     pub used: u32,
     /// Slots offered.
@@ -74,6 +76,7 @@ pub struct Load {
 impl Load {
     /// Counts one host's offers, `used` of which are in use per profile.
     fn add(&mut self, registration: &HostRegistration, used: impl Fn(Profile) -> u32) {
+        self.hosts += 1;
         for offer in &registration.offers {
             self.slots += offer.slots;
             self.used += used(offer.profile).min(offer.slots);
