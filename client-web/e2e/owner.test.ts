@@ -142,6 +142,7 @@ test("the owner's dashboard shows the session, its delivered block and the epoch
   await shows(network, "#sessions-billed", /^1$/);
   await shows(network, "#delivered-hours", /^0\.0\d+ h$/);
   await shows(network, 'tr[data-region="local"] .hosts', /^1$/);
+  await shows(network, "#checks", /^No checker has reported on a host yet\.$/);
   assert.equal(await network.locator("#hours-chart rect.delivered").count(), 24);
 
   assert.deepEqual(errors.flat(), [], "uncaught errors in the pages");

@@ -11,6 +11,7 @@ import { deliveredBars, maxDeliveredHours, qualityLines } from "../src/network/c
 import { hoursText } from "../src/units.ts";
 import {
   blocksDetail,
+  checksText,
   costVsCloudText,
   headlineFigures,
   hoursCaption,
@@ -193,5 +194,13 @@ describe("the charts", () => {
   test("captions the day's compute hours", () => {
     assert.equal(hoursCaption(day((i) => (i < 2 ? { delivered_hours: 0.006 } : null))), "0.01 h delivered in the last day");
     assert.equal(hoursCaption([]), "0 h delivered in the last day");
+  });
+});
+
+describe("what checkers found", () => {
+  test("the share of reports that found the service delivered", () => {
+    assert.equal(checksText({ reports: 0, delivered: 0 }), "No checker has reported on a host yet.");
+    assert.equal(checksText({ reports: 1, delivered: 1 }), "1 of 1 checker report (100%) found the service delivered.");
+    assert.equal(checksText({ reports: 3, delivered: 2 }), "2 of 3 checker reports (66.7%) found the service delivered.");
   });
 });

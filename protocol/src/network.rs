@@ -17,6 +17,8 @@ pub struct NetworkView {
     pub regions: Vec<RegionFigures>,
     /// What was delivered, where this broker settles on a chain.
     pub delivered: Option<Delivered>,
+    /// What the checkers this broker trusts found of hosts.
+    pub checks: Checks,
     /// What an hour of a comparable instance costs on a centralised cloud, wei, decimal,
     /// as the operator configured it.
     pub cloud_price_per_hour: Option<String>,
@@ -86,4 +88,16 @@ pub struct Tally {
     pub fps: Option<f64>,
     /// Median over the blocks of their click-to-photon (each second's p95), milliseconds.
     pub click_to_photon_ms: Option<f64>,
+}
+
+/// Checker reports counted towards hosts' reputations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, TS, ToSchema)]
+#[ts(export)]
+pub struct Checks {
+    /// Reports counted.
+    #[ts(type = "number")]
+    pub reports: u64,
+    /// Of those, reports that found the service delivered.
+    #[ts(type = "number")]
+    pub delivered: u64,
 }

@@ -49,6 +49,8 @@ struct NetworkGauges {
     fps: Level,
     click_to_photon_ms: Level,
     paid_per_hour_wei: Level,
+    checks: Count,
+    checks_delivered: Count,
 }
 
 impl NetworkGauges {
@@ -78,6 +80,12 @@ impl NetworkGauges {
             "click_to_photon_ms",
             "Median of blocks' click-to-photon (each second's p95)",
             self.click_to_photon_ms.clone(),
+        );
+        sub.register("checks", "Checker reports counted", self.checks.clone());
+        sub.register(
+            "checks_delivered",
+            "Checker reports that found the service delivered",
+            self.checks_delivered.clone(),
         );
         sub.register(
             "paid_per_hour_wei",
@@ -160,6 +168,8 @@ impl Metrics {
             gauges.sessions.get_or_create(&label).set(u64::from(region.sessions));
             gauges.surge.get_or_create(&label).set(f64::from(region.surge_milli) / 1000.0);
         }
+        gauges.checks.set(view.checks.reports);
+        gauges.checks_delivered.set(view.checks.delivered);
         let Some(delivered) = &view.delivered else { return };
         let total = &delivered.total;
         gauges.delivered_hours.set(total.delivered_hours);

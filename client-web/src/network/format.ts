@@ -1,6 +1,7 @@
 // The network page in words: every text it shows, from the broker's NetworkView. Pure (unit-tested).
 
 import { hoursText } from "../units.ts";
+import type { Checks } from "../generated/Checks";
 import type { Delivered } from "../generated/Delivered";
 import type { HourTally } from "../generated/HourTally";
 import type { RegionFigures } from "../generated/RegionFigures";
@@ -36,6 +37,14 @@ export function percentOf(part: bigint, whole: bigint): string | null {
 /** Blocks delivered ÷ billed: "100%"; "—" before any block. */
 export function successText(t: Tally): string {
   return percentOf(BigInt(t.blocks_delivered), BigInt(t.blocks_billed)) ?? NONE;
+}
+
+/** What checkers found: "2 of 3 checker reports (66.7%) found the service delivered". */
+export function checksText(checks: Checks): string {
+  if (checks.reports === 0) return "No checker has reported on a host yet.";
+  const share = percentOf(BigInt(checks.delivered), BigInt(checks.reports));
+  const reports = `checker report${checks.reports === 1 ? "" : "s"}`;
+  return `${checks.delivered} of ${checks.reports} ${reports} (${share ?? NONE}) found the service delivered.`;
 }
 
 /** The blocks behind the success rate: "(2 of 2 blocks)". */

@@ -8,7 +8,7 @@ import type { NetworkView } from "../generated/NetworkView";
 import type { RegionFigures } from "../generated/RegionFigures";
 import { agoText } from "../owner/format.ts";
 import { deliveredBars, maxDeliveredHours, qualityLines } from "./charts.ts";
-import { type Figure, headlineFigures, hoursCaption, NO_LIVE_HOST, NOT_SETTLING, REGION_COLUMNS, regionCells } from "./format.ts";
+import { checksText, type Figure, headlineFigures, hoursCaption, NO_LIVE_HOST, NOT_SETTLING, REGION_COLUMNS, regionCells } from "./format.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -33,10 +33,11 @@ function fill(sectionId: string, nodes: Node[]): void {
 }
 
 function figuresSection(view: NetworkView): Node[] {
-  if (view.delivered === null) return [el("p", NOT_SETTLING, { id: "not-settling" })];
+  const checks = el("p", checksText(view.checks), { id: "checks" });
+  if (view.delivered === null) return [el("p", NOT_SETTLING, { id: "not-settling" }), checks];
   const dl = el("dl");
   for (const f of headlineFigures(view.delivered, view.cloud_price_per_hour)) dl.append(el("dt", f.label), figureValue(f));
-  return [dl];
+  return [dl, checks];
 }
 
 /** A figure's text in the element its id names, its detail beside it. */

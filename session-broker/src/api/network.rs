@@ -31,6 +31,7 @@ pub(super) async fn network_view(state: &Shared, now_ms: u64) -> Result<NetworkV
     Ok(NetworkView {
         now_ms,
         regions,
+        checks: state.store.checks().await?,
         delivered: state.settlement.as_ref().map(|s| s.network(now_ms)),
         cloud_price_per_hour: state.config.cloud_price_per_hour.map(|p| p.to_string()),
     })

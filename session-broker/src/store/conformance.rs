@@ -192,6 +192,7 @@ async fn apps_are_found_only_on_live_hosts_that_offer_them(store: &dyn SessionSt
 }
 
 async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionStore) {
+    use gridplay_protocol::network::Checks;
     assert_eq!(store.record_check("nobody", true).await, Err(BrokerError::HostNotFound));
     store.register_host(&host("h", 1, 0, 0.0, 0.0), T0).await.unwrap();
     let here = GeoPoint { lat: 0.0, lon: 0.0 };
@@ -206,6 +207,11 @@ async fn reputation_follows_checks_and_outlives_the_lease(store: &dyn SessionSto
     store.register_host(&host("h", 1, 0, 0.0, 0.0), late).await.unwrap();
     assert_eq!(seen(late).await, 0.75);
     assert_eq!(store.record_check("h", true).await.unwrap(), 0.8125);
+    assert_eq!(
+        store.checks().await.unwrap(),
+        Checks { reports: 2, delivered: 1 },
+        "a refused one is not counted"
+    );
     let beat = Heartbeat { load: 0.0, sessions: vec![] };
     let ack = store.heartbeat("h", &beat, late + 1).await.unwrap();
     assert_eq!(ack.reputation, Some(0.8125), "the host hears its reputation");

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gridplay_protocol::capacity::CapacityVerdict;
+use gridplay_protocol::network::Checks;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -34,6 +35,8 @@ struct State {
     grid: Option<(Grid, Vec<String>)>,
     /// Checker-fed reputations, kept whatever happens to the hosts' leases.
     reputations: HashMap<String, f64>,
+    /// Checker reports counted.
+    checks: Checks,
     /// Capacity verdicts by host, kept likewise.
     capacities: HashMap<String, CapacityVerdict>,
     /// Until when each counted (checker, session) report stays marked, Unix ms.
@@ -159,9 +162,15 @@ impl SessionStore for MemoryStore {
         if !state.hosts.contains_key(host_id) {
             return Err(BrokerError::HostNotFound);
         }
+        state.checks.reports += 1;
+        state.checks.delivered += u64::from(delivered);
         let reputation = state.reputations.entry(host_id.to_owned()).or_insert(INITIAL_REPUTATION);
         *reputation = next_reputation(*reputation, delivered);
         Ok(*reputation)
+    }
+
+    async fn checks(&self) -> Result<Checks, BrokerError> {
+        Ok(self.lock().checks)
     }
 
     async fn heartbeat(

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gridplay_protocol::capacity::CapacityVerdict;
+use gridplay_protocol::network::Checks;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -125,10 +126,14 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<HeartbeatAck, BrokerError>;
 
     /// Weighs one checker report into a host's reputation
-    /// ([`crate::placement::next_reputation`]) and returns the new value. The
-    /// reputation outlives the host's leases and re-registrations.
+    /// ([`crate::placement::next_reputation`]) and returns the new value, and counts it
+    /// in [`checks`](Self::checks). The reputation outlives the host's leases and
+    /// re-registrations.
     /// [`BrokerError::HostNotFound`] for a host never registered.
     async fn record_check(&self, host_id: &str, delivered: bool) -> Result<f64, BrokerError>;
+
+    /// Every checker report counted so far, and how many found the service delivered.
+    async fn checks(&self) -> Result<Checks, BrokerError>;
 
     /// Up to `limit` live hosts that admit `want`, nearest to `near` first.
     async fn nearby_hosts(

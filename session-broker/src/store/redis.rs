@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use gridplay_protocol::capacity::CapacityVerdict;
+use gridplay_protocol::network::Checks;
 use gridplay_protocol::{
     App, GeoPoint, Heartbeat, HeartbeatAck, HostRegistration, Profile, SessionRecord, SessionState,
 };
@@ -43,6 +44,8 @@ const SEEN: &str = "gp:seen";
 const DEADLINES: &str = "gp:deadlines";
 /// Hosts whose capacity check is due, scored by when.
 const CAPACITY_DUE: &str = "gp:capacity-due";
+/// Checker reports counted (`reports`), and of those found delivered (`delivered`).
+const CHECKS: &str = "gp:checks";
 
 /// Redis geo indexes stop at ±85.05112878° (Web Mercator) and searches miss
 /// points at the very edge; nearer the poles a point is indexed at ±85°
@@ -479,7 +482,20 @@ impl SessionStore for RedisStore {
             .arg(INITIAL_REPUTATION)
             .invoke_async(&mut conn)
             .await?;
-        reputation.ok_or(BrokerError::HostNotFound)
+        let reputation = reputation.ok_or(BrokerError::HostNotFound)?;
+        let mut pipe = redis::pipe();
+        pipe.hincr(CHECKS, "reports", 1).hincr(CHECKS, "delivered", u64::from(delivered));
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(reputation)
+    }
+
+    async fn checks(&self) -> Result<Checks, BrokerError> {
+        let counted: (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(CHECKS)
+            .arg(&["reports", "delivered"])
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(Checks { reports: counted.0.unwrap_or(0), delivered: counted.1.unwrap_or(0) })
     }
 
     async fn heartbeat(
