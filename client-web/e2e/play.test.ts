@@ -148,6 +148,12 @@ test(`plays ${APP}: video, keyboard and mouse input, end session`, async () => {
   const s = await stats(page);
   assert.ok(s.clickToFirstFrameMs !== null && s.sessionId !== null);
   console.log(`click_to_first_frame_ms=${Math.round(s.clickToFirstFrameMs)}`);
+  // Every step of the start was reached, in the order a start takes them.
+  const { allocated, offerReady, answered, iceConnected, connected, firstFrame } = s.startLegs;
+  const order = [allocated, answered, iceConnected, connected, firstFrame];
+  assert.ok(order.every((ms, i) => ms !== null && ms >= 0 && (i === 0 || ms >= (order[i - 1] ?? 0))), JSON.stringify(s.startLegs));
+  assert.ok(offerReady !== null && answered !== null && offerReady <= answered, JSON.stringify(s.startLegs));
+  assert.equal(firstFrame, s.clickToFirstFrameMs);
   if (s.rttProbeMs !== null) console.log(`rtt_probe_ms=${Math.round(s.rttProbeMs)}`);
   if (s.lastInputLatencyMs !== null) console.log(`input_ack_latency_ms=${Math.round(s.lastInputLatencyMs)}`);
 

@@ -79,21 +79,38 @@ function h264Codecs(): RTCRtpCodec[] {
   return [...codecs].sort((a, b) => rank(a) - rank(b));
 }
 
-/** Creates the offer and waits for ICE gathering to complete (at most `maxWaitMs`): WHEP here is non-trickle. */
-export async function gatheredOffer(pc: RTCPeerConnection, maxWaitMs = 1500): Promise<string> {
+/** How long after its latest host candidate a peer without STUN or TURN servers is taken to have them all, ms. */
+export const HOST_CANDIDATES_SETTLE_MS = 15;
+
+/**
+ * Creates the offer and waits for its ICE candidates (WHEP here is non-trickle): until gathering completes, at most
+ * `maxWaitMs`. A peer with no STUN or TURN server (`hostOnly`) can only gather its own addresses, which come in one
+ * burst: it goes on HOST_CANDIDATES_SETTLE_MS after the latest of them rather than waiting out the browser's end of
+ * gathering (TCP and the like, over 100 ms later). The host learns any other address of the player from its checks.
+ */
+export async function gatheredOffer(pc: RTCPeerConnection, maxWaitMs = 1500, hostOnly = false): Promise<string> {
   await pc.setLocalDescription(await pc.createOffer());
   if (pc.iceGatheringState !== "complete") {
     await new Promise<void>((resolve) => {
+      let settle = 0;
       const done = (): void => {
         window.clearTimeout(timer);
+        window.clearTimeout(settle);
         pc.removeEventListener("icegatheringstatechange", onChange);
+        pc.removeEventListener("icecandidate", onCandidate);
         resolve();
       };
       const onChange = (): void => {
         if (pc.iceGatheringState === "complete") done();
       };
+      const onCandidate = (e: RTCPeerConnectionIceEvent): void => {
+        if (!hostOnly || e.candidate === null) return;
+        window.clearTimeout(settle);
+        settle = window.setTimeout(done, HOST_CANDIDATES_SETTLE_MS);
+      };
       const timer = window.setTimeout(done, maxWaitMs);
       pc.addEventListener("icegatheringstatechange", onChange);
+      pc.addEventListener("icecandidate", onCandidate);
     });
   }
   const sdp = pc.localDescription?.sdp;

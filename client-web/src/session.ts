@@ -60,7 +60,8 @@ export async function startSession(
   hooks.status("Finding a host…");
   const settlement = fetchSettlement(); // beside the probe and the allocation; only the voucher waits for it
   let peer = createPeer();
-  let offer = gatheredOffer(peer.pc);
+  // Without STUN or TURN servers (the broker hands them out with the allocation) only host candidates can come.
+  let offer = gatheredOffer(peer.pc, undefined, true);
   offer.catch(() => undefined); // awaited in connect(); this only keeps an early failure from being "unhandled"
   let allocation: AllocateResponse;
   try {
@@ -76,6 +77,7 @@ export async function startSession(
       ...hints,
       ...(maxPricePerBlock === undefined ? {} : { max_price_per_block: maxPricePerBlock }),
     });
+    stats.startLegs.allocated = performance.now() - clickedAt;
   } catch (err) {
     peer.pc.close();
     throw err;
@@ -188,7 +190,13 @@ export class PlaySession {
       attachTrack(this.video, e.track, e.streams);
       playStream(this.video);
     });
+    const legs = stats.startLegs;
+    const since = (): number => performance.now() - clickedAt;
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (legs.iceConnected === null && ["connected", "completed"].includes(pc.iceConnectionState)) legs.iceConnected = since();
+    });
     pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected" && legs.connected === null) legs.connected = since();
       if (pc.connectionState === "failed") this.fail("The connection to the host was lost");
     });
     this.stopFrames = onEachFrame(this.video, (now, frame) => {
@@ -202,13 +210,17 @@ export class PlaySession {
       }
       if (stats.framesDecoded === 1) {
         stats.clickToFirstFrameMs = now - clickedAt;
+        legs.firstFrame = stats.clickToFirstFrameMs;
         window.clearTimeout(this.firstFrameTimer);
         this.hooks.status("");
       }
     });
 
     this.hooks.status("Connecting to the host…");
-    const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, await offer);
+    const sdp = await offer;
+    legs.offerReady = since();
+    const answer = await whepOffer(this.allocation.whep_url, this.allocation.token, sdp);
+    legs.answered = since();
     this.resourceUrl = answer.resourceUrl;
     stats.probesUrl = answer.resourceUrl === null ? null : `${answer.resourceUrl}/probes`;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });

@@ -4,6 +4,25 @@ import type { ProbeReport } from "./generated/ProbeReport";
 import type { SessionReceipt } from "./generated/SessionReceipt";
 import type { VoucherState } from "./settlement.ts";
 
+/** The steps of a session's start, each in ms after the Play click; null until reached. */
+export interface StartLegs {
+  /** The broker's allocation answer (after the RTT probe). */
+  allocated: number | null;
+  /** The SDP offer, its ICE candidates gathered. */
+  offerReady: number | null;
+  /** The host's WHEP answer. */
+  answered: number | null;
+  /** ICE connected. */
+  iceConnected: number | null;
+  /** DTLS done: the peer connection connected. */
+  connected: number | null;
+  /** The first frame presented. */
+  firstFrame: number | null;
+}
+
+/** A start none of whose steps is reached yet. */
+export const noLegs = (): StartLegs => ({ allocated: null, offerReady: null, answered: null, iceConnected: null, connected: null, firstFrame: null });
+
 export interface GridplayStats {
   sessionId: string | null;
   /** requestVideoFrameCallback callbacks since the session started. */
@@ -16,6 +35,8 @@ export interface GridplayStats {
   rttProbeMs: number | null;
   /** From the Play click to the first presented frame. */
   clickToFirstFrameMs: number | null;
+  /** When each step from the Play click to the first frame finished, ms after the click. */
+  startLegs: StartLegs;
   /** From sending an input to its InputApplied ack, for the latest ack. */
   lastInputLatencyMs: number | null;
   /** The frame id named by the latest ack. */
@@ -74,6 +95,7 @@ export function freshStats(): GridplayStats {
     inputOpen: false,
     rttProbeMs: null,
     clickToFirstFrameMs: null,
+    startLegs: noLegs(),
     lastInputLatencyMs: null,
     lastAckedFrameId: null,
     clientKey: null,

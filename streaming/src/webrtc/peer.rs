@@ -19,6 +19,7 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{
     RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
 };
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
@@ -241,6 +242,10 @@ pub(crate) async fn build_peer(
         .with_setting_engine(
             SettingEngineBuilder::default()
                 .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+                // Answering as the DTLS server lets the offerer start the handshake the moment its
+                // ICE connects, rather than wait for this side to see ICE connected (~140 ms later
+                // with Chromium).
+                .with_answering_dtls_role(RTCDtlsRole::Server)
                 .build(),
         )
         .with_interceptor_registry(registry)
