@@ -28,6 +28,7 @@ struct Sums {
     fps_centi: u64,
     fps_blocks: u64,
     /// Blocks by their click-to-photon, whole milliseconds.
+    #[serde(with = "pairs")]
     click_to_photon_ms: BTreeMap<u32, u64>,
 }
 
@@ -89,7 +90,32 @@ impl Sums {
 pub struct Ledger {
     total: Sums,
     /// By the hour's start, Unix ms.
+    #[serde(with = "pairs")]
     hours: BTreeMap<u64, Sums>,
+}
+
+/// Maps written as lists of pairs: journal records are read through an internally tagged
+/// enum, whose buffering cannot read a map's number keys back from JSON's strings.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?.into_iter().collect())
+    }
 }
 
 impl Ledger {
