@@ -26,6 +26,8 @@ pub struct ChainPayouts {
     signer: Option<PrivateKeySigner>,
     /// Epochs whose payment can change no more (claimed or void), by id.
     settled: Mutex<HashMap<u32, EpochPayout>>,
+    /// The settlement contract's client, once the broker named its chain.
+    client: tokio::sync::OnceCell<SettlementClient>,
 }
 
 impl ChainPayouts {
@@ -39,13 +41,16 @@ impl ChainPayouts {
         signer: Option<PrivateKeySigner>,
     ) -> Arc<dyn Payouts> {
         let broker = broker.trim_end_matches('/').to_owned();
-        let settled = Mutex::default();
-        Arc::new(Self { http, broker, rpc_url, address, signer, settled })
+        let (settled, client) = (Mutex::default(), tokio::sync::OnceCell::new());
+        Arc::new(Self { http, broker, rpc_url, address, signer, settled, client })
     }
 
     /// The settlement contract's client, signing with the payout key (or a throwaway key,
-    /// for reading alone).
-    async fn chain(&self) -> anyhow::Result<Option<(SettlementClient, Address)>> {
+    /// for reading alone), connected once; `None` while the broker settles on no chain.
+    async fn chain(&self) -> anyhow::Result<Option<&SettlementClient>> {
+        if let Some(client) = self.client.get() {
+            return Ok(Some(client));
+        }
         let url = format!("{}/v1/settlement", self.broker);
         let response = self.http.get(url).send().await.context("reaching the broker")?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
@@ -57,7 +62,8 @@ impl ChainPayouts {
         )?;
         let contract: Address = info.contract.parse().context("the broker's contract")?;
         let signer = self.signer.clone().unwrap_or_else(PrivateKeySigner::random);
-        Ok(Some((SettlementClient::connect(&rpc_url, signer, contract).await?, contract)))
+        let connect = SettlementClient::connect(&rpc_url, signer, contract);
+        Ok(Some(self.client.get_or_try_init(|| connect).await?))
     }
 
     async fn try_earnings(&self) -> anyhow::Result<OwnerEarnings> {
@@ -66,13 +72,13 @@ impl ChainPayouts {
             can_claim: self.signer.is_some(),
             ..OwnerEarnings::default()
         };
-        let Some((client, _)) = self.chain().await? else {
+        let Some(client) = self.chain().await? else {
             earnings.note = Some("the broker does not settle sessions on a chain".into());
             return Ok(earnings);
         };
         let (_, listed) = listed_claims(&self.http, &self.broker, self.address).await?;
         for (epoch, claim) in listed {
-            let payout = self.payout(&client, epoch).await?;
+            let payout = self.payout(client, epoch).await?;
             let amount = claim.at.leaf.amount.to_string();
             earnings.epochs.push(EpochEarning { epoch_id: epoch.into(), amount, payout });
         }
@@ -101,10 +107,10 @@ impl ChainPayouts {
 
     async fn try_claim(&self) -> anyhow::Result<ClaimOutcome> {
         anyhow::ensure!(self.signer.is_some(), "this host has no payout key to claim with");
-        let (client, _) = self.chain().await?.context("the broker does not settle sessions")?;
+        let client = self.chain().await?.context("the broker does not settle sessions")?;
         let (_, listed) = listed_claims(&self.http, &self.broker, self.address).await?;
         let mut left = Vec::new();
-        let claimed = claim_final(&client, self.address, listed, |why| left.push(why)).await?;
+        let claimed = claim_final(client, self.address, listed, |why| left.push(why)).await?;
         match claimed {
             Some((epochs, tx)) => Ok(ClaimOutcome {
                 epochs: epochs.into_iter().map(u64::from).collect(),

@@ -1,4 +1,4 @@
-// Small builders of DOM elements shared by the dashboards' renderers.
+// Small builders of DOM elements, and the page helpers every page shares.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -36,4 +36,24 @@ export function row<C extends string>(columns: readonly (readonly [C, string])[]
   const tr = el("tr");
   tr.append(...columns.map(([key]) => el("td", cells[key], { class: key })));
   return tr;
+}
+
+/** The page's element with id `id`, which must be a `type`. */
+export function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`missing #${id}`);
+  return found;
+}
+
+/** Shows `message` in `banner`, or hides it when the message is empty. */
+export function showMessage(banner: HTMLElement, message: string): void {
+  banner.textContent = message;
+  banner.hidden = message === "";
+}
+
+/** Replaces what section `#sectionId`'s `.content` holds with `nodes`. */
+export function fillSection(sectionId: string, nodes: Node[]): void {
+  const content = document.querySelector(`#${sectionId} > .content`);
+  if (content === null) throw new Error(`missing #${sectionId} > .content`);
+  content.replaceChildren(...nodes);
 }

@@ -10,30 +10,25 @@ import { startSession, type PlaySession } from "./session.ts";
 import { fetchSettlement } from "./settlement.ts";
 import { pageStore, wireSound } from "./sound.ts";
 import { stats } from "./stats.ts";
+import { byId, showMessage } from "./dom.ts";
 
 /** How often the lobby's prices are fetched again while it shows. */
 const QUOTE_REFRESH_MS = 30_000;
 /** The error banner when the broker turned Play down because every free host got dearer than the card's price. */
 const PRICES_ROSE = "Prices rose since this page showed them; the new prices are shown — press Play again.";
 
-function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`missing #${id}`);
-  return found;
-}
-
 const ui = {
-  lobby: element("lobby", HTMLElement),
-  apps: element("apps", HTMLUListElement),
-  lobbyStatus: element("lobby-status", HTMLParagraphElement),
-  error: element("error", HTMLParagraphElement),
-  player: element("player", HTMLElement),
-  video: element("stream", HTMLVideoElement),
-  status: element("status", HTMLParagraphElement),
-  overlay: element("stats", HTMLElement),
-  end: element("end", HTMLButtonElement),
-  mute: element("mute", HTMLButtonElement),
-  volume: element("volume", HTMLInputElement),
+  lobby: byId("lobby", HTMLElement),
+  apps: byId("apps", HTMLUListElement),
+  lobbyStatus: byId("lobby-status", HTMLParagraphElement),
+  error: byId("error", HTMLParagraphElement),
+  player: byId("player", HTMLElement),
+  video: byId("stream", HTMLVideoElement),
+  status: byId("status", HTMLParagraphElement),
+  overlay: byId("stats", HTMLElement),
+  end: byId("end", HTMLButtonElement),
+  mute: byId("mute", HTMLButtonElement),
+  volume: byId("volume", HTMLInputElement),
 };
 /** Puts the saved sound setting on the picture's element (muted until then). */
 const applySound = wireSound(ui.video, ui.mute, ui.volume, pageStore());
@@ -57,8 +52,7 @@ let quoteTimer = 0;
 let quoteRound = 0;
 
 function showError(message: string): void {
-  ui.error.textContent = message;
-  ui.error.hidden = message === "";
+  showMessage(ui.error, message);
 }
 
 function showLobby(): void {

@@ -315,16 +315,26 @@ impl ProbeLog {
     /// Hands `each` every second closed for good since the last call: one no
     /// report can land in any more, or any once the log has ended.
     pub fn take_final(&mut self, mut each: impl FnMut(&SecondRecord)) {
-        let through = match self.ended {
-            true => self.now_second,
-            false => self.now_second.saturating_sub(REPORT_GRACE_SECONDS),
-        };
+        let through = self.final_through();
         if through <= self.final_from {
             return;
         }
         let from = self.final_from;
         self.records.iter().filter(|r| r.second >= from && r.second < through).for_each(&mut each);
         self.final_from = through;
+    }
+
+    /// Whether some second closed for good has not gone to [`take_final`](Self::take_final) yet.
+    pub fn has_final(&self) -> bool {
+        self.final_through() > self.final_from
+    }
+
+    /// The seconds before this one are closed for good.
+    fn final_through(&self) -> u32 {
+        match self.ended {
+            true => self.now_second,
+            false => self.now_second.saturating_sub(REPORT_GRACE_SECONDS),
+        }
     }
 
     /// What the player saw as of `now_ms` ([`PlayerFigures`]).
@@ -341,9 +351,6 @@ impl ProbeLog {
             .filter_map(|r| r.client.as_ref().map(|c| &c.report))
             .collect();
         reports.extend(self.open.client.as_ref().map(|c| &c.report));
-        let mean = |values: Vec<f64>| {
-            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-        };
         let fps = mean(reports.iter().map(|r| f64::from(r.fps_centi) / 100.0).collect());
         let rtt_ms =
             mean(reports.iter().filter_map(|r| r.rtt_us).map(|us| f64::from(us) / 1e3).collect());
@@ -407,9 +414,6 @@ impl ProbeLog {
 fn summarise(block: u32, start_ms: u64, complete: bool, seconds: &[&SecondRecord]) -> BlockSummary {
     let reports: Vec<_> =
         seconds.iter().filter_map(|r| r.client.as_ref()).map(|c| &c.report).collect();
-    let mean = |values: Vec<f64>| {
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    };
     let micros = |f: fn(&gridplay_protocol::probe::ProbeReport) -> Option<u32>| {
         reports.iter().filter_map(|r| f(r)).collect::<Vec<u32>>()
     };
@@ -439,6 +443,11 @@ fn summarise(block: u32, start_ms: u64, complete: bool, seconds: &[&SecondRecord
             50,
         )),
     }
+}
+
+/// The mean of `values`; `None` for none.
+fn mean(values: Vec<f64>) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 /// The `p`th percentile by nearest rank (the smallest value with at least
@@ -514,7 +523,8 @@ impl SessionLog {
 
     /// Hands the seconds closed for good to the history.
     fn feed_history(&self, log: &mut ProbeLog) {
-        if let Some(history) = &self.history {
+        // Once a second at most: every frame comes through here.
+        if let Some(history) = self.history.as_ref().filter(|_| log.has_final()) {
             let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
             log.take_final(|second| history.record(second));
         }
@@ -628,7 +638,9 @@ mod tests {
         let mut log = log();
         let mut taken = Vec::new();
         run(&mut log, 0, 5, 500, 1);
+        assert!(log.has_final());
         log.take_final(|r| taken.push(r.second));
+        assert!(!log.has_final(), "nothing new until a second closes for good");
         // Second 4 is open; of the closed seconds 0..=3, the last two may still get a report.
         assert_eq!(taken, vec![0, 1]);
         log.take_final(|r| taken.push(r.second));

@@ -233,17 +233,16 @@ mod tests {
     }
 
     #[test]
-    fn replicas_that_read_the_same_samples_quote_the_same_factor() {
+    fn any_readings_keep_the_factor_on_its_steps_between_the_base_and_the_cap() {
         let rule = SurgeRule::default();
-        let (mut one, mut other) = (RegionHistory::default(), RegionHistory::default());
-        let readings = [0.5, 0.9, 0.95, 0.7, 0.85, 0.4, 1.0, 0.65];
-        for (i, &utilisation) in readings.iter().cycle().take(200).enumerate() {
+        let mut history = RegionHistory::default();
+        let readings = [0.5, 0.9, 0.95, 0.7, 0.85, 0.4, 1.0, 0.65, -3.0, f64::NAN, 7.0];
+        for (i, &utilisation) in readings.iter().cycle().take(300).enumerate() {
             let sample = Sample { at_ms: T0 + i as u64 * EVERY_MS, utilisation };
-            one.push(&rule, sample);
-            other.push(&rule, sample);
-            let now = sample.at_ms;
-            assert_eq!(one.surge(&rule, now), other.surge(&rule, now));
-            assert!((NO_SURGE..=rule.cap_milli).contains(&one.surge(&rule, now)));
+            history.push(&rule, sample);
+            let surge = history.surge(&rule, sample.at_ms);
+            assert!((NO_SURGE..=rule.cap_milli).contains(&surge), "{surge} after {utilisation}");
+            assert_eq!((surge - NO_SURGE) % rule.step_milli, 0, "{surge} is not on a step");
         }
     }
 

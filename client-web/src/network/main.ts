@@ -4,23 +4,17 @@
 import { send } from "../api.ts";
 import type { NetworkView } from "../generated/NetworkView";
 import { renderNetworkView } from "./render.ts";
+import { byId, showMessage } from "../dom.ts";
 
 const POLL_MS = 5000;
 
-function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`missing #${id}`);
-  return found;
-}
-
 const ui = {
-  error: element("error", HTMLParagraphElement),
-  loading: element("loading", HTMLParagraphElement),
+  error: byId("error", HTMLParagraphElement),
+  loading: byId("loading", HTMLParagraphElement),
 };
 
 function showError(message: string): void {
-  ui.error.textContent = message;
-  ui.error.hidden = message === "";
+  showMessage(ui.error, message);
 }
 
 /** Fetches the view and draws it, then polls again in POLL_MS. */

@@ -2,7 +2,7 @@
 
 import { hoursText } from "../units.ts";
 import { barRect, chartFrame, figure, qualityFigure } from "../chartView.ts";
-import { el, row, table } from "../dom.ts";
+import { byId, el, fillSection, row, table } from "../dom.ts";
 import type { Delivered } from "../generated/Delivered";
 import type { NetworkView } from "../generated/NetworkView";
 import type { RegionFigures } from "../generated/RegionFigures";
@@ -14,22 +14,10 @@ const HOUR_MS = 3_600_000;
 
 /** Fills every section of the page from `view`; the charts hide where the broker settles nothing. */
 export function renderNetworkView(view: NetworkView): void {
-  fill("figures", figuresSection(view));
-  fill("regions", regionsSection(view.regions));
-  fill("charts", view.delivered === null ? [] : chartsSection(view.delivered));
-  section("charts").hidden = view.delivered === null;
-}
-
-function section(id: string): HTMLElement {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`missing #${id}`);
-  return found;
-}
-
-function fill(sectionId: string, nodes: Node[]): void {
-  const content = section(sectionId).querySelector(":scope > .content");
-  if (content === null) throw new Error(`missing #${sectionId} > .content`);
-  content.replaceChildren(...nodes);
+  fillSection("figures", figuresSection(view));
+  fillSection("regions", regionsSection(view.regions));
+  fillSection("charts", view.delivered === null ? [] : chartsSection(view.delivered));
+  byId("charts", HTMLElement).hidden = view.delivered === null;
 }
 
 function figuresSection(view: NetworkView): Node[] {

@@ -7,20 +7,15 @@ import type { ClaimOutcome } from "../generated/ClaimOutcome";
 import type { OwnerView } from "../generated/OwnerView";
 import { claimText, claimVisible, failureText, tokenFromHash } from "./format.ts";
 import { renderOwnerView } from "./render.ts";
+import { byId, showMessage } from "../dom.ts";
 
 const POLL_MS = 2000;
 
-function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) throw new Error(`missing #${id}`);
-  return found;
-}
-
 const ui = {
-  error: element("error", HTMLParagraphElement),
-  loading: element("loading", HTMLParagraphElement),
-  claim: element("claim", HTMLButtonElement),
-  claimResult: element("claim-result", HTMLSpanElement),
+  error: byId("error", HTMLParagraphElement),
+  loading: byId("loading", HTMLParagraphElement),
+  claim: byId("claim", HTMLButtonElement),
+  claimResult: byId("claim-result", HTMLSpanElement),
 };
 
 const token = tokenFromHash(location.hash);
@@ -38,8 +33,7 @@ function messageOf(err: unknown): string {
 }
 
 function showError(message: string): void {
-  ui.error.textContent = message;
-  ui.error.hidden = message === "";
+  showMessage(ui.error, message);
 }
 
 let timer = 0;

@@ -2,7 +2,7 @@
 
 import { hoursText } from "../units.ts";
 import { barRect, chartFrame, figure, qualityFigure } from "../chartView.ts";
-import { el, row, table } from "../dom.ts";
+import { el, fillSection, row, table } from "../dom.ts";
 import type { CapacityVerdict } from "../generated/CapacityVerdict";
 import type { HistoryBucket } from "../generated/HistoryBucket";
 import type { OwnerEarnings } from "../generated/OwnerEarnings";
@@ -28,18 +28,12 @@ import {
 
 /** Fills every section of the page from `view`. */
 export function renderOwnerView(view: OwnerView): void {
-  fill("host", hostSection(view));
-  fill("sessions", sessionsSection(view));
-  fill("capacity", capacitySection(view.capacity, view.now_ms));
-  fill("reputation", [el("p", reputationText(view.reputation), { id: "reputation-value" })]);
-  fill("earnings", earningsSection(view.earnings));
-  fill("charts", chartsSection(view.history, view.bucket_ms));
-}
-
-function fill(sectionId: string, nodes: Node[]): void {
-  const content = document.querySelector(`#${sectionId} > .content`);
-  if (content === null) throw new Error(`missing #${sectionId} > .content`);
-  content.replaceChildren(...nodes);
+  fillSection("host", hostSection(view));
+  fillSection("sessions", sessionsSection(view));
+  fillSection("capacity", capacitySection(view.capacity, view.now_ms));
+  fillSection("reputation", [el("p", reputationText(view.reputation), { id: "reputation-value" })]);
+  fillSection("earnings", earningsSection(view.earnings));
+  fillSection("charts", chartsSection(view.history, view.bucket_ms));
 }
 
 /** A `<dl>` of label and text pairs. */

@@ -108,7 +108,9 @@ impl Dashboard {
         let settles =
             matches!(self.link.get::<SettlementInfo>("/v1/settlement").await, Ok(Some(_)));
         let bills = futures_util::future::join_all(
-            briefs.iter().map(|brief| async move { settles.then_some(self.bill(brief).await)? }),
+            briefs
+                .iter()
+                .map(|brief| async move { if settles { self.bill(brief).await } else { None } }),
         )
         .await;
         self.forget_bills_but(&briefs);
